@@ -1,0 +1,123 @@
+//! # coditect-conformance
+//!
+//! One suite, every backend. The cases are plain `async fn(&dyn Harness)` functions in
+//! [`kv`]; a backend runs all of them with one line, [`kv_suite!`], in its own test target:
+//!
+//! ```ignore
+//! // conformance-tests/tests/mem.rs
+//! coditect_conformance::kv_suite!(coditect_conformance::EngineHarness::new(|options| {
+//!     Ok(coditect_mem::new_backend(options))
+//! }));
+//! ```
+//!
+//! The list in [`kv_suite!`] is the record of what every backend supports: a case that a
+//! backend cannot pass is a bug in that backend, not a case to leave out.
+
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use coditect_core::{KvBackend, Result};
+use coditect_engine::{BaseStore, Engine, EngineOptions, ManualClock};
+
+pub mod kv;
+
+/// What a case needs from a backend.
+#[async_trait]
+pub trait Harness: Send + Sync {
+    /// The backend under test: empty when the case starts.
+    fn backend(&self) -> Arc<dyn KvBackend>;
+
+    /// Makes every transaction begun so far older than the read-version limit (5 s). Engine
+    /// backends move a manual clock; FoundationDB waits for real.
+    async fn age_past_read_version_limit(&self);
+}
+
+/// A [`Harness`] for any engine backend, on a manual clock.
+pub struct EngineHarness<S: BaseStore> {
+    backend: Arc<Engine<S>>,
+    clock: Arc<ManualClock>,
+}
+
+impl<S: BaseStore> EngineHarness<S> {
+    /// Builds the backend with `open`, handing it engine options on a manual clock. Panics
+    /// when the backend cannot be opened: this is test set-up.
+    pub fn new(open: impl FnOnce(EngineOptions) -> Result<Engine<S>>) -> Self {
+        let clock = Arc::new(ManualClock::default());
+        let options = EngineOptions {
+            clock: clock.clone(),
+        };
+        let backend = match open(options) {
+            Ok(backend) => Arc::new(backend),
+            Err(error) => panic!("the backend under test failed to open: {error}"),
+        };
+        EngineHarness { backend, clock }
+    }
+
+    /// The engine itself, for checks of its internals.
+    pub fn engine(&self) -> &Engine<S> {
+        &self.backend
+    }
+}
+
+#[async_trait]
+impl<S: BaseStore> Harness for EngineHarness<S> {
+    fn backend(&self) -> Arc<dyn KvBackend> {
+        self.backend.clone()
+    }
+
+    async fn age_past_read_version_limit(&self) {
+        self.clock
+            .advance(coditect_core::limits::MAX_READ_VERSION_AGE + Duration::from_millis(1));
+    }
+}
+
+/// Instantiates every case of [`kv`] as a `#[tokio::test]` on a multi-threaded runtime.
+/// `$harness` is an expression evaluated afresh for each case.
+#[macro_export]
+macro_rules! kv_suite {
+    ($harness:expr) => {
+        $crate::kv_suite!(@cases $harness;
+            set_then_get, get_missing_is_none, overwrite_replaces, clear_removes_a_key,
+            empty_value_is_stored, empty_key_is_a_key, binary_keys_with_0x00_and_0xff,
+            committed_writes_are_visible_to_later_transactions,
+            range_returns_rows_in_key_order, range_begin_inclusive_end_exclusive,
+            range_with_limit, range_reverse, range_reverse_with_limit,
+            range_paging_across_a_boundary, range_empty_when_nothing_inside,
+            range_begin_at_or_after_end_is_empty, range_pages_are_bounded,
+            clear_range_removes_only_the_range, clear_range_inverted_is_a_no_op,
+            ryw_get_sees_own_set_and_clear, ryw_range_mixes_buffered_and_stored_keys,
+            ryw_range_after_clear_range_and_set, ryw_atomic_add_over_stored_value,
+            ryw_reverse_limited_range_with_buffered_keys,
+            snapshot_isolation_reader_does_not_see_later_commit,
+            snapshot_isolation_range_does_not_see_later_inserts_or_deletes,
+            read_version_is_stable_within_a_transaction,
+            dirty_read_prevented, conflict_on_a_key, conflict_on_a_range,
+            conflict_on_a_phantom_insert, limited_range_conflicts_only_on_what_it_read,
+            lost_update_prevented, write_skew_rejected, snapshot_reads_do_not_conflict,
+            explicit_read_conflict_range, explicit_write_conflict_range,
+            blind_writes_never_conflict, atomic_add_sums_little_endian,
+            atomic_add_width_rules, concurrent_atomic_adds_sum_exactly_without_conflicts,
+            versionstamped_key_gets_the_commit_stamp, versionstamps_increase_across_commits,
+            versionstamp_is_shared_within_a_commit, versionstamp_offset_must_fit,
+            commit_versions_increase, read_only_commit_succeeds,
+            key_size_limit_at_and_past_the_boundary, value_size_limit_at_and_past_the_boundary,
+            transaction_size_limit_at_and_past_the_boundary,
+            too_old_transaction_cannot_read, too_old_transaction_cannot_commit,
+            retry_loop_retries_a_conflict, retry_loop_does_not_retry_a_non_retryable_error,
+            retry_loop_honours_its_attempt_limit, dropped_transaction_writes_nothing,
+            failed_commit_writes_nothing, bank_transfers_keep_the_total,
+        );
+    };
+    (@cases $harness:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let harness = $harness;
+                $crate::kv::$case(&harness).await;
+            }
+        )+
+    };
+}

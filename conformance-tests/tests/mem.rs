@@ -1,0 +1,5 @@
+//! The whole conformance suite on the in-memory backend.
+
+coditect_conformance::kv_suite!(coditect_conformance::EngineHarness::new(|options| Ok(
+    coditect_mem::new_backend(options)
+)));

@@ -1,0 +1,133 @@
+//! The one error type of coditect-data.
+//!
+//! Every backend maps its native failures onto these kinds, so callers (and the retry loop)
+//! decide what to do without knowing which store they run on.
+
+/// Result alias used throughout coditect-data.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in coditect-data.
+///
+/// [`Error::is_retryable`] tells whether running the whole transaction again may succeed; it is
+/// what [`run`](crate::run) uses to decide between retrying and giving up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A key or range this transaction read (not as a snapshot) was written by a transaction
+    /// that committed after this one's read version (FoundationDB `not_committed`, 1020).
+    #[error("transaction conflict: a key it read was written by a newer commit")]
+    Conflict,
+
+    /// The transaction's read version is older than the 5 s window
+    /// (FoundationDB `transaction_too_old`, 1007).
+    #[error("transaction too old: its read version is more than 5 s behind")]
+    TransactionTooOld,
+
+    /// The commit may or may not have been applied (FoundationDB `commit_unknown_result`,
+    /// 1021). Retryable, so code run in the retry loop must be idempotent.
+    #[error("commit result unknown: the transaction may or may not have committed")]
+    CommitUnknownResult,
+
+    /// The transaction ran past its time-out (FoundationDB `transaction_timed_out`, 1031).
+    #[error("transaction timed out")]
+    Timeout,
+
+    /// A key longer than [`MAX_KEY_SIZE`](crate::limits::MAX_KEY_SIZE).
+    #[error("key of {size} bytes exceeds the limit of {limit} bytes")]
+    KeyTooLarge {
+        /// The key's length.
+        size: usize,
+        /// The limit it exceeded.
+        limit: usize,
+    },
+
+    /// A value longer than [`MAX_VALUE_SIZE`](crate::limits::MAX_VALUE_SIZE).
+    #[error("value of {size} bytes exceeds the limit of {limit} bytes")]
+    ValueTooLarge {
+        /// The value's length.
+        size: usize,
+        /// The limit it exceeded.
+        limit: usize,
+    },
+
+    /// The transaction's mutations add up to more than
+    /// [`MAX_TRANSACTION_SIZE`](crate::limits::MAX_TRANSACTION_SIZE).
+    #[error("transaction of {size} mutation bytes exceeds the limit of {limit} bytes")]
+    TransactionTooLarge {
+        /// The size the transaction reached.
+        size: usize,
+        /// The limit it exceeded.
+        limit: usize,
+    },
+
+    /// A versionstamped key whose placeholder does not fit inside the key.
+    #[error("versionstamp offset {offset} does not leave 10 bytes inside a key of {key_len} bytes")]
+    InvalidVersionstampOffset {
+        /// The offset given.
+        offset: u32,
+        /// The key's length.
+        key_len: usize,
+    },
+
+    /// The transaction was used after it committed or failed to commit, or a handle to it was
+    /// still held when the retry loop wanted to commit it.
+    #[error("transaction already finished or still in use: {0}")]
+    TransactionClosed(&'static str),
+
+    /// The retry loop gave up after its attempt limit; `last` is the final attempt's error.
+    #[error("gave up after {attempts} attempts")]
+    RetryLimitReached {
+        /// Attempts made.
+        attempts: u32,
+        /// The error of the last attempt.
+        #[source]
+        last: Box<Error>,
+    },
+
+    /// An I/O failure of the underlying store.
+    #[error("storage I/O error")]
+    Io(#[from] std::io::Error),
+
+    /// Any other failure of the underlying store, with its native code where it has one.
+    #[error("backend error{}: {message}", code.map(|c| format!(" {c}")).unwrap_or_default())]
+    Backend {
+        /// The store's native error code, if any (FoundationDB's `fdb_error_t`).
+        code: Option<i32>,
+        /// What the store said.
+        message: String,
+        /// The store's own error, kept for its chain.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+impl Error {
+    /// Whether running the whole transaction again may succeed.
+    ///
+    /// True for [`Conflict`](Error::Conflict), [`TransactionTooOld`](Error::TransactionTooOld),
+    /// [`CommitUnknownResult`](Error::CommitUnknownResult) and [`Timeout`](Error::Timeout), as
+    /// FoundationDB's `fdb_error_predicate(RETRYABLE)` is for their native codes. Everything
+    /// else (bad input, limits, I/O) fails the same way again.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Error::Conflict | Error::TransactionTooOld | Error::CommitUnknownResult | Error::Timeout
+        )
+    }
+
+    /// Whether the transaction may have committed although this error was returned
+    /// (FoundationDB's `is_maybe_committed`). A retry after such an error must not apply its
+    /// effect twice.
+    pub fn is_maybe_committed(&self) -> bool {
+        matches!(self, Error::CommitUnknownResult)
+    }
+
+    /// A [`Backend`](Error::Backend) error with a message and no native code.
+    pub fn backend(message: impl Into<String>) -> Self {
+        Error::Backend {
+            code: None,
+            message: message.into(),
+            source: None,
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! The retry loop: run a transaction body until it commits, retrying only what may succeed.
+//!
+//! As in FoundationDB's `Database::run`, the body may run more than once, and after a
+//! [`CommitUnknownResult`](crate::Error::CommitUnknownResult) an earlier attempt may already
+//! have committed: a body must be idempotent (write a unique idempotency key and check it when
+//! [`RetryTx::maybe_committed`] says so).
+
+use std::future::Future;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::kv::{CommitInfo, KvBackend, Transaction};
+
+/// How [`run`] retries.
+#[derive(Debug, Clone)]
+pub struct RetryOptions {
+    /// Attempts in all, the first included; at least 1 is always made.
+    pub max_attempts: u32,
+    /// Back-off before the first retry; it doubles with each retry up to `max_backoff`.
+    pub initial_backoff: Duration,
+    /// The cap of the back-off.
+    pub max_backoff: Duration,
+    /// Counters the loop adds to; share one `Arc` between calls to read their totals.
+    pub stats: Arc<RetryStats>,
+}
+
+impl Default for RetryOptions {
+    /// 100 attempts, back-off from 1 ms doubling to at most 200 ms, fresh counters.
+    fn default() -> Self {
+        RetryOptions {
+            max_attempts: 100,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(200),
+            stats: Arc::default(),
+        }
+    }
+}
+
+impl RetryOptions {
+    /// The same options adding to the given counters.
+    pub fn with_stats(self, stats: Arc<RetryStats>) -> Self {
+        RetryOptions { stats, ..self }
+    }
+
+    /// The back-off before retry number `retry` (1 for the first retry), with jitter: a uniform
+    /// pick in `[d/2, d]` of the capped exponential `d`, so that contending clients spread out.
+    fn backoff(&self, retry: u32) -> Duration {
+        let doubled = self
+            .initial_backoff
+            .saturating_mul(1u32 << retry.saturating_sub(1).min(30));
+        let capped = doubled.min(self.max_backoff);
+        let half = capped / 2;
+        let jitter_nanos = fastrand::u64(0..=half.as_nanos().min(u128::from(u64::MAX)) as u64);
+        half + Duration::from_nanos(jitter_nanos)
+    }
+}
+
+/// Counters of [`run`] calls, safe to share between tasks.
+#[derive(Debug, Default)]
+pub struct RetryStats {
+    attempts: AtomicU64,
+    retries: AtomicU64,
+    conflicts: AtomicU64,
+    too_old: AtomicU64,
+    maybe_committed: AtomicU64,
+    commits: AtomicU64,
+}
+
+impl RetryStats {
+    /// Attempts started (the body was called this often).
+    pub fn attempts(&self) -> u64 {
+        self.attempts.load(Ordering::Relaxed)
+    }
+    /// Attempts that failed with a retryable error and were retried.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+    /// Attempts that failed with [`Error::Conflict`].
+    pub fn conflicts(&self) -> u64 {
+        self.conflicts.load(Ordering::Relaxed)
+    }
+    /// Attempts that failed with [`Error::TransactionTooOld`].
+    pub fn too_old(&self) -> u64 {
+        self.too_old.load(Ordering::Relaxed)
+    }
+    /// Attempts that failed with [`Error::CommitUnknownResult`].
+    pub fn maybe_committed(&self) -> u64 {
+        self.maybe_committed.load(Ordering::Relaxed)
+    }
+    /// Attempts that committed.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    fn count_failure(&self, error: &Error) {
+        let counter = match error {
+            Error::Conflict => &self.conflicts,
+            Error::TransactionTooOld => &self.too_old,
+            Error::CommitUnknownResult => &self.maybe_committed,
+            _ => return,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The transaction handed to one attempt of a [`run`] body. It dereferences to
+/// [`Transaction`]; clones share the same transaction and must be dropped by the time the
+/// body's future completes, since the loop then commits it.
+#[derive(Clone)]
+pub struct RetryTx {
+    tx: Arc<Box<dyn Transaction>>,
+    attempt: u32,
+    maybe_committed: bool,
+}
+
+impl RetryTx {
+    /// Which attempt this is, from 1.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Whether an earlier attempt ended in
+    /// [`CommitUnknownResult`](crate::Error::CommitUnknownResult) and so may have committed.
+    pub fn maybe_committed(&self) -> bool {
+        self.maybe_committed
+    }
+}
+
+impl Deref for RetryTx {
+    type Target = dyn Transaction;
+
+    fn deref(&self) -> &Self::Target {
+        self.tx.as_ref().as_ref()
+    }
+}
+
+/// Runs `body` in a transaction of `backend` and commits it, retrying on retryable errors
+/// (from the body or from the commit) with capped exponential back-off and jitter, up to
+/// `options.max_attempts`. A non-retryable error is returned at once; running out of attempts
+/// is [`Error::RetryLimitReached`] carrying the last error.
+///
+/// ```
+/// # async fn demo(db: &dyn coditect_core::KvBackend) -> coditect_core::Result<()> {
+/// use coditect_core::{run, RetryOptions};
+/// let (value, _commit) = run(db, &RetryOptions::default(), |tx| async move {
+///     let old = tx.get(b"counter", false).await?;
+///     tx.set(b"counter", b"1")?;
+///     Ok(old)
+/// })
+/// .await?;
+/// # let _ = value; Ok(()) }
+/// ```
+pub async fn run<T, F, Fut>(
+    backend: &dyn KvBackend,
+    options: &RetryOptions,
+    mut body: F,
+) -> Result<(T, CommitInfo)>
+where
+    F: FnMut(RetryTx) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let stats = &options.stats;
+    let mut maybe_committed = false;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        stats.attempts.fetch_add(1, Ordering::Relaxed);
+        let error = match attempt_once(backend, &mut body, attempt, maybe_committed).await {
+            Ok(done) => {
+                stats.commits.fetch_add(1, Ordering::Relaxed);
+                return Ok(done);
+            }
+            Err(error) => error,
+        };
+        stats.count_failure(&error);
+        if !error.is_retryable() {
+            return Err(error);
+        }
+        if attempt >= options.max_attempts.max(1) {
+            return Err(Error::RetryLimitReached {
+                attempts: attempt,
+                last: Box::new(error),
+            });
+        }
+        maybe_committed |= error.is_maybe_committed();
+        stats.retries.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(options.backoff(attempt)).await;
+    }
+}
+
+async fn attempt_once<T, F, Fut>(
+    backend: &dyn KvBackend,
+    body: &mut F,
+    attempt: u32,
+    maybe_committed: bool,
+) -> Result<(T, CommitInfo)>
+where
+    F: FnMut(RetryTx) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let tx = Arc::new(backend.begin().await?);
+    let handle = RetryTx {
+        tx: Arc::clone(&tx),
+        attempt,
+        maybe_committed,
+    };
+    let value = body(handle).await?;
+    let tx = Arc::try_unwrap(tx).map_err(|_| {
+        Error::TransactionClosed("a clone of the RetryTx outlived the body, so it cannot commit")
+    })?;
+    let commit = tx.commit().await?;
+    Ok((value, commit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_jitter_in_the_upper_half() {
+        let options = RetryOptions {
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(50),
+            ..RetryOptions::default()
+        };
+        for _ in 0..100 {
+            let first = options.backoff(1);
+            assert!(first >= Duration::from_millis(5) && first <= Duration::from_millis(10));
+            let third = options.backoff(3);
+            assert!(third >= Duration::from_millis(20) && third <= Duration::from_millis(40));
+            let capped = options.backoff(40);
+            assert!(capped >= Duration::from_millis(25) && capped <= Duration::from_millis(50));
+        }
+    }
+}
