@@ -61,7 +61,9 @@ pub enum Error {
     },
 
     /// A versionstamped key whose placeholder does not fit inside the key.
-    #[error("versionstamp offset {offset} does not leave 10 bytes inside a key of {key_len} bytes")]
+    #[error(
+        "versionstamp offset {offset} does not leave 10 bytes inside a key of {key_len} bytes"
+    )]
     InvalidVersionstampOffset {
         /// The offset given.
         offset: u32,
@@ -82,6 +84,101 @@ pub enum Error {
         /// The error of the last attempt.
         #[source]
         last: Box<Error>,
+    },
+
+    /// A [`TenantTx`](crate::TenantTx) was asked to touch a key (or a range reaching) outside
+    /// its tenant's prefix. Nothing was read or written.
+    #[error("tenant violation: a key outside the prefix of tenant {tenant}")]
+    TenantViolation {
+        /// The tenant the transaction is scoped to.
+        tenant: uuid::Uuid,
+        /// The offending key (or range bound).
+        key: Vec<u8>,
+    },
+
+    /// The tenant is not in the registry.
+    #[error("tenant {tenant} does not exist")]
+    TenantNotFound {
+        /// The tenant asked for.
+        tenant: uuid::Uuid,
+    },
+
+    /// The tenant exists but is not active (suspended): its data cannot be used.
+    #[error("tenant {tenant} is not active")]
+    TenantInactive {
+        /// The tenant asked for.
+        tenant: uuid::Uuid,
+    },
+
+    /// No record of this model has this id in the tenant.
+    #[error("{model} {id} not found")]
+    NotFound {
+        /// The model's name.
+        model: &'static str,
+        /// The id asked for.
+        id: uuid::Uuid,
+    },
+
+    /// A unique field already holds this value in another record.
+    #[error("a {model} with this {field} already exists")]
+    AlreadyExists {
+        /// The model's name.
+        model: &'static str,
+        /// The unique field (or index) that would be duplicated.
+        field: &'static str,
+    },
+
+    /// A reference does not point to an existing record of the same tenant.
+    #[error("{model}.{field} refers to {target} {id}, which does not exist in this tenant")]
+    InvalidReference {
+        /// The referring model.
+        model: &'static str,
+        /// The referring field.
+        field: &'static str,
+        /// The model referred to.
+        target: &'static str,
+        /// The id referred to.
+        id: uuid::Uuid,
+    },
+
+    /// Input that breaks a rule of the model (length, format, nil id, hierarchy, cycle...).
+    #[error("invalid {field}: {reason}")]
+    InvalidInput {
+        /// The field at fault.
+        field: &'static str,
+        /// Which rule it breaks.
+        reason: String,
+    },
+
+    /// Creating one more record would exceed the tenant plan's quota.
+    #[error("quota exceeded: at most {limit} {resource} on this plan")]
+    QuotaExceeded {
+        /// What is counted (`users`, `projects`, `agents`).
+        resource: &'static str,
+        /// The plan's limit.
+        limit: i64,
+    },
+
+    /// Stored bytes that do not decode: an unknown schema version or corrupt data.
+    #[error("cannot decode a stored {what}: {reason}")]
+    Decode {
+        /// What was being decoded (a model name, `key`, `cursor`...).
+        what: &'static str,
+        /// Why it failed.
+        reason: String,
+        /// The decoder's own error, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+
+    /// A value could not be encoded (postcard) or hashed (Argon2).
+    #[error("cannot encode a {what}")]
+    Encode {
+        /// What was being encoded.
+        what: &'static str,
+        /// The encoder's own error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 
     /// An I/O failure of the underlying store.
@@ -111,7 +208,10 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Error::Conflict | Error::TransactionTooOld | Error::CommitUnknownResult | Error::Timeout
+            Error::Conflict
+                | Error::TransactionTooOld
+                | Error::CommitUnknownResult
+                | Error::Timeout
         )
     }
 

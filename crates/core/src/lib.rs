@@ -7,19 +7,38 @@
 //!   versionstamps), implemented by the in-memory, sled and FoundationDB backends;
 //! - [`Error`], one error type with [`Error::is_retryable`];
 //! - [`limits`], FoundationDB's size and time limits, the same on every backend;
-//! - [`run`], the retry loop.
+//! - [`run`], the retry loop;
+//!
+//! and the tenant-scoped record layer on top of it:
+//!
+//! - [`keys`]: FoundationDB tuple keys, [`TenantId`], the tenant and system keyspaces;
+//! - [`TenantTx`]: a transaction scoped to one active tenant, refusing every key outside it;
+//! - [`record`]: the generic record store ([`record::Model`], indexes, references, paging);
+//! - [`value`]: versioned postcard values and schema evolution;
+//! - [`audit`]: one audit event per mutation, at a versionstamped key;
+//! - [`model`]: the models; [`provision`]: a new tenant in one transaction.
 
 #![forbid(unsafe_code)]
 
+pub mod audit;
 mod error;
+pub mod ids;
+pub mod keys;
 mod kv;
 pub mod limits;
+pub mod model;
+pub mod provision;
+pub mod record;
 mod retry;
+mod tenant_tx;
+pub mod value;
 
 pub use error::{Error, Result};
+pub use keys::TenantId;
 pub use kv::{
     check_key, check_value, check_versionstamp_offset, key_after, prefix_end, versionstamp,
     CommitInfo, KeyValue, KvBackend, RangeOptions, RangePage, Transaction, RANGE_PAGE_MAX_BYTES,
     RANGE_PAGE_MAX_ROWS,
 };
 pub use retry::{run, RetryOptions, RetryStats, RetryTx};
+pub use tenant_tx::TenantTx;

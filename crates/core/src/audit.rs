@@ -1,0 +1,120 @@
+//! Audit events: every mutation through the record layer writes one, in the same transaction.
+//!
+//! The key is `(tenant, "audit", versionstamp)`, written with `set_versionstamped_key`: the
+//! commit fills in the stamp, so appending reads nothing and two writers in one tenant never
+//! conflict on it, and events sort in commit order. The user version of the stamp orders the
+//! events of one transaction. Values hold SHA-256 digests of the record bytes before and
+//! after, never the records themselves (password hashes live apart from user records, so no
+//! digest covers them). Sealing and verification come with the audit issue.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::ids::MemberId;
+use crate::keys;
+use crate::model::member::Member;
+use crate::record::{self, now_ms, Page, PageRequest};
+use crate::tenant_tx::TenantTx;
+use crate::value::{self, Versioned};
+
+/// Who did it: a member of the tenant (human or agent) or the system itself (provisioning).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Actor {
+    /// The platform, acting on no member's behalf.
+    System,
+    /// A member of the tenant.
+    Member(MemberId),
+}
+
+/// What was done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AuditAction {
+    /// A record was created.
+    Create,
+    /// A record was replaced.
+    Update,
+    /// A record was deleted.
+    Delete,
+    /// A user's password was set (digests cover nothing of the hash).
+    SetPassword,
+}
+
+/// One audited mutation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Who did it.
+    pub actor: Actor,
+    /// What was done.
+    pub action: AuditAction,
+    /// The model's name.
+    pub model: String,
+    /// The record's id.
+    pub record_id: Uuid,
+    /// SHA-256 of the stored bytes before, if the record existed.
+    pub before: Option<[u8; 32]>,
+    /// SHA-256 of the stored bytes after, if the record still exists.
+    pub after: Option<[u8; 32]>,
+    /// Wall-clock time, milliseconds since the Unix epoch.
+    pub at_ms: i64,
+}
+
+impl Versioned for AuditEvent {
+    const WHAT: &'static str = "audit event";
+    const SCHEMA_VERSION: u8 = 1;
+}
+
+/// SHA-256 of `bytes`.
+pub fn digest(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// Fails unless `actor` is the system or a member of this tenant.
+pub(crate) async fn check_actor(ttx: &TenantTx<'_>, actor: Actor) -> Result<()> {
+    if let Actor::Member(member) = actor {
+        if !record::exists::<Member>(ttx, member).await? {
+            return Err(Error::InvalidReference {
+                model: AuditEvent::WHAT,
+                field: "actor",
+                target: "member",
+                id: member.uuid(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Buffers one audit event at a versionstamped key of the tenant.
+pub(crate) fn write(
+    ttx: &TenantTx<'_>,
+    actor: Actor,
+    action: AuditAction,
+    model: &str,
+    record_id: Uuid,
+    before: Option<&[u8]>,
+    after: Option<&[u8]>,
+) -> Result<()> {
+    let event = AuditEvent {
+        actor,
+        action,
+        model: model.to_owned(),
+        record_id,
+        before: before.map(digest),
+        after: after.map(digest),
+        at_ms: now_ms(),
+    };
+    let (key, offset) = keys::audit_key(ttx.prefix(), ttx.next_audit_sequence()?)?;
+    ttx.set_versionstamped_key(&key, offset, &value::encode(&event)?)
+}
+
+/// One page of the tenant's audit events, oldest first.
+pub async fn list(ttx: &TenantTx<'_>, request: &PageRequest) -> Result<Page<AuditEvent>> {
+    let prefix = keys::audit_prefix(ttx.prefix());
+    let (rows, next) = record::page_of_rows(ttx, &prefix, request).await?;
+    let items = rows
+        .iter()
+        .map(|kv| value::decode(&kv.value))
+        .collect::<Result<Vec<AuditEvent>>>()?;
+    Ok(Page { items, next })
+}

@@ -1,0 +1,112 @@
+//! Typed record ids: one newtype per model, so a task id can never be passed where a member
+//! id is expected. All are UUIDs and none is nil.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+
+/// What the generic record store needs of a model's id.
+pub trait RecordId: Copy + Eq + fmt::Debug + Send + Sync + 'static {
+    /// The UUID inside.
+    fn uuid(self) -> Uuid;
+    /// The id holding `uuid`; the nil UUID is [`Error::InvalidInput`].
+    fn from_uuid(uuid: Uuid) -> Result<Self>;
+}
+
+/// Rejects the nil UUID for the field `field`.
+pub(crate) fn not_nil(field: &'static str, uuid: Uuid) -> Result<()> {
+    if uuid.is_nil() {
+        return Err(Error::InvalidInput {
+            field,
+            reason: "the nil UUID is not an id".into(),
+        });
+    }
+    Ok(())
+}
+
+macro_rules! record_id {
+    ($(#[$doc:meta])* $name:ident, $field:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// The id holding `uuid`; the nil UUID is [`Error::InvalidInput`].
+            pub fn new(uuid: Uuid) -> Result<Self> {
+                not_nil($field, uuid)?;
+                Ok($name(uuid))
+            }
+
+            /// A fresh id: UUID v7, so ids sort by creation time.
+            pub fn generate() -> Self {
+                $name(Uuid::now_v7())
+            }
+
+            /// The UUID inside.
+            pub fn uuid(self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl RecordId for $name {
+            fn uuid(self) -> Uuid {
+                self.0
+            }
+            fn from_uuid(uuid: Uuid) -> Result<Self> {
+                $name::new(uuid)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+record_id!(
+    /// The id of a [`User`](crate::model::User).
+    UserId,
+    "user_id"
+);
+record_id!(
+    /// The id of an [`Entity`](crate::model::Entity).
+    EntityId,
+    "entity_id"
+);
+record_id!(
+    /// The id of a [`Member`](crate::model::Member): the identity that owns, is assigned and
+    /// acts, human or agent.
+    MemberId,
+    "member_id"
+);
+record_id!(
+    /// The id of an agent configuration (the AgentConfig model comes later).
+    AgentConfigId,
+    "agent_config_id"
+);
+record_id!(
+    /// The id of a [`Project`](crate::model::Project).
+    ProjectId,
+    "project_id"
+);
+record_id!(
+    /// The id of a [`Task`](crate::model::Task).
+    TaskId,
+    "task_id"
+);
+record_id!(
+    /// The id of a [`Comment`](crate::model::Comment).
+    CommentId,
+    "comment_id"
+);
+record_id!(
+    /// The id of a [`File`](crate::model::File).
+    FileId,
+    "file_id"
+);

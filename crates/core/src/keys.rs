@@ -1,0 +1,316 @@
+//! Tuple-encoded keys: the one place that knows the shape of the keyspace.
+//!
+//! Every key is a FoundationDB tuple (the `foundationdb-tuple` crate), so any FoundationDB tool
+//! in any language can decode it:
+//!
+//! ```text
+//! (tenant_uuid, collection, record_id)                    a record
+//! (tenant_uuid, "idx", index_name, value..., record_id)   one entry of an index
+//! (tenant_uuid, "audit", versionstamp)                    one audit event
+//! (tenant_uuid, "meta", "count", counter)                 a per-tenant counter
+//! (tenant_uuid, "cred", user_id)                          a user's password hash
+//! ("sys", "tenant", tenant_uuid)                          the tenant registry
+//! ("sys", "tenant_by_domain", domain)                     the global domain index
+//! ```
+//!
+//! A tenant key starts with the tuple code of a UUID (0x30) followed by its 16 bytes, a system
+//! key with the code of a string (0x02): the two never overlap, and one tenant is one contiguous
+//! range. The builders for tenant keys are crate-private: only [`TenantTx`](crate::TenantTx)
+//! calls them, with its own prefix.
+
+use std::fmt;
+
+use foundationdb_tuple::{pack, pack_into, Element, TuplePack, Versionstamp, VersionstampOffset};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::kv::prefix_end;
+
+/// The first element of every system key.
+pub const SYSTEM: &str = "sys";
+/// The collection of index entries inside a tenant.
+pub(crate) const INDEX: &str = "idx";
+/// The collection of audit events inside a tenant.
+pub(crate) const AUDIT: &str = "audit";
+/// The collection of counters inside a tenant.
+pub(crate) const META: &str = "meta";
+/// Collections that records may not use, since the layer keeps its own data there.
+pub(crate) const RESERVED: [&str; 4] = [INDEX, AUDIT, META, CREDENTIALS];
+/// The collection of password hashes, kept apart from the user record so the hash is never
+/// decoded, listed or digested with it.
+pub(crate) const CREDENTIALS: &str = "cred";
+
+/// A tenant's id: a UUID that is not nil. It leads every key of the tenant's data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TenantId(Uuid);
+
+impl TenantId {
+    /// The tenant id `uuid`; the nil UUID is [`Error::InvalidInput`].
+    pub fn new(uuid: Uuid) -> Result<Self> {
+        if uuid.is_nil() {
+            return Err(Error::InvalidInput {
+                field: "tenant_id",
+                reason: "the nil UUID is not an id".into(),
+            });
+        }
+        Ok(TenantId(uuid))
+    }
+
+    /// A fresh random (v4) tenant id: random ids spread tenants evenly over FoundationDB's
+    /// shards.
+    pub fn generate() -> Self {
+        TenantId(Uuid::new_v4())
+    }
+
+    /// The UUID.
+    pub fn uuid(self) -> Uuid {
+        self.0
+    }
+
+    /// The key prefix of all of this tenant's data: the tuple `(uuid,)`.
+    pub fn prefix(self) -> Vec<u8> {
+        pack(&self.0)
+    }
+
+    /// The range `[begin, end)` holding all of this tenant's data.
+    pub fn range(self) -> (Vec<u8>, Vec<u8>) {
+        let begin = self.prefix();
+        // The prefix starts with 0x30, so it always has an end.
+        let end = prefix_end(&begin).unwrap_or_else(|| vec![0xFF]);
+        (begin, end)
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// One element of a key after the collection: what an index is keyed by.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KeyPart {
+    /// A string (tuple code 0x02).
+    Str(String),
+    /// A UUID (tuple code 0x30).
+    Uuid(Uuid),
+    /// An integer (tuple integer codes).
+    Int(i64),
+    /// Nothing (tuple code 0x00): e.g. "no parent".
+    Null,
+}
+
+impl KeyPart {
+    fn element(&self) -> Element<'_> {
+        match self {
+            KeyPart::Str(s) => Element::String(s.as_str().into()),
+            KeyPart::Uuid(u) => Element::Uuid(*u),
+            KeyPart::Int(i) => Element::Int(*i),
+            KeyPart::Null => Element::Nil,
+        }
+    }
+}
+
+impl From<&str> for KeyPart {
+    fn from(s: &str) -> Self {
+        KeyPart::Str(s.to_owned())
+    }
+}
+impl From<String> for KeyPart {
+    fn from(s: String) -> Self {
+        KeyPart::Str(s)
+    }
+}
+impl From<Uuid> for KeyPart {
+    fn from(u: Uuid) -> Self {
+        KeyPart::Uuid(u)
+    }
+}
+impl From<i64> for KeyPart {
+    fn from(i: i64) -> Self {
+        KeyPart::Int(i)
+    }
+}
+
+/// Appends tuple elements to a key prefix.
+struct KeyBuf(Vec<u8>);
+
+impl KeyBuf {
+    fn from_prefix(prefix: &[u8]) -> Self {
+        KeyBuf(prefix.to_vec())
+    }
+    fn push<T: TuplePack>(mut self, element: T) -> Self {
+        pack_into(&element, &mut self.0);
+        self
+    }
+    fn parts(mut self, parts: &[KeyPart]) -> Self {
+        for part in parts {
+            pack_into(&part.element(), &mut self.0);
+        }
+        self
+    }
+}
+
+/// The key of record `id` of `collection`.
+pub(crate) fn record_key(prefix: &[u8], collection: &str, id: Uuid) -> Vec<u8> {
+    KeyBuf::from_prefix(prefix).push(collection).push(id).0
+}
+
+/// The prefix of every record of `collection`.
+pub(crate) fn collection_prefix(prefix: &[u8], collection: &str) -> Vec<u8> {
+    KeyBuf::from_prefix(prefix).push(collection).0
+}
+
+/// The prefix of every entry of `index` whose values start with `values`.
+pub(crate) fn index_prefix(prefix: &[u8], index: &str, values: &[KeyPart]) -> Vec<u8> {
+    KeyBuf::from_prefix(prefix)
+        .push(INDEX)
+        .push(index)
+        .parts(values)
+        .0
+}
+
+/// The key of the entry of `index` for `values` pointing at record `id`.
+pub(crate) fn index_key(prefix: &[u8], index: &str, values: &[KeyPart], id: Uuid) -> Vec<u8> {
+    KeyBuf::from_prefix(prefix)
+        .push(INDEX)
+        .push(index)
+        .parts(values)
+        .push(id)
+        .0
+}
+
+/// Length of a tuple-encoded UUID: its code and 16 bytes.
+const PACKED_UUID_LEN: usize = 17;
+
+/// The record id an index entry points at: the UUID its key ends with.
+pub(crate) fn id_of_index_key(key: &[u8]) -> Result<Uuid> {
+    let tail = key
+        .len()
+        .checked_sub(PACKED_UUID_LEN)
+        .map(|start| &key[start..])
+        .ok_or_else(|| bad_key("index key too short"))?;
+    foundationdb_tuple::unpack::<Uuid>(tail).map_err(|e| Error::Decode {
+        what: "index key",
+        reason: "does not end with a UUID".into(),
+        source: Some(Box::new(e)),
+    })
+}
+
+fn bad_key(reason: &str) -> Error {
+    Error::Decode {
+        what: "key",
+        reason: reason.into(),
+        source: None,
+    }
+}
+
+/// The key of a per-tenant counter.
+pub(crate) fn counter_key(prefix: &[u8], counter: &str) -> Vec<u8> {
+    KeyBuf::from_prefix(prefix)
+        .push(META)
+        .push("count")
+        .push(counter)
+        .0
+}
+
+/// An audit key with an incomplete versionstamp (`user_version` orders events of one
+/// transaction), and the offset of the 10 bytes the commit fills in.
+pub(crate) fn audit_key(prefix: &[u8], user_version: u16) -> Result<(Vec<u8>, u32)> {
+    let mut key = KeyBuf::from_prefix(prefix).push(AUDIT).0;
+    let start = u32::try_from(key.len()).map_err(|_| bad_key("prefix too long"))?;
+    match pack_into(&Versionstamp::incomplete(user_version), &mut key) {
+        VersionstampOffset::OneIncomplete { offset } => Ok((key, start + offset)),
+        _ => Err(bad_key("versionstamp placeholder missing")),
+    }
+}
+
+/// The prefix of a tenant's audit events.
+pub(crate) fn audit_prefix(prefix: &[u8]) -> Vec<u8> {
+    KeyBuf::from_prefix(prefix).push(AUDIT).0
+}
+
+/// The registry key of a tenant: `("sys", "tenant", uuid)`.
+pub(crate) fn tenant_registry_key(tenant: TenantId) -> Vec<u8> {
+    pack(&(SYSTEM, "tenant", tenant.uuid()))
+}
+
+/// The global domain index: `("sys", "tenant_by_domain", domain)`, valued by the tenant's
+/// UUID.
+pub(crate) fn tenant_domain_key(domain: &str) -> Vec<u8> {
+    pack(&(SYSTEM, "tenant_by_domain", domain))
+}
+
+/// Decodes a stored key into its tuple elements (for tools, tests and audits of the
+/// keyspace).
+pub fn decode_key(key: &[u8]) -> Result<Vec<Element<'static>>> {
+    let elements: Vec<Element<'_>> =
+        foundationdb_tuple::unpack(key).map_err(|e| Error::Decode {
+            what: "key",
+            reason: "not a tuple".into(),
+            source: Some(Box::new(e)),
+        })?;
+    Ok(elements.into_iter().map(Element::into_owned).collect())
+}
+
+/// The tenant whose data `key` is, or `None` for a system key (or anything not a tenant key).
+pub fn tenant_of_key(key: &[u8]) -> Option<TenantId> {
+    let head = key.get(..PACKED_UUID_LEN)?;
+    let uuid = foundationdb_tuple::unpack::<Uuid>(head).ok()?;
+    TenantId::new(uuid).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_keys_start_with_the_uuid_and_system_keys_with_sys() {
+        let t = TenantId::generate();
+        let key = record_key(&t.prefix(), "task", Uuid::now_v7());
+        assert_eq!(key[0], 0x30);
+        assert_eq!(tenant_of_key(&key), Some(t));
+        let sys = tenant_registry_key(t);
+        assert_eq!(sys[0], 0x02);
+        assert_eq!(tenant_of_key(&sys), None);
+        let (begin, end) = t.range();
+        assert!(key.as_slice() >= begin.as_slice() && key < end);
+    }
+
+    #[test]
+    fn index_keys_end_with_the_id_and_decode_as_tuples() {
+        let t = TenantId::generate();
+        let id = Uuid::new_v4();
+        let key = index_key(&t.prefix(), "user_by_email", &["a@b.c".into()], id);
+        assert_eq!(id_of_index_key(&key).unwrap(), id);
+        let elements = decode_key(&key).unwrap();
+        assert_eq!(elements.len(), 5);
+        assert_eq!(elements[0].as_uuid(), Some(&t.uuid()));
+        assert_eq!(elements[2].as_str(), Some("user_by_email"));
+        assert!(key.starts_with(&index_prefix(
+            &t.prefix(),
+            "user_by_email",
+            &["a@b.c".into()]
+        )));
+        assert!(!key.starts_with(&index_prefix(&t.prefix(), "user_by_email", &["a@b".into()])));
+    }
+
+    #[test]
+    fn audit_key_offset_points_at_the_placeholder() {
+        let t = TenantId::generate();
+        let (key, offset) = audit_key(&t.prefix(), 7).unwrap();
+        let o = offset as usize;
+        assert_eq!(&key[o..o + 10], &[0xFF; 10]);
+        assert_eq!(&key[o + 10..], &7u16.to_be_bytes());
+    }
+
+    #[test]
+    fn nil_tenant_is_rejected() {
+        assert!(matches!(
+            TenantId::new(Uuid::nil()),
+            Err(Error::InvalidInput { .. })
+        ));
+    }
+}

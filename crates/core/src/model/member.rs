@@ -1,0 +1,132 @@
+//! Member: the one identity that owns, is assigned and acts, human (a user) or AI agent (an
+//! agent configuration). Every owner, assignee, reporter and audit actor is a member.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::ids::{AgentConfigId, MemberId, UserId};
+use crate::keys::KeyPart;
+use crate::model::user::User;
+use crate::record::{
+    self, check_len, check_quota, IndexDef, Model, PageRequest, Reference, Timestamps,
+};
+use crate::tenant_tx::TenantTx;
+use crate::value::Versioned;
+
+/// Who a member is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MemberKind {
+    /// A human: one of the tenant's users (at most one member per user).
+    Human(UserId),
+    /// An AI agent, by its configuration. Agent configurations come with a later model, so the
+    /// reference is not checked yet; agents count against the plan's agent quota.
+    Agent(AgentConfigId),
+}
+
+/// A member of a tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Its id.
+    pub id: MemberId,
+    /// Human or agent.
+    pub kind: MemberKind,
+    /// Display name.
+    pub display_name: String,
+    /// Creation and update times.
+    pub stamps: Timestamps,
+}
+
+/// The counter of agent members, which the agent quota reads.
+const AGENTS: &str = "member_agent";
+
+impl Member {
+    /// A new member with a fresh id.
+    pub fn new(kind: MemberKind, display_name: impl Into<String>) -> Self {
+        Member {
+            id: MemberId::generate(),
+            kind,
+            display_name: display_name.into(),
+            stamps: Timestamps::default(),
+        }
+    }
+
+    /// The member of a user (unique: a user is one member).
+    pub const BY_USER: IndexDef<Member> = IndexDef {
+        name: "member_by_user",
+        field: "user",
+        unique: true,
+        values: |m| match m.kind {
+            MemberKind::Human(user) => Some(vec![KeyPart::Uuid(user.uuid())]),
+            MemberKind::Agent(_) => None,
+        },
+    };
+    /// The members running an agent configuration.
+    pub const BY_AGENT: IndexDef<Member> = IndexDef {
+        name: "member_by_agent",
+        field: "agent",
+        unique: false,
+        values: |m| match m.kind {
+            MemberKind::Agent(agent) => Some(vec![KeyPart::Uuid(agent.uuid())]),
+            MemberKind::Human(_) => None,
+        },
+    };
+}
+
+impl Versioned for Member {
+    const WHAT: &'static str = "member";
+    const SCHEMA_VERSION: u8 = 1;
+}
+
+#[async_trait]
+impl Model for Member {
+    const COLLECTION: &'static str = "member";
+    const INDEXES: &'static [IndexDef<Self>] = &[Member::BY_USER, Member::BY_AGENT];
+    type Id = MemberId;
+
+    fn id(&self) -> MemberId {
+        self.id
+    }
+    fn timestamps(&self) -> Timestamps {
+        self.stamps
+    }
+    fn timestamps_mut(&mut self) -> &mut Timestamps {
+        &mut self.stamps
+    }
+    fn validate(&self) -> Result<()> {
+        check_len("display_name", &self.display_name, 1, 200)
+    }
+    fn references(&self) -> Vec<Reference> {
+        match self.kind {
+            MemberKind::Human(user) => vec![Reference::to::<User>("user", user)],
+            MemberKind::Agent(_) => Vec::new(),
+        }
+    }
+    fn counters(&self) -> Vec<&'static str> {
+        match self.kind {
+            MemberKind::Human(_) => vec![Self::COLLECTION],
+            MemberKind::Agent(_) => vec![Self::COLLECTION, AGENTS],
+        }
+    }
+    async fn before_write(&self, ttx: &TenantTx<'_>, before: Option<&Self>) -> Result<()> {
+        let was_agent = matches!(before.map(|b| b.kind), Some(MemberKind::Agent(_)));
+        if matches!(self.kind, MemberKind::Agent(_)) && !was_agent {
+            check_quota(ttx, "agents", AGENTS, ttx.tenant().quotas.max_agents).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The member of `user`, or `None`.
+pub async fn by_user(ttx: &TenantTx<'_>, user: UserId) -> Result<Option<Member>> {
+    record::find_unique(ttx, &Member::BY_USER, &[user.uuid().into()]).await
+}
+
+/// One page of the members running `agent`.
+pub async fn by_agent(
+    ttx: &TenantTx<'_>,
+    agent: AgentConfigId,
+    request: &PageRequest,
+) -> Result<record::Page<Member>> {
+    record::list_by(ttx, &Member::BY_AGENT, &[agent.uuid().into()], request).await
+}

@@ -1,0 +1,235 @@
+//! Tenant: a company, registered in the system keyspace (`("sys", "tenant", id)`), with a
+//! globally unique domain (`("sys", "tenant_by_domain", domain)`), a plan and the quotas the
+//! record layer enforces on create. Tenants are created by
+//! [`provision`](crate::provision::provision); suspended tenants cannot be opened.
+
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{self, Actor, AuditAction};
+use crate::error::{Error, Result};
+use crate::keys::{self, TenantId};
+use crate::kv::Transaction;
+use crate::record::{check_len, now_ms, Timestamps};
+use crate::tenant_tx::TenantTx;
+use crate::value::{self, Versioned};
+
+/// A subscription plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Plan {
+    /// Free.
+    Free,
+    /// Small teams.
+    Starter,
+    /// Companies.
+    Professional,
+    /// No limits.
+    Enterprise,
+}
+
+/// What a tenant may hold; -1 is unlimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quotas {
+    /// Most users.
+    pub max_users: i64,
+    /// Most projects.
+    pub max_projects: i64,
+    /// Most agent members.
+    pub max_agents: i64,
+}
+
+/// The quota value meaning "no limit".
+pub const UNLIMITED: i64 = -1;
+
+impl Plan {
+    /// The quotas a tenant on this plan starts with.
+    pub fn default_quotas(self) -> Quotas {
+        let (max_users, max_projects, max_agents) = match self {
+            Plan::Free => (5, 3, 1),
+            Plan::Starter => (25, 20, 5),
+            Plan::Professional => (250, 200, 50),
+            Plan::Enterprise => (UNLIMITED, UNLIMITED, UNLIMITED),
+        };
+        Quotas {
+            max_users,
+            max_projects,
+            max_agents,
+        }
+    }
+}
+
+/// Whether a tenant's data can be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TenantStatus {
+    /// In use.
+    Active,
+    /// Blocked: [`TenantTx::open`] refuses it.
+    Suspended,
+}
+
+/// A tenant's registry entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    /// Its id, the prefix of all its data.
+    pub id: TenantId,
+    /// Display name.
+    pub name: String,
+    /// Its domain, lower-case, unique across tenants.
+    pub domain: String,
+    /// Its plan.
+    pub plan: Plan,
+    /// Its quotas (from the plan unless changed).
+    pub quotas: Quotas,
+    /// Active or suspended.
+    pub status: TenantStatus,
+    /// Creation and update times.
+    pub stamps: Timestamps,
+}
+
+impl Versioned for Tenant {
+    const WHAT: &'static str = "tenant";
+    const SCHEMA_VERSION: u8 = 1;
+}
+
+/// Lower-cases and checks a domain name: labels of `a-z`, `0-9` and `-` joined by dots, at
+/// least two labels, at most 253 characters.
+pub fn normalize_domain(domain: &str) -> Result<String> {
+    let domain = domain.trim().to_ascii_lowercase();
+    let invalid = |reason: &str| Error::InvalidInput {
+        field: "domain",
+        reason: reason.into(),
+    };
+    check_len("domain", &domain, 3, 253)?;
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2 {
+        return Err(invalid("needs at least two labels"));
+    }
+    for label in labels {
+        if label.is_empty() || label.len() > 63 {
+            return Err(invalid("empty or overlong label"));
+        }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(invalid("only a-z, 0-9 and - are allowed"));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(invalid("a label cannot start or end with -"));
+        }
+    }
+    Ok(domain)
+}
+
+impl Tenant {
+    /// Checks the entry on its own.
+    pub fn validate(&self) -> Result<()> {
+        check_len("name", &self.name, 1, 200)?;
+        if normalize_domain(&self.domain)? != self.domain {
+            return Err(Error::InvalidInput {
+                field: "domain",
+                reason: "must be lower-case and trimmed".into(),
+            });
+        }
+        for (field, quota) in [
+            ("max_users", self.quotas.max_users),
+            ("max_projects", self.quotas.max_projects),
+            ("max_agents", self.quotas.max_agents),
+        ] {
+            if quota < UNLIMITED {
+                return Err(Error::InvalidInput {
+                    field,
+                    reason: "a quota is -1 (unlimited) or at least 0".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The registry entry of `id`, or `None`.
+pub async fn get(tx: &dyn Transaction, id: TenantId) -> Result<Option<Tenant>> {
+    match tx.get(&keys::tenant_registry_key(id), false).await? {
+        Some(bytes) => value::decode(&bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The tenant owning `domain` (any case), or `None`.
+pub async fn get_by_domain(tx: &dyn Transaction, domain: &str) -> Result<Option<Tenant>> {
+    let domain = normalize_domain(domain)?;
+    let Some(bytes) = tx.get(&keys::tenant_domain_key(&domain), false).await? else {
+        return Ok(None);
+    };
+    let uuid = uuid::Uuid::from_slice(&bytes).map_err(|e| Error::Decode {
+        what: "tenant domain index",
+        reason: "not a UUID".into(),
+        source: Some(Box::new(e)),
+    })?;
+    get(tx, TenantId::new(uuid)?).await
+}
+
+/// Writes a new registry entry and its domain index; [`Error::AlreadyExists`] when the id or
+/// the domain is taken. Used by provisioning, which audits it.
+pub(crate) async fn register(tx: &dyn Transaction, tenant: &Tenant) -> Result<Vec<u8>> {
+    tenant.validate()?;
+    let key = keys::tenant_registry_key(tenant.id);
+    if tx.get(&key, false).await?.is_some() {
+        return Err(Error::AlreadyExists {
+            model: Tenant::WHAT,
+            field: "id",
+        });
+    }
+    let domain_key = keys::tenant_domain_key(&tenant.domain);
+    if tx.get(&domain_key, false).await?.is_some() {
+        return Err(Error::AlreadyExists {
+            model: Tenant::WHAT,
+            field: "domain",
+        });
+    }
+    let bytes = value::encode(tenant)?;
+    tx.set(&key, &bytes)?;
+    tx.set(&domain_key, tenant.id.uuid().as_bytes())?;
+    Ok(bytes)
+}
+
+/// Replaces a tenant's registry entry (name, domain, plan, quotas, status), moving the domain
+/// index when the domain changes, audited in the tenant by `actor`.
+pub async fn update(tx: &dyn Transaction, actor: Actor, mut tenant: Tenant) -> Result<Tenant> {
+    tenant.domain = normalize_domain(&tenant.domain)?;
+    tenant.validate()?;
+    let key = keys::tenant_registry_key(tenant.id);
+    let before_bytes = tx.get(&key, false).await?.ok_or(Error::TenantNotFound {
+        tenant: tenant.id.uuid(),
+    })?;
+    let before: Tenant = value::decode(&before_bytes)?;
+    // Audited even when the tenant is (or becomes) suspended.
+    let ttx = TenantTx::open_any_status(tx, tenant.id).await?;
+    audit::check_actor(&ttx, actor).await?;
+    if before.domain != tenant.domain {
+        let new_key = keys::tenant_domain_key(&tenant.domain);
+        if tx.get(&new_key, false).await?.is_some() {
+            return Err(Error::AlreadyExists {
+                model: Tenant::WHAT,
+                field: "domain",
+            });
+        }
+        tx.clear(&keys::tenant_domain_key(&before.domain))?;
+        tx.set(&new_key, tenant.id.uuid().as_bytes())?;
+    }
+    tenant.stamps = Timestamps {
+        created_at_ms: before.stamps.created_at_ms,
+        updated_at_ms: now_ms().max(before.stamps.created_at_ms),
+    };
+    let bytes = value::encode(&tenant)?;
+    tx.set(&key, &bytes)?;
+    audit::write(
+        &ttx,
+        actor,
+        AuditAction::Update,
+        Tenant::WHAT,
+        tenant.id.uuid(),
+        Some(&before_bytes),
+        Some(&bytes),
+    )?;
+    Ok(tenant)
+}

@@ -1,0 +1,273 @@
+//! User: a human login of a tenant. Email unique in the tenant (lower-cased, validated); role;
+//! Argon2id password hash.
+//!
+//! The hash lives apart from the record, at `(tenant, "cred", user_id)`: the `User` struct has
+//! no hash field, so no get, listing or audit digest can ever carry it. Hashing costs tens of
+//! milliseconds by design, so it is its own operation ([`set_password`]), never part of
+//! creating a user (invited users have no password yet).
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::audit::{self, Actor, AuditAction};
+use crate::error::{Error, Result};
+use crate::ids::UserId;
+use crate::keys::{self, KeyPart};
+use crate::model::member::Member;
+use crate::record::{self, check_len, check_quota, IndexDef, Model, Timestamps};
+use crate::tenant_tx::TenantTx;
+use crate::value::{self, Versioned};
+
+/// What a user may do in the tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Role {
+    /// Everything in the tenant.
+    Admin,
+    /// Builds.
+    Developer,
+    /// Plans.
+    Manager,
+    /// Reads.
+    Viewer,
+}
+
+/// Whether the user can log in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum UserStatus {
+    /// Created, no password set yet.
+    Invited,
+    /// Has a password.
+    Active,
+    /// Blocked.
+    Disabled,
+}
+
+/// A user of a tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Its id.
+    pub id: UserId,
+    /// Lower-case email, unique in the tenant.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// Invited, active or disabled.
+    pub status: UserStatus,
+    /// Creation and update times.
+    pub stamps: Timestamps,
+}
+
+impl User {
+    /// An invited user with a fresh id.
+    pub fn new(email: impl Into<String>, name: impl Into<String>, role: Role) -> Self {
+        User {
+            id: UserId::generate(),
+            email: email.into(),
+            name: name.into(),
+            role,
+            status: UserStatus::Invited,
+            stamps: Timestamps::default(),
+        }
+    }
+
+    /// The unique email index.
+    pub const BY_EMAIL: IndexDef<User> = IndexDef {
+        name: "user_by_email",
+        field: "email",
+        unique: true,
+        values: |u| Some(vec![KeyPart::Str(u.email.clone())]),
+    };
+}
+
+impl Versioned for User {
+    const WHAT: &'static str = "user";
+    const SCHEMA_VERSION: u8 = 1;
+}
+
+/// Trims and lower-cases an email and checks its shape: one `@`, a non-empty local part, a
+/// domain with a dot, no spaces or control characters, at most 254 characters.
+pub fn normalize_email(email: &str) -> Result<String> {
+    let email = email.trim().to_lowercase();
+    let invalid = |reason: &str| Error::InvalidInput {
+        field: "email",
+        reason: reason.into(),
+    };
+    check_len("email", &email, 3, 254)?;
+    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid("contains spaces or control characters"));
+    }
+    let (local, domain) = email.split_once('@').ok_or_else(|| invalid("has no @"))?;
+    if local.is_empty() || local.len() > 64 || domain.contains('@') {
+        return Err(invalid("needs one @ after a local part of 1 to 64 bytes"));
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2 || labels.iter().any(|l| l.is_empty()) {
+        return Err(invalid("the domain needs dot-separated, non-empty labels"));
+    }
+    Ok(email)
+}
+
+#[async_trait]
+impl Model for User {
+    const COLLECTION: &'static str = "user";
+    const INDEXES: &'static [IndexDef<Self>] = &[User::BY_EMAIL];
+    type Id = UserId;
+
+    fn id(&self) -> UserId {
+        self.id
+    }
+    fn timestamps(&self) -> Timestamps {
+        self.stamps
+    }
+    fn timestamps_mut(&mut self) -> &mut Timestamps {
+        &mut self.stamps
+    }
+    fn normalize(&mut self) {
+        // Only canonicalises; validate() reports a malformed address.
+        self.email = self.email.trim().to_lowercase();
+    }
+    fn validate(&self) -> Result<()> {
+        normalize_email(&self.email)?;
+        check_len("name", &self.name, 1, 200)
+    }
+    async fn before_write(&self, ttx: &TenantTx<'_>, before: Option<&Self>) -> Result<()> {
+        if before.is_none() {
+            check_quota(
+                ttx,
+                "users",
+                Self::COLLECTION,
+                ttx.tenant().quotas.max_users,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+    async fn before_delete(&self, ttx: &TenantTx<'_>) -> Result<()> {
+        if record::any_by(ttx, &Member::BY_USER, &[self.id.uuid().into()]).await? {
+            return Err(Error::InvalidInput {
+                field: "user",
+                reason: "the user still has a member; delete it first".into(),
+            });
+        }
+        ttx.clear(&credential_key(ttx, self.id))
+    }
+}
+
+/// The user with `email` (any case), or `None`.
+pub async fn by_email(ttx: &TenantTx<'_>, email: &str) -> Result<Option<User>> {
+    let email = normalize_email(email)?;
+    record::find_unique(ttx, &User::BY_EMAIL, &[KeyPart::Str(email)]).await
+}
+
+/// A stored password hash (PHC string: algorithm, parameters, salt and hash).
+#[derive(Serialize, Deserialize)]
+struct Credential {
+    phc: String,
+}
+
+impl Versioned for Credential {
+    const WHAT: &'static str = "credential";
+    const SCHEMA_VERSION: u8 = 1;
+}
+
+fn credential_key(ttx: &TenantTx<'_>, user: UserId) -> Vec<u8> {
+    keys::record_key(ttx.prefix(), keys::CREDENTIALS, user.uuid())
+}
+
+/// Argon2id with the given parameters (v0x13).
+fn argon2(params: Params) -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hashes `password` with Argon2id and `params` and a fresh random salt, as a PHC string.
+pub fn hash_password(password: &str, params: Params) -> Result<String> {
+    check_len("password", password, 8, 1024)?;
+    // A v4 UUID is 122 bits from the operating system's CSPRNG: a unique salt.
+    let salt = SaltString::encode_b64(Uuid::new_v4().as_bytes()).map_err(|e| Error::Encode {
+        what: "password salt",
+        source: Box::new(e),
+    })?;
+    let hash = argon2(params)
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| Error::Encode {
+            what: "password hash",
+            source: Box::new(e),
+        })?;
+    Ok(hash.to_string())
+}
+
+/// Sets the password of `user` with the production Argon2id parameters
+/// ([`Params::default`]: 19 MiB, 2 passes, 1 lane, OWASP's recommendation).
+pub async fn set_password(
+    ttx: &TenantTx<'_>,
+    actor: Actor,
+    user: UserId,
+    password: &str,
+) -> Result<()> {
+    set_password_with(ttx, actor, user, password, Params::default()).await
+}
+
+/// Sets the password of `user` hashed with `params` (tests use cheaper ones; verification
+/// reads the parameters from the stored hash). An invited user becomes active. Audited
+/// without any digest of the hash.
+pub async fn set_password_with(
+    ttx: &TenantTx<'_>,
+    actor: Actor,
+    user: UserId,
+    password: &str,
+    params: Params,
+) -> Result<()> {
+    audit::check_actor(ttx, actor).await?;
+    let mut record = record::require::<User>(ttx, user).await?;
+    let phc = hash_password(password, params)?;
+    ttx.set(
+        &credential_key(ttx, user),
+        &value::encode(&Credential { phc })?,
+    )?;
+    audit::write(
+        ttx,
+        actor,
+        AuditAction::SetPassword,
+        User::WHAT,
+        user.uuid(),
+        None,
+        None,
+    )?;
+    if record.status == UserStatus::Invited {
+        record.status = UserStatus::Active;
+        record::update(ttx, actor, record).await?;
+    }
+    Ok(())
+}
+
+/// Whether `password` is the password of `user`. False when the user has no password or is
+/// disabled; [`Error::NotFound`] when there is no such user.
+pub async fn verify_password(ttx: &TenantTx<'_>, user: UserId, password: &str) -> Result<bool> {
+    let record = record::require::<User>(ttx, user).await?;
+    if record.status == UserStatus::Disabled {
+        return Ok(false);
+    }
+    let Some(bytes) = ttx.get(&credential_key(ttx, user), false).await? else {
+        return Ok(false);
+    };
+    let credential: Credential = value::decode(&bytes)?;
+    let hash = PasswordHash::new(&credential.phc).map_err(|e| Error::Decode {
+        what: "password hash",
+        reason: "not a PHC string".into(),
+        source: Some(Box::new(e)),
+    })?;
+    match Argon2::default().verify_password(password.as_bytes(), &hash) {
+        Ok(()) => Ok(true),
+        Err(argon2::password_hash::Error::Password) => Ok(false),
+        Err(e) => Err(Error::Decode {
+            what: "password hash",
+            reason: "cannot be verified".into(),
+            source: Some(Box::new(e)),
+        }),
+    }
+}

@@ -1,0 +1,106 @@
+//! Tenant provisioning: everything a new tenant starts with, in one transaction, audited with
+//! the system actor: the registry entry and its global domain index, the root Corporation
+//! entity, and a first Admin user (invited, without a password: setting one costs an Argon2id
+//! hash, tens of milliseconds, and is its own operation) with their member.
+
+use crate::audit::{self, Actor, AuditAction};
+use crate::error::Result;
+use crate::keys::TenantId;
+use crate::kv::Transaction;
+use crate::model::entity::{Entity, EntityKind};
+use crate::model::member::{Member, MemberKind};
+use crate::model::tenant::{self, normalize_domain, Plan, Tenant, TenantStatus};
+use crate::model::user::{Role, User};
+use crate::record::{self, now_ms, Timestamps};
+use crate::tenant_tx::TenantTx;
+use crate::value::Versioned;
+
+/// What a new tenant is made of.
+#[derive(Clone, Debug)]
+pub struct NewTenant {
+    /// Its id: generate it ([`TenantId::generate`]) once, outside a retry loop, so that a retry
+    /// after an unknown commit result finds the tenant it may already have made
+    /// ([`Error::AlreadyExists`](crate::Error::AlreadyExists) on `id`).
+    pub id: TenantId,
+    /// Display name; also the root entity's name.
+    pub name: String,
+    /// Its globally unique domain.
+    pub domain: String,
+    /// Its plan, which sets its quotas.
+    pub plan: Plan,
+    /// The code of the root Corporation entity.
+    pub root_code: String,
+    /// The first Admin's email.
+    pub admin_email: String,
+    /// The first Admin's name.
+    pub admin_name: String,
+}
+
+/// What provisioning made.
+#[derive(Clone, Debug)]
+pub struct Provisioned {
+    /// The registry entry.
+    pub tenant: Tenant,
+    /// The first Admin (invited).
+    pub admin: User,
+    /// The Admin's member.
+    pub admin_member: Member,
+    /// The root Corporation.
+    pub root: Entity,
+}
+
+/// Provisions a tenant in `tx` (commit it to make it so). Fails with
+/// [`Error::AlreadyExists`](crate::Error::AlreadyExists) when the id or the domain is taken,
+/// and with [`Error::InvalidInput`](crate::Error::InvalidInput) on bad input; nothing is
+/// written then (drop the transaction).
+pub async fn provision(tx: &dyn Transaction, new: NewTenant) -> Result<Provisioned> {
+    let now = now_ms();
+    let tenant = Tenant {
+        id: new.id,
+        name: new.name.clone(),
+        domain: normalize_domain(&new.domain)?,
+        plan: new.plan,
+        quotas: new.plan.default_quotas(),
+        status: TenantStatus::Active,
+        stamps: Timestamps {
+            created_at_ms: now,
+            updated_at_ms: now,
+        },
+    };
+    let bytes = tenant::register(tx, &tenant).await?;
+    // Read-your-writes: the registry entry just written makes the tenant openable.
+    let ttx = TenantTx::open(tx, tenant.id).await?;
+    audit::write(
+        &ttx,
+        Actor::System,
+        AuditAction::Create,
+        Tenant::WHAT,
+        tenant.id.uuid(),
+        None,
+        Some(&bytes),
+    )?;
+    let root = record::insert(
+        &ttx,
+        Actor::System,
+        Entity::new(new.root_code, new.name, EntityKind::Corporation, None),
+    )
+    .await?;
+    let admin = record::insert(
+        &ttx,
+        Actor::System,
+        User::new(new.admin_email, new.admin_name, Role::Admin),
+    )
+    .await?;
+    let admin_member = record::insert(
+        &ttx,
+        Actor::System,
+        Member::new(MemberKind::Human(admin.id), admin.name.clone()),
+    )
+    .await?;
+    Ok(Provisioned {
+        tenant,
+        admin,
+        admin_member,
+        root,
+    })
+}

@@ -1,0 +1,550 @@
+//! The generic record store, in the spirit of FoundationDB's Record Layer: a [`Model`] says
+//! what it is (collection, schema version, indexes as data, validation, references, rules) and
+//! one generic path creates, reads, updates, deletes and lists every model, maintaining all of
+//! its indexes and its audit trail in the same transaction.
+//!
+//! - A record is one key, `(tenant, collection, id)`, valued by its [versioned](crate::value)
+//!   encoding.
+//! - An index entry is one key, `(tenant, "idx", index, value..., id)`, with an empty value:
+//!   no list values, so no hot key and no read-modify-write of a shared list. A unique index
+//!   is checked by reading the entries for the value (a range read, so a concurrent insert of
+//!   the same value is a conflict, never a duplicate).
+//! - Lists are pages with an opaque [`Cursor`], never unbounded.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::audit::{self, Actor, AuditAction};
+use crate::error::{Error, Result};
+use crate::ids::{not_nil, RecordId};
+use crate::keys::{self, KeyPart};
+use crate::kv::{key_after, prefix_end, KeyValue, RangeOptions};
+use crate::tenant_tx::TenantTx;
+use crate::value::{self, Versioned};
+
+/// Creation and last-update times of a record, in milliseconds since the Unix epoch. The store
+/// sets both; whatever a caller puts there is overwritten.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timestamps {
+    /// When the record was created.
+    pub created_at_ms: i64,
+    /// When it was last written.
+    pub updated_at_ms: i64,
+}
+
+/// The wall clock in milliseconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// An index of model `M`, declared as data.
+pub struct IndexDef<M> {
+    /// The index's name, unique in the tenant's keyspace (`"user_by_email"`).
+    pub name: &'static str,
+    /// The field named by [`Error::AlreadyExists`] when a unique index would be duplicated.
+    pub field: &'static str,
+    /// Whether two records may share the index's values.
+    pub unique: bool,
+    /// The values a record is indexed by, or `None` when it has no entry (an optional field
+    /// that is empty).
+    pub values: fn(&M) -> Option<Vec<KeyPart>>,
+}
+
+/// A reference from a record to another record of the same tenant, which must exist.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reference {
+    /// The referring field.
+    pub field: &'static str,
+    /// The model referred to.
+    pub target: &'static str,
+    collection: &'static str,
+    /// The id referred to.
+    pub id: Uuid,
+}
+
+impl Reference {
+    /// A reference from `field` to the record `id` of model `T`.
+    pub fn to<T: Model>(field: &'static str, id: T::Id) -> Self {
+        Reference {
+            field,
+            target: T::WHAT,
+            collection: T::COLLECTION,
+            id: id.uuid(),
+        }
+    }
+}
+
+/// A typed record stored by the generic store. Its [`Versioned::WHAT`] is the model's name.
+///
+/// Each model's file holds its struct, enums, this impl and its special rules; everything
+/// generic is here.
+#[async_trait]
+pub trait Model: Versioned + Clone + Send + Sync + 'static {
+    /// The collection its records are keyed under: `(tenant, COLLECTION, id)`.
+    const COLLECTION: &'static str;
+    /// Its indexes, each maintained on every write.
+    const INDEXES: &'static [IndexDef<Self>];
+    /// Its id type.
+    type Id: RecordId;
+
+    /// The record's id.
+    fn id(&self) -> Self::Id;
+    /// The record's timestamps.
+    fn timestamps(&self) -> Timestamps;
+    /// The record's timestamps, for the store to set.
+    fn timestamps_mut(&mut self) -> &mut Timestamps;
+
+    /// Puts input in canonical form before validation (e.g. lower-cases an email).
+    fn normalize(&mut self) {}
+    /// Checks the record on its own: lengths, formats, enums.
+    fn validate(&self) -> Result<()>;
+    /// The records it refers to; each must exist in the same tenant.
+    fn references(&self) -> Vec<Reference> {
+        Vec::new()
+    }
+    /// The counters a record of this model adds one to while it exists (quotas read them).
+    fn counters(&self) -> Vec<&'static str> {
+        vec![Self::COLLECTION]
+    }
+    /// Rules that need the store (quotas, hierarchies), run in the transaction before a create
+    /// (`before` is `None`) or an update (`before` is the stored record); an error aborts the
+    /// write.
+    async fn before_write(&self, ttx: &TenantTx<'_>, before: Option<&Self>) -> Result<()> {
+        let _ = (ttx, before);
+        Ok(())
+    }
+    /// Rules and clean-up run in the transaction before the record is deleted (e.g. refuse
+    /// to orphan children, clear data kept beside the record).
+    async fn before_delete(&self, ttx: &TenantTx<'_>) -> Result<()> {
+        let _ = ttx;
+        Ok(())
+    }
+}
+
+/// Where a list starts: after a cursor from a previous page, or at the beginning.
+#[derive(Clone, Debug, Default)]
+pub struct PageRequest {
+    /// The cursor of the previous page, or `None` for the first page.
+    pub after: Option<Cursor>,
+    /// The most items to return: 0 means [`DEFAULT_PAGE`]; more than [`MAX_PAGE`] is capped.
+    pub limit: usize,
+}
+
+impl PageRequest {
+    /// The first page of at most `limit` items.
+    pub fn first(limit: usize) -> Self {
+        PageRequest { after: None, limit }
+    }
+
+    /// The page after `cursor`, of at most `limit` items.
+    pub fn after(cursor: Cursor, limit: usize) -> Self {
+        PageRequest {
+            after: Some(cursor),
+            limit,
+        }
+    }
+}
+
+/// Items per page when a request says 0.
+pub const DEFAULT_PAGE: usize = 100;
+/// Most items in one page.
+pub const MAX_PAGE: usize = 1_000;
+
+/// An opaque position in a list: where the next page starts. It is relative to the list's
+/// range, so it can never point outside it (or outside the tenant).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor(Vec<u8>);
+
+impl Cursor {
+    /// Its bytes, to hand to a client.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+    /// A cursor from bytes a client handed back.
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        Cursor(bytes)
+    }
+}
+
+/// One page of a list.
+#[derive(Clone, Debug)]
+pub struct Page<T> {
+    /// The items, in key order.
+    pub items: Vec<T>,
+    /// Where the next page starts, or `None` when this page is the last.
+    pub next: Option<Cursor>,
+}
+
+/// Reads one page of the keys under `prefix`.
+pub(crate) async fn page_of_rows(
+    ttx: &TenantTx<'_>,
+    prefix: &[u8],
+    request: &PageRequest,
+) -> Result<(Vec<KeyValue>, Option<Cursor>)> {
+    let limit = match request.limit {
+        0 => DEFAULT_PAGE,
+        n => n.min(MAX_PAGE),
+    };
+    let end = prefix_end(prefix).ok_or_else(|| Error::InvalidInput {
+        field: "range",
+        reason: "a prefix of only 0xFF bytes has no end".into(),
+    })?;
+    let mut lo = match &request.after {
+        Some(cursor) => {
+            let mut key = prefix.to_vec();
+            key.extend_from_slice(&cursor.0);
+            key_after(&key)
+        }
+        None => prefix.to_vec(),
+    };
+    // One row past the limit tells whether another page follows.
+    let want = limit + 1;
+    let mut rows = Vec::with_capacity(want.min(64));
+    loop {
+        let page = ttx
+            .get_range(&lo, &end, RangeOptions::limit(want - rows.len()))
+            .await?;
+        let next = page.next_range(&lo, &end, false);
+        rows.extend(page.kvs);
+        match next {
+            Some((next_lo, _)) if rows.len() < want => lo = next_lo,
+            _ => break,
+        }
+    }
+    let cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last()
+            .map(|kv| Cursor(kv.key[prefix.len()..].to_vec()))
+    } else {
+        None
+    };
+    Ok((rows, cursor))
+}
+
+fn record_key<M: Model>(ttx: &TenantTx<'_>, id: Uuid) -> Vec<u8> {
+    keys::record_key(ttx.prefix(), M::COLLECTION, id)
+}
+
+/// The key of record `id` of `M` in the tenant of `ttx`, for tools and tests that look at the
+/// stored bytes (reads and writes with it still pass the tenant check).
+pub fn key_of<M: Model>(ttx: &TenantTx<'_>, id: M::Id) -> Vec<u8> {
+    record_key::<M>(ttx, id.uuid())
+}
+
+/// The record `id`, or `None`.
+pub async fn get<M: Model>(ttx: &TenantTx<'_>, id: M::Id) -> Result<Option<M>> {
+    match ttx.get(&record_key::<M>(ttx, id.uuid()), false).await? {
+        Some(bytes) => value::decode(&bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The record `id`, or [`Error::NotFound`].
+pub async fn require<M: Model>(ttx: &TenantTx<'_>, id: M::Id) -> Result<M> {
+    get(ttx, id).await?.ok_or(Error::NotFound {
+        model: M::WHAT,
+        id: id.uuid(),
+    })
+}
+
+/// Whether record `id` of `T` exists in the tenant.
+pub async fn exists<T: Model>(ttx: &TenantTx<'_>, id: T::Id) -> Result<bool> {
+    Ok(ttx
+        .get(&record_key::<T>(ttx, id.uuid()), false)
+        .await?
+        .is_some())
+}
+
+async fn check_references<M: Model>(ttx: &TenantTx<'_>, record: &M) -> Result<()> {
+    for reference in record.references() {
+        not_nil(reference.field, reference.id)?;
+        let key = keys::record_key(ttx.prefix(), reference.collection, reference.id);
+        if ttx.get(&key, false).await?.is_none() {
+            return Err(Error::InvalidReference {
+                model: M::WHAT,
+                field: reference.field,
+                target: reference.target,
+                id: reference.id,
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn ensure_unique<M: Model>(
+    ttx: &TenantTx<'_>,
+    index: &IndexDef<M>,
+    values: &[KeyPart],
+    id: Uuid,
+) -> Result<()> {
+    let prefix = keys::index_prefix(ttx.prefix(), index.name, values);
+    let end = prefix_end(&prefix).unwrap_or_else(|| vec![0xFF]);
+    let page = ttx.get_range(&prefix, &end, RangeOptions::limit(2)).await?;
+    for kv in &page.kvs {
+        if keys::id_of_index_key(&kv.key)? != id {
+            return Err(Error::AlreadyExists {
+                model: M::WHAT,
+                field: index.field,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn check_collection<M: Model>() -> Result<()> {
+    if keys::RESERVED.contains(&M::COLLECTION) {
+        return Err(Error::InvalidInput {
+            field: "collection",
+            reason: format!("{} is reserved for the record layer", M::COLLECTION),
+        });
+    }
+    Ok(())
+}
+
+/// Creates `record` (its timestamps set now), with every index entry and one audit event, in
+/// the transaction. [`Error::AlreadyExists`] when its id or a unique index value is taken,
+/// [`Error::InvalidReference`] when a reference does not exist in the tenant.
+pub async fn insert<M: Model>(ttx: &TenantTx<'_>, actor: Actor, mut record: M) -> Result<M> {
+    check_collection::<M>()?;
+    audit::check_actor(ttx, actor).await?;
+    record.normalize();
+    record.validate()?;
+    let id = record.id().uuid();
+    let key = record_key::<M>(ttx, id);
+    if ttx.get(&key, false).await?.is_some() {
+        return Err(Error::AlreadyExists {
+            model: M::WHAT,
+            field: "id",
+        });
+    }
+    check_references(ttx, &record).await?;
+    record.before_write(ttx, None).await?;
+    let now = now_ms();
+    *record.timestamps_mut() = Timestamps {
+        created_at_ms: now,
+        updated_at_ms: now,
+    };
+    for index in M::INDEXES {
+        if let Some(values) = (index.values)(&record) {
+            if index.unique {
+                ensure_unique(ttx, index, &values, id).await?;
+            }
+            ttx.set(&keys::index_key(ttx.prefix(), index.name, &values, id), &[])?;
+        }
+    }
+    let bytes = value::encode(&record)?;
+    ttx.set(&key, &bytes)?;
+    for counter in record.counters() {
+        ttx.atomic_add(&keys::counter_key(ttx.prefix(), counter), 1)?;
+    }
+    audit::write(
+        ttx,
+        actor,
+        AuditAction::Create,
+        M::WHAT,
+        id,
+        None,
+        Some(&bytes),
+    )?;
+    Ok(record)
+}
+
+/// Replaces the stored record with `record` (same id; created time kept, updated time now),
+/// moving the index entries whose values changed, with one audit event. The stored bytes are
+/// rewritten in the current schema version. [`Error::NotFound`] when it does not exist.
+pub async fn update<M: Model>(ttx: &TenantTx<'_>, actor: Actor, mut record: M) -> Result<M> {
+    check_collection::<M>()?;
+    audit::check_actor(ttx, actor).await?;
+    record.normalize();
+    record.validate()?;
+    let id = record.id().uuid();
+    let key = record_key::<M>(ttx, id);
+    let before_bytes = ttx
+        .get(&key, false)
+        .await?
+        .ok_or(Error::NotFound { model: M::WHAT, id })?;
+    let before: M = value::decode(&before_bytes)?;
+    check_references(ttx, &record).await?;
+    record.before_write(ttx, Some(&before)).await?;
+    let created = before.timestamps().created_at_ms;
+    *record.timestamps_mut() = Timestamps {
+        created_at_ms: created,
+        updated_at_ms: now_ms().max(created),
+    };
+    for index in M::INDEXES {
+        let old = (index.values)(&before);
+        let new = (index.values)(&record);
+        if old == new {
+            continue;
+        }
+        if let Some(old) = old {
+            ttx.clear(&keys::index_key(ttx.prefix(), index.name, &old, id))?;
+        }
+        if let Some(new) = new {
+            if index.unique {
+                ensure_unique(ttx, index, &new, id).await?;
+            }
+            ttx.set(&keys::index_key(ttx.prefix(), index.name, &new, id), &[])?;
+        }
+    }
+    let (old_counters, new_counters) = (before.counters(), record.counters());
+    for counter in old_counters.iter().filter(|c| !new_counters.contains(c)) {
+        ttx.atomic_add(&keys::counter_key(ttx.prefix(), counter), -1)?;
+    }
+    for counter in new_counters.iter().filter(|c| !old_counters.contains(c)) {
+        ttx.atomic_add(&keys::counter_key(ttx.prefix(), counter), 1)?;
+    }
+    let bytes = value::encode(&record)?;
+    ttx.set(&key, &bytes)?;
+    audit::write(
+        ttx,
+        actor,
+        AuditAction::Update,
+        M::WHAT,
+        id,
+        Some(&before_bytes),
+        Some(&bytes),
+    )?;
+    Ok(record)
+}
+
+/// Deletes record `id` and its index entries, with one audit event; returns what was
+/// stored. [`Error::NotFound`] when it does not exist.
+pub async fn delete<M: Model>(ttx: &TenantTx<'_>, actor: Actor, id: M::Id) -> Result<M> {
+    check_collection::<M>()?;
+    audit::check_actor(ttx, actor).await?;
+    let id = id.uuid();
+    let key = record_key::<M>(ttx, id);
+    let before_bytes = ttx
+        .get(&key, false)
+        .await?
+        .ok_or(Error::NotFound { model: M::WHAT, id })?;
+    let before: M = value::decode(&before_bytes)?;
+    before.before_delete(ttx).await?;
+    for index in M::INDEXES {
+        if let Some(values) = (index.values)(&before) {
+            ttx.clear(&keys::index_key(ttx.prefix(), index.name, &values, id))?;
+        }
+    }
+    ttx.clear(&key)?;
+    for counter in before.counters() {
+        ttx.atomic_add(&keys::counter_key(ttx.prefix(), counter), -1)?;
+    }
+    audit::write(
+        ttx,
+        actor,
+        AuditAction::Delete,
+        M::WHAT,
+        id,
+        Some(&before_bytes),
+        None,
+    )?;
+    Ok(before)
+}
+
+/// One page of every record of `M`, in id order (creation order for v7 ids).
+pub async fn list<M: Model>(ttx: &TenantTx<'_>, request: &PageRequest) -> Result<Page<M>> {
+    let prefix = keys::collection_prefix(ttx.prefix(), M::COLLECTION);
+    let (rows, next) = page_of_rows(ttx, &prefix, request).await?;
+    let items = rows
+        .iter()
+        .map(|kv| value::decode(&kv.value))
+        .collect::<Result<Vec<M>>>()?;
+    Ok(Page { items, next })
+}
+
+/// One page of the records whose `index` values start with `values`, in index order (then
+/// id order).
+pub async fn list_by<M: Model>(
+    ttx: &TenantTx<'_>,
+    index: &IndexDef<M>,
+    values: &[KeyPart],
+    request: &PageRequest,
+) -> Result<Page<M>> {
+    let prefix = keys::index_prefix(ttx.prefix(), index.name, values);
+    let (rows, next) = page_of_rows(ttx, &prefix, request).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for kv in &rows {
+        let id = keys::id_of_index_key(&kv.key)?;
+        let bytes = ttx
+            .get(&record_key::<M>(ttx, id), false)
+            .await?
+            .ok_or_else(|| Error::Decode {
+                what: M::WHAT,
+                reason: format!("index {} points at missing record {id}", index.name),
+                source: None,
+            })?;
+        items.push(value::decode(&bytes)?);
+    }
+    Ok(Page { items, next })
+}
+
+/// The one record whose unique `index` holds `values`, or `None`.
+pub async fn find_unique<M: Model>(
+    ttx: &TenantTx<'_>,
+    index: &IndexDef<M>,
+    values: &[KeyPart],
+) -> Result<Option<M>> {
+    let page = list_by(ttx, index, values, &PageRequest::first(1)).await?;
+    Ok(page.items.into_iter().next())
+}
+
+/// Whether any record of `M` has `index` values starting with `values` (one key read).
+pub async fn any_by<M: Model>(
+    ttx: &TenantTx<'_>,
+    index: &IndexDef<M>,
+    values: &[KeyPart],
+) -> Result<bool> {
+    let prefix = keys::index_prefix(ttx.prefix(), index.name, values);
+    let end = prefix_end(&prefix).unwrap_or_else(|| vec![0xFF]);
+    let page = ttx.get_range(&prefix, &end, RangeOptions::limit(1)).await?;
+    Ok(!page.kvs.is_empty())
+}
+
+/// The value of a per-tenant counter (records of a collection, or a model's own counter).
+pub async fn count(ttx: &TenantTx<'_>, counter: &str) -> Result<i64> {
+    let bytes = ttx
+        .get(&keys::counter_key(ttx.prefix(), counter), false)
+        .await?;
+    let mut le = [0u8; 8];
+    if let Some(bytes) = bytes {
+        let n = bytes.len().min(8);
+        le[..n].copy_from_slice(&bytes[..n]);
+    }
+    Ok(i64::from_le_bytes(le))
+}
+
+/// Fails with [`Error::QuotaExceeded`] when `counter` already holds `limit` records
+/// (a negative limit is unlimited).
+pub(crate) async fn check_quota(
+    ttx: &TenantTx<'_>,
+    resource: &'static str,
+    counter: &str,
+    limit: i64,
+) -> Result<()> {
+    if limit < 0 {
+        return Ok(());
+    }
+    if count(ttx, counter).await? >= limit {
+        return Err(Error::QuotaExceeded { resource, limit });
+    }
+    Ok(())
+}
+
+/// Checks a string field's length in characters.
+pub(crate) fn check_len(field: &'static str, value: &str, min: usize, max: usize) -> Result<()> {
+    let len = value.chars().count();
+    if len < min || len > max {
+        return Err(Error::InvalidInput {
+            field,
+            reason: format!("length {len} is outside {min}..={max}"),
+        });
+    }
+    Ok(())
+}

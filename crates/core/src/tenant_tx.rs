@@ -1,0 +1,177 @@
+//! [`TenantTx`]: the only way the record layer touches tenant data.
+//!
+//! It wraps a transaction and one tenant, checked to exist and be active when it is opened,
+//! and refuses every key (and every range bound) outside that tenant's prefix with
+//! [`Error::TenantViolation`] before anything reaches the store: a bug elsewhere becomes an
+//! error, never a silent cross-tenant read or write. The guard is written once, here.
+
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use crate::error::{Error, Result};
+use crate::keys::{self, TenantId};
+use crate::kv::{RangeOptions, RangePage, Transaction};
+use crate::model::tenant::{Tenant, TenantStatus};
+use crate::value;
+
+/// A transaction scoped to one active tenant.
+///
+/// Every method that takes a key checks that it lies inside the tenant's prefix; ranges must
+/// lie entirely inside it. Keys come from the typed builders of [`keys`](crate::keys); the
+/// record layer ([`record`](crate::record), the models, [`audit`](crate::audit)) is built on
+/// these methods.
+pub struct TenantTx<'t> {
+    tx: &'t dyn Transaction,
+    tenant: Tenant,
+    prefix: Vec<u8>,
+    end: Vec<u8>,
+    /// Orders the audit events of this transaction, which all share one commit versionstamp.
+    audit_sequence: AtomicU16,
+}
+
+impl<'t> TenantTx<'t> {
+    /// Scopes `tx` to `tenant`, which must be in the registry
+    /// ([`Error::TenantNotFound`]) and active ([`Error::TenantInactive`]). The registry read
+    /// is not a snapshot, so suspending a tenant conflicts with transactions still using it.
+    pub async fn open(tx: &'t dyn Transaction, tenant: TenantId) -> Result<Self> {
+        let record = Self::registry_entry(tx, tenant).await?;
+        if record.status != TenantStatus::Active {
+            return Err(Error::TenantInactive {
+                tenant: tenant.uuid(),
+            });
+        }
+        Ok(Self::scoped(tx, record))
+    }
+
+    /// Scopes `tx` to a tenant whatever its status, for the system operations that manage
+    /// tenants (suspending one still audits into it).
+    pub(crate) async fn open_any_status(tx: &'t dyn Transaction, tenant: TenantId) -> Result<Self> {
+        let record = Self::registry_entry(tx, tenant).await?;
+        Ok(Self::scoped(tx, record))
+    }
+
+    async fn registry_entry(tx: &dyn Transaction, tenant: TenantId) -> Result<Tenant> {
+        let bytes = tx
+            .get(&keys::tenant_registry_key(tenant), false)
+            .await?
+            .ok_or(Error::TenantNotFound {
+                tenant: tenant.uuid(),
+            })?;
+        value::decode::<Tenant>(&bytes)
+    }
+
+    fn scoped(tx: &'t dyn Transaction, tenant: Tenant) -> Self {
+        let (prefix, end) = tenant.id.range();
+        TenantTx {
+            tx,
+            tenant,
+            prefix,
+            end,
+            audit_sequence: AtomicU16::new(0),
+        }
+    }
+
+    /// The tenant's id.
+    pub fn tenant_id(&self) -> TenantId {
+        self.tenant.id
+    }
+
+    /// The tenant's registry entry as read when this was opened (plan, quotas).
+    pub fn tenant(&self) -> &Tenant {
+        &self.tenant
+    }
+
+    /// The prefix every key of this tenant starts with.
+    pub fn prefix(&self) -> &[u8] {
+        &self.prefix
+    }
+
+    fn check_key(&self, key: &[u8]) -> Result<()> {
+        if key.starts_with(&self.prefix) {
+            Ok(())
+        } else {
+            Err(self.violation(key))
+        }
+    }
+
+    /// A range is inside the tenant when its begin is and its end is at most the end of the
+    /// tenant's range.
+    fn check_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
+        self.check_key(begin)?;
+        if end.starts_with(&self.prefix) || end == self.end.as_slice() {
+            Ok(())
+        } else {
+            Err(self.violation(end))
+        }
+    }
+
+    fn violation(&self, key: &[u8]) -> Error {
+        Error::TenantViolation {
+            tenant: self.tenant.id.uuid(),
+            key: key.to_vec(),
+        }
+    }
+
+    /// The value of `key`, which must be inside the tenant.
+    pub async fn get(&self, key: &[u8], snapshot: bool) -> Result<Option<Vec<u8>>> {
+        self.check_key(key)?;
+        self.tx.get(key, snapshot).await
+    }
+
+    /// One page of `[begin, end)`, which must be inside the tenant.
+    pub async fn get_range(
+        &self,
+        begin: &[u8],
+        end: &[u8],
+        options: RangeOptions,
+    ) -> Result<RangePage> {
+        self.check_range(begin, end)?;
+        self.tx.get_range(begin, end, options).await
+    }
+
+    /// Buffers `key = value`; `key` must be inside the tenant.
+    pub fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.check_key(key)?;
+        self.tx.set(key, value)
+    }
+
+    /// Buffers the removal of `key`, which must be inside the tenant.
+    pub fn clear(&self, key: &[u8]) -> Result<()> {
+        self.check_key(key)?;
+        self.tx.clear(key)
+    }
+
+    /// Buffers the removal of `[begin, end)`, which must be inside the tenant.
+    pub fn clear_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
+        self.check_range(begin, end)?;
+        self.tx.clear_range(begin, end)
+    }
+
+    /// Buffers an atomic add to a counter inside the tenant.
+    pub(crate) fn atomic_add(&self, key: &[u8], delta: i64) -> Result<()> {
+        self.check_key(key)?;
+        self.tx.atomic_add(key, delta)
+    }
+
+    /// Buffers a versionstamped key inside the tenant.
+    pub(crate) fn set_versionstamped_key(
+        &self,
+        key: &[u8],
+        offset: u32,
+        value: &[u8],
+    ) -> Result<()> {
+        self.check_key(key)?;
+        self.tx.set_versionstamped_key(key, offset, value)
+    }
+
+    /// The next user version for an audit key of this transaction.
+    pub(crate) fn next_audit_sequence(&self) -> Result<u16> {
+        let n = self.audit_sequence.fetch_add(1, Ordering::Relaxed);
+        if n == u16::MAX {
+            return Err(Error::InvalidInput {
+                field: "transaction",
+                reason: "more than 65535 audited mutations in one transaction".into(),
+            });
+        }
+        Ok(n)
+    }
+}
