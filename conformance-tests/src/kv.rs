@@ -186,12 +186,21 @@ pub async fn range_with_limit(h: &dyn Harness) {
     let db = h.backend();
     put_letters(db.as_ref(), "abcde").await;
     let tx = begin(db.as_ref()).await;
-    let page = tx.get_range(b"a", b"z", RangeOptions::limit(2)).await.unwrap();
+    let page = tx
+        .get_range(b"a", b"z", RangeOptions::limit(2))
+        .await
+        .unwrap();
     assert_eq!(keys(&page.kvs), bytes(&["a", "b"]));
     assert!(page.more);
-    let all = tx.get_range(b"a", b"z", RangeOptions::limit(5)).await.unwrap();
+    let all = tx
+        .get_range(b"a", b"z", RangeOptions::limit(5))
+        .await
+        .unwrap();
     assert_eq!(all.kvs.len(), 5);
-    let over = tx.get_range(b"a", b"z", RangeOptions::limit(50)).await.unwrap();
+    let over = tx
+        .get_range(b"a", b"z", RangeOptions::limit(50))
+        .await
+        .unwrap();
     assert_eq!(over.kvs.len(), 5);
     assert!(!over.more);
 }
@@ -252,7 +261,10 @@ pub async fn range_empty_when_nothing_inside(h: &dyn Harness) {
     let db = h.backend();
     put_letters(db.as_ref(), "az").await;
     let tx = begin(db.as_ref()).await;
-    let page = tx.get_range(b"b", b"y", RangeOptions::default()).await.unwrap();
+    let page = tx
+        .get_range(b"b", b"y", RangeOptions::default())
+        .await
+        .unwrap();
     assert!(page.kvs.is_empty());
     assert!(!page.more);
 }
@@ -284,7 +296,10 @@ pub async fn range_pages_are_bounded(h: &dyn Harness) {
     }
     tx.commit().await.unwrap();
     let tx = begin(db.as_ref()).await;
-    let first = tx.get_range(b"p", b"q", RangeOptions::default()).await.unwrap();
+    let first = tx
+        .get_range(b"p", b"q", RangeOptions::default())
+        .await
+        .unwrap();
     assert!(first.kvs.len() <= RANGE_PAGE_MAX_ROWS);
     assert!(first.more);
     let all = collect(tx.as_ref(), b"p", b"q", RangeOptions::default()).await;
@@ -370,7 +385,10 @@ pub async fn ryw_atomic_add_over_stored_value(h: &dyn Harness) {
     tx.atomic_add(b"n", 5).unwrap();
     tx.atomic_add(b"n", 2).unwrap();
     assert_eq!(i64_value(tx.get(b"n", false).await.unwrap()), 17);
-    let rows = tx.get_range(b"n", b"o", RangeOptions::default()).await.unwrap();
+    let rows = tx
+        .get_range(b"n", b"o", RangeOptions::default())
+        .await
+        .unwrap();
     assert_eq!(i64_value(Some(rows.kvs[0].value.clone())), 17);
     tx.commit().await.unwrap();
     assert_eq!(i64_value(get(db.as_ref(), b"n").await), 17);
@@ -399,9 +417,15 @@ pub async fn snapshot_isolation_reader_does_not_see_later_commit(h: &dyn Harness
     let db = h.backend();
     put(db.as_ref(), &[(b"k", b"before")]).await;
     let reader = begin(db.as_ref()).await;
-    assert_eq!(reader.get(b"k", true).await.unwrap(), Some(b"before".to_vec()));
+    assert_eq!(
+        reader.get(b"k", true).await.unwrap(),
+        Some(b"before".to_vec())
+    );
     put(db.as_ref(), &[(b"k", b"after"), (b"other", b"x")]).await;
-    assert_eq!(reader.get(b"k", true).await.unwrap(), Some(b"before".to_vec()));
+    assert_eq!(
+        reader.get(b"k", true).await.unwrap(),
+        Some(b"before".to_vec())
+    );
     assert_eq!(reader.get(b"other", false).await.unwrap(), None);
 }
 
@@ -419,7 +443,13 @@ pub async fn snapshot_isolation_range_does_not_see_later_inserts_or_deletes(h: &
     let rows = collect(reader.as_ref(), b"a", b"z", RangeOptions::limit(1)).await;
     assert_eq!(keys(&rows), bytes(&["a", "c", "e", "g"]));
     assert_eq!(rows[1].value, b"vc".to_vec());
-    let rows = collect(reader.as_ref(), b"a", b"z", RangeOptions::default().reversed()).await;
+    let rows = collect(
+        reader.as_ref(),
+        b"a",
+        b"z",
+        RangeOptions::default().reversed(),
+    )
+    .await;
     assert_eq!(keys(&rows), bytes(&["g", "e", "c", "a"]));
 }
 
@@ -441,7 +471,10 @@ pub async fn dirty_read_prevented(h: &dyn Harness) {
     writer.set(b"k", b"uncommitted").unwrap();
     let reader = begin(db.as_ref()).await;
     assert_eq!(reader.get(b"k", false).await.unwrap(), None);
-    let page = reader.get_range(b"", b"\xff", RangeOptions::default()).await.unwrap();
+    let page = reader
+        .get_range(b"", b"\xff", RangeOptions::default())
+        .await
+        .unwrap();
     assert!(page.kvs.is_empty());
 }
 
@@ -462,7 +495,9 @@ pub async fn conflict_on_a_range(h: &dyn Harness) {
     let db = h.backend();
     put_letters(db.as_ref(), "abc").await;
     let tx = begin(db.as_ref()).await;
-    tx.get_range(b"a", b"d", RangeOptions::default()).await.unwrap();
+    tx.get_range(b"a", b"d", RangeOptions::default())
+        .await
+        .unwrap();
     tx.set(b"x", b"").unwrap();
     put(db.as_ref(), &[(b"b", b"changed")]).await;
     assert!(matches!(tx.commit().await, Err(Error::Conflict)));
@@ -474,7 +509,10 @@ pub async fn conflict_on_a_phantom_insert(h: &dyn Harness) {
     let db = h.backend();
     put_letters(db.as_ref(), "ac").await;
     let tx = begin(db.as_ref()).await;
-    let seen = tx.get_range(b"a", b"d", RangeOptions::default()).await.unwrap();
+    let seen = tx
+        .get_range(b"a", b"d", RangeOptions::default())
+        .await
+        .unwrap();
     assert_eq!(seen.kvs.len(), 2);
     tx.set(b"count", &[2]).unwrap();
     put(db.as_ref(), &[(b"b", b"phantom")]).await;
@@ -487,14 +525,21 @@ pub async fn limited_range_conflicts_only_on_what_it_read(h: &dyn Harness) {
     let db = h.backend();
     put_letters(db.as_ref(), "acegi").await;
     let tx = begin(db.as_ref()).await;
-    let page = tx.get_range(b"a", b"z", RangeOptions::limit(2)).await.unwrap();
+    let page = tx
+        .get_range(b"a", b"z", RangeOptions::limit(2))
+        .await
+        .unwrap();
     assert_eq!(keys(&page.kvs), bytes(&["a", "c"]));
     tx.set(b"mine", b"").unwrap();
     put(db.as_ref(), &[(b"h", b"past the read part")]).await;
-    tx.commit().await.expect("an insert past the read part does not conflict");
+    tx.commit()
+        .await
+        .expect("an insert past the read part does not conflict");
 
     let tx = begin(db.as_ref()).await;
-    tx.get_range(b"a", b"z", RangeOptions::limit(2)).await.unwrap();
+    tx.get_range(b"a", b"z", RangeOptions::limit(2))
+        .await
+        .unwrap();
     tx.set(b"mine", b"").unwrap();
     put(db.as_ref(), &[(b"b", b"inside the read part")]).await;
     assert!(matches!(tx.commit().await, Err(Error::Conflict)));
@@ -597,7 +642,10 @@ pub async fn atomic_add_sums_little_endian(h: &dyn Harness) {
         tx.atomic_add(b"n", delta).unwrap();
         tx.commit().await.unwrap();
     }
-    assert_eq!(get(db.as_ref(), b"n").await, Some(103i64.to_le_bytes().to_vec()));
+    assert_eq!(
+        get(db.as_ref(), b"n").await,
+        Some(103i64.to_le_bytes().to_vec())
+    );
 }
 
 /// A shorter stored value is zero-extended, a longer one truncated to 8 bytes; sums wrap.
@@ -615,7 +663,10 @@ pub async fn atomic_add_width_rules(h: &dyn Harness) {
     tx.atomic_add(b"max", 1).unwrap();
     tx.commit().await.unwrap();
     assert_eq!(i64_value(get(db.as_ref(), b"short").await), 2);
-    assert_eq!(get(db.as_ref(), b"long").await, Some(2i64.to_le_bytes().to_vec()));
+    assert_eq!(
+        get(db.as_ref(), b"long").await,
+        Some(2i64.to_le_bytes().to_vec())
+    );
     assert_eq!(i64_value(get(db.as_ref(), b"max").await), i64::MIN);
 }
 
@@ -644,7 +695,10 @@ pub async fn concurrent_atomic_adds_sum_exactly_without_conflicts(h: &dyn Harnes
     for task in tasks {
         task.await.expect("task");
     }
-    assert_eq!(i64_value(get(db.as_ref(), b"counter").await), 100 * (1..=8).sum::<i64>());
+    assert_eq!(
+        i64_value(get(db.as_ref(), b"counter").await),
+        100 * (1..=8).sum::<i64>()
+    );
     assert_eq!(stats.commits(), 800);
     assert_eq!(stats.conflicts(), 0, "atomic adds must never conflict");
 }
@@ -703,7 +757,13 @@ pub async fn versionstamp_offset_must_fit(h: &dyn Harness) {
     let db = h.backend();
     let tx = begin(db.as_ref()).await;
     let err = tx.set_versionstamped_key(&[0; 12], 3, b"").unwrap_err();
-    assert!(matches!(err, Error::InvalidVersionstampOffset { offset: 3, key_len: 12 }));
+    assert!(matches!(
+        err,
+        Error::InvalidVersionstampOffset {
+            offset: 3,
+            key_len: 12
+        }
+    ));
     tx.commit().await.unwrap();
     assert!(scan(db.as_ref(), b"", b"\xff").await.is_empty());
 }
@@ -743,9 +803,7 @@ pub async fn key_size_limit_at_and_past_the_boundary(h: &dyn Harness) {
     put(db.as_ref(), &[(&at, b"v")]).await;
     assert_eq!(get(db.as_ref(), &at).await, Some(b"v".to_vec()));
     let tx = begin(db.as_ref()).await;
-    let too_large = |r: coditect_core::Result<()>| {
-        matches!(r, Err(Error::KeyTooLarge { size, limit }) if size == MAX_KEY_SIZE + 1 && limit == MAX_KEY_SIZE)
-    };
+    let too_large = |r: coditect_core::Result<()>| matches!(r, Err(Error::KeyTooLarge { size, limit }) if size == MAX_KEY_SIZE + 1 && limit == MAX_KEY_SIZE);
     assert!(too_large(tx.set(&past, b"v")));
     assert!(too_large(tx.clear(&past)));
     assert!(too_large(tx.atomic_add(&past, 1)));
@@ -760,10 +818,15 @@ pub async fn value_size_limit_at_and_past_the_boundary(h: &dyn Harness) {
     let at = vec![7u8; MAX_VALUE_SIZE];
     let past = vec![7u8; MAX_VALUE_SIZE + 1];
     put(db.as_ref(), &[(b"at", &at)]).await;
-    assert_eq!(get(db.as_ref(), b"at").await.map(|v| v.len()), Some(MAX_VALUE_SIZE));
+    assert_eq!(
+        get(db.as_ref(), b"at").await.map(|v| v.len()),
+        Some(MAX_VALUE_SIZE)
+    );
     let tx = begin(db.as_ref()).await;
     let err = tx.set(b"past", &past).unwrap_err();
-    assert!(matches!(err, Error::ValueTooLarge { size, limit } if size == MAX_VALUE_SIZE + 1 && limit == MAX_VALUE_SIZE));
+    assert!(
+        matches!(err, Error::ValueTooLarge { size, limit } if size == MAX_VALUE_SIZE + 1 && limit == MAX_VALUE_SIZE)
+    );
     let err = tx.set_versionstamped_key(&[0; 10], 0, &past).unwrap_err();
     assert!(matches!(err, Error::ValueTooLarge { .. }));
     tx.commit().await.unwrap();
@@ -819,7 +882,10 @@ pub async fn too_old_transaction_cannot_read(h: &dyn Harness) {
     let err = tx.get(b"k", false).await.unwrap_err();
     assert!(matches!(err, Error::TransactionTooOld));
     assert!(err.is_retryable());
-    let err = tx.get_range(b"a", b"z", RangeOptions::default()).await.unwrap_err();
+    let err = tx
+        .get_range(b"a", b"z", RangeOptions::default())
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::TransactionTooOld));
     // A fresh transaction is fine.
     assert_eq!(get(db.as_ref(), b"k").await, Some(b"v".to_vec()));
@@ -994,10 +1060,19 @@ pub async fn bank_transfers_keep_the_total(h: &dyn Harness) {
     }
     let rows = scan(db.as_ref(), b"bank/", b"bank0").await;
     assert_eq!(rows.len(), usize::from(ACCOUNTS));
-    let balances: Vec<i64> = rows.into_iter().map(|kv| i64_value(Some(kv.value))).collect();
-    assert!(balances.iter().all(|b| *b >= 0), "negative balance: {balances:?}");
+    let balances: Vec<i64> = rows
+        .into_iter()
+        .map(|kv| i64_value(Some(kv.value)))
+        .collect();
+    assert!(
+        balances.iter().all(|b| *b >= 0),
+        "negative balance: {balances:?}"
+    );
     assert_eq!(balances.iter().sum::<i64>(), START * i64::from(ACCOUNTS));
     assert_eq!(stats.commits(), TRANSFERS);
-    assert!(stats.conflicts() > 0, "no conflict happened: the test did not contend");
+    assert!(
+        stats.conflicts() > 0,
+        "no conflict happened: the test did not contend"
+    );
     assert!(stats.retries() > 0);
 }

@@ -105,7 +105,12 @@ pub struct RangePage {
 impl RangePage {
     /// The range still to read after this page, for a read of `[begin, end)` in the given
     /// direction, or `None` when this page was the last.
-    pub fn next_range(&self, begin: &[u8], end: &[u8], reverse: bool) -> Option<(Vec<u8>, Vec<u8>)> {
+    pub fn next_range(
+        &self,
+        begin: &[u8],
+        end: &[u8],
+        reverse: bool,
+    ) -> Option<(Vec<u8>, Vec<u8>)> {
         if !self.more {
             return None;
         }
@@ -179,7 +184,8 @@ pub trait Transaction: Send + Sync {
     /// conflict ranges: all of it when the page reaches the range's end, else up to and
     /// including the last row returned. So an insert into that part by a later commit (a
     /// phantom) is a conflict.
-    async fn get_range(&self, begin: &[u8], end: &[u8], options: RangeOptions) -> Result<RangePage>;
+    async fn get_range(&self, begin: &[u8], end: &[u8], options: RangeOptions)
+        -> Result<RangePage>;
 
     /// Buffers `key = value`.
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()>;
@@ -199,7 +205,12 @@ pub trait Transaction: Send + Sync {
     /// replaced at commit by the commit's versionstamp. Keys written this way are strictly
     /// increasing across commits and share one stamp within a commit. They are not visible to
     /// this transaction's own reads.
-    fn set_versionstamped_key(&self, key: &[u8], versionstamp_offset: u32, value: &[u8]) -> Result<()>;
+    fn set_versionstamped_key(
+        &self,
+        key: &[u8],
+        versionstamp_offset: u32,
+        value: &[u8],
+    ) -> Result<()>;
 
     /// Adds `[begin, end)` to the read conflict ranges, as if it had been read.
     fn add_read_conflict_range(&self, begin: &[u8], end: &[u8]) -> Result<()>;
@@ -280,9 +291,18 @@ mod tests {
             }],
             more: true,
         };
-        assert_eq!(page.next_range(b"a", b"z", false), Some((b"b\0".to_vec(), b"z".to_vec())));
-        assert_eq!(page.next_range(b"a", b"z", true), Some((b"a".to_vec(), b"b".to_vec())));
-        let last = RangePage { more: false, ..page };
+        assert_eq!(
+            page.next_range(b"a", b"z", false),
+            Some((b"b\0".to_vec(), b"z".to_vec()))
+        );
+        assert_eq!(
+            page.next_range(b"a", b"z", true),
+            Some((b"a".to_vec(), b"b".to_vec()))
+        );
+        let last = RangePage {
+            more: false,
+            ..page
+        };
         assert_eq!(last.next_range(b"a", b"z", false), None);
     }
 

@@ -176,6 +176,11 @@ impl<S: BaseStore> Shared<S> {
         reads: &RangeSet,
         buffer: WriteBuffer,
     ) -> Result<CommitInfo> {
+        let mut reader = ReaderRegistration {
+            shared: self,
+            read_version,
+            held: true,
+        };
         if self.is_too_old(started) {
             return Err(Error::TransactionTooOld);
         }
@@ -193,6 +198,7 @@ impl<S: BaseStore> Shared<S> {
                 Verdict::Conflict => return Err(Error::Conflict),
                 Verdict::TooOld => return Err(Error::TransactionTooOld),
             }
+            reader.release();
             let version = committer.last_version + 1;
             let stamp = versionstamp(version, 0);
             let (batch, previous, write_ranges) = self.resolve_writes(version, &stamp, buffer)?;
@@ -210,7 +216,7 @@ impl<S: BaseStore> Shared<S> {
         };
         if self.store.needs_sync() {
             // Outside the commit lock, so concurrent committers can share one sync.
-            self.store.sync()?;
+            self.store.sync(version)?;
             self.publish(version, &mut lock(&self.committer));
         }
         Ok(CommitInfo {
@@ -301,10 +307,34 @@ impl<S: BaseStore> Shared<S> {
     }
 }
 
+/// A committing transaction's read-version registration: released as soon as the resolver has
+/// checked it, or when the commit ends early.
+struct ReaderRegistration<'a, S: BaseStore> {
+    shared: &'a Shared<S>,
+    read_version: u64,
+    held: bool,
+}
+
+impl<S: BaseStore> ReaderRegistration<'_, S> {
+    fn release(&mut self) {
+        if std::mem::take(&mut self.held) {
+            self.shared.release_reader(self.read_version);
+        }
+    }
+}
+
+impl<S: BaseStore> Drop for ReaderRegistration<'_, S> {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: every critical
 /// section here leaves the data consistent before anything that can panic.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 pub(crate) fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -312,5 +342,6 @@ pub(crate) fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 }
 
 pub(crate) fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

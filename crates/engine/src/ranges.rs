@@ -59,7 +59,9 @@ impl RangeSet {
     /// Whether `key` is in the set.
     pub fn contains(&self, key: &[u8]) -> bool {
         let i = self.ranges.partition_point(|r| r.end.as_slice() <= key);
-        self.ranges.get(i).is_some_and(|r| r.begin.as_slice() <= key)
+        self.ranges
+            .get(i)
+            .is_some_and(|r| r.begin.as_slice() <= key)
     }
 
     /// Whether any key of `[begin, end)` is in the set.
@@ -100,7 +102,10 @@ mod tests {
         assert_eq!(s.iter().count(), 1);
         let s = set(&[(b"e", b"g"), (b"a", b"c"), (b"b", b"f"), (b"x", b"y")]);
         let got: Vec<_> = s.iter().cloned().collect();
-        assert_eq!(got, vec![KeyRange::new(b"a", b"g"), KeyRange::new(b"x", b"y")]);
+        assert_eq!(
+            got,
+            vec![KeyRange::new(b"a", b"g"), KeyRange::new(b"x", b"y")]
+        );
     }
 
     #[test]

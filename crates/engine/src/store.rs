@@ -45,9 +45,12 @@ pub trait BaseStore: Send + Sync + 'static {
         false
     }
 
-    /// Makes every batch applied so far durable. Called outside the commit lock, so several
-    /// committers may share one sync (group commit).
-    fn sync(&self) -> Result<()> {
+    /// Makes every batch applied so far, at least through `version`, durable. Called outside
+    /// the commit lock after the batch of `version` was applied, so several committers may
+    /// share one sync (group commit): a store may return at once when a sync that started
+    /// after `version` was applied has already completed.
+    fn sync(&self, version: u64) -> Result<()> {
+        let _ = version;
         Ok(())
     }
 }

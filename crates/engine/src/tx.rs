@@ -21,6 +21,8 @@ pub struct EngineTx<S: BaseStore> {
     read_version: u64,
     started: Duration,
     state: Mutex<TxState>,
+    /// Whether dropping this transaction must release its read version.
+    registered: bool,
 }
 
 #[derive(Default)]
@@ -39,6 +41,7 @@ impl<S: BaseStore> EngineTx<S> {
             read_version,
             started,
             state: Mutex::new(TxState::default()),
+            registered: true,
         }
     }
 
@@ -103,12 +106,10 @@ impl<S: BaseStore> EngineTx<S> {
                 Some(resume) if options.reverse => (resume.clone(), hi.clone()),
                 Some(resume) => (lo.clone(), resume.clone()),
             };
-            let merged = lock(&self.state).buffer.overlay(
-                &cover_lo,
-                &cover_hi,
-                chunk.rows,
-                options.reverse,
-            );
+            let merged =
+                lock(&self.state)
+                    .buffer
+                    .overlay(&cover_lo, &cover_hi, chunk.rows, options.reverse);
             for row in merged {
                 if rows.len() >= wanted || bytes >= RANGE_PAGE_MAX_BYTES {
                     cut = true;
@@ -181,7 +182,9 @@ impl<S: BaseStore> EngineTx<S> {
             };
         }
         drop(window);
-        let rows = merged.into_iter().map(|(key, value)| KeyValue { key, value });
+        let rows = merged
+            .into_iter()
+            .map(|(key, value)| KeyValue { key, value });
         let rows = if reverse {
             rows.rev().collect()
         } else {
@@ -264,9 +267,14 @@ impl<S: BaseStore> EngineTx<S> {
 
     /// See [`Transaction::commit`].
     pub fn commit(self) -> Result<CommitInfo> {
-        let state = std::mem::take(&mut *lock(&self.state));
-        self.shared
-            .commit(self.read_version, self.started, &state.reads, state.buffer)
+        let mut this = self;
+        let state = std::mem::take(&mut *lock(&this.state));
+        // From here the commit owns the read-version registration: it releases it once the
+        // resolver has checked this transaction, so the commit's own clean-up can already
+        // forget what only this transaction was pinning.
+        this.registered = false;
+        this.shared
+            .commit(this.read_version, this.started, &state.reads, state.buffer)
     }
 }
 
@@ -277,7 +285,9 @@ struct Chunk {
 
 impl<S: BaseStore> Drop for EngineTx<S> {
     fn drop(&mut self) {
-        self.shared.release_reader(self.read_version);
+        if self.registered {
+            self.shared.release_reader(self.read_version);
+        }
     }
 }
 
@@ -291,7 +301,12 @@ impl<S: BaseStore> Transaction for EngineTx<S> {
         EngineTx::get(self, key, snapshot)
     }
 
-    async fn get_range(&self, begin: &[u8], end: &[u8], options: RangeOptions) -> Result<RangePage> {
+    async fn get_range(
+        &self,
+        begin: &[u8],
+        end: &[u8],
+        options: RangeOptions,
+    ) -> Result<RangePage> {
         EngineTx::get_range(self, begin, end, options)
     }
 

@@ -19,11 +19,14 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
 
+/// The changes of one key, oldest first: (version of the change, value it replaced).
+type Changes = VecDeque<(u64, Option<Vec<u8>>)>;
+
 /// Previous values of keys changed by recent commits.
 #[derive(Debug, Default)]
 pub struct VersionedWindow {
     /// Per key, the changes in ascending version order with the value each replaced.
-    by_key: BTreeMap<Vec<u8>, VecDeque<(u64, Option<Vec<u8>>)>>,
+    by_key: BTreeMap<Vec<u8>, Changes>,
     /// The versions held, oldest first, with the keys each changed: what GC walks.
     by_version: VecDeque<(u64, Vec<Vec<u8>>)>,
     /// Every change at or below this version has been dropped.
@@ -89,9 +92,12 @@ impl VersionedWindow {
         } else {
             None
         };
-        range.into_iter().flatten().filter_map(move |(key, changes)| {
-            first_change_after(changes, read_version).map(|value| (key, value))
-        })
+        range
+            .into_iter()
+            .flatten()
+            .filter_map(move |(key, changes)| {
+                first_change_after(changes, read_version).map(|value| (key, value))
+            })
     }
 
     /// Drops every change at or below `horizon`: no reader that can still read needs them.
@@ -130,10 +136,7 @@ impl VersionedWindow {
     }
 }
 
-fn first_change_after(
-    changes: &VecDeque<(u64, Option<Vec<u8>>)>,
-    read_version: u64,
-) -> Option<&Option<Vec<u8>>> {
+fn first_change_after(changes: &Changes, read_version: u64) -> Option<&Option<Vec<u8>>> {
     let i = changes.partition_point(|(v, _)| *v <= read_version);
     changes.get(i).map(|(_, previous)| previous)
 }
@@ -157,7 +160,10 @@ mod tests {
     fn forgetting_drops_old_changes_and_unrecord_undoes_the_last() {
         let mut w = VersionedWindow::default();
         w.record(1, vec![(b"a".to_vec(), None)]);
-        w.record(2, vec![(b"a".to_vec(), Some(b"x".to_vec())), (b"b".to_vec(), None)]);
+        w.record(
+            2,
+            vec![(b"a".to_vec(), Some(b"x".to_vec())), (b"b".to_vec(), None)],
+        );
         w.record(3, vec![(b"c".to_vec(), None)]);
         w.unrecord(3);
         assert_eq!(w.len(), 3);

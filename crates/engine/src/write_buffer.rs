@@ -59,7 +59,10 @@ pub(crate) fn add_le(base: Option<&[u8]>, delta: i64) -> Vec<u8> {
         let n = base.len().min(8);
         bytes[..n].copy_from_slice(&base[..n]);
     }
-    i64::from_le_bytes(bytes).wrapping_add(delta).to_le_bytes().to_vec()
+    i64::from_le_bytes(bytes)
+        .wrapping_add(delta)
+        .to_le_bytes()
+        .to_vec()
 }
 
 impl WriteBuffer {
@@ -77,7 +80,8 @@ impl WriteBuffer {
     }
 
     pub fn set(&mut self, key: &[u8], value: &[u8]) {
-        self.writes.insert(key.to_vec(), Pending::Set(value.to_vec()));
+        self.writes
+            .insert(key.to_vec(), Pending::Set(value.to_vec()));
     }
 
     pub fn clear(&mut self, key: &[u8]) {
@@ -166,7 +170,9 @@ impl WriteBuffer {
                 }
             }
         }
-        let rows = merged.into_iter().map(|(key, value)| KeyValue { key, value });
+        let rows = merged
+            .into_iter()
+            .map(|(key, value)| KeyValue { key, value });
         if reverse {
             rows.rev().collect()
         } else {
@@ -193,7 +199,10 @@ mod tests {
         assert_eq!(add_le(Some(&[1]), 1), 2i64.to_le_bytes().to_vec());
         let long = [1, 0, 0, 0, 0, 0, 0, 0, 9, 9];
         assert_eq!(add_le(Some(&long), 1), 2i64.to_le_bytes().to_vec());
-        assert_eq!(add_le(Some(&i64::MAX.to_le_bytes()), 1), i64::MIN.to_le_bytes().to_vec());
+        assert_eq!(
+            add_le(Some(&i64::MAX.to_le_bytes()), 1),
+            i64::MIN.to_le_bytes().to_vec()
+        );
     }
 
     #[test]
@@ -213,7 +222,10 @@ mod tests {
     fn the_size_limit_refuses_the_mutation_that_crosses_it() {
         let mut buffer = WriteBuffer::default();
         assert!(buffer.account(MAX_TRANSACTION_SIZE - 1, 1).is_ok());
-        assert!(matches!(buffer.account(1, 0), Err(Error::TransactionTooLarge { .. })));
+        assert!(matches!(
+            buffer.account(1, 0),
+            Err(Error::TransactionTooLarge { .. })
+        ));
         assert_eq!(buffer.size, MAX_TRANSACTION_SIZE);
     }
 }
