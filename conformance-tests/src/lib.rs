@@ -23,6 +23,7 @@ use coditect_core::{KvBackend, Result};
 use coditect_engine::{BaseStore, Engine, EngineOptions, ManualClock};
 
 pub mod kv;
+pub mod model;
 
 /// What a case needs from a backend.
 #[async_trait]
@@ -119,5 +120,43 @@ macro_rules! kv_suite {
                 $crate::kv::$case(&harness).await;
             }
         )+
+    };
+}
+
+/// Instantiates every case of [`model`] (the record layer over the backend) as a
+/// `#[tokio::test]`. `$harness` is an expression evaluated afresh for each case.
+#[macro_export]
+macro_rules! model_suite {
+    ($harness:expr) => {
+        $crate::model_suite!(@cases $harness;
+            provisioning_makes_a_whole_tenant, provisioning_a_taken_domain_fails,
+            nil_unknown_and_suspended_tenants_are_refused, user_crud_and_email_lookup,
+            duplicate_email_fails, password_is_hashed_apart_and_verified, quotas_are_enforced,
+            entity_hierarchy_rules_and_lookups, entity_cycle_is_refused,
+            member_lookups_and_rules, project_crud_lookups_and_references,
+            task_crud_and_lookups, task_parent_rules, cross_tenant_assignee_fails,
+            comments_are_in_time_order, comment_v1_bytes_upgrade_to_v2,
+            unknown_version_and_corrupt_bytes_are_decode_errors,
+            file_path_unique_within_project, pagination_over_several_pages,
+            tenants_with_the_same_names_are_isolated,
+            tenant_tx_refuses_keys_outside_its_tenant,
+            stored_keys_decode_with_the_tenant_uuid_first,
+            every_mutation_writes_one_audit_event,
+            concurrent_writers_in_one_tenant_do_not_conflict_on_audit,
+        );
+    };
+    (@cases $harness:expr; $($case:ident),+ $(,)?) => {
+        mod model {
+            // The harness expression may name items of the including test file.
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let harness = $harness;
+                    $crate::model::$case(&harness).await;
+                }
+            )+
+        }
     };
 }

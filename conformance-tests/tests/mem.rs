@@ -3,3 +3,6 @@
 coditect_conformance::kv_suite!(coditect_conformance::EngineHarness::new(|options| Ok(
     coditect_mem::new_backend(options)
 )));
+coditect_conformance::model_suite!(coditect_conformance::EngineHarness::new(|options| Ok(
+    coditect_mem::new_backend(options)
+)));
