@@ -1,5 +1,5 @@
-//! The whole conformance suite against a FoundationDB cluster: the one named by
-//! `FDB_CLUSTER_FILE` (else /etc/foundationdb/fdb.cluster).
+//! The whole conformance suite (the kv cases and the model-layer cases) against a FoundationDB
+//! cluster: the one named by `FDB_CLUSTER_FILE` (else /etc/foundationdb/fdb.cluster).
 //!
 //! Run with `cargo test -p coditect-conformance --features fdb --test fdb` (needs libfdb_c 7.3+
 //! and a running cluster; `scripts/fdb-local.sh` starts a throw-away one). Cases run in
@@ -224,3 +224,4 @@ impl Transaction for SubspaceTx {
 }
 
 coditect_conformance::kv_suite!(FdbHarness::new().await);
+coditect_conformance::model_suite!(FdbHarness::new().await);
