@@ -1,0 +1,326 @@
+//! [`SledStore`]: the engine's [`BaseStore`] over one sled tree, and how it is opened.
+
+use std::fs::{self, File};
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use coditect_core::{Error, KeyValue, Result};
+use coditect_engine::{BaseStore, CommitBatch, EngineOptions};
+
+use crate::errors::{from_sled, open_failed};
+use crate::group_commit::GroupCommit;
+use crate::layout::{data_key, user_key, DATA, FORMAT, FORMAT_KEY, VERSION_KEY};
+use crate::lock::{StoreLock, LOCK_FILE};
+
+/// How a sled store is opened.
+#[derive(Debug, Clone)]
+pub struct SledOptions {
+    /// Whether a commit returns only once it is on disk (the default). `false` trades the
+    /// last half second of commits on a crash for speed: for tests and throw-away data.
+    pub sync: bool,
+    /// The most memory sled's page cache may hold, in bytes.
+    pub cache_capacity_bytes: u64,
+    /// Options of the engine on top (its clock).
+    pub engine: EngineOptions,
+}
+
+impl Default for SledOptions {
+    fn default() -> Self {
+        SledOptions {
+            sync: true,
+            cache_capacity_bytes: 256 * 1024 * 1024,
+            engine: EngineOptions::default(),
+        }
+    }
+}
+
+/// The base store of [`SledBackend`](crate::SledBackend): user keys and the store's own
+/// records in one sled tree (see the `layout` module), committed one `sled::Batch` per
+/// engine commit.
+pub struct SledStore {
+    // Field order is drop order: sled closes (flushing and releasing its own file lock)
+    // before our lock lets another opener in.
+    db: sled::Db,
+    /// sled's data file, opened again so a sync can `fdatasync` it (see `flush`).
+    data_file: File,
+    group: GroupCommit,
+    sync: bool,
+    recovered: u64,
+    path: PathBuf,
+    _lock: StoreLock,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore")
+            .field("path", &self.path)
+            .field("sync", &self.sync)
+            .finish_non_exhaustive()
+    }
+}
+
+/// sled's own entries in a database directory; anything else means the directory is not ours.
+fn is_sled_entry(name: &str) -> bool {
+    matches!(name, "conf" | "db" | "blobs" | LOCK_FILE) || name.starts_with("snap.")
+}
+
+impl SledStore {
+    /// Opens the store in directory `path`, creating the directory and an empty store when
+    /// `path` does not exist or is an empty directory.
+    ///
+    /// Errors ([`Error::Backend`] naming `path`): `path` is a file or a directory holding
+    /// anything besides a coditect-sled store; the store is open already, in this process or
+    /// another; the sled database there lacks this crate's format marker; sled fails to open
+    /// or recover it.
+    pub fn open(path: impl AsRef<Path>, options: SledOptions) -> Result<SledStore> {
+        let path = path.as_ref();
+        let created = prepare_directory(path)?;
+        let lock = StoreLock::acquire(path)?;
+        let config = sled::Config::new()
+            .path(path)
+            .cache_capacity(options.cache_capacity_bytes);
+        let db = open_sled(path, &config)?;
+        check_format(path, &db)?;
+        if created {
+            // The store's directory entry must survive a crash as well as its contents.
+            sync_directory(path).map_err(|e| open_failed(path, "fsync failed", Some(e.into())))?;
+        }
+        let recovered = read_version(path, &db)?;
+        let data_file = File::open(path.join("db"))
+            .map_err(|e| open_failed(path, "cannot open sled's data file", Some(e.into())))?;
+        Ok(SledStore {
+            db,
+            data_file,
+            group: GroupCommit::new(recovered),
+            sync: options.sync,
+            recovered,
+            path: path.to_path_buf(),
+            _lock: lock,
+        })
+    }
+
+    /// The store's directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Flushes started since the store was opened: with group commit, fewer than the durable
+    /// commits when committers overlap.
+    pub fn flushes(&self) -> u64 {
+        self.group.flushes()
+    }
+
+    /// Makes everything applied so far durable: sled writes its log buffers and
+    /// `sync_file_range`s them, which orders the data to disk but neither the file's metadata
+    /// nor the drive's write cache, so the `fdatasync` after it completes the job.
+    fn flush(&self) -> Result<()> {
+        self.db.flush().map_err(from_sled)?;
+        self.data_file.sync_data()?;
+        Ok(())
+    }
+}
+
+/// How long an opener waits for a closing sled instance of the same store to let go.
+const SLED_LOCK_PATIENCE: Duration = Duration::from_secs(5);
+
+/// Opens sled under our lock. sled's own lock on its data file can outlive a closed store
+/// for a moment (sled's background threads let go of the file last), so while sled says its
+/// lock is taken, and only then, this retries: holding our lock, the holder can only be such a
+/// closing instance in this process. A panic inside sled (it asserts on some shapes of damaged
+/// files) reaches the caller as an error instead of taking the process down.
+fn open_sled(path: &Path, config: &sled::Config) -> Result<sled::Db> {
+    let deadline = Instant::now() + SLED_LOCK_PATIENCE;
+    loop {
+        match catch_unwind(AssertUnwindSafe(|| config.open())) {
+            Ok(Ok(db)) => return Ok(db),
+            // sled 0.34 reports its lock as this message in an `Other` I/O error.
+            Ok(Err(sled::Error::Io(e)))
+                if e.to_string().contains("could not acquire lock")
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Ok(Err(e)) => return Err(open_failed(path, "sled failed", Some(Box::new(e)))),
+            Err(_) => return Err(open_failed(path, "sled panicked while recovering it", None)),
+        }
+    }
+}
+
+/// Creates `path` when missing (returning `true`) or checks that the directory there is empty
+/// or holds only a sled database.
+fn prepare_directory(path: &Path) -> Result<bool> {
+    match fs::metadata(path) {
+        Ok(meta) if !meta.is_dir() => Err(open_failed(path, "it is not a directory", None)),
+        Ok(_) => {
+            let entries = fs::read_dir(path)
+                .map_err(|e| open_failed(path, "cannot list it", Some(e.into())))?;
+            let (mut empty, mut has_lock, mut has_sled) = (true, false, false);
+            for entry in entries {
+                let entry =
+                    entry.map_err(|e| open_failed(path, "cannot list it", Some(e.into())))?;
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if !is_sled_entry(&name) {
+                    return Err(open_failed(
+                        path,
+                        format!("it holds {name:?}, which is not part of a coditect-sled store"),
+                        None,
+                    ));
+                }
+                empty &= name == LOCK_FILE;
+                has_lock |= name == LOCK_FILE;
+                has_sled |= name == "db" || name == "conf";
+            }
+            // Only this crate creates the lock file, and before sled writes anything: sled
+            // files without it are someone else's, and letting sled recover them could
+            // rewrite them.
+            if has_sled && !has_lock {
+                return Err(open_failed(
+                    path,
+                    format!("it holds a sled database that coditect-sled did not create (no {LOCK_FILE})"),
+                    None,
+                ));
+            }
+            Ok(empty)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(path)
+                .map_err(|e| open_failed(path, "cannot create it", Some(e.into())))?;
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                sync_directory(parent)
+                    .map_err(|e| open_failed(path, "fsync of its parent failed", Some(e.into())))?;
+            }
+            Ok(true)
+        }
+        Err(e) => Err(open_failed(path, "cannot read it", Some(e.into()))),
+    }
+}
+
+/// Checks the format marker, writing it into a database that holds nothing at all: a new
+/// store, or one whose creation crashed before the marker was flushed (the lock file, created
+/// first, shows the directory was ours).
+fn check_format(path: &Path, db: &sled::Db) -> Result<()> {
+    let sled_failed = |e: sled::Error| open_failed(path, "sled failed", Some(Box::new(e)));
+    match db.get(FORMAT_KEY).map_err(sled_failed)? {
+        Some(format) if format.as_ref() == FORMAT => Ok(()),
+        Some(format) => Err(open_failed(
+            path,
+            format!(
+                "its format is {:?}; this build reads {:?}",
+                String::from_utf8_lossy(&format),
+                String::from_utf8_lossy(FORMAT)
+            ),
+            None,
+        )),
+        None => {
+            let untouched = db.is_empty() && db.tree_names().len() == 1;
+            if !untouched {
+                return Err(open_failed(
+                    path,
+                    "it is a sled database without the coditect-sled format marker",
+                    None,
+                ));
+            }
+            db.insert(FORMAT_KEY, FORMAT).map_err(sled_failed)?;
+            db.flush().map_err(sled_failed)?;
+            Ok(())
+        }
+    }
+}
+
+/// The version of the last commit applied to the store (0 when none).
+fn read_version(path: &Path, db: &sled::Db) -> Result<u64> {
+    let stored = db
+        .get(VERSION_KEY)
+        .map_err(|e| open_failed(path, "sled failed", Some(Box::new(e))))?;
+    match stored {
+        None => Ok(0),
+        Some(bytes) => match <[u8; 8]>::try_from(bytes.as_ref()) {
+            Ok(be) => Ok(u64::from_be_bytes(be)),
+            Err(_) => Err(open_failed(
+                path,
+                format!("its version record is {} bytes, not 8", bytes.len()),
+                None,
+            )),
+        },
+    }
+}
+
+fn sync_directory(path: &Path) -> io::Result<()> {
+    File::open(path)?.sync_all()
+}
+
+impl BaseStore for SledStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let value = self.db.get(data_key(key)).map_err(from_sled)?;
+        Ok(value.map(|v| v.to_vec()))
+    }
+
+    fn scan(&self, begin: &[u8], end: &[u8], reverse: bool, limit: usize) -> Result<Vec<KeyValue>> {
+        if begin >= end {
+            return Ok(Vec::new());
+        }
+        let rows = self.db.range(data_key(begin)..data_key(end));
+        let limit = limit.max(1);
+        let mut out = Vec::with_capacity(limit.min(1024));
+        let mut push = |row: sled::Result<(sled::IVec, sled::IVec)>| -> Result<bool> {
+            let (stored, value) = row.map_err(from_sled)?;
+            let key = user_key(&stored).ok_or_else(|| {
+                Error::backend(format!(
+                    "sled returned key {stored:?} outside the data range"
+                ))
+            })?;
+            out.push(KeyValue {
+                key: key.to_vec(),
+                value: value.to_vec(),
+            });
+            Ok(out.len() < limit)
+        };
+        if reverse {
+            for row in rows.rev() {
+                if !push(row)? {
+                    break;
+                }
+            }
+        } else {
+            for row in rows {
+                if !push(row)? {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn apply(&self, batch: CommitBatch) -> Result<()> {
+        let mut sled_batch = sled::Batch::default();
+        for (key, value) in batch.writes {
+            let mut stored = key;
+            stored.insert(0, DATA);
+            match value {
+                Some(value) => sled_batch.insert(stored, value),
+                None => sled_batch.remove(stored),
+            }
+        }
+        // The commit record rides in the same batch, so it is durable exactly when the
+        // writes are, and recovery never sees one without the other.
+        sled_batch.insert(VERSION_KEY, &batch.version.to_be_bytes());
+        self.db.apply_batch(sled_batch).map_err(from_sled)?;
+        self.group.applied(batch.version);
+        Ok(())
+    }
+
+    fn recovered_version(&self) -> Result<u64> {
+        Ok(self.recovered)
+    }
+
+    fn needs_sync(&self) -> bool {
+        self.sync
+    }
+
+    fn sync(&self, version: u64) -> Result<()> {
+        self.group.sync(version, || self.flush())
+    }
+}
