@@ -1,0 +1,208 @@
+//! The model bench: the record layer of coditect-core on the in-memory backend, through
+//! `Arc<dyn KvBackend>` as the CLI uses it.
+//!
+//! Each figure is a whole transaction as a caller pays it: begin, open the `TenantTx` (one
+//! registry read), the operation, and commit for writes (reads just drop the transaction).
+//! The tenant holds 1,000 users and 10,000 tasks over 20 projects (500 each) before anything
+//! is measured.
+//!
+//! `cargo bench -p coditect-benches --bench model` (short); `CODITECT_BENCH_LONG=1` for long.
+
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use coditect_benches::criterion;
+use coditect_core::audit::Actor;
+use coditect_core::ids::TaskId;
+use coditect_core::model::{project, task, user, Plan, Project, Role, Task, User};
+use coditect_core::provision::{provision, NewTenant, Provisioned};
+use coditect_core::record::{self, PageRequest};
+use coditect_core::{KvBackend, TenantId, TenantTx};
+use coditect_engine::EngineOptions;
+use coditect_mem::new_backend;
+use criterion::{criterion_group, Criterion};
+
+const USERS: usize = 1_000;
+const PROJECTS: usize = 20;
+const TASKS_PER_PROJECT: usize = 500;
+
+fn new_tenant(n: u64) -> NewTenant {
+    NewTenant {
+        id: TenantId::generate(),
+        name: format!("Tenant {n}"),
+        domain: format!("t{n}.bench.test"),
+        plan: Plan::Enterprise,
+        root_code: "ROOT".into(),
+        admin_email: "admin@bench.test".into(),
+        admin_name: "Admin".into(),
+    }
+}
+
+struct Fixture {
+    db: Arc<dyn KvBackend>,
+    tenant: Provisioned,
+    actor: Actor,
+    emails: Vec<String>,
+    projects: Vec<Project>,
+    tasks: Vec<TaskId>,
+}
+
+async fn fixture() -> Fixture {
+    let db: Arc<dyn KvBackend> = Arc::new(new_backend(EngineOptions::default()));
+    let tx = db.begin().await.expect("begin");
+    let tenant = provision(tx.as_ref(), new_tenant(0))
+        .await
+        .expect("provision");
+    tx.commit().await.expect("commit");
+    let actor = Actor::Member(tenant.admin_member.id);
+    let id = tenant.tenant.id;
+
+    let mut emails = Vec::new();
+    for chunk in 0..USERS / 100 {
+        let tx = db.begin().await.expect("begin");
+        let ttx = TenantTx::open(tx.as_ref(), id).await.expect("open");
+        for i in 0..100 {
+            let email = format!("user{}@bench.test", chunk * 100 + i);
+            record::insert(
+                &ttx,
+                actor,
+                User::new(email.clone(), "User", Role::Developer),
+            )
+            .await
+            .expect("user");
+            emails.push(email);
+        }
+        drop(ttx);
+        tx.commit().await.expect("commit");
+    }
+
+    let mut projects = Vec::new();
+    let mut tasks = Vec::new();
+    for p in 0..PROJECTS {
+        let tx = db.begin().await.expect("begin");
+        let ttx = TenantTx::open(tx.as_ref(), id).await.expect("open");
+        let proj = Project::new(
+            format!("P{p}"),
+            "Project",
+            tenant.root.id,
+            tenant.admin_member.id,
+        );
+        let proj = record::insert(&ttx, actor, proj).await.expect("project");
+        for t in 0..TASKS_PER_PROJECT {
+            let mut new = Task::new(proj.id, format!("Task {t}"), tenant.admin_member.id);
+            new.assignee = Some(tenant.admin_member.id);
+            tasks.push(record::insert(&ttx, actor, new).await.expect("task").id);
+        }
+        drop(ttx);
+        tx.commit().await.expect("commit");
+        projects.push(proj);
+    }
+    Fixture {
+        db,
+        tenant,
+        actor,
+        emails,
+        projects,
+        tasks,
+    }
+}
+
+fn bench_model(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let f = runtime.block_on(fixture());
+    let tenant = f.tenant.tenant.id;
+    let mut group = c.benchmark_group("model");
+
+    group.bench_function("get_task_by_id", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let tx = f.db.begin().await.expect("begin");
+                let ttx = TenantTx::open(tx.as_ref(), tenant).await.expect("open");
+                let id = f.tasks[fastrand::usize(..f.tasks.len())];
+                black_box(record::require::<Task>(&ttx, id).await.expect("get"))
+            })
+        })
+    });
+
+    group.bench_function("get_user_by_email", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let tx = f.db.begin().await.expect("begin");
+                let ttx = TenantTx::open(tx.as_ref(), tenant).await.expect("open");
+                let email = &f.emails[fastrand::usize(..f.emails.len())];
+                black_box(user::by_email(&ttx, email).await.expect("lookup"))
+            })
+        })
+    });
+
+    group.bench_function("get_project_by_code", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let tx = f.db.begin().await.expect("begin");
+                let ttx = TenantTx::open(tx.as_ref(), tenant).await.expect("open");
+                let code = format!("P{}", fastrand::usize(..PROJECTS));
+                black_box(project::by_code(&ttx, &code).await.expect("lookup"))
+            })
+        })
+    });
+
+    group.bench_function("create_task", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let tx = f.db.begin().await.expect("begin");
+                let ttx = TenantTx::open(tx.as_ref(), tenant).await.expect("open");
+                let proj = &f.projects[fastrand::usize(..f.projects.len())];
+                let mut new = Task::new(proj.id, "Benchmarked", f.tenant.admin_member.id);
+                new.assignee = Some(f.tenant.admin_member.id);
+                let created = record::insert(&ttx, f.actor, new).await.expect("create");
+                drop(ttx);
+                tx.commit().await.expect("commit");
+                black_box(created)
+            })
+        })
+    });
+
+    group.bench_function("list_50_tasks_of_a_project", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let tx = f.db.begin().await.expect("begin");
+                let ttx = TenantTx::open(tx.as_ref(), tenant).await.expect("open");
+                let proj = &f.projects[fastrand::usize(..f.projects.len())];
+                let page = task::by_project(&ttx, proj.id, &PageRequest::first(50))
+                    .await
+                    .expect("list");
+                assert_eq!(page.items.len(), 50);
+                black_box(page)
+            })
+        })
+    });
+
+    let counter = AtomicU64::new(1);
+    group.bench_function("provision_tenant", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let tx = f.db.begin().await.expect("begin");
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let made = provision(tx.as_ref(), new_tenant(n))
+                    .await
+                    .expect("provision");
+                tx.commit().await.expect("commit");
+                black_box(made)
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = criterion();
+    targets = bench_model
+}
+criterion::criterion_main!(benches);
