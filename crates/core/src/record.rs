@@ -10,6 +10,47 @@
 //!   is checked by reading the entries for the value (a range read, so a concurrent insert of
 //!   the same value is a conflict, never a duplicate).
 //! - Lists are pages with an opaque [`Cursor`], never unbounded.
+//!
+//! ```
+//! # async fn demo(db: &dyn coditect_core::KvBackend) -> coditect_core::Result<()> {
+//! use coditect_core::audit::Actor;
+//! use coditect_core::model::{task, Plan, Project, Task};
+//! use coditect_core::provision::{provision, NewTenant};
+//! use coditect_core::record::{self, PageRequest};
+//! use coditect_core::{run, RetryOptions, TenantId, TenantTx};
+//!
+//! // A tenant: registry entry, domain, root entity, first admin and their member.
+//! let new = NewTenant {
+//!     id: TenantId::generate(), // outside the retry loop: a retry finds the same id
+//!     name: "Acme".into(),
+//!     domain: "acme.example".into(),
+//!     plan: Plan::Starter,
+//!     root_code: "ACME".into(),
+//!     admin_email: "ada@acme.example".into(),
+//!     admin_name: "Ada".into(),
+//! };
+//! let (acme, _) = run(db, &RetryOptions::default(), |tx| {
+//!     let new = new.clone();
+//!     async move { provision(&*tx, new).await }
+//! })
+//! .await?;
+//!
+//! // Records: everything goes through a TenantTx scoped to one active tenant.
+//! let admin = Actor::Member(acme.admin_member.id);
+//! let (tasks, _) = run(db, &RetryOptions::default(), |tx| {
+//!     let acme = acme.clone();
+//!     async move {
+//!         let ttx = TenantTx::open(&*tx, acme.tenant.id).await?;
+//!         let web = Project::new("WEB", "Website", acme.root.id, acme.admin_member.id);
+//!         let web = record::insert(&ttx, admin, web).await?;
+//!         record::insert(&ttx, admin, Task::new(web.id, "Launch", acme.admin_member.id)).await?;
+//!         task::by_project(&ttx, web.id, &PageRequest::first(50)).await
+//!     }
+//! })
+//! .await?;
+//! assert_eq!(tasks.items.len(), 1);
+//! # Ok(()) }
+//! ```
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
