@@ -143,6 +143,7 @@ macro_rules! model_suite {
             stored_keys_decode_with_the_tenant_uuid_first,
             every_mutation_writes_one_audit_event,
             concurrent_writers_in_one_tenant_do_not_conflict_on_audit,
+            random_operations_touch_only_the_acting_tenant,
         );
     };
     (@cases $harness:expr; $($case:ident),+ $(,)?) => {

@@ -1713,3 +1713,197 @@ pub async fn concurrent_writers_in_one_tenant_do_not_conflict_on_audit(h: &dyn H
     .expect("list");
     assert_eq!(comments.items.len(), 2);
 }
+
+/// Isolation, adversarially: random operations of many tenants that share every code, email
+/// and title, each through a recording transaction; every key any operation touches (after the
+/// registry read that opens the tenant) belongs to the acting tenant, references to another
+/// tenant's members fail, and each tenant's records are exactly the ones it made.
+pub async fn random_operations_touch_only_the_acting_tenant(h: &dyn Harness) {
+    use std::collections::BTreeMap;
+
+    const TENANTS: usize = 6;
+    const OPERATIONS: usize = 240;
+    let db = h.backend();
+    let seed = fastrand::u64(..);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut tenants = Vec::new();
+    for i in 0..TENANTS {
+        tenants.push(
+            provisioned(
+                db.as_ref(),
+                &format!("t{i}.random.test"),
+                Plan::Professional,
+            )
+            .await,
+        );
+    }
+    // What each tenant should hold, tracked beside the store.
+    let mut emails: Vec<BTreeSet<String>> = vec![BTreeSet::new(); TENANTS];
+    let mut projects: Vec<BTreeMap<String, Project>> = vec![BTreeMap::new(); TENANTS];
+    let mut tasks: Vec<BTreeMap<TaskId, Task>> = vec![BTreeMap::new(); TENANTS];
+
+    for step in 0..OPERATIONS {
+        let i = rng.usize(..TENANTS);
+        let p = &tenants[i];
+        let (begin, end) = tid(p).range();
+        let recording = Box::new(Recording {
+            inner: db.begin().await.expect("begin"),
+            touched: Mutex::new(Vec::new()),
+        });
+        let ttx = TenantTx::open(recording.as_ref(), tid(p))
+            .await
+            .expect("open");
+        recording.touched();
+        let context = format!("seed {seed}, step {step}, tenant {i}");
+        match rng.u8(..7) {
+            0 => {
+                let email = format!("user{}@same.test", rng.u8(..8));
+                let result = record::insert(
+                    &ttx,
+                    admin(p),
+                    User::new(email.clone(), "Same", Role::Developer),
+                )
+                .await;
+                let fresh = emails[i].insert(email);
+                assert_eq!(result.is_ok(), fresh, "{context}: {result:?}");
+            }
+            1 => {
+                let code = format!("P{}", rng.u8(..4));
+                let result = record::insert(
+                    &ttx,
+                    admin(p),
+                    Project::new(code.clone(), "Same", p.root.id, p.admin_member.id),
+                )
+                .await;
+                match result {
+                    Ok(made) => assert!(projects[i].insert(code, made).is_none(), "{context}"),
+                    Err(error) => {
+                        assert!(projects[i].contains_key(&code), "{context}: {error:?}");
+                        assert!(
+                            matches!(error, Error::AlreadyExists { field: "code", .. }),
+                            "{context}"
+                        );
+                    }
+                }
+            }
+            2 => {
+                let Some(project) = projects[i]
+                    .values()
+                    .nth(rng.usize(..projects[i].len().max(1)))
+                    .cloned()
+                else {
+                    continue;
+                };
+                let j = rng.usize(..TENANTS);
+                let mut new = Task::new(project.id, "Same title", p.admin_member.id);
+                new.assignee = Some(tenants[j].admin_member.id);
+                match record::insert(&ttx, admin(p), new).await {
+                    Ok(made) => {
+                        assert_eq!(i, j, "{context}: another tenant's member was accepted");
+                        tasks[i].insert(made.id, made);
+                    }
+                    Err(error) => {
+                        assert_ne!(i, j, "{context}: {error:?}");
+                        assert!(
+                            matches!(
+                                error,
+                                Error::InvalidReference {
+                                    field: "assignee",
+                                    ..
+                                }
+                            ),
+                            "{context}"
+                        );
+                    }
+                }
+            }
+            3 => {
+                let Some(mut t) = tasks[i]
+                    .values()
+                    .nth(rng.usize(..tasks[i].len().max(1)))
+                    .cloned()
+                else {
+                    continue;
+                };
+                t.status = TaskStatus::Done;
+                let updated = record::update(&ttx, admin(p), t).await.expect(&context);
+                tasks[i].insert(updated.id, updated);
+            }
+            4 => {
+                let Some(id) = tasks[i]
+                    .keys()
+                    .nth(rng.usize(..tasks[i].len().max(1)))
+                    .copied()
+                else {
+                    continue;
+                };
+                record::delete::<Task>(&ttx, admin(p), id)
+                    .await
+                    .expect(&context);
+                tasks[i].remove(&id);
+            }
+            5 => {
+                let email = format!("user{}@same.test", rng.u8(..8));
+                let found = user::by_email(&ttx, &email).await.expect(&context);
+                assert_eq!(found.is_some(), emails[i].contains(&email), "{context}");
+                let listed = record::list::<Task>(&ttx, &PageRequest::first(1000))
+                    .await
+                    .expect(&context);
+                let ids: BTreeSet<TaskId> = listed.items.iter().map(|t| t.id).collect();
+                assert_eq!(ids, tasks[i].keys().copied().collect(), "{context}");
+            }
+            _ => {
+                // Another tenant's task id resolves to nothing here.
+                let j = rng.usize(..TENANTS);
+                if let Some(id) = tasks[j].keys().next().copied() {
+                    let got = record::get::<Task>(&ttx, id).await.expect(&context);
+                    assert_eq!(got.is_some(), i == j, "{context}");
+                }
+            }
+        }
+        let touched = recording.touched();
+        for key in &touched {
+            assert!(
+                key.starts_with(&begin) || *key == end,
+                "{context}: touched a key outside the tenant: {key:?}"
+            );
+        }
+        drop(ttx);
+        recording.commit().await.expect("commit");
+    }
+    for (i, p) in tenants.iter().enumerate() {
+        let (users, listed_projects, listed_tasks) = in_tenant!(db, tid(p), |ttx| {
+            Ok::<_, Error>((
+                record::list::<User>(&ttx, &PageRequest::first(1000))
+                    .await?
+                    .items,
+                record::list::<Project>(&ttx, &PageRequest::first(1000))
+                    .await?
+                    .items,
+                record::list::<Task>(&ttx, &PageRequest::first(1000))
+                    .await?
+                    .items,
+            ))
+        })
+        .expect("final lists");
+        assert_eq!(
+            users.len(),
+            emails[i].len() + 1,
+            "seed {seed}: users of tenant {i}"
+        );
+        assert_eq!(
+            listed_projects.len(),
+            projects[i].len(),
+            "seed {seed}: projects of tenant {i}"
+        );
+        let ids: BTreeSet<TaskId> = listed_tasks.iter().map(|t| t.id).collect();
+        assert_eq!(
+            ids,
+            tasks[i].keys().copied().collect(),
+            "seed {seed}: tasks of tenant {i}"
+        );
+        assert!(listed_tasks
+            .iter()
+            .all(|t| t.assignee == Some(p.admin_member.id)));
+    }
+}
