@@ -1907,3 +1907,53 @@ pub async fn random_operations_touch_only_the_acting_tenant(h: &dyn Harness) {
             .all(|t| t.assignee == Some(p.admin_member.id)));
     }
 }
+
+/// `run_in_tenant` retries a conflicting attempt; only the attempt that commits leaves records
+/// and audit events.
+pub async fn run_in_tenant_retries_a_conflict(h: &dyn Harness) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    let db = h.backend();
+    let p = provisioned(db.as_ref(), "retry.test", Plan::Professional).await;
+    let audit_before = all_audit(db.as_ref(), tid(&p)).await.len();
+    let stats = Arc::new(coditect_core::RetryStats::default());
+    let options = RetryOptions::default().with_stats(stats.clone());
+    let attempts = Arc::new(AtomicU32::new(0));
+    let (tenant, actor) = (tid(&p), admin(&p));
+    let mine = User::new("mine@retry.test", "Mine", Role::Developer);
+    let competing_db = db.clone();
+    let (made, _) = coditect_core::run_in_tenant(db.as_ref(), &options, tenant, |ttx| async move {
+        // A read of the user counter, which the competing create below writes.
+        let users = record::count(&ttx, "user").await?;
+        if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
+            in_tenant!(competing_db, tenant, |other| {
+                record::insert(
+                    &other,
+                    actor,
+                    User::new("theirs@retry.test", "Theirs", Role::Viewer),
+                )
+                .await
+            })
+            .expect("competing create");
+        }
+        let made = record::insert(&ttx, actor, mine).await?;
+        Ok((users, made))
+    })
+    .await
+    .expect("run_in_tenant");
+    assert_eq!(stats.attempts(), 2);
+    assert_eq!(stats.conflicts(), 1);
+    assert_eq!(
+        made.0, 2,
+        "the retry saw the competing user (and the admin)"
+    );
+    let users = in_tenant!(db, tenant, |ttx| record::list::<User>(
+        &ttx,
+        &PageRequest::first(10)
+    )
+    .await)
+    .expect("list");
+    assert_eq!(users.items.len(), 3);
+    assert_eq!(all_audit(db.as_ref(), tenant).await.len(), audit_before + 2);
+}

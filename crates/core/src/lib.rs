@@ -41,4 +41,4 @@ pub use kv::{
     RANGE_PAGE_MAX_ROWS,
 };
 pub use retry::{run, RetryOptions, RetryStats, RetryTx};
-pub use tenant_tx::TenantTx;
+pub use tenant_tx::{run_in_tenant, TenantTx};

@@ -17,7 +17,7 @@
 //! use coditect_core::model::{task, Plan, Project, Task};
 //! use coditect_core::provision::{provision, NewTenant};
 //! use coditect_core::record::{self, PageRequest};
-//! use coditect_core::{run, RetryOptions, TenantId, TenantTx};
+//! use coditect_core::{run, run_in_tenant, RetryOptions, TenantId};
 //!
 //! // A tenant: registry entry, domain, root entity, first admin and their member.
 //! let new = NewTenant {
@@ -35,17 +35,14 @@
 //! })
 //! .await?;
 //!
-//! // Records: everything goes through a TenantTx scoped to one active tenant.
-//! let admin = Actor::Member(acme.admin_member.id);
-//! let (tasks, _) = run(db, &RetryOptions::default(), |tx| {
-//!     let acme = acme.clone();
-//!     async move {
-//!         let ttx = TenantTx::open(&*tx, acme.tenant.id).await?;
-//!         let web = Project::new("WEB", "Website", acme.root.id, acme.admin_member.id);
-//!         let web = record::insert(&ttx, admin, web).await?;
-//!         record::insert(&ttx, admin, Task::new(web.id, "Launch", acme.admin_member.id)).await?;
-//!         task::by_project(&ttx, web.id, &PageRequest::first(50)).await
-//!     }
+//! // Records: everything goes through a TenantTx scoped to one active tenant, here in the
+//! // retry loop (`TenantTx::open(&*tx, id)` scopes any transaction the same way).
+//! let (admin, owner, root) = (Actor::Member(acme.admin_member.id), acme.admin_member.id, acme.root.id);
+//! let web = Project::new("WEB", "Website", root, owner);
+//! let (tasks, _) = run_in_tenant(db, &RetryOptions::default(), acme.tenant.id, |ttx| async move {
+//!     let web = record::insert(&ttx, admin, web).await?;
+//!     record::insert(&ttx, admin, Task::new(web.id, "Launch", owner)).await?;
+//!     task::by_project(&ttx, web.id, &PageRequest::first(50)).await
 //! })
 //! .await?;
 //! assert_eq!(tasks.items.len(), 1);

@@ -5,13 +5,22 @@
 //! [`Error::TenantViolation`] before anything reaches the store: a bug elsewhere becomes an
 //! error, never a silent cross-tenant read or write. The guard is written once, here.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU16, Ordering};
 
 use crate::error::{Error, Result};
 use crate::keys::{self, TenantId};
-use crate::kv::{RangeOptions, RangePage, Transaction};
+use crate::kv::{CommitInfo, KvBackend, RangeOptions, RangePage, Transaction};
 use crate::model::tenant::{Tenant, TenantStatus};
+use crate::retry::{run, RetryOptions, RetryTx};
 use crate::value;
+
+/// The transaction under a [`TenantTx`]: borrowed, or one attempt of the retry loop held by
+/// value (so a `TenantTx<'static>` can be handed to a retry body).
+enum Handle<'t> {
+    Borrowed(&'t dyn Transaction),
+    Retry(RetryTx),
+}
 
 /// A transaction scoped to one active tenant.
 ///
@@ -20,7 +29,7 @@ use crate::value;
 /// record layer ([`record`](crate::record), the models, [`audit`](crate::audit)) is built on
 /// these methods.
 pub struct TenantTx<'t> {
-    tx: &'t dyn Transaction,
+    tx: Handle<'t>,
     tenant: Tenant,
     prefix: Vec<u8>,
     end: Vec<u8>,
@@ -33,20 +42,32 @@ impl<'t> TenantTx<'t> {
     /// ([`Error::TenantNotFound`]) and active ([`Error::TenantInactive`]). The registry read
     /// is not a snapshot, so suspending a tenant conflicts with transactions still using it.
     pub async fn open(tx: &'t dyn Transaction, tenant: TenantId) -> Result<Self> {
+        let record = Self::active_entry(tx, tenant).await?;
+        Ok(Self::scoped(Handle::Borrowed(tx), record))
+    }
+
+    /// [`open`](TenantTx::open) holding one attempt of the retry loop by value; see
+    /// [`run_in_tenant`].
+    pub async fn open_retry(tx: RetryTx, tenant: TenantId) -> Result<TenantTx<'static>> {
+        let record = Self::active_entry(&*tx, tenant).await?;
+        Ok(TenantTx::scoped(Handle::Retry(tx), record))
+    }
+
+    async fn active_entry(tx: &dyn Transaction, tenant: TenantId) -> Result<Tenant> {
         let record = Self::registry_entry(tx, tenant).await?;
         if record.status != TenantStatus::Active {
             return Err(Error::TenantInactive {
                 tenant: tenant.uuid(),
             });
         }
-        Ok(Self::scoped(tx, record))
+        Ok(record)
     }
 
     /// Scopes `tx` to a tenant whatever its status, for the system operations that manage
     /// tenants (suspending one still audits into it).
     pub(crate) async fn open_any_status(tx: &'t dyn Transaction, tenant: TenantId) -> Result<Self> {
         let record = Self::registry_entry(tx, tenant).await?;
-        Ok(Self::scoped(tx, record))
+        Ok(Self::scoped(Handle::Borrowed(tx), record))
     }
 
     async fn registry_entry(tx: &dyn Transaction, tenant: TenantId) -> Result<Tenant> {
@@ -59,7 +80,7 @@ impl<'t> TenantTx<'t> {
         value::decode::<Tenant>(&bytes)
     }
 
-    fn scoped(tx: &'t dyn Transaction, tenant: Tenant) -> Self {
+    fn scoped(tx: Handle<'t>, tenant: Tenant) -> Self {
         let (prefix, end) = tenant.id.range();
         TenantTx {
             tx,
@@ -67,6 +88,13 @@ impl<'t> TenantTx<'t> {
             prefix,
             end,
             audit_sequence: AtomicU16::new(0),
+        }
+    }
+
+    fn tx(&self) -> &dyn Transaction {
+        match &self.tx {
+            Handle::Borrowed(tx) => *tx,
+            Handle::Retry(tx) => &**tx,
         }
     }
 
@@ -114,7 +142,7 @@ impl<'t> TenantTx<'t> {
     /// The value of `key`, which must be inside the tenant.
     pub async fn get(&self, key: &[u8], snapshot: bool) -> Result<Option<Vec<u8>>> {
         self.check_key(key)?;
-        self.tx.get(key, snapshot).await
+        self.tx().get(key, snapshot).await
     }
 
     /// One page of `[begin, end)`, which must be inside the tenant.
@@ -125,31 +153,31 @@ impl<'t> TenantTx<'t> {
         options: RangeOptions,
     ) -> Result<RangePage> {
         self.check_range(begin, end)?;
-        self.tx.get_range(begin, end, options).await
+        self.tx().get_range(begin, end, options).await
     }
 
     /// Buffers `key = value`; `key` must be inside the tenant.
     pub fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
         self.check_key(key)?;
-        self.tx.set(key, value)
+        self.tx().set(key, value)
     }
 
     /// Buffers the removal of `key`, which must be inside the tenant.
     pub fn clear(&self, key: &[u8]) -> Result<()> {
         self.check_key(key)?;
-        self.tx.clear(key)
+        self.tx().clear(key)
     }
 
     /// Buffers the removal of `[begin, end)`, which must be inside the tenant.
     pub fn clear_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
         self.check_range(begin, end)?;
-        self.tx.clear_range(begin, end)
+        self.tx().clear_range(begin, end)
     }
 
     /// Buffers an atomic add to a counter inside the tenant.
     pub(crate) fn atomic_add(&self, key: &[u8], delta: i64) -> Result<()> {
         self.check_key(key)?;
-        self.tx.atomic_add(key, delta)
+        self.tx().atomic_add(key, delta)
     }
 
     /// Buffers a versionstamped key inside the tenant.
@@ -160,7 +188,7 @@ impl<'t> TenantTx<'t> {
         value: &[u8],
     ) -> Result<()> {
         self.check_key(key)?;
-        self.tx.set_versionstamped_key(key, offset, value)
+        self.tx().set_versionstamped_key(key, offset, value)
     }
 
     /// The next user version for an audit key of this transaction.
@@ -174,4 +202,32 @@ impl<'t> TenantTx<'t> {
         }
         Ok(n)
     }
+}
+
+/// Runs `body` with a [`TenantTx`] of `tenant` in the retry loop ([`run`]) and commits,
+/// retrying conflicts and the other retryable errors. The tenant is checked (exists, active) on
+/// every attempt. `body` is cloned for each attempt, so what it captures must be `Clone`; the
+/// `TenantTx` it gets must be dropped by the end of its future, as a [`RetryTx`] must.
+///
+/// As with [`run`], the body may run more than once; creates with ids chosen before the loop
+/// are safe to repeat (a repeat after a commit that did happen is
+/// [`Error::AlreadyExists`] on `id`).
+pub async fn run_in_tenant<T, F, Fut>(
+    backend: &dyn KvBackend,
+    options: &RetryOptions,
+    tenant: TenantId,
+    body: F,
+) -> Result<(T, CommitInfo)>
+where
+    F: FnOnce(TenantTx<'static>) -> Fut + Clone,
+    Fut: Future<Output = Result<T>>,
+{
+    run(backend, options, |tx| {
+        let body = body.clone();
+        async move {
+            let ttx = TenantTx::open_retry(tx, tenant).await?;
+            body(ttx).await
+        }
+    })
+    .await
 }
