@@ -783,6 +783,39 @@ pub async fn member_lookups_and_rules(h: &dyn Harness) {
     .await)
     .expect_err("user with a member");
     assert!(matches!(error, Error::InvalidInput { field: "user", .. }));
+    let web = project_in(db.as_ref(), &p, "OWNED").await;
+    let error = in_tenant!(db, tid(&p), |ttx| record::delete::<Member>(
+        &ttx,
+        admin(&p),
+        p.admin_member.id
+    )
+    .await)
+    .expect_err("owner of a project");
+    assert!(
+        matches!(
+            error,
+            Error::InvalidInput {
+                field: "member",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    in_tenant!(db, tid(&p), |ttx| record::delete::<Project>(
+        &ttx,
+        admin(&p),
+        web.id
+    )
+    .await)
+    .expect("delete project");
+    let bot_id = by_agent.items[0].id;
+    in_tenant!(db, tid(&p), |ttx| record::delete::<Member>(
+        &ttx,
+        admin(&p),
+        bot_id
+    )
+    .await)
+    .expect("delete agent member");
 }
 
 /// Projects: unique code, lookups by entity and owner, references checked, archive, and no

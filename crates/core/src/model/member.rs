@@ -4,9 +4,11 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ids::{AgentConfigId, MemberId, UserId};
 use crate::keys::KeyPart;
+use crate::model::project::Project;
+use crate::model::task::Task;
 use crate::model::user::User;
 use crate::record::{
     self, check_len, check_quota, IndexDef, Model, PageRequest, Reference, Timestamps,
@@ -112,6 +114,19 @@ impl Model for Member {
         let was_agent = matches!(before.map(|b| b.kind), Some(MemberKind::Agent(_)));
         if matches!(self.kind, MemberKind::Agent(_)) && !was_agent {
             check_quota(ttx, "agents", AGENTS, ttx.tenant().quotas.max_agents).await?;
+        }
+        Ok(())
+    }
+    async fn before_delete(&self, ttx: &TenantTx<'_>) -> Result<()> {
+        // Reporters and comment authors are not indexed, so they are not checked here.
+        let id = [KeyPart::Uuid(self.id.uuid())];
+        if record::any_by(ttx, &Project::BY_OWNER, &id).await?
+            || record::any_by(ttx, &Task::BY_ASSIGNEE, &id).await?
+        {
+            return Err(Error::InvalidInput {
+                field: "member",
+                reason: "it still owns projects or is assigned tasks".into(),
+            });
         }
         Ok(())
     }
