@@ -13,6 +13,13 @@ use std::sync::RwLock;
 
 use coditect_core::{KeyValue, Result};
 use coditect_engine::{BaseStore, CommitBatch, Engine, EngineOptions};
+use smallvec::SmallVec;
+
+/// A key stored inline up to 64 bytes (a tenant-scoped tuple key usually fits), so that a
+/// lookup compares keys inside the B-tree's nodes instead of chasing one heap pointer per
+/// comparison: at a million keys that is the difference between a few and dozens of cache
+/// misses per lookup.
+type InlineKey = SmallVec<[u8; 64]>;
 
 /// The in-memory backend: a [`KvBackend`](coditect_core::KvBackend) via [`Engine`].
 pub type MemBackend = Engine<MemStore>;
@@ -29,11 +36,11 @@ pub fn new_backend(options: EngineOptions) -> MemBackend {
 /// An ordered map of bytes behind a read-write lock: the base store of [`MemBackend`].
 #[derive(Debug, Default)]
 pub struct MemStore {
-    map: RwLock<BTreeMap<Vec<u8>, Vec<u8>>>,
+    map: RwLock<BTreeMap<InlineKey, Vec<u8>>>,
 }
 
 impl MemStore {
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Vec<u8>, Vec<u8>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<InlineKey, Vec<u8>>> {
         self.map.read().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -49,8 +56,8 @@ impl BaseStore for MemStore {
         }
         let map = self.read();
         let range = map.range::<[u8], _>((Bound::Included(begin), Bound::Excluded(end)));
-        let row = |(k, v): (&Vec<u8>, &Vec<u8>)| KeyValue {
-            key: k.clone(),
+        let row = |(k, v): (&InlineKey, &Vec<u8>)| KeyValue {
+            key: k.to_vec(),
             value: v.clone(),
         };
         Ok(if reverse {
@@ -64,8 +71,8 @@ impl BaseStore for MemStore {
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
         for (key, value) in batch.writes {
             match value {
-                Some(value) => map.insert(key, value),
-                None => map.remove(&key),
+                Some(value) => map.insert(InlineKey::from_vec(key), value),
+                None => map.remove(key.as_slice()),
             };
         }
         Ok(())
