@@ -29,8 +29,21 @@ pub enum Error {
     CommitUnknownResult,
 
     /// The transaction ran past its time-out (FoundationDB `transaction_timed_out`, 1031).
+    /// Not retryable, as in FoundationDB: the time-out is the caller's own budget.
     #[error("transaction timed out")]
     Timeout,
+
+    /// The store is briefly unable to serve the transaction (FoundationDB's throttling and
+    /// lagging codes: `future_version` 1009, `process_behind` 1037, `database_locked` 1038,
+    /// proxy memory limits 1042 and 1078, `batch_transaction_throttled` 1051, `tag_throttled`
+    /// 1213, ...). Nothing was committed; retrying after a back-off may succeed.
+    #[error("store temporarily unavailable{}: {message}", code.map(|c| format!(" ({c})")).unwrap_or_default())]
+    Unavailable {
+        /// The store's native error code, if any.
+        code: Option<i32>,
+        /// What the store said.
+        message: String,
+    },
 
     /// A key longer than [`MAX_KEY_SIZE`](crate::limits::MAX_KEY_SIZE).
     #[error("key of {size} bytes exceeds the limit of {limit} bytes")]
@@ -202,16 +215,17 @@ impl Error {
     /// Whether running the whole transaction again may succeed.
     ///
     /// True for [`Conflict`](Error::Conflict), [`TransactionTooOld`](Error::TransactionTooOld),
-    /// [`CommitUnknownResult`](Error::CommitUnknownResult) and [`Timeout`](Error::Timeout), as
-    /// FoundationDB's `fdb_error_predicate(RETRYABLE)` is for their native codes. Everything
-    /// else (bad input, limits, I/O) fails the same way again.
+    /// [`CommitUnknownResult`](Error::CommitUnknownResult) and
+    /// [`Unavailable`](Error::Unavailable), exactly as FoundationDB's
+    /// `fdb_error_predicate(RETRYABLE)` is for their native codes. Everything else (bad input,
+    /// limits, time-outs, I/O) fails the same way again.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
             Error::Conflict
                 | Error::TransactionTooOld
                 | Error::CommitUnknownResult
-                | Error::Timeout
+                | Error::Unavailable { .. }
         )
     }
 

@@ -98,6 +98,7 @@ pub fn is_retryable_code(code: i32) -> bool {
 /// | 2101 | `transaction_too_large` | [`Error::TransactionTooLarge`] |
 /// | 2102 | `key_too_large` | [`Error::KeyTooLarge`] |
 /// | 2103 | `value_too_large` | [`Error::ValueTooLarge`] |
+/// | 1009, 1037, 1038, 1042, 1051, 1078, 1213, 2137 | throttling, lagging, locked | [`Error::Unavailable`] (retryable) |
 /// | any other | | [`Error::Backend`] with the code and message |
 ///
 /// FoundationDB does not say how large the rejected key, value or transaction was: the three
@@ -105,9 +106,9 @@ pub fn is_retryable_code(code: i32) -> bool {
 /// size before sending, so these codes reach a caller only if the cluster runs with limits other
 /// than FoundationDB's defaults.
 ///
-/// The transient codes FoundationDB retries but the contract has no kind for (1009, 1037, 1038,
-/// 1042, 1051, 1078, 1213, 2137) become [`Error::Backend`], which
-/// [`Error::is_retryable`] does not retry: see [`RETRYABLE_WITHOUT_A_KIND`].
+/// The transient codes FoundationDB retries without a kind of their own (1009, 1037, 1038,
+/// 1042, 1051, 1078, 1213, 2137: see [`TRANSIENT_CODES`]) become the retryable
+/// [`Error::Unavailable`] with their code and message.
 pub fn map_fdb_error(code: i32, message: &str) -> Error {
     match code {
         NOT_COMMITTED => Error::Conflict,
@@ -126,6 +127,10 @@ pub fn map_fdb_error(code: i32, message: &str) -> Error {
             size: 0,
             limit: MAX_VALUE_SIZE,
         },
+        _ if TRANSIENT_CODES.contains(&code) => Error::Unavailable {
+            code: Some(code),
+            message: message.to_owned(),
+        },
         _ => Error::Backend {
             code: Some(code),
             message: message.to_owned(),
@@ -134,12 +139,10 @@ pub fn map_fdb_error(code: i32, message: &str) -> Error {
     }
 }
 
-/// Codes FoundationDB retries that [`map_fdb_error`] can only report as [`Error::Backend`],
-/// which is not retryable: `coditect_core::Error` has no kind for "transient, not committed,
-/// try again" other than a conflict or a too-old read version, and calling a throttle a
-/// conflict would mislead whoever reads the error. A retryable kind for them belongs in
-/// coditect-core; until it exists the retry loop gives up on these instead of retrying.
-pub const RETRYABLE_WITHOUT_A_KIND: [i32; 8] = [
+/// Codes FoundationDB retries that are neither a conflict, a too-old read version nor a
+/// maybe-committed commit: throttling, lagging storage, a locked database. They map to
+/// [`Error::Unavailable`], retryable like in FoundationDB.
+pub const TRANSIENT_CODES: [i32; 8] = [
     FUTURE_VERSION,
     PROCESS_BEHIND,
     DATABASE_LOCKED,
@@ -231,34 +234,25 @@ mod tests {
     }
 
     #[test]
-    fn is_retryable_agrees_with_fdb_except_where_the_contract_lacks_a_kind() {
+    fn is_retryable_agrees_with_fdb_for_every_code() {
         for code in codes() {
             let mapped = map_fdb_error(code, "");
-            let known_gap = RETRYABLE_WITHOUT_A_KIND.contains(&code)
-                // coditect-core calls `Timeout` retryable; FoundationDB does not retry 1031.
-                || code == TRANSACTION_TIMED_OUT;
-            if !known_gap {
-                assert_eq!(
-                    mapped.is_retryable(),
-                    is_retryable_code(code),
-                    "code {code}"
-                );
-            }
+            assert_eq!(
+                mapped.is_retryable(),
+                is_retryable_code(code),
+                "code {code}"
+            );
             assert_eq!(
                 mapped.is_maybe_committed(),
                 is_maybe_committed_code(code),
                 "code {code}"
             );
         }
-        for code in RETRYABLE_WITHOUT_A_KIND {
+        for code in TRANSIENT_CODES {
             assert!(
-                is_retryable_code(code),
-                "{code} is in FoundationDB's retryable set"
-            );
-            assert!(
-                matches!(map_fdb_error(code, ""), Error::Backend { code: Some(c), .. } if c == code)
+                matches!(map_fdb_error(code, "busy"), Error::Unavailable { code: Some(c), .. } if c == code)
             );
         }
-        assert!(map_fdb_error(TRANSACTION_TIMED_OUT, "").is_retryable());
+        assert!(!map_fdb_error(TRANSACTION_TIMED_OUT, "").is_retryable());
     }
 }
