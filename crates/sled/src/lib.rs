@@ -10,7 +10,7 @@
 //!                                                 [0x01 ++ key -> value]...  the writes
 //!                                                 [0x00 "version" -> v]      the commit record
 //!            ──> SledStore::sync(v): one flush shared by every committer waiting (group commit)
-//!                                    + fdatasync of sled's data file
+//!                                    + fdatasync of sled's data file and new blob files
 //!            ──> acknowledged, visible to new transactions
 //! ```
 //!
@@ -19,13 +19,14 @@
 //! - **Atomic**: a commit's writes and its version record are one `sled::Batch`, which sled
 //!   recovers all or nothing.
 //! - **Durable** with [`SledOptions::sync`] (the default): `commit` returns only after sled
-//!   flushed its log and the data file was `fdatasync`ed. Without `sync`, sled flushes in the
-//!   background every 500 ms and a crash loses the commits of that window (never part of one).
+//!   flushed its log and its data and blob files were `fdatasync`ed. Without `sync`, sled
+//!   flushes in the background every 500 ms and a crash loses the commits of that window
+//!   (never part of one).
 //! - **Versions never repeat**: the version record is read back on open, so commit versions
 //!   and versionstamps keep increasing across restarts and crashes.
 //!
 //! The crash tests (`tests/crash.rs`) kill a writer process with SIGKILL at many points and
-//! check these promises; the crate README says what they do not cover.
+//! check these promises; the repository README says what they do not cover.
 //!
 //! ## The directory
 //!
@@ -38,6 +39,7 @@
 
 #![forbid(unsafe_code)]
 
+mod blobs;
 mod errors;
 mod group_commit;
 mod layout;

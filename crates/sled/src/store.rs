@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use coditect_core::{Error, KeyValue, Result};
 use coditect_engine::{BaseStore, CommitBatch, EngineOptions};
 
+use crate::blobs::BlobSync;
 use crate::errors::{from_sled, open_failed};
 use crate::group_commit::GroupCommit;
 use crate::layout::{data_key, user_key, DATA, FORMAT, FORMAT_KEY, VERSION_KEY};
@@ -45,6 +46,7 @@ pub struct SledStore {
     db: sled::Db,
     /// sled's data file, opened again so a sync can `fdatasync` it (see `flush`).
     data_file: File,
+    blobs: BlobSync,
     group: GroupCommit,
     sync: bool,
     recovered: u64,
@@ -93,6 +95,7 @@ impl SledStore {
         Ok(SledStore {
             db,
             data_file,
+            blobs: BlobSync::new(path.join("blobs")),
             group: GroupCommit::new(recovered),
             sync: options.sync,
             recovered,
@@ -114,10 +117,12 @@ impl SledStore {
 
     /// Makes everything applied so far durable: sled writes its log buffers and
     /// `sync_file_range`s them, which orders the data to disk but neither the file's metadata
-    /// nor the drive's write cache, so the `fdatasync` after it completes the job.
+    /// nor the drive's write cache, so the `fdatasync` after it completes the job; blob files,
+    /// which sled never syncs, are synced too (see the `blobs` module).
     fn flush(&self) -> Result<()> {
         self.db.flush().map_err(from_sled)?;
         self.data_file.sync_data()?;
+        self.blobs.sync_new()?;
         Ok(())
     }
 }

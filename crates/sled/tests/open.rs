@@ -229,3 +229,26 @@ fn group_commit_shares_flushes_between_concurrent_committers() {
         "{flushes} flushes for 400 commits"
     );
 }
+
+#[test]
+fn large_values_survive_reopening() {
+    // Nine 100 kB values in one node exceed sled's log buffer, so sled writes blob files:
+    // the path where the store syncs what sled does not.
+    let dir = tempfile::tempdir().expect("temporary directory");
+    {
+        let db = open(dir.path()).expect("create");
+        let tx = db.begin_tx();
+        for i in 0..9u8 {
+            tx.set(&[b'L', i], &vec![i; 100_000]).expect("set");
+        }
+        tx.commit().expect("commit");
+    }
+    let db = open(dir.path()).expect("reopen");
+    let tx = db.begin_tx();
+    for i in 0..9u8 {
+        assert_eq!(
+            tx.get(&[b'L', i], false).expect("get"),
+            Some(vec![i; 100_000])
+        );
+    }
+}
