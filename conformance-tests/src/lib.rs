@@ -144,7 +144,7 @@ macro_rules! model_suite {
             every_mutation_writes_one_audit_event,
             concurrent_writers_in_one_tenant_do_not_conflict_on_audit,
             random_operations_touch_only_the_acting_tenant,
-            run_in_tenant_retries_a_conflict,
+            run_in_tenant_retries_a_conflict, maybe_committed_retries_do_not_apply_twice,
         );
     };
     (@cases $harness:expr; $($case:ident),+ $(,)?) => {

@@ -1990,3 +1990,135 @@ pub async fn run_in_tenant_retries_a_conflict(h: &dyn Harness) {
     assert_eq!(users.items.len(), 3);
     assert_eq!(all_audit(db.as_ref(), tenant).await.len(), audit_before + 2);
 }
+
+/// A backend whose next commit, once armed, reports `CommitUnknownResult` after committing:
+/// FoundationDB's "maybe committed", which the embedded backends never produce by themselves.
+struct UnknownResultOnce {
+    inner: std::sync::Arc<dyn KvBackend>,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+struct UnknownResultTx {
+    inner: Box<dyn Transaction>,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[async_trait]
+impl KvBackend for UnknownResultOnce {
+    async fn begin(&self) -> Result<Box<dyn Transaction>> {
+        Ok(Box::new(UnknownResultTx {
+            inner: self.inner.begin().await?,
+            armed: self.armed.clone(),
+        }))
+    }
+}
+
+#[async_trait]
+impl Transaction for UnknownResultTx {
+    async fn read_version(&self) -> Result<u64> {
+        self.inner.read_version().await
+    }
+    async fn get(&self, key: &[u8], snapshot: bool) -> Result<Option<Vec<u8>>> {
+        self.inner.get(key, snapshot).await
+    }
+    async fn get_range(
+        &self,
+        begin: &[u8],
+        end: &[u8],
+        options: RangeOptions,
+    ) -> Result<RangePage> {
+        self.inner.get_range(begin, end, options).await
+    }
+    fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.inner.set(key, value)
+    }
+    fn clear(&self, key: &[u8]) -> Result<()> {
+        self.inner.clear(key)
+    }
+    fn clear_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
+        self.inner.clear_range(begin, end)
+    }
+    fn atomic_add(&self, key: &[u8], delta: i64) -> Result<()> {
+        self.inner.atomic_add(key, delta)
+    }
+    fn set_versionstamped_key(&self, key: &[u8], offset: u32, value: &[u8]) -> Result<()> {
+        self.inner.set_versionstamped_key(key, offset, value)
+    }
+    fn add_read_conflict_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
+        self.inner.add_read_conflict_range(begin, end)
+    }
+    fn add_write_conflict_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
+        self.inner.add_write_conflict_range(begin, end)
+    }
+    async fn commit(self: Box<Self>) -> Result<CommitInfo> {
+        let info = self.inner.commit().await?;
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::CommitUnknownResult);
+        }
+        Ok(info)
+    }
+}
+
+/// After a commit whose result was unknown but which did commit, the retry of an insert or an
+/// update finds its own write and succeeds without applying (or auditing) it twice.
+pub async fn maybe_committed_retries_do_not_apply_twice(h: &dyn Harness) {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    let db = h.backend();
+    let p = provisioned(db.as_ref(), "unknown.test", Plan::Professional).await;
+    let web = project_in(db.as_ref(), &p, "WEB").await;
+    let armed = Arc::new(AtomicBool::new(true));
+    let flaky = UnknownResultOnce {
+        inner: db.clone(),
+        armed: armed.clone(),
+    };
+    let stats = Arc::new(coditect_core::RetryStats::default());
+    let options = RetryOptions::default().with_stats(stats.clone());
+    let (tenant, actor) = (tid(&p), admin(&p));
+    let audit_before = all_audit(db.as_ref(), tenant).await.len();
+
+    let new = Task::new(web.id, "Exactly once", p.admin_member.id);
+    let (made, _) = coditect_core::run_in_tenant(&flaky, &options, tenant, |ttx| async move {
+        record::insert(&ttx, actor, new).await
+    })
+    .await
+    .expect("insert after an unknown result");
+    assert_eq!((stats.attempts(), stats.maybe_committed()), (2, 1));
+    let tasks = in_tenant!(db, tenant, |ttx| task::by_project(
+        &ttx,
+        web.id,
+        &PageRequest::first(10)
+    )
+    .await)
+    .expect("list");
+    assert_eq!(tasks.items, vec![made.clone()]);
+    assert_eq!(all_audit(db.as_ref(), tenant).await.len(), audit_before + 1);
+
+    armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut renamed = made.clone();
+    renamed.title = "Renamed once".into();
+    let (updated, _) = coditect_core::run_in_tenant(&flaky, &options, tenant, |ttx| async move {
+        record::update(&ttx, actor, renamed).await
+    })
+    .await
+    .expect("update after an unknown result");
+    assert_eq!(updated.title, "Renamed once");
+    assert_eq!((stats.attempts(), stats.maybe_committed()), (4, 2));
+    assert_eq!(all_audit(db.as_ref(), tenant).await.len(), audit_before + 2);
+
+    // Without the flag, a second insert of the same id is still a duplicate.
+    let error = in_tenant!(db, tenant, |ttx| record::insert(&ttx, actor, made.clone())
+        .await)
+    .expect_err("duplicate id");
+    assert!(
+        matches!(
+            error,
+            Error::AlreadyExists {
+                model: "task",
+                field: "id"
+            }
+        ),
+        "{error:?}"
+    );
+}

@@ -123,7 +123,7 @@ impl Reference {
 /// Each model's file holds its struct, enums, this impl and its special rules; everything
 /// generic is here.
 #[async_trait]
-pub trait Model: Versioned + Clone + Send + Sync + 'static {
+pub trait Model: Versioned + Clone + PartialEq + Send + Sync + 'static {
     /// The collection its records are keyed under: `(tenant, COLLECTION, id)`.
     const COLLECTION: &'static str;
     /// Its indexes, each maintained on every write.
@@ -335,6 +335,13 @@ async fn ensure_unique<M: Model>(
     Ok(())
 }
 
+/// Whether two records are equal but for their timestamps.
+fn same_content<M: Model>(a: &M, b: &M) -> bool {
+    let mut a = a.clone();
+    *a.timestamps_mut() = b.timestamps();
+    a == *b
+}
+
 fn check_collection<M: Model>() -> Result<()> {
     if keys::RESERVED.contains(&M::COLLECTION) {
         return Err(Error::InvalidInput {
@@ -355,7 +362,14 @@ pub async fn insert<M: Model>(ttx: &TenantTx<'_>, actor: Actor, mut record: M) -
     record.validate()?;
     let id = record.id().uuid();
     let key = record_key::<M>(ttx, id);
-    if ttx.get(&key, false).await?.is_some() {
+    if let Some(stored) = ttx.get(&key, false).await? {
+        if ttx.maybe_committed() {
+            let stored: M = value::decode(&stored)?;
+            if same_content(&record, &stored) {
+                // An earlier attempt of this operation committed after all.
+                return Ok(stored);
+            }
+        }
         return Err(Error::AlreadyExists {
             model: M::WHAT,
             field: "id",
@@ -408,6 +422,10 @@ pub async fn update<M: Model>(ttx: &TenantTx<'_>, actor: Actor, mut record: M) -
         .await?
         .ok_or(Error::NotFound { model: M::WHAT, id })?;
     let before: M = value::decode(&before_bytes)?;
+    if ttx.maybe_committed() && same_content(&record, &before) {
+        // An earlier attempt of this operation committed after all.
+        return Ok(before);
+    }
     check_references(ttx, &record).await?;
     record.before_write(ttx, Some(&before)).await?;
     let created = before.timestamps().created_at_ms;

@@ -98,6 +98,16 @@ impl<'t> TenantTx<'t> {
         }
     }
 
+    /// Whether this is a retry after an attempt that may have committed
+    /// ([`RetryTx::maybe_committed`]); always false on a borrowed transaction. The record
+    /// store then treats finding its own write already applied as success.
+    pub fn maybe_committed(&self) -> bool {
+        match &self.tx {
+            Handle::Borrowed(_) => false,
+            Handle::Retry(tx) => tx.maybe_committed(),
+        }
+    }
+
     /// The tenant's id.
     pub fn tenant_id(&self) -> TenantId {
         self.tenant.id
@@ -209,9 +219,12 @@ impl<'t> TenantTx<'t> {
 /// every attempt. `body` is cloned for each attempt, so what it captures must be `Clone`; the
 /// `TenantTx` it gets must be dropped by the end of its future, as a [`RetryTx`] must.
 ///
-/// As with [`run`], the body may run more than once; creates with ids chosen before the loop
-/// are safe to repeat (a repeat after a commit that did happen is
-/// [`Error::AlreadyExists`] on `id`).
+/// As with [`run`], the body may run more than once, and after
+/// [`Error::CommitUnknownResult`] an earlier attempt may have committed. The record store makes
+/// its operations idempotent on such a retry ([`TenantTx::maybe_committed`]): an insert that
+/// finds the very record it would write (same id, same content) returns it, and an update that
+/// finds the record already as it would leave it returns it, without writing or auditing
+/// twice. So choose ids (and build records) before the loop, as `Task::new` outside it.
 pub async fn run_in_tenant<T, F, Fut>(
     backend: &dyn KvBackend,
     options: &RetryOptions,
