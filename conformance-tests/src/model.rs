@@ -1564,6 +1564,12 @@ pub async fn tenant_tx_refuses_keys_outside_its_tenant(h: &dyn Harness) {
     ));
     assert!(is_violation(ttx.clear_range(&a_begin, &b_end)));
     assert!(is_violation(ttx.clear_range(&[], &a_end)));
+    // Audit events are append-only, even inside the tenant.
+    let audit_prefix = foundationdb_tuple::pack(&(tid(&a).uuid(), "audit"));
+    let append_only = |r: Result<()>| matches!(r, Err(Error::InvalidInput { field: "key", .. }));
+    assert!(append_only(ttx.set(&audit_prefix, b"forged")));
+    assert!(append_only(ttx.clear(&audit_prefix)));
+    assert!(append_only(ttx.clear_range(&a_begin, &a_end)));
     assert!(recording.touched().is_empty(), "nothing reached the store");
 
     // The model layer itself touches only the tenant's keys.

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 
 use crate::error::{Error, Result};
 use crate::keys::{self, TenantId};
-use crate::kv::{CommitInfo, KvBackend, RangeOptions, RangePage, Transaction};
+use crate::kv::{prefix_end, CommitInfo, KvBackend, RangeOptions, RangePage, Transaction};
 use crate::model::tenant::{Tenant, TenantStatus};
 use crate::retry::{run, RetryOptions, RetryTx};
 use crate::value;
@@ -27,12 +27,14 @@ enum Handle<'t> {
 /// Every method that takes a key checks that it lies inside the tenant's prefix; ranges must
 /// lie entirely inside it. Keys come from the typed builders of [`keys`](crate::keys); the
 /// record layer ([`record`](crate::record), the models, [`audit`](crate::audit)) is built on
-/// these methods.
+/// these methods. The tenant's audit events are append-only: no public write reaches them.
 pub struct TenantTx<'t> {
     tx: Handle<'t>,
     tenant: Tenant,
     prefix: Vec<u8>,
     end: Vec<u8>,
+    /// The tenant's audit range, which only the audit writer appends to.
+    audit: (Vec<u8>, Vec<u8>),
     /// Orders the audit events of this transaction, which all share one commit versionstamp.
     audit_sequence: AtomicU16,
 }
@@ -82,11 +84,15 @@ impl<'t> TenantTx<'t> {
 
     fn scoped(tx: Handle<'t>, tenant: Tenant) -> Self {
         let (prefix, end) = tenant.id.range();
+        let audit_begin = keys::audit_prefix(&prefix);
+        // The audit prefix ends in a string element's 0x00 terminator, so it has an end.
+        let audit_end = prefix_end(&audit_begin).unwrap_or_else(|| end.clone());
         TenantTx {
             tx,
             tenant,
             prefix,
             end,
+            audit: (audit_begin, audit_end),
             audit_sequence: AtomicU16::new(0),
         }
     }
@@ -142,6 +148,22 @@ impl<'t> TenantTx<'t> {
         }
     }
 
+    /// Audit events are append-only: no public write may touch the audit range.
+    fn check_not_audit(&self, begin: &[u8], end: Option<&[u8]>) -> Result<()> {
+        let (audit_begin, audit_end) = (&self.audit.0[..], &self.audit.1[..]);
+        let touches = match end {
+            None => begin >= audit_begin && begin < audit_end,
+            Some(end) => begin < audit_end && audit_begin < end,
+        };
+        if touches {
+            return Err(Error::InvalidInput {
+                field: "key",
+                reason: "audit events are append-only".into(),
+            });
+        }
+        Ok(())
+    }
+
     fn violation(&self, key: &[u8]) -> Error {
         Error::TenantViolation {
             tenant: self.tenant.id.uuid(),
@@ -166,21 +188,25 @@ impl<'t> TenantTx<'t> {
         self.tx().get_range(begin, end, options).await
     }
 
-    /// Buffers `key = value`; `key` must be inside the tenant.
+    /// Buffers `key = value`; `key` must be inside the tenant and outside its audit events.
     pub fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
         self.check_key(key)?;
+        self.check_not_audit(key, None)?;
         self.tx().set(key, value)
     }
 
-    /// Buffers the removal of `key`, which must be inside the tenant.
+    /// Buffers the removal of `key`, which must be inside the tenant and not an audit event.
     pub fn clear(&self, key: &[u8]) -> Result<()> {
         self.check_key(key)?;
+        self.check_not_audit(key, None)?;
         self.tx().clear(key)
     }
 
-    /// Buffers the removal of `[begin, end)`, which must be inside the tenant.
+    /// Buffers the removal of `[begin, end)`, which must be inside the tenant and not reach
+    /// its audit events.
     pub fn clear_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
         self.check_range(begin, end)?;
+        self.check_not_audit(begin, Some(end))?;
         self.tx().clear_range(begin, end)
     }
 
