@@ -8,6 +8,10 @@
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+
+/// Argon2id cost parameters, for [`set_password_with`] and [`hash_password`]
+/// (`Argon2Params::default()` is the production choice).
+pub use argon2::Params as Argon2Params;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
