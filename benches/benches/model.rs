@@ -183,6 +183,19 @@ fn bench_model(c: &mut Criterion) {
         })
     });
 
+    // What setting a password costs, by design: Argon2id with the production parameters.
+    group.bench_function("hash_password_argon2id", |b| {
+        b.iter(|| {
+            black_box(
+                user::hash_password(
+                    "correct horse battery staple",
+                    user::Argon2Params::default(),
+                )
+                .expect("hash"),
+            )
+        })
+    });
+
     let counter = AtomicU64::new(1);
     group.bench_function("provision_tenant", |b| {
         b.iter(|| {
