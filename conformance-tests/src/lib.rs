@@ -12,6 +12,9 @@
 //!
 //! The list in [`kv_suite!`] is the record of what every backend supports: a case that a
 //! backend cannot pass is a bug in that backend, not a case to leave out.
+//!
+//! The record layer (tenants, models, indexes, audit, isolation) has its own cases in
+//! [`model`], run the same way with one more line, [`model_suite!`], taking the same harness.
 
 #![forbid(unsafe_code)]
 
