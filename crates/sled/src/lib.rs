@@ -6,9 +6,9 @@
 //! both); on top of that, committed transactions survive the process.
 //!
 //! ```text
-//!   commit v ──> engine (resolver, window) ──> SledStore::apply: one sled::Batch
-//!                                                 [0x01 ++ key -> value]...  the writes
-//!                                                 [0x00 "version" -> v]      the commit record
+//!   commit v ──> engine (resolver, window) ──> SledStore::apply:
+//!                                                 [0x00 "commit" -> v, writes]  the commit record
+//!                                                 [0x01 ++ key -> value]...     then the writes
 //!            ──> SledStore::sync(v): one flush shared by every committer waiting (group commit)
 //!                                    + fdatasync of sled's data file and new blob files
 //!            ──> acknowledged, visible to new transactions
@@ -16,13 +16,14 @@
 //!
 //! ## What a commit promises
 //!
-//! - **Atomic**: a commit's writes and its version record are one `sled::Batch`, which sled
-//!   recovers all or nothing.
+//! - **Atomic**: a commit stores its record (version and writes) before its writes, and
+//!   opening the store applies the last record again, so a crash leaves no commit in part
+//!   (see the `store` module for why this and not a `sled::Batch`).
 //! - **Durable** with [`SledOptions::sync`] (the default): `commit` returns only after sled
 //!   flushed its log and its data and blob files were `fdatasync`ed. Without `sync`, sled
 //!   flushes in the background every 500 ms and a crash loses the commits of that window
 //!   (never part of one).
-//! - **Versions never repeat**: the version record is read back on open, so commit versions
+//! - **Versions never repeat**: the commit record is read back on open, so commit versions
 //!   and versionstamps keep increasing across restarts and crashes.
 //!
 //! The crash tests (`tests/crash.rs`) kill a writer process with SIGKILL at many points and
@@ -40,6 +41,7 @@
 #![forbid(unsafe_code)]
 
 mod blobs;
+mod commit_record;
 mod errors;
 mod group_commit;
 mod layout;

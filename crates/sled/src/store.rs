@@ -1,18 +1,35 @@
 //! [`SledStore`]: the engine's [`BaseStore`] over one sled tree, and how it is opened.
+//!
+//! ## How a commit is atomic
+//!
+//! A commit first stores its [commit record](crate::commit_record) (its version and all its
+//! writes, one value under one key), then applies the writes one by one. sled recovers a
+//! prefix of its log after a crash, so recovery finds either no record of the commit, and
+//! then none of its writes, which came after the record in the log, or the record, which
+//! [`SledStore::open`] applies again (writes of the final values are idempotent), completing
+//! the commit. The crash tests check exactly this.
+//!
+//! Why not one `sled::Batch`, which sled recovers all or nothing by itself: sled 0.34 applies
+//! a batch under a process-wide lock that every flush holds for its whole duration, so no
+//! commit could be applied while a flush runs and concurrent committers could not share
+//! flushes (group commit). Single inserts do not take that lock. Measured on the 2-core dev
+//! machine, 8 durable committers went from about 2.5x to about 3.3x the commits/s of one.
 
 use std::fs::{self, File};
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use coditect_core::{Error, KeyValue, Result};
 use coditect_engine::{BaseStore, CommitBatch, EngineOptions};
 
 use crate::blobs::BlobSync;
+use crate::commit_record;
 use crate::errors::{from_sled, open_failed};
 use crate::group_commit::GroupCommit;
-use crate::layout::{data_key, user_key, DATA, FORMAT, FORMAT_KEY, VERSION_KEY};
+use crate::layout::{data_key, user_key, COMMIT_KEY, DATA, FORMAT, FORMAT_KEY};
 use crate::lock::{StoreLock, LOCK_FILE};
 
 /// How a sled store is opened.
@@ -38,8 +55,8 @@ impl Default for SledOptions {
 }
 
 /// The base store of [`SledBackend`](crate::SledBackend): user keys and the store's own
-/// records in one sled tree (see the `layout` module), committed one `sled::Batch` per
-/// engine commit.
+/// records in one sled tree (see the `layout` module); each engine commit is stored as its
+/// commit record, then its writes (see the module documentation).
 pub struct SledStore {
     // Field order is drop order: sled closes (flushing and releasing its own file lock)
     // before our lock lets another opener in.
@@ -48,6 +65,9 @@ pub struct SledStore {
     data_file: File,
     blobs: BlobSync,
     group: GroupCommit,
+    /// Set when applying a commit failed part way: the store refuses all further work, since
+    /// it may hold part of that commit (reopening completes it from its record).
+    failed: AtomicBool,
     sync: bool,
     recovered: u64,
     path: PathBuf,
@@ -89,7 +109,7 @@ impl SledStore {
             // The store's directory entry must survive a crash as well as its contents.
             sync_directory(path).map_err(|e| open_failed(path, "fsync failed", Some(e.into())))?;
         }
-        let recovered = read_version(path, &db)?;
+        let recovered = recover_last_commit(path, &db)?;
         let data_file = File::open(path.join("db"))
             .map_err(|e| open_failed(path, "cannot open sled's data file", Some(e.into())))?;
         Ok(SledStore {
@@ -97,6 +117,7 @@ impl SledStore {
             data_file,
             blobs: BlobSync::new(path.join("blobs")),
             group: GroupCommit::new(recovered),
+            failed: AtomicBool::new(false),
             sync: options.sync,
             recovered,
             path: path.to_path_buf(),
@@ -113,6 +134,17 @@ impl SledStore {
     /// commits when committers overlap.
     pub fn flushes(&self) -> u64 {
         self.group.flushes()
+    }
+
+    /// Refuses work after a commit failed part way (see `failed`).
+    fn check_usable(&self) -> Result<()> {
+        if self.failed.load(Ordering::SeqCst) {
+            return Err(Error::backend(format!(
+                "the store in {} failed during a commit and must be reopened",
+                self.path.display()
+            )));
+        }
+        Ok(())
     }
 
     /// Makes everything applied so far durable: sled writes its log buffers and
@@ -235,22 +267,30 @@ fn check_format(path: &Path, db: &sled::Db) -> Result<()> {
     }
 }
 
-/// The version of the last commit applied to the store (0 when none).
-fn read_version(path: &Path, db: &sled::Db) -> Result<u64> {
-    let stored = db
-        .get(VERSION_KEY)
-        .map_err(|e| open_failed(path, "sled failed", Some(Box::new(e))))?;
-    match stored {
-        None => Ok(0),
-        Some(bytes) => match <[u8; 8]>::try_from(bytes.as_ref()) {
-            Ok(be) => Ok(u64::from_be_bytes(be)),
-            Err(_) => Err(open_failed(
-                path,
-                format!("its version record is {} bytes, not 8", bytes.len()),
-                None,
-            )),
-        },
+/// Applies the last commit's record again (its writes may be only partly there after a
+/// crash) and returns its version, 0 for a store that never committed.
+fn recover_last_commit(path: &Path, db: &sled::Db) -> Result<u64> {
+    let sled_failed = |e: sled::Error| open_failed(path, "sled failed", Some(Box::new(e)));
+    let Some(record) = db.get(COMMIT_KEY).map_err(sled_failed)? else {
+        return Ok(0);
+    };
+    let (version, writes) = commit_record::decode(&record)
+        .map_err(|why| open_failed(path, format!("its commit record is damaged: {why}"), None))?;
+    apply_writes(db, writes).map_err(sled_failed)?;
+    Ok(version)
+}
+
+/// Applies writes one by one (see the module documentation for why not as a batch).
+fn apply_writes(db: &sled::Db, writes: Vec<coditect_engine::Write>) -> sled::Result<()> {
+    for (key, value) in writes {
+        let mut stored = key;
+        stored.insert(0, DATA);
+        match value {
+            Some(value) => db.insert(stored, value)?,
+            None => db.remove(stored)?,
+        };
     }
+    Ok(())
 }
 
 fn sync_directory(path: &Path) -> io::Result<()> {
@@ -259,11 +299,13 @@ fn sync_directory(path: &Path) -> io::Result<()> {
 
 impl BaseStore for SledStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.check_usable()?;
         let value = self.db.get(data_key(key)).map_err(from_sled)?;
         Ok(value.map(|v| v.to_vec()))
     }
 
     fn scan(&self, begin: &[u8], end: &[u8], reverse: bool, limit: usize) -> Result<Vec<KeyValue>> {
+        self.check_usable()?;
         if begin >= end {
             return Ok(Vec::new());
         }
@@ -300,19 +342,24 @@ impl BaseStore for SledStore {
     }
 
     fn apply(&self, batch: CommitBatch) -> Result<()> {
-        let mut sled_batch = sled::Batch::default();
-        for (key, value) in batch.writes {
-            let mut stored = key;
-            stored.insert(0, DATA);
-            match value {
-                Some(value) => sled_batch.insert(stored, value),
-                None => sled_batch.remove(stored),
-            }
+        self.check_usable()?;
+        let record = commit_record::encode(batch.version, &batch.writes);
+        // Nothing of this commit is in the store until the record is: failing here leaves
+        // the store as it was.
+        self.db.insert(COMMIT_KEY, record).map_err(from_sled)?;
+        if let Err(error) = apply_writes(&self.db, batch.writes) {
+            self.failed.store(true, Ordering::SeqCst);
+            return Err(Error::Backend {
+                code: None,
+                message: format!(
+                    "sled failed part way through commit {} in {}; the store refuses further \
+                     use, and reopening it applies that commit whole",
+                    batch.version,
+                    self.path.display()
+                ),
+                source: Some(Box::new(error)),
+            });
         }
-        // The commit record rides in the same batch, so it is durable exactly when the
-        // writes are, and recovery never sees one without the other.
-        sled_batch.insert(VERSION_KEY, &batch.version.to_be_bytes());
-        self.db.apply_batch(sled_batch).map_err(from_sled)?;
         self.group.applied(batch.version);
         Ok(())
     }
@@ -326,6 +373,7 @@ impl BaseStore for SledStore {
     }
 
     fn sync(&self, version: u64) -> Result<()> {
+        self.check_usable()?;
         self.group.sync(version, || self.flush())
     }
 }
