@@ -146,11 +146,11 @@ fn readers_racing_commits_see_consistent_snapshots() {
     tx.commit().unwrap();
     let value = |v: Option<Vec<u8>>| i64::from_le_bytes(v.unwrap().try_into().unwrap());
     let stop = Arc::new(AtomicBool::new(false));
+    let checks = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let readers: Vec<_> = (0..2)
         .map(|_| {
-            let (db, stop) = (db.clone(), stop.clone());
+            let (db, stop, checks) = (db.clone(), stop.clone(), checks.clone());
             std::thread::spawn(move || {
-                let mut checks = 0u64;
                 while !stop.load(Ordering::SeqCst) {
                     let tx = db.begin_tx();
                     let a = value(tx.get(b"a", true).unwrap());
@@ -161,21 +161,24 @@ fn readers_racing_commits_see_consistent_snapshots() {
                         .unwrap();
                     let sum: i64 = page.kvs.into_iter().map(|kv| value(Some(kv.value))).sum();
                     assert_eq!(sum, 100, "a range read saw a torn snapshot");
-                    checks += 1;
+                    checks.fetch_add(1, Ordering::SeqCst);
                 }
-                checks
             })
         })
         .collect();
-    for i in 0..5_000i64 {
+    // Keep committing until the readers have really raced the committer, however slowly the
+    // machine schedules them.
+    let mut i = 0i64;
+    while i < 5_000 || checks.load(Ordering::SeqCst) < 1_000 {
         let tx = db.begin_tx();
         let moved = i % 100;
         tx.set(b"a", &(100 - moved).to_le_bytes()).unwrap();
         tx.set(b"b", &moved.to_le_bytes()).unwrap();
         tx.commit().unwrap();
+        i += 1;
     }
     stop.store(true, Ordering::SeqCst);
     for reader in readers {
-        assert!(reader.join().unwrap() > 0);
+        reader.join().expect("a reader saw a torn snapshot");
     }
 }
