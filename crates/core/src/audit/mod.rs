@@ -13,7 +13,9 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::ids::MemberId;
-use crate::keys;
+use crate::keys::{self, TenantId};
+use crate::kv::Transaction;
+use crate::rbac::Action;
 use crate::model::member::Member;
 use crate::record::{self, now_ms, Page, PageRequest};
 use crate::tenant_tx::TenantTx;
@@ -39,6 +41,8 @@ pub enum AuditAction {
     Delete,
     /// A user's password was set (digests cover nothing of the hash).
     SetPassword,
+    /// The member was refused the action ([`Error::Forbidden`]); nothing was written.
+    Denied(Action),
 }
 
 /// One audited mutation.
@@ -117,4 +121,35 @@ pub async fn list(ttx: &TenantTx<'_>, request: &PageRequest) -> Result<Page<Audi
         .map(|kv| value::decode(&kv.value))
         .collect::<Result<Vec<AuditEvent>>>()?;
     Ok(Page { items, next })
+}
+
+/// Records the denial that `error` reports ([`Error::Forbidden`]) as an audit event
+/// ([`AuditAction::Denied`], no digests) in `tx`, a transaction of its own: the denied
+/// transaction is dropped, so nothing of it commits, while its denial must. Returns whether
+/// `error` was a denial. [`run_in_tenant`](crate::run_in_tenant) calls this for you; code that
+/// opens its own [`TenantTx`] calls it on a fresh transaction and commits that.
+///
+/// After [`Error::CommitUnknownResult`] a retry may record the denial twice: an audit trail
+/// with a repeated denial is preferred to one missing it.
+pub async fn record_denial(tx: &dyn Transaction, tenant: TenantId, error: &Error) -> Result<bool> {
+    let Error::Forbidden {
+        actor,
+        action,
+        model,
+        id,
+    } = error
+    else {
+        return Ok(false);
+    };
+    let ttx = TenantTx::open_any_status(tx, tenant).await?;
+    write(
+        &ttx,
+        Actor::Member(*actor),
+        AuditAction::Denied(*action),
+        model,
+        *id,
+        None,
+        None,
+    )?;
+    Ok(true)
 }
