@@ -9,12 +9,13 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use coditect_core::audit::{self, Actor, AuditAction};
-use coditect_core::ids::{AgentConfigId, MemberId, TaskId, UserId};
+use coditect_core::ids::{AgentConfigId, EntityId, MemberId, TaskId, UserId};
 use coditect_core::keys::{self, TenantId};
 use coditect_core::model::comment::{self, CommentV1};
 use coditect_core::model::{
-    entity, file, member, project, task, tenant, user, Comment, Entity, EntityKind, File, Member,
-    MemberKind, Plan, Project, Role, Task, TaskStatus, TenantStatus, User, UserStatus,
+    entity, file, member, project, role, task, tenant, user, AgentConfig, AgentType, Comment,
+    Entity, EntityKind, File, Member, MemberKind, Plan, Project, Role, RoleAssignment, Task,
+    TaskStatus, TenantStatus, User, UserStatus,
 };
 use coditect_core::provision::{provision, NewTenant, Provisioned};
 use coditect_core::record::{self, PageRequest};
@@ -103,6 +104,39 @@ async fn project_in(db: &dyn KvBackend, p: &Provisioned, code: &str) -> Project 
     .expect("project")
 }
 
+/// A new agent configuration named `name`, created by the tenant's admin.
+pub(crate) async fn agent_config_in(
+    db: &dyn KvBackend,
+    p: &Provisioned,
+    name: &str,
+) -> AgentConfigId {
+    in_tenant!(db, tid(p), |ttx| {
+        record::insert(
+            &ttx,
+            admin(p),
+            AgentConfig::new(name, AgentType::Coder, "anthropic", "claude"),
+        )
+        .await
+    })
+    .expect("agent config")
+    .id
+}
+
+/// Gives `member` the built-in role `role` at `entity`, by the tenant's admin.
+pub(crate) async fn grant(
+    db: &dyn KvBackend,
+    p: &Provisioned,
+    member: MemberId,
+    role: &str,
+    entity: EntityId,
+) -> RoleAssignment {
+    in_tenant!(db, tid(p), |ttx| {
+        let role = role::by_name(&ttx, role).await?.expect("built-in role");
+        record::insert(&ttx, admin(p), RoleAssignment::new(member, role.id, entity)).await
+    })
+    .expect("grant")
+}
+
 async fn all_audit(db: &dyn KvBackend, tenant: TenantId) -> Vec<audit::AuditEvent> {
     in_tenant!(db, tenant, |ttx| audit::list(
         &ttx,
@@ -156,14 +190,17 @@ pub async fn provisioning_makes_a_whole_tenant(h: &dyn Harness) {
     let events = all_audit(db.as_ref(), tid(&p)).await;
     assert_eq!(
         events.len(),
-        4,
-        "tenant, root entity, admin user, admin member"
+        8,
+        "tenant, root entity, admin user, admin member, four built-in roles"
     );
     assert!(events
         .iter()
         .all(|e| e.actor == Actor::System && e.action == AuditAction::Create));
     let models: Vec<&str> = events.iter().map(|e| e.model.as_str()).collect();
-    assert_eq!(models, ["tenant", "entity", "user", "member"]);
+    assert_eq!(
+        models,
+        ["tenant", "entity", "user", "member", "role", "role", "role", "role"]
+    );
     let admin_user = in_tenant!(db, tid(&p), |ttx| user::by_email(&ttx, "ADMIN@acme.test")
         .await)
     .expect("lookup")
@@ -491,12 +528,13 @@ pub async fn quotas_are_enforced(h: &dyn Harness) {
         "{error:?}"
     );
 
+    let config = agent_config_in(db.as_ref(), &p, "bots").await;
     for _ in 0..quotas.max_agents {
         in_tenant!(db, tid(&p), |ttx| {
             record::insert(
                 &ttx,
                 admin(&p),
-                Member::new(MemberKind::Agent(AgentConfigId::generate()), "bot"),
+                Member::new(MemberKind::Agent(config), "bot"),
             )
             .await
         })
@@ -506,7 +544,7 @@ pub async fn quotas_are_enforced(h: &dyn Harness) {
         record::insert(
             &ttx,
             admin(&p),
-            Member::new(MemberKind::Agent(AgentConfigId::generate()), "bot"),
+            Member::new(MemberKind::Agent(config), "bot"),
         )
         .await
     })
@@ -721,7 +759,7 @@ pub async fn entity_cycle_is_refused(h: &dyn Harness) {
 pub async fn member_lookups_and_rules(h: &dyn Harness) {
     let db = h.backend();
     let p = provisioned(db.as_ref(), "members.test", Plan::Professional).await;
-    let agent = AgentConfigId::generate();
+    let agent = agent_config_in(db.as_ref(), &p, "bot").await;
     let bot = in_tenant!(db, tid(&p), |ttx| record::insert(
         &ttx,
         admin(&p),
@@ -918,15 +956,18 @@ pub async fn task_crud_and_lookups(h: &dyn Harness) {
     let db = h.backend();
     let p = provisioned(db.as_ref(), "tasks.test", Plan::Professional).await;
     let web = project_in(db.as_ref(), &p, "WEB").await;
+    let config = agent_config_in(db.as_ref(), &p, "bot").await;
     let bot = in_tenant!(db, tid(&p), |ttx| {
         record::insert(
             &ttx,
             admin(&p),
-            Member::new(MemberKind::Agent(AgentConfigId::generate()), "Bot"),
+            Member::new(MemberKind::Agent(config), "Bot"),
         )
         .await
     })
     .expect("bot");
+    // An agent acts under the same rules as a person: it needs a role to write tasks.
+    grant(db.as_ref(), &p, bot.id, "contributor", p.root.id).await;
     let (parent, child) = in_tenant!(db, tid(&p), |ttx| {
         let mut parent = Task::new(web.id, "Parent", p.admin_member.id);
         parent.assignee = Some(bot.id);

@@ -163,6 +163,29 @@ pub enum Error {
         reason: String,
     },
 
+    /// The acting member holds no role assignment, at the resource's entity or above it,
+    /// that grants the action (and is not a tenant Admin). Nothing of the operation was
+    /// written; [`run_in_tenant`](crate::run_in_tenant) records the denial as an audit event
+    /// in a transaction of its own ([`audit::record_denial`](crate::audit::record_denial)).
+    #[error("forbidden: member {actor} may not {action} {model} {id}")]
+    Forbidden {
+        /// The member who tried.
+        actor: crate::ids::MemberId,
+        /// What they tried to do.
+        action: crate::rbac::Action,
+        /// The model of the resource.
+        model: &'static str,
+        /// The record's id.
+        id: uuid::Uuid,
+    },
+
+    /// A session or API key that does not exist, has expired or was revoked.
+    #[error("not authenticated: {reason}")]
+    Unauthenticated {
+        /// Why the credential was refused.
+        reason: &'static str,
+    },
+
     /// Creating one more record would exceed the tenant plan's quota.
     #[error("quota exceeded: at most {limit} {resource} on this plan")]
     QuotaExceeded {

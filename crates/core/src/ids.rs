@@ -86,7 +86,7 @@ record_id!(
     "member_id"
 );
 record_id!(
-    /// The id of an agent configuration (the AgentConfig model comes later).
+    /// The id of an [`AgentConfig`](crate::model::AgentConfig).
     AgentConfigId,
     "agent_config_id"
 );
@@ -109,4 +109,59 @@ record_id!(
     /// The id of a [`File`](crate::model::File).
     FileId,
     "file_id"
+);
+record_id!(
+    /// The id of a [`AgentInstance`](crate::model::AgentInstance).
+    AgentInstanceId,
+    "agent_instance_id"
+);
+record_id!(
+    /// The id of a [`AgentExecution`](crate::model::AgentExecution).
+    AgentExecutionId,
+    "agent_execution_id"
+);
+record_id!(
+    /// The id of a [`Workflow`](crate::model::Workflow).
+    WorkflowId,
+    "workflow_id"
+);
+record_id!(
+    /// The id of a [`Conversation`](crate::model::Conversation).
+    ConversationId,
+    "conversation_id"
+);
+record_id!(
+    /// The id of a [`Message`](crate::model::Message).
+    MessageId,
+    "message_id"
+);
+record_id!(
+    /// The id of a [`role::Role`](crate::model::role::Role).
+    RoleId,
+    "role_id"
+);
+record_id!(
+    /// The id of a [`RoleAssignment`](crate::model::RoleAssignment).
+    RoleAssignmentId,
+    "role_assignment_id"
+);
+record_id!(
+    /// The id of a [`Session`](crate::model::Session).
+    SessionId,
+    "session_id"
+);
+record_id!(
+    /// The id of a [`ApiKey`](crate::model::ApiKey).
+    ApiKeyId,
+    "api_key_id"
+);
+record_id!(
+    /// The id of a [`Usage`](crate::model::Usage) record.
+    UsageId,
+    "usage_id"
+);
+record_id!(
+    /// The id of a [`Setting`](crate::model::Setting).
+    SettingId,
+    "setting_id"
 );

@@ -16,7 +16,9 @@
 //! - [`record`]: the generic record store ([`record::Model`], indexes, references, paging);
 //! - [`value`]: versioned postcard values and schema evolution;
 //! - [`audit`]: one audit event per mutation, at a versionstamped key;
-//! - [`model`]: the models; [`provision`]: a new tenant in one transaction.
+//! - [`model`]: the 21 models; [`provision`]: a new tenant in one transaction;
+//! - [`rbac`]: role-based access control inherited down the entity tree, checked on every
+//!   mutation by a member.
 
 #![forbid(unsafe_code)]
 
@@ -28,6 +30,7 @@ mod kv;
 pub mod limits;
 pub mod model;
 pub mod provision;
+pub mod rbac;
 pub mod record;
 mod retry;
 mod tenant_tx;

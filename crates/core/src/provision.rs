@@ -1,7 +1,8 @@
 //! Tenant provisioning: everything a new tenant starts with, in one transaction, audited with
 //! the system actor: the registry entry and its global domain index, the root Corporation
 //! entity, and a first Admin user (invited, without a password: setting one costs an Argon2id
-//! hash, tens of milliseconds, and is its own operation) with their member.
+//! hash, tens of milliseconds, and is its own operation) with their member, and the built-in
+//! access roles (admin, maintainer, contributor, viewer), which the tenant may then edit.
 
 use crate::audit::{self, Actor, AuditAction};
 use crate::error::Result;
@@ -9,6 +10,7 @@ use crate::keys::TenantId;
 use crate::kv::Transaction;
 use crate::model::entity::{Entity, EntityKind};
 use crate::model::member::{Member, MemberKind};
+use crate::model::role::built_in_roles;
 use crate::model::tenant::{self, normalize_domain, Plan, Tenant, TenantStatus};
 use crate::model::user::{Role, User};
 use crate::record::{self, now_ms, Timestamps};
@@ -97,6 +99,9 @@ pub async fn provision(tx: &dyn Transaction, new: NewTenant) -> Result<Provision
         Member::new(MemberKind::Human(admin.id), admin.name.clone()),
     )
     .await?;
+    for role in built_in_roles() {
+        record::insert(&ttx, Actor::System, role).await?;
+    }
     Ok(Provisioned {
         tenant,
         admin,

@@ -60,6 +60,7 @@ use crate::error::{Error, Result};
 use crate::ids::{not_nil, RecordId};
 use crate::keys::{self, KeyPart};
 use crate::kv::{key_after, prefix_end, KeyValue, RangeOptions};
+use crate::rbac::{self, Action, Resource, ResourceKind, Scope};
 use crate::tenant_tx::TenantTx;
 use crate::value::{self, Versioned};
 
@@ -130,6 +131,8 @@ pub trait Model: Versioned + Clone + PartialEq + Send + Sync + 'static {
     const INDEXES: &'static [IndexDef<Self>];
     /// Its id type.
     type Id: RecordId;
+    /// What permissions name it by.
+    const RESOURCE: ResourceKind;
 
     /// The record's id.
     fn id(&self) -> Self::Id;
@@ -149,6 +152,13 @@ pub trait Model: Versioned + Clone + PartialEq + Send + Sync + 'static {
     /// The counters a record of this model adds one to while it exists (quotas read them).
     fn counters(&self) -> Vec<&'static str> {
         vec![Self::COLLECTION]
+    }
+    /// Where the record sits for access control: the entity whose role assignments (there
+    /// and above) may act on it, read in the transaction (e.g. a task's project's entity).
+    /// Tenant-wide by default.
+    async fn scope(&self, ttx: &TenantTx<'_>) -> Result<Scope> {
+        let _ = ttx;
+        Ok(Scope::Tenant)
     }
     /// Rules that need the store (quotas, hierarchies), run in the transaction before a create
     /// (`before` is `None`) or an update (`before` is the stored record); an error aborts the
@@ -283,6 +293,30 @@ pub async fn get<M: Model>(ttx: &TenantTx<'_>, id: M::Id) -> Result<Option<M>> {
     }
 }
 
+/// The record `id`, or `None`, read on behalf of `actor`: [`Error::Forbidden`] unless they may
+/// read it ([`rbac`](crate::rbac)); the system actor may read everything.
+pub async fn get_as<M: Model>(ttx: &TenantTx<'_>, actor: Actor, id: M::Id) -> Result<Option<M>> {
+    let found = get::<M>(ttx, id).await?;
+    if let Some(record) = &found {
+        check_access(ttx, actor, Action::Read, record).await?;
+    }
+    Ok(found)
+}
+
+/// Checks that `actor` may do `action` on `record` (the system actor always may).
+pub(crate) async fn check_access<M: Model>(
+    ttx: &TenantTx<'_>,
+    actor: Actor,
+    action: Action,
+    record: &M,
+) -> Result<()> {
+    if let Actor::Member(member) = actor {
+        let resource = Resource::of(ttx, record).await?;
+        rbac::authorize(ttx, member, action, &resource).await?;
+    }
+    Ok(())
+}
+
 /// The record `id`, or [`Error::NotFound`].
 pub async fn require<M: Model>(ttx: &TenantTx<'_>, id: M::Id) -> Result<M> {
     get(ttx, id).await?.ok_or(Error::NotFound {
@@ -376,6 +410,7 @@ pub async fn insert<M: Model>(ttx: &TenantTx<'_>, actor: Actor, mut record: M) -
         });
     }
     check_references(ttx, &record).await?;
+    check_access(ttx, actor, Action::Create, &record).await?;
     record.before_write(ttx, None).await?;
     let now = now_ms();
     *record.timestamps_mut() = Timestamps {
@@ -427,6 +462,14 @@ pub async fn update<M: Model>(ttx: &TenantTx<'_>, actor: Actor, mut record: M) -
         return Ok(before);
     }
     check_references(ttx, &record).await?;
+    check_access(ttx, actor, Action::Update, &before).await?;
+    if let Actor::Member(_) = actor {
+        // Moving a record (a task to another project, an entity under another parent) needs
+        // the right where it lands too.
+        if record.scope(ttx).await? != before.scope(ttx).await? {
+            check_access(ttx, actor, Action::Update, &record).await?;
+        }
+    }
     record.before_write(ttx, Some(&before)).await?;
     let created = before.timestamps().created_at_ms;
     *record.timestamps_mut() = Timestamps {
@@ -482,6 +525,7 @@ pub async fn delete<M: Model>(ttx: &TenantTx<'_>, actor: Actor, id: M::Id) -> Re
         .await?
         .ok_or(Error::NotFound { model: M::WHAT, id })?;
     let before: M = value::decode(&before_bytes)?;
+    check_access(ttx, actor, Action::Delete, &before).await?;
     before.before_delete(ttx).await?;
     for index in M::INDEXES {
         if let Some(values) = (index.values)(&before) {

@@ -8,6 +8,7 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicU16, Ordering};
 
+use crate::audit;
 use crate::error::{Error, Result};
 use crate::keys::{self, TenantId};
 use crate::kv::{prefix_end, CommitInfo, KvBackend, RangeOptions, RangePage, Transaction};
@@ -251,6 +252,10 @@ impl<'t> TenantTx<'t> {
 /// finds the very record it would write (same id, same content) returns it, and an update that
 /// finds the record already as it would leave it returns it, without writing or auditing
 /// twice. So choose ids (and build records) before the loop, as `Task::new` outside it.
+///
+/// When the body fails with [`Error::Forbidden`], nothing of the attempt commits, and the
+/// denial is recorded as an audit event in a transaction of its own
+/// ([`audit::record_denial`]) before the error is returned.
 pub async fn run_in_tenant<T, F, Fut>(
     backend: &dyn KvBackend,
     options: &RetryOptions,
@@ -261,12 +266,21 @@ where
     F: FnOnce(TenantTx<'static>) -> Fut + Clone,
     Fut: Future<Output = Result<T>>,
 {
-    run(backend, options, |tx| {
+    let result = run(backend, options, |tx| {
         let body = body.clone();
         async move {
             let ttx = TenantTx::open_retry(tx, tenant).await?;
             body(ttx).await
         }
     })
-    .await
+    .await;
+    if let Err(error @ Error::Forbidden { .. }) = &result {
+        // The denied attempt was dropped, so its writes are gone; the denial itself is
+        // recorded in a small transaction of its own.
+        run(backend, options, |tx| async move {
+            audit::record_denial(&*tx, tenant, error).await
+        })
+        .await?;
+    }
+    result
 }

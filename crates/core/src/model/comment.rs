@@ -14,6 +14,7 @@ use crate::ids::{CommentId, MemberId, TaskId};
 use crate::keys::KeyPart;
 use crate::model::member::Member;
 use crate::model::task::Task;
+use crate::rbac::{self, ResourceKind, Scope};
 use crate::record::{
     self, check_len, now_ms, IndexDef, Model, Page, PageRequest, Reference, Timestamps,
 };
@@ -120,6 +121,7 @@ impl Model for Comment {
     const COLLECTION: &'static str = "comment";
     const INDEXES: &'static [IndexDef<Self>] = &[Comment::BY_TASK];
     type Id = CommentId;
+    const RESOURCE: ResourceKind = ResourceKind::Comment;
 
     fn id(&self) -> CommentId {
         self.id
@@ -129,6 +131,10 @@ impl Model for Comment {
     }
     fn timestamps_mut(&mut self) -> &mut Timestamps {
         &mut self.stamps
+    }
+    async fn scope(&self, ttx: &TenantTx<'_>) -> Result<Scope> {
+        let task = record::require::<Task>(ttx, self.task).await?;
+        rbac::project_scope(ttx, task.project).await
     }
     fn validate(&self) -> Result<()> {
         check_len("body", &self.body, 1, 20_000)

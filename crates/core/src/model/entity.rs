@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::ids::EntityId;
 use crate::keys::KeyPart;
 use crate::model::project::Project;
+use crate::rbac::{ResourceKind, Scope};
 use crate::record::{self, check_len, IndexDef, Model, PageRequest, Reference, Timestamps};
 use crate::tenant_tx::TenantTx;
 use crate::value::Versioned;
@@ -140,6 +141,7 @@ impl Model for Entity {
     const INDEXES: &'static [IndexDef<Self>] =
         &[Entity::BY_CODE, Entity::BY_PARENT, Entity::BY_KIND];
     type Id = EntityId;
+    const RESOURCE: ResourceKind = ResourceKind::Entity;
 
     fn id(&self) -> EntityId {
         self.id
@@ -149,6 +151,10 @@ impl Model for Entity {
     }
     fn timestamps_mut(&mut self) -> &mut Timestamps {
         &mut self.stamps
+    }
+    async fn scope(&self, _ttx: &TenantTx<'_>) -> Result<Scope> {
+        // An entity is managed from its parent (a root from itself).
+        Ok(Scope::Entity(self.parent.unwrap_or(self.id)))
     }
     fn validate(&self) -> Result<()> {
         check_code("code", &self.code)?;

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::ids::{FileId, ProjectId};
 use crate::keys::KeyPart;
 use crate::model::project::Project;
+use crate::rbac::{self, ResourceKind, Scope};
 use crate::record::{self, check_len, IndexDef, Model, Page, PageRequest, Reference, Timestamps};
 use crate::tenant_tx::TenantTx;
 use crate::value::Versioned;
@@ -76,6 +77,7 @@ impl Model for File {
     const COLLECTION: &'static str = "file";
     const INDEXES: &'static [IndexDef<Self>] = &[File::BY_PATH];
     type Id = FileId;
+    const RESOURCE: ResourceKind = ResourceKind::File;
 
     fn id(&self) -> FileId {
         self.id
@@ -85,6 +87,9 @@ impl Model for File {
     }
     fn timestamps_mut(&mut self) -> &mut Timestamps {
         &mut self.stamps
+    }
+    async fn scope(&self, ttx: &TenantTx<'_>) -> Result<Scope> {
+        rbac::project_scope(ttx, self.project).await
     }
     fn validate(&self) -> Result<()> {
         check_len("path", &self.path, 1, 1024)?;

@@ -7,9 +7,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::ids::{AgentConfigId, MemberId, UserId};
 use crate::keys::KeyPart;
+use crate::model::agent_config::AgentConfig;
 use crate::model::project::Project;
 use crate::model::task::Task;
 use crate::model::user::User;
+use crate::rbac::ResourceKind;
 use crate::record::{
     self, check_len, check_quota, IndexDef, Model, PageRequest, Reference, Timestamps,
 };
@@ -21,8 +23,8 @@ use crate::value::Versioned;
 pub enum MemberKind {
     /// A human: one of the tenant's users (at most one member per user).
     Human(UserId),
-    /// An AI agent, by its configuration. Agent configurations come with a later model, so the
-    /// reference is not checked yet; agents count against the plan's agent quota.
+    /// An AI agent, by its configuration (which must exist in the tenant); agents count
+    /// against the plan's agent quota.
     Agent(AgentConfigId),
 }
 
@@ -85,6 +87,7 @@ impl Model for Member {
     const COLLECTION: &'static str = "member";
     const INDEXES: &'static [IndexDef<Self>] = &[Member::BY_USER, Member::BY_AGENT];
     type Id = MemberId;
+    const RESOURCE: ResourceKind = ResourceKind::Member;
 
     fn id(&self) -> MemberId {
         self.id
@@ -101,7 +104,7 @@ impl Model for Member {
     fn references(&self) -> Vec<Reference> {
         match self.kind {
             MemberKind::Human(user) => vec![Reference::to::<User>("user", user)],
-            MemberKind::Agent(_) => Vec::new(),
+            MemberKind::Agent(config) => vec![Reference::to::<AgentConfig>("agent", config)],
         }
     }
     fn counters(&self) -> Vec<&'static str> {

@@ -13,6 +13,7 @@ use crate::model::file::File;
 use crate::model::member::Member;
 use crate::model::task::Task;
 use crate::model::Priority;
+use crate::rbac::{ResourceKind, Scope};
 use crate::record::{
     self, check_len, check_quota, IndexDef, Model, Page, PageRequest, Reference, Timestamps,
 };
@@ -116,6 +117,7 @@ impl Model for Project {
     const INDEXES: &'static [IndexDef<Self>] =
         &[Project::BY_CODE, Project::BY_ENTITY, Project::BY_OWNER];
     type Id = ProjectId;
+    const RESOURCE: ResourceKind = ResourceKind::Project;
 
     fn id(&self) -> ProjectId {
         self.id
@@ -125,6 +127,9 @@ impl Model for Project {
     }
     fn timestamps_mut(&mut self) -> &mut Timestamps {
         &mut self.stamps
+    }
+    async fn scope(&self, _ttx: &TenantTx<'_>) -> Result<Scope> {
+        Ok(Scope::Entity(self.entity))
     }
     fn validate(&self) -> Result<()> {
         check_code("code", &self.code)?;

@@ -11,6 +11,7 @@ use crate::model::comment::Comment;
 use crate::model::member::Member;
 use crate::model::project::Project;
 use crate::model::Priority;
+use crate::rbac::{self, ResourceKind, Scope};
 use crate::record::{self, check_len, IndexDef, Model, Page, PageRequest, Reference, Timestamps};
 use crate::tenant_tx::TenantTx;
 use crate::value::Versioned;
@@ -151,6 +152,7 @@ impl Model for Task {
         Task::BY_PARENT,
     ];
     type Id = TaskId;
+    const RESOURCE: ResourceKind = ResourceKind::Task;
 
     fn id(&self) -> TaskId {
         self.id
@@ -160,6 +162,9 @@ impl Model for Task {
     }
     fn timestamps_mut(&mut self) -> &mut Timestamps {
         &mut self.stamps
+    }
+    async fn scope(&self, ttx: &TenantTx<'_>) -> Result<Scope> {
+        rbac::project_scope(ttx, self.project).await
     }
     fn validate(&self) -> Result<()> {
         check_len("title", &self.title, 1, 500)?;

@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::keys::{self, KeyPart};
 use crate::model::member::Member;
+use crate::rbac::ResourceKind;
 use crate::record::{self, check_len, check_quota, IndexDef, Model, Timestamps};
 use crate::tenant_tx::TenantTx;
 use crate::value::{self, Versioned};
@@ -121,6 +122,7 @@ impl Model for User {
     const COLLECTION: &'static str = "user";
     const INDEXES: &'static [IndexDef<Self>] = &[User::BY_EMAIL];
     type Id = UserId;
+    const RESOURCE: ResourceKind = ResourceKind::User;
 
     fn id(&self) -> UserId {
         self.id

@@ -1,0 +1,170 @@
+//! Message: one message of a conversation, listed in order. Ids are UUID v7 and the
+//! per-conversation index sorts by them, so a conversation reads back in creation order;
+//! appending reads only the conversation (which appends never write), sets new keys and
+//! adds to the conversation's counter atomically, so concurrent appends never conflict.
+//! Only an Active conversation takes new messages.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::ids::{ConversationId, MemberId, MessageId};
+use crate::keys::{self, KeyPart};
+use crate::model::conversation::{message_counter, Conversation, ConversationStatus};
+use crate::model::member::Member;
+use crate::rbac::{ResourceKind, Scope};
+use crate::record::{self, check_len, IndexDef, Model, Page, PageRequest, Reference, Timestamps};
+use crate::tenant_tx::TenantTx;
+use crate::value::Versioned;
+
+/// Who speaks in a message, in the model's terms.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MessageRole {
+    /// The person (or agent) asking.
+    #[default]
+    User,
+    /// The agent answering.
+    Assistant,
+    /// Instructions.
+    System,
+    /// A tool's result.
+    Tool,
+}
+
+/// Most bytes of a message's content (a value holds at most 100,000 bytes).
+pub const MAX_CONTENT_BYTES: usize = 64 * 1024;
+
+/// A message of a conversation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Its id (v7: time-ordered).
+    pub id: MessageId,
+    /// Its conversation.
+    pub conversation: ConversationId,
+    /// The member who wrote it, human or agent.
+    pub author: MemberId,
+    /// Who speaks.
+    pub role: MessageRole,
+    /// What it says, 1 byte to [`MAX_CONTENT_BYTES`].
+    pub content: String,
+    /// Tokens it counts for.
+    pub tokens: u32,
+    /// Creation and update times.
+    pub stamps: Timestamps,
+}
+
+impl Message {
+    /// A new message with a fresh, time-ordered id.
+    pub fn new(
+        conversation: ConversationId,
+        author: MemberId,
+        role: MessageRole,
+        content: impl Into<String>,
+    ) -> Self {
+        Message {
+            id: MessageId::generate(),
+            conversation,
+            author,
+            role,
+            content: content.into(),
+            tokens: 0,
+            stamps: Timestamps::default(),
+        }
+    }
+
+    /// Messages of a conversation, in id (creation) order.
+    pub const BY_CONVERSATION: IndexDef<Message> = IndexDef {
+        name: "message_by_conversation",
+        field: "conversation",
+        unique: false,
+        values: |m| Some(vec![KeyPart::Uuid(m.conversation.uuid())]),
+    };
+}
+
+impl Versioned for Message {
+    const WHAT: &'static str = "message";
+    const SCHEMA_VERSION: u8 = 1;
+}
+
+#[async_trait]
+impl Model for Message {
+    const COLLECTION: &'static str = "message";
+    const INDEXES: &'static [IndexDef<Self>] = &[Message::BY_CONVERSATION];
+    type Id = MessageId;
+    const RESOURCE: ResourceKind = ResourceKind::Message;
+
+    fn id(&self) -> MessageId {
+        self.id
+    }
+    fn timestamps(&self) -> Timestamps {
+        self.stamps
+    }
+    fn timestamps_mut(&mut self) -> &mut Timestamps {
+        &mut self.stamps
+    }
+    async fn scope(&self, ttx: &TenantTx<'_>) -> Result<Scope> {
+        record::require::<Conversation>(ttx, self.conversation)
+            .await?
+            .scope(ttx)
+            .await
+    }
+    fn validate(&self) -> Result<()> {
+        check_len("content", &self.content, 1, MAX_CONTENT_BYTES)?;
+        if self.content.len() > MAX_CONTENT_BYTES {
+            return Err(Error::InvalidInput {
+                field: "content",
+                reason: format!("more than {MAX_CONTENT_BYTES} bytes"),
+            });
+        }
+        Ok(())
+    }
+    fn references(&self) -> Vec<Reference> {
+        vec![
+            Reference::to::<Conversation>("conversation", self.conversation),
+            Reference::to::<Member>("author", self.author),
+        ]
+    }
+    async fn before_write(&self, ttx: &TenantTx<'_>, before: Option<&Self>) -> Result<()> {
+        match before {
+            None => {
+                let conversation = record::require::<Conversation>(ttx, self.conversation).await?;
+                if conversation.status != ConversationStatus::Active {
+                    return Err(Error::InvalidInput {
+                        field: "conversation",
+                        reason: format!("it is {:?}, not Active", conversation.status),
+                    });
+                }
+                let counter = message_counter(self.conversation);
+                ttx.atomic_add(&keys::counter_key(ttx.prefix(), &counter), 1)
+            }
+            Some(before)
+                if before.conversation != self.conversation || before.author != self.author =>
+            {
+                Err(Error::InvalidInput {
+                    field: "conversation",
+                    reason: "a message keeps its conversation and author".into(),
+                })
+            }
+            Some(_) => Ok(()),
+        }
+    }
+    async fn before_delete(&self, ttx: &TenantTx<'_>) -> Result<()> {
+        let counter = message_counter(self.conversation);
+        ttx.atomic_add(&keys::counter_key(ttx.prefix(), &counter), -1)
+    }
+}
+
+/// One page of the messages of `conversation`, oldest first.
+pub async fn by_conversation(
+    ttx: &TenantTx<'_>,
+    conversation: ConversationId,
+    request: &PageRequest,
+) -> Result<Page<Message>> {
+    record::list_by(
+        ttx,
+        &Message::BY_CONVERSATION,
+        &[conversation.uuid().into()],
+        request,
+    )
+    .await
+}

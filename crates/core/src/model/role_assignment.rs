@@ -1,0 +1,184 @@
+//! RoleAssignment: a member holds a role at an entity, and so everywhere below it.
+//!
+//! The by-member index is keyed `(member, entity, role, id)`, so one range read of it gives
+//! the access check everything it needs about a member's assignments without reading the
+//! assignment records; it is also unique on (member, entity, role), so the same role is never
+//! held twice at one entity. Granting or revoking at an entity needs the right to create or
+//! delete assignments there (or above).
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::ids::{EntityId, MemberId, RoleAssignmentId, RoleId};
+use crate::keys::{self, KeyPart};
+use crate::kv::{prefix_end, RangeOptions};
+use crate::model::entity::Entity;
+use crate::model::member::Member;
+use crate::model::role::Role;
+use crate::rbac::{ResourceKind, Scope};
+use crate::record::{self, IndexDef, Model, Page, PageRequest, Reference, Timestamps};
+use crate::tenant_tx::TenantTx;
+use crate::value::Versioned;
+
+/// A member holding a role at an entity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleAssignment {
+    /// Its id.
+    pub id: RoleAssignmentId,
+    /// Who holds the role, human or agent.
+    pub member: MemberId,
+    /// The role held.
+    pub role: RoleId,
+    /// Where: this entity and everything below it.
+    pub entity: EntityId,
+    /// Creation and update times.
+    pub stamps: Timestamps,
+}
+
+impl RoleAssignment {
+    /// `member` holds `role` at `entity`; a fresh id.
+    pub fn new(member: MemberId, role: RoleId, entity: EntityId) -> Self {
+        RoleAssignment {
+            id: RoleAssignmentId::generate(),
+            member,
+            role,
+            entity,
+            stamps: Timestamps::default(),
+        }
+    }
+
+    /// Assignments of a member, keyed (member, entity, role): unique.
+    pub const BY_MEMBER: IndexDef<RoleAssignment> = IndexDef {
+        name: "role_assignment_by_member",
+        field: "role",
+        unique: true,
+        values: |a| {
+            Some(vec![
+                KeyPart::Uuid(a.member.uuid()),
+                KeyPart::Uuid(a.entity.uuid()),
+                KeyPart::Uuid(a.role.uuid()),
+            ])
+        },
+    };
+    /// Assignments at an entity.
+    pub const BY_ENTITY: IndexDef<RoleAssignment> = IndexDef {
+        name: "role_assignment_by_entity",
+        field: "entity",
+        unique: false,
+        values: |a| Some(vec![KeyPart::Uuid(a.entity.uuid())]),
+    };
+    /// Assignments of a role.
+    pub const BY_ROLE: IndexDef<RoleAssignment> = IndexDef {
+        name: "role_assignment_by_role",
+        field: "role",
+        unique: false,
+        values: |a| Some(vec![KeyPart::Uuid(a.role.uuid())]),
+    };
+}
+
+impl Versioned for RoleAssignment {
+    const WHAT: &'static str = "role assignment";
+    const SCHEMA_VERSION: u8 = 1;
+}
+
+#[async_trait]
+impl Model for RoleAssignment {
+    const COLLECTION: &'static str = "role_assignment";
+    const INDEXES: &'static [IndexDef<Self>] = &[
+        RoleAssignment::BY_MEMBER,
+        RoleAssignment::BY_ENTITY,
+        RoleAssignment::BY_ROLE,
+    ];
+    type Id = RoleAssignmentId;
+    const RESOURCE: ResourceKind = ResourceKind::RoleAssignment;
+
+    fn id(&self) -> RoleAssignmentId {
+        self.id
+    }
+    fn timestamps(&self) -> Timestamps {
+        self.stamps
+    }
+    fn timestamps_mut(&mut self) -> &mut Timestamps {
+        &mut self.stamps
+    }
+    async fn scope(&self, _ttx: &TenantTx<'_>) -> Result<Scope> {
+        Ok(Scope::Entity(self.entity))
+    }
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+    fn references(&self) -> Vec<Reference> {
+        vec![
+            Reference::to::<Member>("member", self.member),
+            Reference::to::<Role>("role", self.role),
+            Reference::to::<Entity>("entity", self.entity),
+        ]
+    }
+}
+
+/// The (entity, role) pairs `member` holds, from one range read of the by-member index
+/// (paged through if they are many).
+pub async fn held_by(ttx: &TenantTx<'_>, member: MemberId) -> Result<Vec<(EntityId, RoleId)>> {
+    let prefix = keys::index_prefix(
+        ttx.prefix(),
+        RoleAssignment::BY_MEMBER.name,
+        &[member.uuid().into()],
+    );
+    let end = prefix_end(&prefix).ok_or_else(|| Error::InvalidInput {
+        field: "member",
+        reason: "no range end".into(),
+    })?;
+    let mut lo = prefix.clone();
+    let mut held = Vec::new();
+    loop {
+        let page = ttx.get_range(&lo, &end, RangeOptions::default()).await?;
+        let next = page.next_range(&lo, &end, false);
+        for kv in &page.kvs {
+            let (entity, role, _id) = foundationdb_tuple::unpack::<(Uuid, Uuid, Uuid)>(
+                &kv.key[prefix.len()..],
+            )
+            .map_err(|e| Error::Decode {
+                what: "role assignment index key",
+                reason: "not (entity, role, id)".into(),
+                source: Some(Box::new(e)),
+            })?;
+            held.push((EntityId::new(entity)?, RoleId::new(role)?));
+        }
+        match next {
+            Some((next_lo, _)) => lo = next_lo,
+            None => return Ok(held),
+        }
+    }
+}
+
+/// One page of the assignments of `member`.
+pub async fn by_member(
+    ttx: &TenantTx<'_>,
+    member: MemberId,
+    request: &PageRequest,
+) -> Result<Page<RoleAssignment>> {
+    record::list_by(
+        ttx,
+        &RoleAssignment::BY_MEMBER,
+        &[member.uuid().into()],
+        request,
+    )
+    .await
+}
+
+/// One page of the assignments at `entity`.
+pub async fn by_entity(
+    ttx: &TenantTx<'_>,
+    entity: EntityId,
+    request: &PageRequest,
+) -> Result<Page<RoleAssignment>> {
+    record::list_by(
+        ttx,
+        &RoleAssignment::BY_ENTITY,
+        &[entity.uuid().into()],
+        request,
+    )
+    .await
+}
