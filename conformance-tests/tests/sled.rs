@@ -1,4 +1,5 @@
-//! The whole conformance suite on the sled backend, each case in its own temporary directory.
+//! The whole conformance suite, kv and model layer, on the sled backend, each case in its own
+//! temporary directory.
 //!
 //! Commits are durable (`sync: true`, the default users get), so the suite also drives group
 //! commit through its concurrent cases (bank transfers, concurrent atomic adds); the crash
@@ -49,3 +50,4 @@ impl Harness for SledHarness {
 }
 
 coditect_conformance::kv_suite!(SledHarness::new());
+coditect_conformance::model_suite!(SledHarness::new());
