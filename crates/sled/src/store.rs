@@ -12,8 +12,9 @@
 //! Why not one `sled::Batch`, which sled recovers all or nothing by itself: sled 0.34 applies
 //! a batch under a process-wide lock that every flush holds for its whole duration, so no
 //! commit could be applied while a flush runs and concurrent committers could not share
-//! flushes (group commit). Single inserts do not take that lock. Measured on the 2-core dev
-//! machine, 8 durable committers went from about 2.5x to about 3.3x the commits/s of one.
+//! flushes (group commit). Single inserts do not take that lock. In the sled bench on the
+//! 2-core development machine, 8 durable committers reached about 2x the commits/s of one
+//! with batches and about 3.2x with this; a non-durable commit went from 16 µs to 3.4 µs.
 
 use std::fs::{self, File};
 use std::io;
