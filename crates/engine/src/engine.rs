@@ -216,8 +216,16 @@ impl<S: BaseStore> Shared<S> {
         };
         if self.store.needs_sync() {
             // Outside the commit lock, so concurrent committers can share one sync.
-            self.store.sync(version)?;
+            let synced = self.store.sync(version);
+            // The batch is applied either way, and the next commit's publish would reveal it:
+            // publish it now so versions stay in order.
             self.publish(version, &mut lock(&self.committer));
+            if synced.is_err() {
+                // Applied but maybe not durable: exactly FoundationDB's "maybe committed", which
+                // is the kind a caller must act on (retry idempotently). The store's own error
+                // is not carried: the contract's kind has no source, as in FoundationDB.
+                return Err(Error::CommitUnknownResult);
+            }
         }
         Ok(CommitInfo {
             version,

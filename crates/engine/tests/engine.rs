@@ -16,6 +16,8 @@ use coditect_engine::{BaseStore, CommitBatch, Engine, EngineOptions, ManualClock
 struct FlakyStore {
     map: Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
     fail_next_apply: AtomicBool,
+    /// When set, commits must sync, and the next sync fails.
+    fail_next_sync: AtomicBool,
 }
 
 impl BaseStore for FlakyStore {
@@ -53,6 +55,17 @@ impl BaseStore for FlakyStore {
                 Some(value) => map.insert(key, value),
                 None => map.remove(&key),
             };
+        }
+        Ok(())
+    }
+
+    fn needs_sync(&self) -> bool {
+        self.fail_next_sync.load(Ordering::SeqCst)
+    }
+
+    fn sync(&self, _version: u64) -> Result<()> {
+        if self.fail_next_sync.swap(false, Ordering::SeqCst) {
+            return Err(Error::Io(std::io::Error::other("injected sync failure")));
         }
         Ok(())
     }
@@ -132,6 +145,21 @@ fn a_failed_apply_loses_nothing_and_the_engine_goes_on() {
     commit_one(&db, b"c", b"3");
     assert_eq!(db.stats().visible_version, before + 1);
     assert_eq!(db.begin_tx().get(b"a", false).unwrap(), Some(b"1".to_vec()));
+}
+
+/// A batch that was applied but whose sync failed may or may not be durable: the commit says
+/// `CommitUnknownResult` (retryable, maybe committed), and the data stays visible.
+#[test]
+fn a_failed_sync_is_a_maybe_committed_commit() {
+    let (db, _clock) = engine();
+    db.store().fail_next_sync.store(true, Ordering::SeqCst);
+    let tx = db.begin_tx();
+    tx.set(b"k", b"v").unwrap();
+    let error = tx.commit().unwrap_err();
+    assert!(matches!(error, Error::CommitUnknownResult));
+    assert!(error.is_retryable() && error.is_maybe_committed());
+    assert_eq!(db.begin_tx().get(b"k", false).unwrap(), Some(b"v".to_vec()));
+    commit_one(&db, b"next", b"v");
 }
 
 /// Readers racing a committer always see a consistent snapshot: a committer moves value
