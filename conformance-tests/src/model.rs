@@ -166,6 +166,13 @@ async fn scan(db: &dyn KvBackend, begin: &[u8], end: &[u8]) -> Vec<(Vec<u8>, Vec
     }
 }
 
+// Models 9 to 21 and access control, in files of their own (after the helpers above, which
+// they use).
+mod access;
+mod ai;
+pub use access::*;
+pub use ai::*;
+
 // ---------------------------------------------------------------------------------------
 // tenants and provisioning
 

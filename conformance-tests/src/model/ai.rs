@@ -1,0 +1,981 @@
+//! Cases of models 9 to 21: the AI models, access records, audit reads, usage and settings.
+//! Each states what must hold; all run on every backend through `model_suite!`.
+
+use coditect_core::ids::SessionId;
+use coditect_core::model::{
+    agent_config, agent_execution, agent_instance, api_key, audit_event, conversation, message,
+    role_assignment, session, setting, usage, workflow, AgentExecution, AgentInstance, ApiKey,
+    Conversation, ConversationStatus, ExecutionStatus, Message, MessageRole, Session, Setting,
+    SettingScope, Step, Trigger, TypedValue, Usage, Workflow, WorkflowDefinition,
+};
+use coditect_core::rbac::{Action, Permission, ResourceKind};
+
+use super::*;
+
+fn definition(steps: &[&str]) -> WorkflowDefinition {
+    WorkflowDefinition {
+        steps: steps
+            .iter()
+            .map(|name| Step {
+                name: (*name).into(),
+                instruction: format!("do {name}"),
+                agent: None,
+            })
+            .collect(),
+        triggers: vec![Trigger::Manual, Trigger::TaskStatus(TaskStatus::Done)],
+    }
+}
+
+/// AgentConfig: unique name, validated capabilities and typed settings, lookup by name; agent
+/// members must name an existing configuration, which cannot be deleted while used.
+pub async fn agent_config_crud_lookup_and_rules(h: &dyn Harness) {
+    let db = h.backend();
+    let p = provisioned(db.as_ref(), "agents.test", Plan::Professional).await;
+    let mut config = AgentConfig::new("reviewer", AgentType::Reviewer, "anthropic", "claude");
+    config.capabilities.insert("review".into());
+    config
+        .settings
+        .insert("temperature".into(), TypedValue::Float(0.2));
+    config
+        .settings
+        .insert("tools".into(), TypedValue::List(vec!["git".into()]));
+    let made = in_tenant!(db, tid(&p), |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        config.clone()
+    )
+    .await)
+    .expect("config");
+    let found = in_tenant!(db, tid(&p), |ttx| agent_config::by_name(&ttx, "reviewer")
+        .await)
+    .expect("lookup");
+    assert_eq!(found, Some(made.clone()));
+
+    let duplicate = AgentConfig::new("reviewer", AgentType::Coder, "local", "m");
+    let error = in_tenant!(db, tid(&p), |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        duplicate.clone()
+    )
+    .await)
+    .expect_err("duplicate name");
+    assert!(
+        matches!(
+            error,
+            Error::AlreadyExists {
+                model: "agent config",
+                field: "name"
+            }
+        ),
+        "{error:?}"
+    );
+    let mut bad = AgentConfig::new("bad", AgentType::Coder, "local", "m");
+    bad.settings.insert("t".into(), TypedValue::Float(f64::NAN));
+    let error = in_tenant!(db, tid(&p), |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        bad.clone()
+    )
+    .await)
+    .expect_err("NaN setting");
+    assert!(
+        matches!(
+            error,
+            Error::InvalidInput {
+                field: "settings",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let bad = AgentConfig::new("has space", AgentType::Coder, "local", "m");
+    let error = in_tenant!(db, tid(&p), |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        bad.clone()
+    )
+    .await)
+    .expect_err("bad name");
+    assert!(
+        matches!(error, Error::InvalidInput { field: "name", .. }),
+        "{error:?}"
+    );
+
+    // An agent member needs an existing configuration, and keeps it from being deleted.
+    let error = in_tenant!(db, tid(&p), |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        Member::new(MemberKind::Agent(AgentConfigId::generate()), "Ghost")
+    )
+    .await)
+    .expect_err("unknown config");
+    assert!(
+        matches!(
+            error,
+            Error::InvalidReference {
+                field: "agent",
+                target: "agent config",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let bot = in_tenant!(db, tid(&p), |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        Member::new(MemberKind::Agent(made.id), "Reviewer bot")
+    )
+    .await)
+    .expect("agent member");
+    let error = in_tenant!(db, tid(&p), |ttx| record::delete::<AgentConfig>(
+        &ttx,
+        admin(&p),
+        made.id
+    )
+    .await)
+    .expect_err("in use");
+    assert!(
+        matches!(
+            error,
+            Error::InvalidInput {
+                field: "agent_config",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    in_tenant!(db, tid(&p), |ttx| {
+        record::delete::<Member>(&ttx, admin(&p), bot.id).await?;
+        let mut renamed = record::require::<AgentConfig>(&ttx, made.id).await?;
+        renamed.name = "critic".into();
+        record::update(&ttx, admin(&p), renamed).await?;
+        assert!(agent_config::by_name(&ttx, "reviewer").await?.is_none());
+        record::delete::<AgentConfig>(&ttx, admin(&p), made.id).await
+    })
+    .expect("rename and delete");
+}
+
+/// AgentInstance by config and AgentExecution by instance and by task; a finished run stays
+/// finished; an instance with runs cannot be deleted.
+pub async fn agent_instances_and_executions(h: &dyn Harness) {
+    let db = h.backend();
+    let p = provisioned(db.as_ref(), "runs.test", Plan::Professional).await;
+    let web = project_in(db.as_ref(), &p, "WEB").await;
+    let config = agent_config_in(db.as_ref(), &p, "coder").await;
+    let (instance, task) = in_tenant!(db, tid(&p), |ttx| {
+        let instance = record::insert(&ttx, admin(&p), AgentInstance::new(config, "pod-1")).await?;
+        let task =
+            record::insert(&ttx, admin(&p), Task::new(web.id, "Fix", p.admin_member.id)).await?;
+        Ok::<_, Error>((instance, task))
+    })
+    .expect("instance");
+    let error = in_tenant!(db, tid(&p), |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        AgentInstance::new(AgentConfigId::generate(), "pod-2")
+    )
+    .await)
+    .expect_err("unknown config");
+    assert!(
+        matches!(
+            error,
+            Error::InvalidReference {
+                field: "config",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+
+    let mut run = AgentExecution::new(instance.id, Some(task.id));
+    run.inputs
+        .insert("prompt".into(), TypedValue::Text("fix it".into()));
+    let run = in_tenant!(db, tid(&p), |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        run.clone()
+    )
+    .await)
+    .expect("run");
+    let mut done = run.clone();
+    done.status = ExecutionStatus::Succeeded;
+    done.outputs
+        .insert("diff".into(), TypedValue::Text("+1 -1".into()));
+    done.metrics.tokens_out = 120;
+    let done = in_tenant!(db, tid(&p), |ttx| record::update(
+        &ttx,
+        admin(&p),
+        done.clone()
+    )
+    .await)
+    .expect("finish");
+    let mut again = done.clone();
+    again.status = ExecutionStatus::Running;
+    let error = in_tenant!(db, tid(&p), |ttx| record::update(
+        &ttx,
+        admin(&p),
+        again.clone()
+    )
+    .await)
+    .expect_err("finished stays finished");
+    assert!(
+        matches!(
+            error,
+            Error::InvalidInput {
+                field: "status",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+
+    let (by_config, by_instance, by_task) = in_tenant!(db, tid(&p), |ttx| {
+        Ok::<_, Error>((
+            agent_instance::by_config(&ttx, config, &PageRequest::first(10))
+                .await?
+                .items,
+            agent_execution::by_instance(&ttx, instance.id, &PageRequest::first(10))
+                .await?
+                .items,
+            agent_execution::by_task(&ttx, task.id, &PageRequest::first(10))
+                .await?
+                .items,
+        ))
+    })
+    .expect("lookups");
+    assert_eq!(by_config, vec![instance.clone()]);
+    assert_eq!(by_instance, vec![done.clone()]);
+    assert_eq!(by_task, vec![done.clone()]);
+    let error = in_tenant!(db, tid(&p), |ttx| record::delete::<AgentInstance>(
+        &ttx,
+        admin(&p),
+        instance.id
+    )
+    .await)
+    .expect_err("has runs");
+    assert!(matches!(
+        error,
+        Error::InvalidInput {
+            field: "agent_instance",
+            ..
+        }
+    ));
+    in_tenant!(db, tid(&p), |ttx| {
+        record::delete::<AgentExecution>(&ttx, admin(&p), done.id).await?;
+        record::delete::<AgentInstance>(&ttx, admin(&p), instance.id).await
+    })
+    .expect("delete");
+    let gone: Option<AgentInstance> = in_tenant!(db, tid(&p), |ttx| record::get::<AgentInstance>(
+        &ttx,
+        instance.id
+    )
+    .await)
+    .expect("get");
+    assert!(gone.is_none());
+}
+
+/// Workflow: a changed definition is saved as the next version and the old one stays
+/// readable; versions only count up by one; deleting removes every version.
+pub async fn workflow_versions_stay_readable(h: &dyn Harness) {
+    let db = h.backend();
+    let p = provisioned(db.as_ref(), "flows.test", Plan::Professional).await;
+    let web = project_in(db.as_ref(), &p, "WEB").await;
+    let v1 = definition(&["build", "test"]);
+    let flow = Workflow::new(web.id, "CI", v1.clone());
+    let flow = in_tenant!(db, tid(&p), |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        flow.clone()
+    )
+    .await)
+    .expect("workflow");
+    assert_eq!(flow.version, 1);
+    let v2 = definition(&["build", "test", "deploy"]);
+    let updated = in_tenant!(db, tid(&p), |ttx| workflow::set_definition(
+        &ttx,
+        admin(&p),
+        flow.id,
+        v2.clone()
+    )
+    .await)
+    .expect("new version");
+    assert_eq!((updated.version, &updated.definition), (2, &v2));
+    let (old, current, versions, listed) = in_tenant!(db, tid(&p), |ttx| {
+        Ok::<_, Error>((
+            workflow::definition_at(&ttx, flow.id, 1).await?,
+            workflow::definition_at(&ttx, flow.id, 2).await?,
+            workflow::versions(&ttx, flow.id, &PageRequest::first(10))
+                .await?
+                .items,
+            workflow::by_project(&ttx, web.id, &PageRequest::first(10))
+                .await?
+                .items,
+        ))
+    })
+    .expect("read versions");
+    assert_eq!(old.expect("v1 kept").definition, v1);
+    assert_eq!(current.expect("v2").definition, v2);
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    assert_eq!(listed, vec![updated.clone()]);
+
+    // A definition changed without counting up, or a skipped version, is refused.
+    let mut sneaky = updated.clone();
+    sneaky.definition = definition(&["yolo"]);
+    let error = in_tenant!(db, tid(&p), |ttx| record::update(
+        &ttx,
+        admin(&p),
+        sneaky.clone()
+    )
+    .await)
+    .expect_err("same version, new definition");
+    assert!(
+        matches!(
+            error,
+            Error::InvalidInput {
+                field: "version",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let mut duplicate_steps = updated.clone();
+    duplicate_steps.definition = definition(&["a", "a"]);
+    duplicate_steps.version = 3;
+    let error = in_tenant!(db, tid(&p), |ttx| record::update(
+        &ttx,
+        admin(&p),
+        duplicate_steps.clone()
+    )
+    .await)
+    .expect_err("two steps with one name");
+    assert!(
+        matches!(error, Error::InvalidInput { field: "steps", .. }),
+        "{error:?}"
+    );
+
+    in_tenant!(db, tid(&p), |ttx| record::delete::<Workflow>(
+        &ttx,
+        admin(&p),
+        flow.id
+    )
+    .await)
+    .expect("delete");
+    let left = in_tenant!(db, tid(&p), |ttx| workflow::versions(
+        &ttx,
+        flow.id,
+        &PageRequest::first(10)
+    )
+    .await)
+    .expect("versions");
+    assert!(left.items.is_empty());
+}
+
+/// Conversation and Message: messages list in order by conversation; the message count is
+/// exact although appends run concurrently (all begun before any commits, all commit: no
+/// conflict); only an Active conversation takes messages; one with messages is soft-deleted.
+pub async fn conversation_messages_in_order_and_counted_exactly(h: &dyn Harness) {
+    const APPENDS: usize = 8;
+    let db = h.backend();
+    let p = provisioned(db.as_ref(), "chat.test", Plan::Professional).await;
+    let chat = in_tenant!(db, tid(&p), |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        Conversation::new(p.admin_member.id, "Planning")
+    )
+    .await)
+    .expect("conversation");
+    let first = in_tenant!(db, tid(&p), |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        Message::new(chat.id, p.admin_member.id, MessageRole::User, "hello")
+    )
+    .await)
+    .expect("first message");
+    let mut txs = Vec::new();
+    for _ in 0..APPENDS {
+        txs.push(db.begin().await.expect("begin"));
+    }
+    let mut sent = vec![first.id];
+    for (i, tx) in txs.iter().enumerate() {
+        let ttx = TenantTx::open(tx.as_ref(), tid(&p)).await.expect("open");
+        let m = record::insert(
+            &ttx,
+            admin(&p),
+            Message::new(
+                chat.id,
+                p.admin_member.id,
+                MessageRole::Assistant,
+                format!("m{i}"),
+            ),
+        )
+        .await
+        .expect("append");
+        sent.push(m.id);
+    }
+    for tx in txs {
+        tx.commit()
+            .await
+            .expect("concurrent appends do not conflict");
+    }
+    let (count, listed, mine) = in_tenant!(db, tid(&p), |ttx| {
+        Ok::<_, Error>((
+            conversation::message_count(&ttx, chat.id).await?,
+            message::by_conversation(&ttx, chat.id, &PageRequest::first(100))
+                .await?
+                .items,
+            conversation::by_member(&ttx, p.admin_member.id, &PageRequest::first(10))
+                .await?
+                .items,
+        ))
+    })
+    .expect("read");
+    assert_eq!(count, APPENDS as i64 + 1);
+    assert_eq!(
+        listed.iter().map(|m| m.id).collect::<Vec<_>>(),
+        sent,
+        "creation order"
+    );
+    assert_eq!(mine, vec![chat.clone()]);
+
+    let mut archived = chat.clone();
+    archived.status = ConversationStatus::Archived;
+    in_tenant!(db, tid(&p), |ttx| record::update(
+        &ttx,
+        admin(&p),
+        archived.clone()
+    )
+    .await)
+    .expect("archive");
+    let error = in_tenant!(db, tid(&p), |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        Message::new(chat.id, p.admin_member.id, MessageRole::User, "late")
+    )
+    .await)
+    .expect_err("archived");
+    assert!(
+        matches!(
+            error,
+            Error::InvalidInput {
+                field: "conversation",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let error = in_tenant!(db, tid(&p), |ttx| record::delete::<Conversation>(
+        &ttx,
+        admin(&p),
+        chat.id
+    )
+    .await)
+    .expect_err("has messages");
+    assert!(matches!(
+        error,
+        Error::InvalidInput {
+            field: "conversation",
+            ..
+        }
+    ));
+    let empty = in_tenant!(db, tid(&p), |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        Message::new(chat.id, p.admin_member.id, MessageRole::User, "")
+    )
+    .await)
+    .expect_err("empty content");
+    assert!(matches!(empty, Error::InvalidInput { .. }));
+}
+
+/// Role and RoleAssignment: the built-in roles exist and are editable; names are unique; an
+/// assignment is unique per (member, entity, role), listed by member and by entity; an
+/// assigned role cannot be deleted.
+pub async fn roles_and_assignments(h: &dyn Harness) {
+    let db = h.backend();
+    let p = provisioned(db.as_ref(), "roles.test", Plan::Professional).await;
+    let names = in_tenant!(db, tid(&p), |ttx| {
+        let mut names = Vec::new();
+        for name in role::BUILT_IN {
+            let found = role::by_name(&ttx, name).await?.expect("built in");
+            assert!(found.built_in);
+            names.push(found.name);
+        }
+        Ok::<_, Error>(names)
+    })
+    .expect("built-in roles");
+    assert_eq!(names, role::BUILT_IN);
+    // Editable per tenant: viewers here may also comment.
+    in_tenant!(db, tid(&p), |ttx| {
+        let mut viewer = role::by_name(&ttx, "viewer").await?.expect("viewer");
+        viewer
+            .permissions
+            .insert(Permission::new(Action::Create, ResourceKind::Comment));
+        let viewer = record::update(&ttx, admin(&p), viewer).await?;
+        assert!(viewer.grants(Action::Create, ResourceKind::Comment));
+        assert!(!viewer.grants(Action::Delete, ResourceKind::Comment));
+        Ok::<_, Error>(())
+    })
+    .expect("edit");
+    let error = in_tenant!(db, tid(&p), |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        role::Role::new("viewer", [])
+    )
+    .await)
+    .expect_err("duplicate");
+    assert!(matches!(
+        error,
+        Error::AlreadyExists {
+            model: "role",
+            field: "name"
+        }
+    ));
+
+    let auditor = in_tenant!(db, tid(&p), |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        role::Role::new(
+            "auditor",
+            [Permission::new(Action::Read, ResourceKind::AuditEvent)]
+        )
+    )
+    .await)
+    .expect("custom role");
+    let assignment = in_tenant!(db, tid(&p), |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        RoleAssignment::new(p.admin_member.id, auditor.id, p.root.id)
+    )
+    .await)
+    .expect("assign");
+    let error = in_tenant!(db, tid(&p), |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        RoleAssignment::new(p.admin_member.id, auditor.id, p.root.id)
+    )
+    .await)
+    .expect_err("twice");
+    assert!(matches!(
+        error,
+        Error::AlreadyExists {
+            model: "role assignment",
+            ..
+        }
+    ));
+    let (by_member, by_entity) = in_tenant!(db, tid(&p), |ttx| {
+        Ok::<_, Error>((
+            role_assignment::by_member(&ttx, p.admin_member.id, &PageRequest::first(10))
+                .await?
+                .items,
+            role_assignment::by_entity(&ttx, p.root.id, &PageRequest::first(10))
+                .await?
+                .items,
+        ))
+    })
+    .expect("lookups");
+    assert_eq!(by_member, vec![assignment.clone()]);
+    assert_eq!(by_entity, vec![assignment.clone()]);
+    let error = in_tenant!(db, tid(&p), |ttx| record::delete::<role::Role>(
+        &ttx,
+        admin(&p),
+        auditor.id
+    )
+    .await)
+    .expect_err("assigned");
+    assert!(matches!(error, Error::InvalidInput { field: "role", .. }));
+    in_tenant!(db, tid(&p), |ttx| {
+        record::delete::<RoleAssignment>(&ttx, admin(&p), assignment.id).await?;
+        record::delete::<role::Role>(&ttx, admin(&p), auditor.id).await
+    })
+    .expect("unassign and delete");
+}
+
+/// Session: authenticated until it expires or is revoked; a revoked session stays revoked.
+pub async fn sessions_expire_and_are_revoked(h: &dyn Harness) {
+    let db = h.backend();
+    let p = provisioned(db.as_ref(), "sessions.test", Plan::Professional).await;
+    let now = 1_800_000_000_000;
+    let s = in_tenant!(db, tid(&p), |ttx| record::insert(
+        &ttx,
+        Actor::System,
+        Session::new(p.admin_member.id, now + 60_000)
+    )
+    .await)
+    .expect("session");
+    let ok = in_tenant!(db, tid(&p), |ttx| session::authenticate(&ttx, s.id, now)
+        .await)
+    .expect("valid");
+    assert_eq!(ok, s);
+    let expired = in_tenant!(db, tid(&p), |ttx| session::authenticate(
+        &ttx,
+        s.id,
+        now + 60_000
+    )
+    .await)
+    .expect_err("expired");
+    assert!(
+        matches!(expired, Error::Unauthenticated { .. }),
+        "{expired:?}"
+    );
+    let unknown = in_tenant!(db, tid(&p), |ttx| session::authenticate(
+        &ttx,
+        SessionId::generate(),
+        now
+    )
+    .await)
+    .expect_err("unknown");
+    assert!(matches!(unknown, Error::Unauthenticated { .. }));
+    let revoked = in_tenant!(db, tid(&p), |ttx| session::revoke(&ttx, admin(&p), s.id)
+        .await)
+    .expect("revoke");
+    assert!(revoked.revoked_at_ms.is_some());
+    let error = in_tenant!(db, tid(&p), |ttx| session::authenticate(&ttx, s.id, now)
+        .await)
+    .expect_err("revoked");
+    assert!(matches!(error, Error::Unauthenticated { .. }));
+    let mut unrevoked = revoked.clone();
+    unrevoked.revoked_at_ms = None;
+    let error = in_tenant!(db, tid(&p), |ttx| record::update(
+        &ttx,
+        admin(&p),
+        unrevoked.clone()
+    )
+    .await)
+    .expect_err("stays revoked");
+    assert!(matches!(error, Error::InvalidInput { .. }));
+    let listed = in_tenant!(db, tid(&p), |ttx| session::by_member(
+        &ttx,
+        p.admin_member.id,
+        &PageRequest::first(10)
+    )
+    .await)
+    .expect("by member");
+    assert_eq!(listed.items, vec![revoked]);
+}
+
+/// ApiKey: the secret is returned once and stored nowhere (no stored byte string holds it);
+/// the key is found by the secret's SHA-256; wrong, expired and revoked keys are refused.
+pub async fn api_keys_are_found_by_hash_only(h: &dyn Harness) {
+    let db = h.backend();
+    let p = provisioned(db.as_ref(), "keys.test", Plan::Professional).await;
+    let (key, secret) = ApiKey::generate(p.admin_member.id, "CI");
+    assert!(secret.starts_with(api_key::SECRET_PREFIX) && secret.len() > 60);
+    let key = in_tenant!(db, tid(&p), |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        key.clone()
+    )
+    .await)
+    .expect("key");
+    let (begin, end) = tid(&p).range();
+    for (k, v) in scan(db.as_ref(), &begin, &end).await {
+        for bytes in [&k, &v] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "the secret is stored"
+            );
+        }
+    }
+    let now = 1_800_000_000_000;
+    let found = in_tenant!(db, tid(&p), |ttx| api_key::authenticate(&ttx, &secret, now)
+        .await)
+    .expect("by secret");
+    assert_eq!(found, key);
+    let error = in_tenant!(db, tid(&p), |ttx| api_key::authenticate(
+        &ttx,
+        &format!("{secret}x"),
+        now
+    )
+    .await)
+    .expect_err("wrong secret");
+    assert!(matches!(error, Error::Unauthenticated { .. }));
+
+    let (mut expiring, expiring_secret) = ApiKey::generate(p.admin_member.id, "short");
+    expiring.expires_at_ms = Some(now);
+    in_tenant!(db, tid(&p), |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        expiring.clone()
+    )
+    .await)
+    .expect("expiring key");
+    let error = in_tenant!(db, tid(&p), |ttx| api_key::authenticate(
+        &ttx,
+        &expiring_secret,
+        now
+    )
+    .await)
+    .expect_err("expired");
+    assert!(matches!(error, Error::Unauthenticated { .. }));
+    in_tenant!(db, tid(&p), |ttx| api_key::revoke(&ttx, admin(&p), key.id)
+        .await)
+    .expect("revoke");
+    let error = in_tenant!(db, tid(&p), |ttx| api_key::authenticate(&ttx, &secret, now)
+        .await)
+    .expect_err("revoked");
+    assert!(matches!(error, Error::Unauthenticated { .. }));
+    let listed = in_tenant!(db, tid(&p), |ttx| api_key::by_member(
+        &ttx,
+        p.admin_member.id,
+        &PageRequest::first(10)
+    )
+    .await)
+    .expect("by member");
+    assert_eq!(listed.items.len(), 2);
+}
+
+/// AuditEvent, read-only: listed in commit order, by actor and by target; reading them
+/// through the checked API needs the right; no write reaches them.
+pub async fn audit_events_by_actor_and_target(h: &dyn Harness) {
+    let db = h.backend();
+    let p = provisioned(db.as_ref(), "auditreads.test", Plan::Professional).await;
+    let web = project_in(db.as_ref(), &p, "WEB").await;
+    let config = agent_config_in(db.as_ref(), &p, "bot").await;
+    let bot = in_tenant!(db, tid(&p), |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        Member::new(MemberKind::Agent(config), "Bot")
+    )
+    .await)
+    .expect("bot");
+    grant(db.as_ref(), &p, bot.id, "contributor", p.root.id).await;
+    let task = in_tenant!(db, tid(&p), |ttx| record::insert(
+        &ttx,
+        Actor::Member(bot.id),
+        Task::new(web.id, "By the bot", bot.id)
+    )
+    .await)
+    .expect("task by bot");
+    let (everything, by_bot, about_task, system) = in_tenant!(db, tid(&p), |ttx| {
+        Ok::<_, Error>((
+            audit_event::list(&ttx, &PageRequest::first(1000))
+                .await?
+                .items,
+            audit_event::by_actor(&ttx, Actor::Member(bot.id), &PageRequest::first(10))
+                .await?
+                .items,
+            audit_event::by_target(&ttx, task.id.uuid(), &PageRequest::first(10))
+                .await?
+                .items,
+            audit_event::by_actor(&ttx, Actor::System, &PageRequest::first(2)).await?,
+        ))
+    })
+    .expect("reads");
+    assert_eq!(everything, all_audit(db.as_ref(), tid(&p)).await);
+    assert_eq!(by_bot.len(), 1);
+    assert_eq!(by_bot[0].record_id, task.id.uuid());
+    assert_eq!(about_task, by_bot);
+    assert_eq!(system.items.len(), 2);
+    assert!(system.next.is_some(), "more system events follow");
+    // The bot (contributor: reads everything) may read them; a member without roles may not.
+    let nobody = in_tenant!(db, tid(&p), |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        Member::new(MemberKind::Agent(config), "Nobody")
+    )
+    .await)
+    .expect("member without roles");
+    in_tenant!(db, tid(&p), |ttx| audit_event::list_as(
+        &ttx,
+        Actor::Member(bot.id),
+        &PageRequest::first(5)
+    )
+    .await)
+    .expect("contributor reads");
+    let error = in_tenant!(db, tid(&p), |ttx| audit_event::list_as(
+        &ttx,
+        Actor::Member(nobody.id),
+        &PageRequest::first(5)
+    )
+    .await)
+    .expect_err("no role");
+    assert!(
+        matches!(
+            error,
+            Error::Forbidden {
+                action: Action::Read,
+                model: "audit event",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}
+
+/// Usage: concurrent recorders (all begun before any commits) never conflict and the
+/// per-tenant counters stay exact; by (metric, day), daily series and totals; updates and
+/// deletes move the counters.
+pub async fn usage_counters_are_exact_under_concurrent_recorders(h: &dyn Harness) {
+    const RECORDERS: i64 = 8;
+    let db = h.backend();
+    let p = provisioned(db.as_ref(), "usage.test", Plan::Professional).await;
+    let day = usage::day_of_ms(1_800_000_000_000);
+    let mut txs = Vec::new();
+    for _ in 0..RECORDERS {
+        txs.push(db.begin().await.expect("begin"));
+    }
+    for (i, tx) in txs.iter().enumerate() {
+        let ttx = TenantTx::open(tx.as_ref(), tid(&p)).await.expect("open");
+        let mut u = Usage::new("tokens", day + (i as i64 % 2), 100, 7);
+        u.member = Some(p.admin_member.id);
+        record::insert(&ttx, admin(&p), u).await.expect("record");
+    }
+    for tx in txs {
+        tx.commit().await.expect("recorders do not conflict");
+    }
+    let (first_day, total, series, listed) = in_tenant!(db, tid(&p), |ttx| {
+        Ok::<_, Error>((
+            usage::day_totals(&ttx, "tokens", day).await?,
+            usage::metric_totals(&ttx, "tokens").await?,
+            usage::series(&ttx, "tokens", day - 1, day + 1).await?,
+            usage::by_metric_day(&ttx, "tokens", day, &PageRequest::first(100))
+                .await?
+                .items,
+        ))
+    })
+    .expect("read");
+    assert_eq!((first_day.quantity, first_day.cost_micros), (400, 28));
+    assert_eq!((total.quantity, total.cost_micros), (800, 56));
+    assert_eq!(
+        series
+            .iter()
+            .map(|(d, t)| (*d, t.quantity))
+            .collect::<Vec<_>>(),
+        [(day - 1, 0), (day, 400), (day + 1, 400)]
+    );
+    assert_eq!(listed.len(), 4);
+    let mut corrected = listed[0].clone();
+    corrected.quantity = 50;
+    in_tenant!(db, tid(&p), |ttx| {
+        record::update(&ttx, admin(&p), corrected.clone()).await?;
+        record::delete::<Usage>(&ttx, admin(&p), listed[1].id).await
+    })
+    .expect("correct and delete");
+    let total = in_tenant!(db, tid(&p), |ttx| usage::metric_totals(&ttx, "tokens")
+        .await)
+    .expect("total");
+    assert_eq!(
+        (total.quantity, total.cost_micros),
+        (800 - 50 - 100, 56 - 7)
+    );
+    let error = in_tenant!(db, tid(&p), |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        Usage::new("tokens", day, -1, 0)
+    )
+    .await)
+    .expect_err("negative");
+    assert!(matches!(
+        error,
+        Error::InvalidInput {
+            field: "quantity",
+            ..
+        }
+    ));
+    let error = in_tenant!(db, tid(&p), |ttx| usage::series(
+        &ttx,
+        "tokens",
+        day,
+        day + 400
+    )
+    .await)
+    .expect_err("too long");
+    assert!(matches!(error, Error::InvalidInput { .. }));
+}
+
+/// Setting: the same name at the tenant, an entity and a member are three settings, each
+/// found by (scope, name); unique per scope; typed values; the scope must exist.
+pub async fn settings_by_scope_and_name(h: &dyn Harness) {
+    let db = h.backend();
+    let p = provisioned(db.as_ref(), "settings.test", Plan::Professional).await;
+    let scopes = [
+        SettingScope::Tenant,
+        SettingScope::Entity(p.root.id),
+        SettingScope::Member(p.admin_member.id),
+    ];
+    let values = [
+        TypedValue::Bool(true),
+        TypedValue::Int(42),
+        TypedValue::Text("dark".into()),
+    ];
+    let mut made = Vec::new();
+    for (scope, value) in scopes.iter().zip(values.iter()) {
+        let s = Setting::new(*scope, "ui.theme", value.clone());
+        made.push(
+            in_tenant!(db, tid(&p), |ttx| record::insert(
+                &ttx,
+                admin(&p),
+                s.clone()
+            )
+            .await)
+            .expect("setting"),
+        );
+    }
+    for (scope, expected) in scopes.iter().zip(made.iter()) {
+        let found = in_tenant!(db, tid(&p), |ttx| setting::get(&ttx, *scope, "ui.theme")
+            .await)
+        .expect("get");
+        assert_eq!(found.as_ref(), Some(expected));
+        let listed = in_tenant!(db, tid(&p), |ttx| setting::at_scope(
+            &ttx,
+            *scope,
+            &PageRequest::first(10)
+        )
+        .await)
+        .expect("at scope");
+        assert_eq!(listed.items, vec![expected.clone()]);
+    }
+    let error = in_tenant!(db, tid(&p), |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        Setting::new(SettingScope::Tenant, "ui.theme", TypedValue::Int(1))
+    )
+    .await)
+    .expect_err("duplicate");
+    assert!(matches!(
+        error,
+        Error::AlreadyExists {
+            model: "setting",
+            field: "name"
+        }
+    ));
+    let error = in_tenant!(db, tid(&p), |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        Setting::new(
+            SettingScope::Member(MemberId::generate()),
+            "x",
+            TypedValue::Int(1)
+        )
+    )
+    .await)
+    .expect_err("unknown member");
+    assert!(matches!(
+        error,
+        Error::InvalidReference { field: "scope", .. }
+    ));
+    let error = in_tenant!(db, tid(&p), |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        Setting::new(SettingScope::Tenant, "bad name", TypedValue::Int(1))
+    )
+    .await)
+    .expect_err("bad name");
+    assert!(matches!(error, Error::InvalidInput { field: "name", .. }));
+    let mut changed = made[1].clone();
+    changed.value = TypedValue::List(vec!["a".into(), "b".into()]);
+    in_tenant!(db, tid(&p), |ttx| record::update(
+        &ttx,
+        admin(&p),
+        changed.clone()
+    )
+    .await)
+    .expect("update");
+    let found = in_tenant!(db, tid(&p), |ttx| setting::get(&ttx, scopes[1], "ui.theme")
+        .await)
+    .expect("get");
+    assert_eq!(found.map(|s| s.value), Some(changed.value));
+}
