@@ -1,0 +1,292 @@
+//! `coditect bench`: provisions N tenants with realistic data, runs a mixed workload over all
+//! of them from C concurrent workers and reports latency percentiles per operation kind
+//! against the seed's targets (lookup p99 1 ms, write transaction p99 5 ms, onboarding p99
+//! 1 s).
+//!
+//! Each worker is an OS thread with its own single-threaded async runtime: the sled store's
+//! group commit blocks its committer until the flush, and a blocked worker must not stall the
+//! others. Without `--store` the bench runs on a fresh temporary sled directory (durable
+//! commits), deleted afterwards, so it never touches the data of `coditect demo`.
+
+mod mix;
+mod plot;
+mod report;
+mod setup;
+mod workload;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use coditect_core::KvBackend;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use self::mix::Mix;
+use self::report::Report;
+use self::setup::BenchTenant;
+use self::workload::Recorder;
+use crate::output::Output;
+use crate::store::{self, StoreSpec};
+
+/// Tenants onboarded while the workload runs (besides the N of the setup), spread evenly
+/// over the run.
+const ONBOARDINGS_DURING_RUN: usize = 5;
+
+/// `coditect bench` options.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Tenants to provision, each with 20 users, 5 projects and 200 tasks.
+    #[arg(long, default_value_t = 100)]
+    tenants: usize,
+    /// Seconds the mixed workload runs.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Concurrent workers (threads).
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Exit with code 1 when a target is missed (or an operation failed).
+    #[arg(long)]
+    check: bool,
+    /// Write the latency-percentile chart to this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+    /// The shares of the operation kinds.
+    #[arg(long, default_value_t = Mix::default())]
+    mix: Mix,
+}
+
+/// Runs the bench; the exit code says whether `--check` found the targets met.
+pub async fn run(
+    spec: Option<StoreSpec>,
+    out: &Output,
+    args: BenchArgs,
+) -> anyhow::Result<ExitCode> {
+    if args.tenants == 0 || args.tenants > 1_000_000 {
+        bail!("--tenants must be between 1 and 1000000");
+    }
+    if args.concurrency == 0 || args.concurrency > 1024 {
+        bail!("--concurrency must be between 1 and 1024");
+    }
+    if !(args.duration.is_finite() && args.duration > 0.0 && args.duration <= 86_400.0) {
+        bail!("--duration must be a number of seconds above 0 and at most 86400");
+    }
+    if let Some(plot) = &args.plot {
+        let dir = plot.parent().filter(|d| !d.as_os_str().is_empty());
+        if let Some(dir) = dir {
+            if !dir.is_dir() {
+                bail!(
+                    "--plot {}: directory {} does not exist",
+                    plot.display(),
+                    dir.display()
+                );
+            }
+        }
+    }
+    // Without --store: a fresh temporary sled directory, removed when `_scratch` drops (after
+    // the store is closed below).
+    let (spec, _scratch) = match spec {
+        Some(spec) => (spec, None),
+        None => {
+            let dir = tempfile::Builder::new()
+                .prefix("coditect-bench-")
+                .tempdir()
+                .context("creating a temporary directory for the bench's store")?;
+            (StoreSpec::Sled(dir.path().to_path_buf()), Some(dir))
+        }
+    };
+    let db = store::open(&spec).await?;
+    let progress = !out.json && std::io::stderr().is_terminal();
+    let run_id = format!("{:08x}", fastrand::u32(..));
+
+    let mut recorder = Recorder::new();
+    let setup_start = Instant::now();
+    let tenants = provision_all(&db, &run_id, &args, progress, &mut recorder)?;
+    let setup_s = setup_start.elapsed().as_secs_f64();
+
+    let duration_s = run_workload(&db, &tenants, &run_id, &args, progress, &mut recorder)?;
+    drop(db);
+
+    let report = Report::new(
+        spec.to_string(),
+        tenants.len(),
+        args.concurrency,
+        args.mix.to_string(),
+        setup_s,
+        duration_s,
+        &recorder,
+    );
+    if let Some(path) = &args.plot {
+        let title = format!(
+            "coditect bench: {}, {} tenants, {} workers, {:.0} s",
+            report.store, report.tenants, report.concurrency, report.duration_s
+        );
+        plot::write(path, &title, &recorder)?;
+    }
+    if out.json {
+        out.json(&report.json());
+    } else {
+        println!("{}", report.text());
+        if let Some(path) = &args.plot {
+            println!("plot: {}", path.display());
+        }
+    }
+    Ok(if args.check && !report.targets_met() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn bar(len: u64, template: &str, enabled: bool) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// One single-threaded runtime per worker thread (see the module docs).
+fn worker_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting a worker's async runtime")
+}
+
+/// Provisions and fills every tenant, `concurrency` at a time; onboarding times go to the
+/// recorder.
+fn provision_all(
+    db: &Arc<dyn KvBackend>,
+    run_id: &str,
+    args: &BenchArgs,
+    progress: bool,
+    recorder: &mut Recorder,
+) -> anyhow::Result<Vec<BenchTenant>> {
+    let bar = bar(
+        args.tenants as u64,
+        "setup {bar:40} {pos}/{len} tenants {per_sec} ETA {eta}",
+        progress,
+    );
+    let workers = args.concurrency.min(args.tenants);
+    let results: Vec<anyhow::Result<(Vec<BenchTenant>, Recorder)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let bar = bar.clone();
+                scope.spawn(move || -> anyhow::Result<(Vec<BenchTenant>, Recorder)> {
+                    let runtime = worker_runtime()?;
+                    let mut rng = fastrand::Rng::new();
+                    let mut mine = Recorder::new();
+                    let mut made = Vec::new();
+                    runtime.block_on(async {
+                        for n in (w..args.tenants).step_by(workers) {
+                            let onboarded = setup::onboard(&**db, run_id, n).await?;
+                            mine.onboarding.saturating_record(onboarded.nanos.max(1));
+                            made.push(setup::fill(&**db, onboarded, &mut rng).await?);
+                            bar.inc(1);
+                        }
+                        anyhow::Ok(())
+                    })?;
+                    Ok((made, mine))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a setup worker panicked")))
+            })
+            .collect()
+    });
+    bar.finish_and_clear();
+    let mut tenants = Vec::with_capacity(args.tenants);
+    for result in results {
+        let (made, mine) = result.context("setting up the bench's tenants")?;
+        tenants.extend(made);
+        recorder.merge(&mine);
+    }
+    Ok(tenants)
+}
+
+/// Runs the workload for `--duration` and returns how long it ran, in seconds.
+fn run_workload(
+    db: &Arc<dyn KvBackend>,
+    tenants: &[BenchTenant],
+    run_id: &str,
+    args: &BenchArgs,
+    progress: bool,
+    recorder: &mut Recorder,
+) -> anyhow::Result<f64> {
+    let duration = Duration::from_secs_f64(args.duration);
+    let bar = bar(
+        duration.as_millis() as u64,
+        "run   {bar:40} {msg}",
+        progress,
+    );
+    let start = Instant::now();
+    let deadline = start + duration;
+    let results: Vec<anyhow::Result<Recorder>> = std::thread::scope(|scope| {
+        let mut handles: Vec<_> = (0..args.concurrency)
+            .map(|_| {
+                scope.spawn(move || -> anyhow::Result<Recorder> {
+                    let runtime = worker_runtime()?;
+                    let mut rng = fastrand::Rng::new();
+                    let mut mine = Recorder::new();
+                    runtime.block_on(workload::run_until(
+                        &**db, tenants, args.mix, deadline, &mut rng, &mut mine,
+                    ));
+                    Ok(mine)
+                })
+            })
+            .collect();
+        // A few more onboardings while the workload runs, at even intervals.
+        handles.push(scope.spawn(move || -> anyhow::Result<Recorder> {
+            let runtime = worker_runtime()?;
+            let mut mine = Recorder::new();
+            runtime.block_on(async {
+                for k in 0..ONBOARDINGS_DURING_RUN {
+                    let at =
+                        start + duration.mul_f64((k as f64 + 0.5) / ONBOARDINGS_DURING_RUN as f64);
+                    std::thread::sleep(at.saturating_duration_since(Instant::now()));
+                    match setup::onboard(&**db, run_id, args.tenants + k).await {
+                        Ok(onboarded) => mine.onboarding.saturating_record(onboarded.nanos.max(1)),
+                        Err(error) => mine.error(&error),
+                    }
+                }
+            });
+            Ok(mine)
+        }));
+        while Instant::now() < deadline {
+            let elapsed = start.elapsed();
+            bar.set_position(elapsed.as_millis() as u64);
+            bar.set_message(format!(
+                "{:.0}/{:.0} s",
+                elapsed.as_secs_f64(),
+                duration.as_secs_f64()
+            ));
+            std::thread::sleep(
+                Duration::from_millis(100).min(deadline.saturating_duration_since(Instant::now())),
+            );
+        }
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a bench worker panicked")))
+            })
+            .collect()
+    });
+    let elapsed = start.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    for result in results {
+        recorder.merge(&result?);
+    }
+    Ok(elapsed)
+}

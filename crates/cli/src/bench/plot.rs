@@ -1,0 +1,135 @@
+//! `--plot FILE.svg`: the latency-percentile chart of a run. The x axis is the percentile on
+//! a log scale of 1/(1 - p), so 90%, 99%, 99.9% and 99.99% are evenly spaced and the tail is
+//! visible; the y axis is the latency on a log scale; one line per operation kind, and each
+//! kind's p99 target as a dashed line in its colour.
+
+use std::path::Path;
+
+use hdrhistogram::Histogram;
+use plotters::prelude::*;
+
+use super::report::{LOOKUP_P99_US, ONBOARDING_P99_US, WRITE_P99_US};
+use super::workload::Recorder;
+
+/// The deepest percentile drawn: 1 - 10^-5 (99.999%).
+const MAX_NINES: f64 = 5.0;
+
+/// The curve of `h`: (nines, latency µs), where nines = -log10(1 - p), up to the percentile
+/// its sample count still resolves.
+fn curve(h: &Histogram<u64>) -> Vec<(f64, f64)> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    let resolvable = (h.len() as f64).log10().min(MAX_NINES);
+    let steps = 200;
+    (0..=steps)
+        .map(|i| resolvable * i as f64 / steps as f64)
+        .map(|nines| {
+            let q = 1.0 - 10f64.powf(-nines);
+            let us = h.value_at_quantile(q.min(1.0)) as f64 / 1_000.0;
+            (nines, us.max(0.1))
+        })
+        .collect()
+}
+
+fn percentile_label(nines: &f64) -> String {
+    let p = 100.0 * (1.0 - 10f64.powf(-nines));
+    match nines.round() as i64 {
+        0 => "0%".into(),
+        n => format!("{p:.*}%", (n - 2).max(0) as usize),
+    }
+}
+
+fn latency_label(us: &f64) -> String {
+    super::report::duration(*us)
+}
+
+/// Writes the chart of `recorder` to `path` (SVG).
+pub fn write(path: &Path, title: &str, recorder: &Recorder) -> anyhow::Result<()> {
+    let series = [
+        (
+            "lookup",
+            &recorder.lookup,
+            Some(LOOKUP_P99_US),
+            RGBColor(31, 119, 180),
+        ),
+        (
+            "write_tx",
+            &recorder.write,
+            Some(WRITE_P99_US),
+            RGBColor(214, 39, 40),
+        ),
+        ("list", &recorder.list, None, RGBColor(44, 160, 44)),
+        (
+            "onboarding",
+            &recorder.onboarding,
+            Some(ONBOARDING_P99_US),
+            RGBColor(148, 103, 189),
+        ),
+    ];
+    let curves: Vec<Vec<(f64, f64)>> = series.iter().map(|s| curve(s.1)).collect();
+    let highest = curves
+        .iter()
+        .flatten()
+        .map(|p| p.1)
+        .chain([ONBOARDING_P99_US])
+        .fold(1.0f64, f64::max);
+    let lowest = curves
+        .iter()
+        .flatten()
+        .map(|p| p.1)
+        .fold(f64::INFINITY, f64::min)
+        .clamp(0.1, 1.0);
+
+    let root = SVGBackend::new(path, (960, 600)).into_drawing_area();
+    let draw = |e: &dyn std::fmt::Display| anyhow::anyhow!("drawing {}: {e}", path.display());
+    root.fill(&WHITE).map_err(|e| draw(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0f64..MAX_NINES, (lowest / 2.0..highest * 3.0).log_scale())
+        .map_err(|e| draw(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("percentile")
+        .y_desc("latency")
+        .x_labels(6)
+        .x_label_formatter(&percentile_label)
+        .y_label_formatter(&latency_label)
+        .draw()
+        .map_err(|e| draw(&e))?;
+    for ((name, _, target, color), points) in series.iter().zip(curves) {
+        if points.is_empty() {
+            continue;
+        }
+        let color = *color;
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(|e| draw(&e))?
+            .label(*name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        if let Some(target) = target {
+            let dashes = (0..50).map(|i| {
+                let x0 = MAX_NINES * i as f64 / 50.0;
+                PathElement::new(
+                    vec![(x0, *target), (x0 + MAX_NINES / 100.0, *target)],
+                    color,
+                )
+            });
+            chart.draw_series(dashes).map_err(|e| draw(&e))?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(|e| draw(&e))?;
+    root.present().map_err(|e| draw(&e))?;
+    Ok(())
+}

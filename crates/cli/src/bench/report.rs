@@ -1,0 +1,244 @@
+//! The bench's report: per kind count, throughput and latency percentiles next to the seed's
+//! targets, for people or as one JSON object.
+
+use hdrhistogram::Histogram;
+use serde_json::json;
+
+use super::workload::Recorder;
+
+/// The seed's target for a lookup's p99, in microseconds.
+pub const LOOKUP_P99_US: f64 = 1_000.0;
+/// The seed's target for a write transaction's p99, in microseconds.
+pub const WRITE_P99_US: f64 = 5_000.0;
+/// The seed's target for onboarding a tenant, p99, in microseconds.
+pub const ONBOARDING_P99_US: f64 = 1_000_000.0;
+
+/// Percentiles of one kind, in microseconds.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Summary {
+    /// Operations recorded.
+    pub count: u64,
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Slowest.
+    pub max: f64,
+}
+
+fn us(nanos: u64) -> f64 {
+    // One decimal: sub-microsecond digits are noise at this resolution.
+    (nanos as f64 / 100.0).round() / 10.0
+}
+
+impl Summary {
+    /// The percentiles of `h` (nanoseconds), in microseconds.
+    pub fn of(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Summary::default();
+        }
+        Summary {
+            count: h.len(),
+            p50: us(h.value_at_quantile(0.50)),
+            p99: us(h.value_at_quantile(0.99)),
+            p999: us(h.value_at_quantile(0.999)),
+            max: us(h.max()),
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({"p50": self.p50, "p99": self.p99, "p999": self.p999, "max": self.max})
+    }
+}
+
+/// Everything the bench measured.
+pub struct Report {
+    /// The store, as `--store` names it.
+    pub store: String,
+    /// Tenants provisioned at setup.
+    pub tenants: usize,
+    /// Workers.
+    pub concurrency: usize,
+    /// The mix, as `--mix` takes it.
+    pub mix: String,
+    /// How long setup took, in seconds.
+    pub setup_s: f64,
+    /// How long the workload ran, in seconds.
+    pub duration_s: f64,
+    /// Lookups.
+    pub lookup: Summary,
+    /// Write transactions.
+    pub write: Summary,
+    /// List pages.
+    pub list: Summary,
+    /// Onboarding, setup and during the run.
+    pub onboarding: Summary,
+    /// Failed operations.
+    pub errors: u64,
+    /// The first failure.
+    pub first_error: Option<String>,
+}
+
+impl Report {
+    /// The report of a run.
+    pub fn new(
+        store: String,
+        tenants: usize,
+        concurrency: usize,
+        mix: String,
+        setup_s: f64,
+        duration_s: f64,
+        recorder: &Recorder,
+    ) -> Self {
+        Report {
+            store,
+            tenants,
+            concurrency,
+            mix,
+            setup_s,
+            duration_s,
+            lookup: Summary::of(&recorder.lookup),
+            write: Summary::of(&recorder.write),
+            list: Summary::of(&recorder.list),
+            onboarding: Summary::of(&recorder.onboarding),
+            errors: recorder.errors,
+            first_error: recorder.first_error.clone(),
+        }
+    }
+
+    /// Workload operations completed.
+    pub fn ops(&self) -> u64 {
+        self.lookup.count + self.write.count + self.list.count
+    }
+
+    /// Operations per second over the run.
+    pub fn ops_per_s(&self) -> f64 {
+        if self.duration_s > 0.0 {
+            (self.ops() as f64 / self.duration_s).round()
+        } else {
+            0.0
+        }
+    }
+
+    /// Whether every target holds and no operation failed (a failure misses its target).
+    pub fn targets_met(&self) -> bool {
+        self.errors == 0
+            && self.lookup.p99 <= LOOKUP_P99_US
+            && self.write.p99 <= WRITE_P99_US
+            && self.onboarding.p99 <= ONBOARDING_P99_US
+    }
+
+    /// The one JSON object `--json` prints.
+    pub fn json(&self) -> serde_json::Value {
+        json!({
+            "store": self.store,
+            "tenants": self.tenants,
+            "duration_s": (self.duration_s * 1000.0).round() / 1000.0,
+            "ops": self.ops(),
+            "ops_per_s": self.ops_per_s(),
+            "lookup_us": self.lookup.json(),
+            "write_tx_us": self.write.json(),
+            "list_us": self.list.json(),
+            "onboarding_us": self.onboarding.json(),
+            "targets": {
+                "lookup_p99_us": LOOKUP_P99_US as u64,
+                "write_tx_p99_us": WRITE_P99_US as u64,
+                "onboarding_p99_us": ONBOARDING_P99_US as u64,
+            },
+            "targets_met": self.targets_met(),
+        })
+    }
+
+    /// The report for people.
+    pub fn text(&self) -> String {
+        let mut lines = vec![
+            format!(
+                "coditect bench: store {}, {} tenants ({} users, {} projects, {} tasks each), {} workers, mix {}",
+                self.store,
+                self.tenants,
+                super::setup::USERS,
+                super::setup::PROJECTS,
+                super::setup::TASKS,
+                self.concurrency,
+                self.mix
+            ),
+            format!(
+                "setup {:.2} s ({} records in batches of one tenant), workload {:.2} s: {} operations, {} ops/s",
+                self.setup_s,
+                self.tenants * super::setup::RECORDS_PER_TENANT,
+                self.duration_s,
+                self.ops(),
+                self.ops_per_s()
+            ),
+            String::new(),
+            format!(
+                "{:<11} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10}   {:<12} {}",
+                "kind", "count", "ops/s", "p50", "p99", "p99.9", "max", "target p99", "result"
+            ),
+        ];
+        let rate = |s: &Summary| {
+            if self.duration_s > 0.0 {
+                format!("{:.0}", s.count as f64 / self.duration_s)
+            } else {
+                "-".into()
+            }
+        };
+        for (name, s, target) in [
+            ("lookup", &self.lookup, Some(LOOKUP_P99_US)),
+            ("write_tx", &self.write, Some(WRITE_P99_US)),
+            ("list", &self.list, None),
+            ("onboarding", &self.onboarding, Some(ONBOARDING_P99_US)),
+        ] {
+            let ops_s = if name == "onboarding" {
+                "-".into()
+            } else {
+                rate(s)
+            };
+            let (target_text, verdict) = match target {
+                Some(t) if s.count == 0 => (duration(t), "no samples".to_owned()),
+                Some(t) if s.p99 <= t => (duration(t), "PASS".to_owned()),
+                Some(t) => (duration(t), "FAIL".to_owned()),
+                None => ("-".into(), String::new()),
+            };
+            lines.push(format!(
+                "{:<11} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10}   {:<12} {}",
+                name,
+                s.count,
+                ops_s,
+                duration(s.p50),
+                duration(s.p99),
+                duration(s.p999),
+                duration(s.max),
+                target_text,
+                verdict
+            ));
+        }
+        lines.push(String::new());
+        if self.errors > 0 {
+            lines.push(format!(
+                "{} operations FAILED; the first: {}",
+                self.errors,
+                self.first_error.as_deref().unwrap_or("?")
+            ));
+        }
+        lines.push(if self.targets_met() {
+            "all targets met".into()
+        } else {
+            "targets MISSED".into()
+        });
+        lines.join("\n")
+    }
+}
+
+/// A latency in microseconds, in the unit that reads best.
+pub fn duration(us: f64) -> String {
+    if us >= 1_000_000.0 {
+        format!("{:.2} s", us / 1_000_000.0)
+    } else if us >= 1_000.0 {
+        format!("{:.2} ms", us / 1_000.0)
+    } else {
+        format!("{us:.1} µs")
+    }
+}

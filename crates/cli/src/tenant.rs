@@ -1,0 +1,346 @@
+//! `coditect tenant ...`: create, list, show, suspend and activate tenants.
+
+use anyhow::Context;
+use clap::{Subcommand, ValueEnum};
+use coditect_core::audit::Actor;
+use coditect_core::ids::RoleId;
+use coditect_core::model::role;
+use coditect_core::model::tenant::{self as tenant_model, Tenant, TenantStatus};
+use coditect_core::model::{Member, Plan, Project, Task, User};
+use coditect_core::provision::{provision, NewTenant, Provisioned};
+use coditect_core::record::{self, Model};
+use coditect_core::{keys, value, KvBackend, RetryOptions, TenantId, TenantTx};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::output::Output;
+use crate::scan::scan;
+use crate::store::{self, StoreSpec};
+
+/// `coditect tenant ...`
+#[derive(Subcommand, Debug)]
+pub enum TenantCommand {
+    /// Provision a tenant: registry entry, domain, root entity, an invited admin.
+    Create {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Its domain, unique across tenants.
+        #[arg(long)]
+        domain: String,
+        /// Its plan, which sets its quotas.
+        #[arg(long, value_enum, default_value_t = PlanArg::Starter)]
+        plan: PlanArg,
+        /// The first admin's email (default admin@DOMAIN).
+        #[arg(long)]
+        admin_email: Option<String>,
+    },
+    /// Every tenant in the registry.
+    List,
+    /// One tenant: registry entry and record counts.
+    Show {
+        /// The tenant's id (a UUID).
+        #[arg(value_parser = parse_tenant_id)]
+        id: TenantId,
+    },
+    /// Block a tenant: its data can no longer be opened.
+    Suspend {
+        /// The tenant's id (a UUID).
+        #[arg(value_parser = parse_tenant_id)]
+        id: TenantId,
+    },
+    /// Unblock a suspended tenant.
+    Activate {
+        /// The tenant's id (a UUID).
+        #[arg(value_parser = parse_tenant_id)]
+        id: TenantId,
+    },
+}
+
+/// A plan on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PlanArg {
+    /// 5 users, 3 projects, 1 agent.
+    Free,
+    /// 25 users, 20 projects, 5 agents.
+    Starter,
+    /// 250 users, 200 projects, 50 agents.
+    Professional,
+    /// Unlimited.
+    Enterprise,
+}
+
+impl From<PlanArg> for Plan {
+    fn from(plan: PlanArg) -> Plan {
+        match plan {
+            PlanArg::Free => Plan::Free,
+            PlanArg::Starter => Plan::Starter,
+            PlanArg::Professional => Plan::Professional,
+            PlanArg::Enterprise => Plan::Enterprise,
+        }
+    }
+}
+
+/// Parses a tenant id: a UUID, not nil.
+pub fn parse_tenant_id(text: &str) -> Result<TenantId, String> {
+    let uuid =
+        Uuid::parse_str(text.trim()).map_err(|e| format!("not a tenant id (a UUID): {e}"))?;
+    TenantId::new(uuid).map_err(|e| e.to_string())
+}
+
+/// Runs one `tenant` subcommand.
+pub async fn run(spec: &StoreSpec, out: &Output, command: TenantCommand) -> anyhow::Result<()> {
+    let db = store::open(spec).await?;
+    let db = &*db;
+    match command {
+        TenantCommand::Create {
+            name,
+            domain,
+            plan,
+            admin_email,
+        } => {
+            let admin_email = admin_email.unwrap_or_else(|| format!("admin@{}", domain.trim()));
+            let made = create(db, &name, &domain, plan.into(), &admin_email, "Admin").await?;
+            if out.json {
+                out.json(&json!({
+                    "tenant": tenant_json(&made.tenant),
+                    "admin": {"user_id": made.admin.id.uuid(), "member_id": made.admin_member.id.uuid(), "email": made.admin.email},
+                    "root_entity": {"id": made.root.id.uuid(), "code": made.root.code},
+                }));
+            } else {
+                println!(
+                    "created tenant {} ({}, {})",
+                    made.tenant.id, made.tenant.name, made.tenant.domain
+                );
+                println!("  plan        {}", plan_name(made.tenant.plan));
+                println!(
+                    "  admin       {} (invited; member {})",
+                    made.admin.email, made.admin_member.id
+                );
+                println!("  root entity {} ({})", made.root.code, made.root.id);
+            }
+        }
+        TenantCommand::List => {
+            let tenants = list(db).await?;
+            if out.json {
+                out.json(&json!({"tenants": tenants.iter().map(tenant_json).collect::<Vec<_>>()}));
+            } else if tenants.is_empty() {
+                println!("no tenants in {spec} (try `coditect demo`)");
+            } else {
+                println!(
+                    "{:<36}  {:<9}  {:<12}  {:<28}  name",
+                    "id", "status", "plan", "domain"
+                );
+                for t in &tenants {
+                    println!(
+                        "{:<36}  {:<9}  {:<12}  {:<28}  {}",
+                        t.id,
+                        status_name(t.status),
+                        plan_name(t.plan),
+                        t.domain,
+                        t.name
+                    );
+                }
+                println!("{} tenant(s)", tenants.len());
+            }
+        }
+        TenantCommand::Show { id } => {
+            let tenant = require(db, id).await?;
+            let counts = if tenant.status == TenantStatus::Active {
+                Some(counts(db, id).await?)
+            } else {
+                None
+            };
+            if out.json {
+                let mut value = tenant_json(&tenant);
+                value["counts"] = match &counts {
+                    Some(c) => {
+                        json!({"users": c[0].1, "members": c[1].1, "projects": c[2].1, "tasks": c[3].1})
+                    }
+                    None => serde_json::Value::Null,
+                };
+                out.json(&value);
+            } else {
+                print_tenant(&tenant);
+                match counts {
+                    Some(counts) => {
+                        for (what, n) in counts {
+                            println!("  {what:<11} {n}");
+                        }
+                    }
+                    None => println!("  (suspended: its records cannot be opened until `coditect tenant activate {id}`)"),
+                }
+            }
+        }
+        TenantCommand::Suspend { id } => set_status(db, out, id, TenantStatus::Suspended).await?,
+        TenantCommand::Activate { id } => set_status(db, out, id, TenantStatus::Active).await?,
+    }
+    Ok(())
+}
+
+/// Provisions a tenant in the retry loop (its id chosen once, before the loop).
+pub async fn create(
+    db: &dyn KvBackend,
+    name: &str,
+    domain: &str,
+    plan: Plan,
+    admin_email: &str,
+    admin_name: &str,
+) -> anyhow::Result<Provisioned> {
+    let new = NewTenant {
+        id: TenantId::generate(),
+        name: name.to_owned(),
+        domain: domain.to_owned(),
+        plan,
+        root_code: root_code(name),
+        admin_email: admin_email.to_owned(),
+        admin_name: admin_name.to_owned(),
+    };
+    let (made, _) = coditect_core::run(db, &RetryOptions::default(), |tx| {
+        let new = new.clone();
+        async move { provision(&*tx, new).await }
+    })
+    .await
+    .with_context(|| format!("creating tenant {name:?} ({domain})"))?;
+    Ok(made)
+}
+
+/// The id of the role `name` in `tenant` (provisioning makes the built-in ones: admin,
+/// maintainer, contributor, viewer). Read before a write's retry loop, so the records that
+/// name it can be built, with their ids, outside the loop.
+pub async fn role_id(db: &dyn KvBackend, tenant: TenantId, name: &str) -> anyhow::Result<RoleId> {
+    let tx = db.begin().await?;
+    let ttx = TenantTx::open(&*tx, tenant).await?;
+    let role = role::by_name(&ttx, name)
+        .await?
+        .with_context(|| format!("tenant {tenant} has no role {name:?}"))?;
+    Ok(role.id)
+}
+
+/// The code of a tenant's root entity, from its name: its letters and digits, upper-cased.
+fn root_code(name: &str) -> String {
+    let code: String = name
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .take(64)
+        .collect();
+    if code.is_empty() {
+        "ROOT".into()
+    } else {
+        code
+    }
+}
+
+/// Every tenant of the registry, in id order.
+pub async fn list(db: &dyn KvBackend) -> anyhow::Result<Vec<Tenant>> {
+    let prefix = foundationdb_tuple::pack(&(keys::SYSTEM, "tenant"));
+    let end = coditect_core::prefix_end(&prefix).context("registry prefix has no end")?;
+    let mut tenants = Vec::new();
+    scan(db, &prefix, &end, 0, |kv| {
+        tenants.push(value::decode::<Tenant>(&kv.value).context("decoding a registry entry")?);
+        Ok(())
+    })
+    .await?;
+    Ok(tenants)
+}
+
+/// The registry entry of `id`, or an error naming it.
+pub async fn require(db: &dyn KvBackend, id: TenantId) -> anyhow::Result<Tenant> {
+    let tx = db.begin().await?;
+    tenant_model::get(&*tx, id)
+        .await?
+        .with_context(|| format!("tenant {id} does not exist"))
+}
+
+async fn counts(db: &dyn KvBackend, id: TenantId) -> anyhow::Result<Vec<(&'static str, i64)>> {
+    let tx = db.begin().await?;
+    let ttx = TenantTx::open(&*tx, id).await?;
+    let mut counts = Vec::new();
+    for (what, counter) in [
+        ("users", User::COLLECTION),
+        ("members", Member::COLLECTION),
+        ("projects", Project::COLLECTION),
+        ("tasks", Task::COLLECTION),
+    ] {
+        counts.push((what, record::count(&ttx, counter).await?));
+    }
+    Ok(counts)
+}
+
+async fn set_status(
+    db: &dyn KvBackend,
+    out: &Output,
+    id: TenantId,
+    status: TenantStatus,
+) -> anyhow::Result<()> {
+    let (tenant, _) = coditect_core::run(db, &RetryOptions::default(), |tx| async move {
+        let mut tenant = tenant_model::get(&*tx, id)
+            .await?
+            .ok_or(coditect_core::Error::TenantNotFound { tenant: id.uuid() })?;
+        if tenant.status == status {
+            return Ok(tenant);
+        }
+        tenant.status = status;
+        tenant_model::update(&*tx, Actor::System, tenant).await
+    })
+    .await?;
+    if out.json {
+        out.json(&tenant_json(&tenant));
+    } else {
+        println!(
+            "tenant {} ({}) is {}",
+            tenant.id,
+            tenant.domain,
+            status_name(tenant.status)
+        );
+    }
+    Ok(())
+}
+
+fn print_tenant(t: &Tenant) {
+    println!("tenant {}", t.id);
+    println!("  name        {}", t.name);
+    println!("  domain      {}", t.domain);
+    println!("  plan        {}", plan_name(t.plan));
+    println!("  status      {}", status_name(t.status));
+    println!(
+        "  quotas      users {}, projects {}, agents {} (-1: unlimited)",
+        t.quotas.max_users, t.quotas.max_projects, t.quotas.max_agents
+    );
+    println!(
+        "  created     {} ms since the epoch",
+        t.stamps.created_at_ms
+    );
+}
+
+/// A plan's lower-case name.
+pub fn plan_name(plan: Plan) -> &'static str {
+    match plan {
+        Plan::Free => "free",
+        Plan::Starter => "starter",
+        Plan::Professional => "professional",
+        Plan::Enterprise => "enterprise",
+    }
+}
+
+fn status_name(status: TenantStatus) -> &'static str {
+    match status {
+        TenantStatus::Active => "active",
+        TenantStatus::Suspended => "suspended",
+    }
+}
+
+/// A registry entry as JSON.
+pub fn tenant_json(t: &Tenant) -> serde_json::Value {
+    json!({
+        "id": t.id.uuid(),
+        "name": t.name,
+        "domain": t.domain,
+        "plan": plan_name(t.plan),
+        "status": status_name(t.status),
+        "quotas": {"max_users": t.quotas.max_users, "max_projects": t.quotas.max_projects, "max_agents": t.quotas.max_agents},
+        "created_at_ms": t.stamps.created_at_ms,
+        "updated_at_ms": t.stamps.updated_at_ms,
+    })
+}

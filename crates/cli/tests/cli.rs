@@ -1,0 +1,407 @@
+//! The `coditect` command as a user runs it: a real process on a temporary sled store, its
+//! exit code, its stdout (`--json` parsed) and its one-line errors.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn coditect(store: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_coditect"))
+        .arg("--store")
+        .arg(format!("sled:{}", store.display()))
+        .args(args)
+        .env_remove("CODITECT_STORE")
+        .output()
+        .expect("the coditect binary runs")
+}
+
+fn ok(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {stdout}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_str(ok(output).trim()).expect("stdout is one JSON document")
+}
+
+/// A failure: non-zero exit, nothing on stdout, exactly one line on stderr starting `error: `.
+fn fails(output: &Output) -> String {
+    assert!(
+        !output.status.success(),
+        "expected a failure, got {:?}",
+        output.status
+    );
+    assert!(
+        output.stdout.is_empty(),
+        "stdout: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "stderr is not one line: {stderr:?}");
+    assert!(lines[0].starts_with("error: "), "{stderr:?}");
+    assert!(!stderr.contains("panicked"), "{stderr:?}");
+    stderr
+}
+
+fn store() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+#[test]
+fn demo_makes_the_seed_scenario_and_runs_again() {
+    let dir = store();
+    let text = ok(&coditect(dir.path(), &["demo"]));
+    for expected in [
+        "TechStartup Inc",
+        "alice",
+        "bob",
+        "mobile_app",
+        "ai_assistant_1",
+        "Rival Labs",
+        "Next, try",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+    // Again, as JSON: fresh tenants under the next free domains, same shape.
+    let demo = json(&coditect(dir.path(), &["demo", "--json"]));
+    assert_eq!(demo["tenant"]["name"], "TechStartup Inc");
+    assert_eq!(demo["tenant"]["domain"], "techstartup-2.example");
+    assert_eq!(demo["tenant"]["project"]["code"], "mobile_app");
+    assert_eq!(demo["tenant"]["agent"]["name"], "ai_assistant_1");
+    assert_eq!(
+        demo["tenant"]["tasks"][0]["assignee"],
+        demo["tenant"]["agent"]["member_id"]
+    );
+    assert_eq!(demo["tenant"]["tasks"][0]["status"], "in_progress");
+    assert_eq!(
+        demo["tenant"]["comments"][0]["author"],
+        demo["tenant"]["agent"]["member_id"]
+    );
+    assert_eq!(demo["second_tenant"]["project"]["code"], "mobile_app");
+    assert_ne!(
+        demo["second_tenant"]["project"]["id"],
+        demo["tenant"]["project"]["id"]
+    );
+    assert_eq!(demo["isolation"]["tasks_seen"], serde_json::json!([2, 0]));
+
+    let id = demo["tenant"]["id"].as_str().unwrap();
+    let shown = json(&coditect(dir.path(), &["tenant", "show", id, "--json"]));
+    assert_eq!(shown["counts"]["users"], 2);
+    assert_eq!(shown["counts"]["members"], 3);
+    assert_eq!(shown["counts"]["projects"], 1);
+    assert_eq!(shown["counts"]["tasks"], 2);
+}
+
+#[test]
+fn tenant_create_list_show_suspend_activate() {
+    let dir = store();
+    assert!(ok(&coditect(dir.path(), &["tenant", "list"])).contains("no tenants"));
+    let made = json(&coditect(
+        dir.path(),
+        &[
+            "tenant",
+            "create",
+            "--name",
+            "Acme",
+            "--domain",
+            "Acme.Example",
+            "--plan",
+            "enterprise",
+            "--admin-email",
+            "ada@acme.example",
+            "--json",
+        ],
+    ));
+    let id = made["tenant"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(made["tenant"]["domain"], "acme.example");
+    assert_eq!(made["tenant"]["plan"], "enterprise");
+    assert_eq!(made["admin"]["email"], "ada@acme.example");
+    let text = ok(&coditect(
+        dir.path(),
+        &[
+            "tenant",
+            "create",
+            "--name",
+            "Beta",
+            "--domain",
+            "beta.example",
+        ],
+    ));
+    assert!(
+        text.contains("created tenant") && text.contains("admin@beta.example"),
+        "{text}"
+    );
+
+    let list = json(&coditect(dir.path(), &["tenant", "list", "--json"]));
+    let tenants = list["tenants"].as_array().unwrap();
+    assert_eq!(tenants.len(), 2);
+    assert!(tenants.iter().any(|t| t["id"] == id.as_str()));
+    let text = ok(&coditect(dir.path(), &["tenant", "list"]));
+    assert!(
+        text.contains("acme.example") && text.contains("beta.example"),
+        "{text}"
+    );
+
+    let text = ok(&coditect(dir.path(), &["tenant", "show", &id]));
+    assert!(
+        text.contains("Acme") && text.contains("active") && text.contains("users"),
+        "{text}"
+    );
+
+    let suspended = json(&coditect(dir.path(), &["tenant", "suspend", &id, "--json"]));
+    assert_eq!(suspended["status"], "suspended");
+    let shown = json(&coditect(dir.path(), &["tenant", "show", &id, "--json"]));
+    assert_eq!(shown["status"], "suspended");
+    assert_eq!(shown["counts"], Value::Null);
+    let text = ok(&coditect(dir.path(), &["tenant", "activate", &id]));
+    assert!(text.contains("is active"), "{text}");
+    let shown = json(&coditect(dir.path(), &["tenant", "show", &id, "--json"]));
+    assert_eq!(shown["status"], "active");
+    assert_eq!(shown["counts"]["users"], 1);
+
+    // The domain is taken now.
+    let error = fails(&coditect(
+        dir.path(),
+        &[
+            "tenant",
+            "create",
+            "--name",
+            "Again",
+            "--domain",
+            "acme.example",
+        ],
+    ));
+    assert!(error.contains("domain already exists"), "{error}");
+}
+
+#[test]
+fn kv_range_shows_tuples_hex_and_json() {
+    let dir = store();
+    let demo = json(&coditect(dir.path(), &["demo", "--json"]));
+    let id = demo["tenant"]["id"].as_str().unwrap();
+
+    let hex = ok(&coditect(
+        dir.path(),
+        &["kv", "range", "--tenant", id, "--hex", "--limit", "7"],
+    ));
+    let lines: Vec<&str> = hex.lines().collect();
+    assert_eq!(lines.len(), 7, "{hex}");
+    for line in &lines {
+        let (key, value) = line.split_once(' ').expect("<hex key> <hex value>");
+        assert!(
+            !key.is_empty() && key.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{line}"
+        );
+        assert!(value.bytes().all(|b| b.is_ascii_hexdigit()), "{line}");
+        assert!(
+            key.starts_with("30"),
+            "a tenant key starts with the UUID code: {line}"
+        );
+    }
+
+    let tuples = ok(&coditect(
+        dir.path(),
+        &["kv", "range", "--tenant", id, "--collection", "task"],
+    ));
+    let lines: Vec<&str> = tuples.lines().collect();
+    assert_eq!(lines.len(), 2, "{tuples}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with(&format!("({id}, \"task\", "))),
+        "{tuples}"
+    );
+
+    let all = json(&coditect(
+        dir.path(),
+        &["kv", "range", "--tenant", id, "--limit", "0", "--json"],
+    ));
+    let rows = all["rows"].as_array().unwrap();
+    assert_eq!(all["count"].as_u64().unwrap() as usize, rows.len());
+    assert!(
+        rows.len() > 20,
+        "records, index entries, audit events, counters"
+    );
+    assert!(rows.iter().all(|r| r["tuple"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("({id}, "))));
+    // Only this tenant's keys: the second tenant's never show.
+    let other = demo["second_tenant"]["id"].as_str().unwrap();
+    assert!(rows
+        .iter()
+        .all(|r| !r["tuple"].as_str().unwrap().contains(other)));
+}
+
+#[test]
+fn bench_reports_every_kind_as_json_and_plots() {
+    let dir = store();
+    let plot = dir.path().join("latency.svg");
+    let bench_dir = dir.path().join("bench-store");
+    let report = json(&coditect(
+        &bench_dir,
+        &[
+            "bench",
+            "--tenants",
+            "3",
+            "--duration",
+            "1",
+            "--concurrency",
+            "2",
+            "--json",
+            "--plot",
+            plot.to_str().unwrap(),
+        ],
+    ));
+    let mut keys: Vec<&str> = report
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "duration_s",
+            "list_us",
+            "lookup_us",
+            "onboarding_us",
+            "ops",
+            "ops_per_s",
+            "store",
+            "targets",
+            "targets_met",
+            "tenants",
+            "write_tx_us"
+        ]
+    );
+    assert_eq!(report["tenants"], 3);
+    assert!(report["ops"].as_u64().unwrap() > 0);
+    for kind in ["lookup_us", "write_tx_us", "list_us", "onboarding_us"] {
+        for p in ["p50", "p99", "p999", "max"] {
+            assert!(
+                report[kind][p].as_f64().unwrap() > 0.0,
+                "{kind}.{p}: {report}"
+            );
+        }
+    }
+    assert_eq!(report["targets"]["lookup_p99_us"], 1000);
+    assert_eq!(report["targets"]["write_tx_p99_us"], 5000);
+    assert_eq!(report["targets"]["onboarding_p99_us"], 1_000_000);
+    assert!(report["targets_met"].is_boolean());
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("write_tx"),
+        "{}",
+        &svg[..200.min(svg.len())]
+    );
+
+    // For people, on the in-memory store, with another mix.
+    let text = ok(&Command::new(env!("CARGO_BIN_EXE_coditect"))
+        .args([
+            "bench",
+            "--store",
+            "mem",
+            "--tenants",
+            "2",
+            "--duration",
+            "0.5",
+            "--mix",
+            "lookup=1,write=1,list=0",
+        ])
+        .output()
+        .unwrap());
+    for expected in ["lookup", "write_tx", "onboarding", "target p99"] {
+        assert!(text.contains(expected), "{expected} missing:\n{text}");
+    }
+}
+
+#[test]
+fn bad_input_fails_with_one_line() {
+    let dir = store();
+    let unknown = "3f1c9e1e-2a55-4e44-9d1b-2b0e4f5d3c11";
+    for args in [
+        vec!["tenant", "show", unknown],
+        vec!["tenant", "suspend", unknown],
+        vec!["kv", "range", "--tenant", unknown],
+    ] {
+        let error = fails(&coditect(dir.path(), &args));
+        assert!(error.contains("does not exist"), "{args:?}: {error}");
+    }
+    for args in [
+        vec!["tenant", "show", "not-a-uuid"],
+        vec!["tenant", "activate", "00000000-0000-0000-0000-000000000000"],
+        vec!["kv", "range", "--tenant", "12345"],
+    ] {
+        let error = fails(&coditect(dir.path(), &args));
+        assert!(error.contains("invalid value"), "{args:?}: {error}");
+    }
+    fails(&coditect(
+        dir.path(),
+        &["tenant", "create", "--name", "X", "--domain", "no dots"],
+    ));
+    fails(&coditect(dir.path(), &["bench", "--tenants", "0"]));
+    fails(&coditect(dir.path(), &["bench", "--mix", "scan=5"]));
+    fails(&coditect(dir.path(), &["frobnicate"]));
+
+    // A missing directory for the plot, a store path that is a file or lies under one.
+    let error = fails(&coditect(
+        dir.path(),
+        &["bench", "--plot", "/nonexistent-dir/x.svg"],
+    ));
+    assert!(error.contains("does not exist"), "{error}");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a store").unwrap();
+    fails(&coditect(&file, &["tenant", "list"]));
+    fails(&coditect(&file.join("below"), &["tenant", "list"]));
+
+    // Bad store specs, on the flag and in the environment.
+    for spec in ["redis", "sled:", "mem:x"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_coditect"))
+            .args(["--store", spec, "tenant", "list"])
+            .output()
+            .unwrap();
+        let error = fails(&output);
+        assert!(error.contains("--store"), "{spec}: {error}");
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_coditect"))
+        .args(["tenant", "list"])
+        .env("CODITECT_STORE", "nonsense")
+        .output()
+        .unwrap();
+    fails(&output);
+    #[cfg(not(feature = "fdb"))]
+    {
+        let output = Command::new(env!("CARGO_BIN_EXE_coditect"))
+            .args(["--store", "fdb", "tenant", "list"])
+            .output()
+            .unwrap();
+        let error = fails(&output);
+        assert!(error.contains("--features fdb"), "{error}");
+    }
+}
+
+#[test]
+fn mem_store_starts_empty_and_env_selects_the_store() {
+    let dir = store();
+    let output = Command::new(env!("CARGO_BIN_EXE_coditect"))
+        .args(["tenant", "list", "--json"])
+        .env("CODITECT_STORE", format!("sled:{}", dir.path().display()))
+        .output()
+        .unwrap();
+    assert_eq!(json(&output)["tenants"], serde_json::json!([]));
+    let output = Command::new(env!("CARGO_BIN_EXE_coditect"))
+        .args(["--store", "mem", "demo", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(json(&output)["store"], "mem");
+}
