@@ -149,6 +149,14 @@ macro_rules! model_suite {
             concurrent_writers_in_one_tenant_do_not_conflict_on_audit,
             random_operations_touch_only_the_acting_tenant,
             run_in_tenant_retries_a_conflict, maybe_committed_retries_do_not_apply_twice,
+            agent_config_crud_lookup_and_rules, agent_instances_and_executions,
+            workflow_versions_stay_readable, conversation_messages_in_order_and_counted_exactly,
+            roles_and_assignments, sessions_expire_and_are_revoked,
+            api_keys_are_found_by_hash_only, audit_events_by_actor_and_target,
+            usage_counters_are_exact_under_concurrent_recorders, settings_by_scope_and_name,
+            rbac_matrix_role_level_action, grant_inherits_down_the_tree_and_follows_moves,
+            denied_action_changes_nothing_and_is_audited, agents_do_everything_humans_do,
+            tenant_admins_hold_all_and_members_without_roles_nothing,
         );
     };
     (@cases $harness:expr; $($case:ident),+ $(,)?) => {
