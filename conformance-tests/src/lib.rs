@@ -25,6 +25,7 @@ use async_trait::async_trait;
 use coditect_core::{KvBackend, Result};
 use coditect_engine::{BaseStore, Engine, EngineOptions, ManualClock};
 
+pub mod audit;
 pub mod differential;
 pub mod kv;
 pub mod model;

@@ -6,3 +6,6 @@ coditect_conformance::kv_suite!(coditect_conformance::EngineHarness::new(|option
 coditect_conformance::model_suite!(coditect_conformance::EngineHarness::new(|options| Ok(
     coditect_mem::new_backend(options)
 )));
+coditect_conformance::audit_suite!(coditect_conformance::EngineHarness::new(|options| Ok(
+    coditect_mem::new_backend(options)
+)));

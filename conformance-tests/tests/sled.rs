@@ -51,3 +51,4 @@ impl Harness for SledHarness {
 
 coditect_conformance::kv_suite!(SledHarness::new());
 coditect_conformance::model_suite!(SledHarness::new());
+coditect_conformance::audit_suite!(SledHarness::new());

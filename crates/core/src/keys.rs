@@ -7,6 +7,10 @@
 //! (tenant_uuid, collection, record_id)                    a record
 //! (tenant_uuid, "idx", index_name, value..., record_id)   one entry of an index
 //! (tenant_uuid, "audit", versionstamp)                    one audit event
+//! (tenant_uuid, "idx", "audit_by_actor", member, stamp)   an audit index entry, ending in
+//! (tenant_uuid, "idx", "audit_by_target", model, id, stamp)    its event's versionstamp
+//! (tenant_uuid, "meta", "audit", "head")                  the audit seal's head
+//! (tenant_uuid, "meta", "audit", "window", n)             the audit seal's n-th window
 //! (tenant_uuid, "meta", "count", counter)                 a per-tenant counter
 //! (tenant_uuid, "cred", user_id)                          a user's password hash
 //! ("sys", "tenant", tenant_uuid)                          the tenant registry
@@ -219,7 +223,17 @@ pub(crate) fn counter_key(prefix: &[u8], counter: &str) -> Vec<u8> {
 /// An audit key with an incomplete versionstamp (`user_version` orders events of one
 /// transaction), and the offset of the 10 bytes the commit fills in.
 pub(crate) fn audit_key(prefix: &[u8], user_version: u16) -> Result<(Vec<u8>, u32)> {
-    let mut key = KeyBuf::from_prefix(prefix).push(AUDIT).0;
+    with_versionstamp(audit_prefix(prefix), user_version)
+}
+
+/// The prefix of a tenant's audit events.
+pub(crate) fn audit_prefix(prefix: &[u8]) -> Vec<u8> {
+    KeyBuf::from_prefix(prefix).push(AUDIT).0
+}
+
+/// Appends an incomplete versionstamp to `key`; returns the key and the offset of the 10
+/// bytes the commit fills in.
+fn with_versionstamp(mut key: Vec<u8>, user_version: u16) -> Result<(Vec<u8>, u32)> {
     let start = u32::try_from(key.len()).map_err(|_| bad_key("prefix too long"))?;
     match pack_into(&Versionstamp::incomplete(user_version), &mut key) {
         VersionstampOffset::OneIncomplete { offset } => Ok((key, start + offset)),
@@ -227,9 +241,32 @@ pub(crate) fn audit_key(prefix: &[u8], user_version: u16) -> Result<(Vec<u8>, u3
     }
 }
 
-/// The prefix of a tenant's audit events.
-pub(crate) fn audit_prefix(prefix: &[u8]) -> Vec<u8> {
-    KeyBuf::from_prefix(prefix).push(AUDIT).0
+/// The audit index by actor: `(tenant, "idx", "audit_by_actor", member or nil, stamp)`.
+pub(crate) const AUDIT_BY_ACTOR: &str = "audit_by_actor";
+/// The audit index by target: `(tenant, "idx", "audit_by_target", model, id, stamp)`.
+pub(crate) const AUDIT_BY_TARGET: &str = "audit_by_target";
+
+/// An audit index entry with an incomplete versionstamp (the same stamp and user version as
+/// its event), and the offset the commit fills in.
+pub(crate) fn audit_index_key(
+    prefix: &[u8],
+    index: &str,
+    values: &[KeyPart],
+    user_version: u16,
+) -> Result<(Vec<u8>, u32)> {
+    with_versionstamp(index_prefix(prefix, index, values), user_version)
+}
+
+/// The key of a tenant's audit seal state: `(tenant, "meta", "audit", name...)`.
+pub(crate) fn audit_meta_key(prefix: &[u8], name: &str, number: Option<i64>) -> Vec<u8> {
+    let key = KeyBuf::from_prefix(prefix)
+        .push(META)
+        .push(AUDIT)
+        .push(name);
+    match number {
+        Some(n) => key.push(n).0,
+        None => key.0,
+    }
 }
 
 /// The registry key of a tenant: `("sys", "tenant", uuid)`.

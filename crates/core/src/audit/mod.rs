@@ -5,7 +5,25 @@
 //! conflict on it, and events sort in commit order. The user version of the stamp orders the
 //! events of one transaction. Values hold SHA-256 digests of the record bytes before and
 //! after, never the records themselves (password hashes live apart from user records, so no
-//! digest covers them). Sealing and verification come with the audit issue.
+//! digest covers them).
+//!
+//! Each event also writes one entry in each of two indexes, by actor and by target record,
+//! at versionstamped keys ending in the event's own stamp: still no read, no conflict.
+//! [`query`] reads the trail by time, actor or target; [`seal`] extends a per-tenant SHA-256
+//! hash chain over the events; [`verify`] recomputes it and names the first event that was
+//! changed, removed, inserted or reordered, and checks a [`Receipt`] kept outside the system.
+
+mod position;
+pub mod query;
+pub mod seal;
+pub mod verify;
+
+pub use position::AuditPosition;
+pub use query::{AuditEntry, AuditQuery};
+pub use seal::{seal, SealHead, SealOptions, SealReport};
+pub use verify::{
+    receipt, verify, verify_receipt, Receipt, Tamper, TamperKind, Verdict, Verified, VerifyOptions,
+};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -13,7 +31,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::ids::MemberId;
-use crate::keys::{self, TenantId};
+use crate::keys::{self, KeyPart, TenantId};
 use crate::kv::Transaction;
 use crate::model::member::Member;
 use crate::rbac::Action;
@@ -108,8 +126,33 @@ pub(crate) fn write(
         after: after.map(digest),
         at_ms: now_ms(),
     };
-    let (key, offset) = keys::audit_key(ttx.prefix(), ttx.next_audit_sequence()?)?;
-    ttx.set_versionstamped_key(&key, offset, &value::encode(&event)?)
+    let sequence = ttx.next_audit_sequence()?;
+    let (key, offset) = keys::audit_key(ttx.prefix(), sequence)?;
+    ttx.set_versionstamped_key(&key, offset, &value::encode(&event)?)?;
+    // The index entries get the event's stamp (same commit, same user version), which is how
+    // a query finds the event from an entry.
+    let (key, offset) = keys::audit_index_key(
+        ttx.prefix(),
+        keys::AUDIT_BY_ACTOR,
+        &[actor_key_part(actor)],
+        sequence,
+    )?;
+    ttx.set_versionstamped_key(&key, offset, &[])?;
+    let (key, offset) = keys::audit_index_key(
+        ttx.prefix(),
+        keys::AUDIT_BY_TARGET,
+        &[model.into(), record_id.into()],
+        sequence,
+    )?;
+    ttx.set_versionstamped_key(&key, offset, &[])
+}
+
+/// How the actor index names an actor: the member's UUID, or nil for the system.
+fn actor_key_part(actor: Actor) -> KeyPart {
+    match actor {
+        Actor::System => KeyPart::Null,
+        Actor::Member(member) => KeyPart::Uuid(member.uuid()),
+    }
 }
 
 /// One page of the tenant's audit events, oldest first.

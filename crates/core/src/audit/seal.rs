@@ -1,0 +1,312 @@
+//! Sealing: a per-tenant SHA-256 hash chain over the audit events, in key (commit) order.
+//!
+//! ```text
+//! seal_0 = SHA-256("coditect-audit-chain/1" || tenant uuid)
+//! seal_n = SHA-256(seal_(n-1) || SHA-256(bytes of event n) || key of event n)
+//! ```
+//!
+//! Hashing the event's digest rather than its bytes binds the same content (the digest is
+//! collision resistant) and lets the chain's state keep one 32-byte digest per event, which is
+//! what lets [`verify`](super::verify) name *which* event changed rather than only that the
+//! chain broke somewhere. The state lives under `(tenant, "meta", "audit", ...)`, apart from
+//! the events:
+//!
+//! - the head: how many events are sealed, the last one's position, the chain hash after it;
+//! - windows of [`CHECKPOINT_EVERY`] events: the checkpoint hash the window starts from (the
+//!   chain after the window before it) and, per event, its position and digest (about 44 KB a
+//!   window, under the 100 KB value limit).
+//!
+//! Writers never read any of it, so sealing never makes them conflict. The sealer reads the
+//! head (not a snapshot: a second sealer, or a retry after an unknown commit result, conflicts
+//! or re-reads it, so every event is chained exactly once), then the events after it as
+//! snapshot reads (appends at later stamps must not abort the sealer). It seals only events
+//! its read version sees, whose stamps are therefore final: a commit still in flight gets a
+//! later version than any read version already handed out, so its events sort after
+//! everything sealed and can never appear behind the head. Each chunk is one transaction,
+//! bounded in events and bytes to stay well inside FoundationDB's 5 s and 10 MB.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::digest;
+use super::position::AuditPosition;
+use crate::error::{Error, Result};
+use crate::keys::{self, TenantId};
+use crate::kv::{prefix_end, KvBackend, RangeOptions, Transaction};
+use crate::retry::{run, RetryOptions};
+use crate::tenant_tx::TenantTx;
+use crate::value::{self, Versioned};
+
+/// Events per window: the chain's checkpoints are this many events apart.
+pub const CHECKPOINT_EVERY: u64 = 1_000;
+
+/// The end of the sealed part of a tenant's trail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealHead {
+    /// Events sealed.
+    pub count: u64,
+    /// The chain hash after the last sealed event (the genesis hash when none is).
+    pub hash: [u8; 32],
+    /// The position of the last sealed event.
+    pub last: Option<AuditPosition>,
+}
+
+impl Versioned for SealHead {
+    const WHAT: &'static str = "audit seal head";
+    const SCHEMA_VERSION: u8 = 1;
+}
+
+/// One sealed event as the chain's state remembers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SealedEvent {
+    /// Where the event is.
+    pub(crate) position: AuditPosition,
+    /// SHA-256 of its stored bytes.
+    pub(crate) digest: [u8; 32],
+}
+
+/// Events `k * CHECKPOINT_EVERY ..` of the chain: the checkpoint it starts from and what each
+/// of its events was when sealed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SealWindow {
+    /// The chain hash before the window's first event.
+    pub(crate) start_hash: [u8; 32],
+    /// The position of the event before the window's first, if any.
+    pub(crate) after: Option<AuditPosition>,
+    /// The window's events in key order.
+    pub(crate) entries: Vec<SealedEvent>,
+}
+
+impl Versioned for SealWindow {
+    const WHAT: &'static str = "audit seal window";
+    const SCHEMA_VERSION: u8 = 1;
+}
+
+/// The chain hash before any event: bound to the tenant, so no other tenant's chain (or a
+/// copy of it) verifies here.
+pub fn genesis(tenant: TenantId) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(b"coditect-audit-chain/1");
+    hasher.update(tenant.uuid().as_bytes());
+    hasher.finalize().into()
+}
+
+/// The next chain hash: `SHA-256(previous || event digest || event key)`.
+pub fn link(previous: &[u8; 32], event_digest: &[u8; 32], key: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(previous);
+    hasher.update(event_digest);
+    hasher.update(key);
+    hasher.finalize().into()
+}
+
+/// How [`seal`] works through a trail.
+#[derive(Clone, Debug)]
+pub struct SealOptions {
+    /// Most events sealed in one transaction.
+    pub chunk_events: usize,
+    /// A chunk stops after the event that brings the bytes it read to this many.
+    pub chunk_bytes: usize,
+    /// The retry loop each chunk runs in.
+    pub retry: RetryOptions,
+}
+
+impl Default for SealOptions {
+    /// 10,000 events or 4 MB a chunk (tens of milliseconds, a few hundred KB of writes), the
+    /// default retry loop.
+    fn default() -> Self {
+        SealOptions {
+            chunk_events: 10_000,
+            chunk_bytes: 4_000_000,
+            retry: RetryOptions::default(),
+        }
+    }
+}
+
+/// What one [`seal`] call did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SealReport {
+    /// Events it added to the chain.
+    pub sealed: u64,
+    /// The chain's head afterwards.
+    pub head: SealHead,
+    /// Transactions it committed.
+    pub chunks: u32,
+}
+
+/// Seals every event of `tenant` not yet sealed (those committed before it started, and any
+/// that land while it runs), one chunk per transaction, each in the retry loop. Idempotent: a
+/// repeated or concurrent call extends the same chain, never seals an event twice. Works on a
+/// suspended tenant too.
+pub async fn seal(
+    db: &dyn KvBackend,
+    tenant: TenantId,
+    options: &SealOptions,
+) -> Result<SealReport> {
+    let (max_events, max_bytes) = (options.chunk_events.max(1), options.chunk_bytes.max(1));
+    let mut report = SealReport {
+        sealed: 0,
+        head: SealHead {
+            count: 0,
+            hash: genesis(tenant),
+            last: None,
+        },
+        chunks: 0,
+    };
+    loop {
+        let (chunk, _) = run(db, &options.retry, |tx| async move {
+            seal_chunk(&*tx, tenant, max_events, max_bytes).await
+        })
+        .await?;
+        report.sealed += chunk.sealed;
+        report.head = chunk.head;
+        report.chunks += 1;
+        if chunk.done {
+            return Ok(report);
+        }
+    }
+}
+
+/// What one chunk did.
+struct Chunk {
+    sealed: u64,
+    head: SealHead,
+    /// Whether it reached the end of the events its transaction sees.
+    done: bool,
+}
+
+/// Seals up to `max_events` events after the head, in `tx`.
+async fn seal_chunk(
+    tx: &dyn Transaction,
+    tenant: TenantId,
+    max_events: usize,
+    max_bytes: usize,
+) -> Result<Chunk> {
+    let read_version = tx.read_version().await?;
+    let ttx = TenantTx::open_any_status(tx, tenant).await?;
+    let mut head = load_head(&ttx, false).await?;
+    let mut window = match head.count % CHECKPOINT_EVERY {
+        0 => SealWindow {
+            start_hash: head.hash,
+            after: head.last,
+            entries: Vec::new(),
+        },
+        filled => {
+            let window = load_window(&ttx, head.count / CHECKPOINT_EVERY, false)
+                .await?
+                .ok_or_else(|| corrupt("the head's window is missing"))?;
+            if window.entries.len() as u64 != filled {
+                return Err(corrupt("the head and its window disagree"));
+            }
+            window
+        }
+    };
+    let events = keys::audit_prefix(ttx.prefix());
+    let end = prefix_end(&events).ok_or_else(|| corrupt("audit prefix has no end"))?;
+    let mut lo = match head.last {
+        Some(last) => last.key_after_under(&events),
+        None => events.clone(),
+    };
+    let (mut sealed, mut bytes, mut done) = (0usize, 0usize, false);
+    'scan: loop {
+        let options = RangeOptions::limit(max_events - sealed).snapshot();
+        let page = ttx.get_range(&lo, &end, options).await?;
+        let next = page.next_range(&lo, &end, false);
+        for kv in &page.kvs {
+            let position = AuditPosition::of_key(&kv.key)?;
+            // Never the case (a read sees only commits at or below its version, all final):
+            // stated so that no event past the read version is ever sealed.
+            if position.commit_version() > read_version {
+                done = true;
+                break 'scan;
+            }
+            let event_digest = digest(&kv.value);
+            head.hash = link(&head.hash, &event_digest, &kv.key);
+            head.count += 1;
+            head.last = Some(position);
+            window.entries.push(SealedEvent {
+                position,
+                digest: event_digest,
+            });
+            if head.count % CHECKPOINT_EVERY == 0 {
+                store_window(&ttx, head.count / CHECKPOINT_EVERY - 1, &window)?;
+                window = SealWindow {
+                    start_hash: head.hash,
+                    after: head.last,
+                    entries: Vec::new(),
+                };
+            }
+            sealed += 1;
+            bytes += kv.key.len() + kv.value.len();
+            if sealed >= max_events || bytes >= max_bytes {
+                break 'scan;
+            }
+        }
+        match next {
+            Some((next_lo, _)) => lo = next_lo,
+            None => {
+                done = true;
+                break;
+            }
+        }
+    }
+    if sealed > 0 {
+        if !window.entries.is_empty() {
+            store_window(&ttx, head.count / CHECKPOINT_EVERY, &window)?;
+        }
+        ttx.set(&head_key(&ttx), &value::encode(&head)?)?;
+    }
+    Ok(Chunk {
+        sealed: sealed as u64,
+        head,
+        done,
+    })
+}
+
+fn head_key(ttx: &TenantTx<'_>) -> Vec<u8> {
+    keys::audit_meta_key(ttx.prefix(), "head", None)
+}
+
+fn window_key(ttx: &TenantTx<'_>, index: u64) -> Result<Vec<u8>> {
+    let index = i64::try_from(index).map_err(|_| corrupt("window index out of range"))?;
+    Ok(keys::audit_meta_key(ttx.prefix(), "window", Some(index)))
+}
+
+/// The tenant's seal head: the stored one, or the genesis head when nothing is sealed.
+pub async fn head(ttx: &TenantTx<'_>) -> Result<SealHead> {
+    load_head(ttx, true).await
+}
+
+pub(crate) async fn load_head(ttx: &TenantTx<'_>, snapshot: bool) -> Result<SealHead> {
+    match ttx.get(&head_key(ttx), snapshot).await? {
+        Some(bytes) => value::decode(&bytes),
+        None => Ok(SealHead {
+            count: 0,
+            hash: genesis(ttx.tenant_id()),
+            last: None,
+        }),
+    }
+}
+
+pub(crate) async fn load_window(
+    ttx: &TenantTx<'_>,
+    index: u64,
+    snapshot: bool,
+) -> Result<Option<SealWindow>> {
+    match ttx.get(&window_key(ttx, index)?, snapshot).await? {
+        Some(bytes) => value::decode(&bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn store_window(ttx: &TenantTx<'_>, index: u64, window: &SealWindow) -> Result<()> {
+    ttx.set(&window_key(ttx, index)?, &value::encode(window)?)
+}
+
+fn corrupt(reason: &str) -> Error {
+    Error::Decode {
+        what: SealHead::WHAT,
+        reason: reason.into(),
+        source: None,
+    }
+}
