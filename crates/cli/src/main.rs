@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+mod audit;
 mod bench;
 mod demo;
 mod kv_range;
@@ -51,6 +52,9 @@ enum Command {
     /// Create, list, show, suspend and activate tenants.
     #[command(subcommand)]
     Tenant(tenant::TenantCommand),
+    /// A tenant's audit trail: tail, seal, verify, receipt.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Raw keys and values.
     #[command(subcommand)]
     Kv(kv_range::KvCommand),
@@ -90,6 +94,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tenant(command) => {
             let store = cli.store.unwrap_or_default();
             tenant::run(&store, &out, command).await?;
+        }
+        Command::Audit(command) => {
+            let store = cli.store.unwrap_or_default();
+            audit::run(&store, &out, command).await?;
         }
         Command::Kv(command) => {
             let store = cli.store.unwrap_or_default();

@@ -359,7 +359,8 @@ fn bad_input_fails_with_one_line() {
         &["bench", "--plot", "/nonexistent-dir/x.svg"],
     ));
     assert!(error.contains("does not exist"), "{error}");
-    let file = dir.path().join("a-file");
+    let elsewhere = store();
+    let file = elsewhere.path().join("a-file");
     std::fs::write(&file, b"not a store").unwrap();
     fails(&coditect(&file, &["tenant", "list"]));
     fails(&coditect(&file.join("below"), &["tenant", "list"]));
@@ -404,4 +405,110 @@ fn mem_store_starts_empty_and_env_selects_the_store() {
         .output()
         .unwrap();
     assert_eq!(json(&output)["store"], "mem");
+}
+
+#[test]
+fn audit_tail_seal_receipt_verify_and_a_tampered_event() {
+    let files = store();
+    let dir = files.path().join("store");
+    let demo = json(&coditect(&dir, &["demo", "--json"]));
+    let id = demo["tenant"]["id"].as_str().unwrap().to_owned();
+
+    let tail = json(&coditect(
+        &dir,
+        &["audit", "tail", &id, "-n", "3", "--json"],
+    ));
+    let events = tail["events"].as_array().unwrap();
+    assert_eq!(events.len(), 3);
+    // The newest event is the agent's comment, by the agent.
+    assert_eq!(events[2]["model"], "comment");
+    assert_eq!(events[2]["actor"], demo["tenant"]["agent"]["member_id"]);
+    let text = ok(&coditect(&dir, &["audit", "tail", &id]));
+    assert!(text.contains("create") && text.contains("task"), "{text}");
+
+    let sealed = json(&coditect(&dir, &["audit", "seal", &id, "--json"]));
+    assert!(sealed["sealed"].as_u64().unwrap() > 10, "{sealed}");
+    let receipt = files.path().join("receipt.txt");
+    ok(&coditect(
+        &dir,
+        &["audit", "receipt", &id, "--out", receipt.to_str().unwrap()],
+    ));
+    let verified = json(&coditect(
+        &dir,
+        &[
+            "audit",
+            "verify",
+            &id,
+            "--receipt",
+            receipt.to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    assert_eq!(verified["ok"], true);
+    assert_eq!(verified["count"], sealed["count"]);
+
+    // Change one sealed event's bytes behind the record layer's back.
+    let first = ok(&coditect(
+        &dir,
+        &[
+            "kv",
+            "range",
+            "--tenant",
+            &id,
+            "--collection",
+            "audit",
+            "--hex",
+            "--limit",
+            "1",
+        ],
+    ));
+    let (key, value) = first.trim().split_once(' ').unwrap();
+    let unhex = |h: &str| -> Vec<u8> {
+        (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    let (key, mut value) = (unhex(key), unhex(value));
+    *value.last_mut().unwrap() ^= 1;
+    {
+        let db = coditect_sled::open(&dir, coditect_sled::SledOptions::default()).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            use coditect_core::KvBackend;
+            let tx = db.begin().await.unwrap();
+            tx.set(&key, &value).unwrap();
+            tx.commit().await.unwrap();
+        });
+    }
+    let error = fails(&coditect(&dir, &["audit", "verify", &id]));
+    assert!(
+        error.contains("is broken") && error.contains("#0") && error.contains("modified"),
+        "{error}"
+    );
+
+    // Receipts that are missing or not receipts.
+    let error = fails(&coditect(
+        &dir,
+        &["audit", "verify", &id, "--receipt", "/nonexistent/receipt"],
+    ));
+    assert!(error.contains("reading receipt"), "{error}");
+    let garbage = files.path().join("garbage");
+    std::fs::write(&garbage, "not a receipt").unwrap();
+    fails(&coditect(
+        &dir,
+        &[
+            "audit",
+            "verify",
+            &id,
+            "--receipt",
+            garbage.to_str().unwrap(),
+        ],
+    ));
+    fails(&coditect(
+        &dir,
+        &["audit", "seal", "3f1c9e1e-2a55-4e44-9d1b-2b0e4f5d3c11"],
+    ));
 }

@@ -41,7 +41,17 @@ fn percentile_label(nines: &f64) -> String {
 }
 
 fn latency_label(us: &f64) -> String {
-    super::report::duration(*us)
+    // Axis ticks fall on powers of ten: no decimals needed.
+    let us = *us;
+    if us >= 1_000_000.0 {
+        format!("{:.0} s", us / 1_000_000.0)
+    } else if us >= 1_000.0 {
+        format!("{:.0} ms", us / 1_000.0)
+    } else if us >= 1.0 {
+        format!("{us:.0} µs")
+    } else {
+        format!("{us:.1} µs")
+    }
 }
 
 /// Writes the chart of `recorder` to `path` (SVG).
@@ -87,6 +97,7 @@ pub fn write(path: &Path, title: &str, recorder: &Recorder) -> anyhow::Result<()
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 20))
         .margin(15)
+        .margin_right(40)
         .x_label_area_size(45)
         .y_label_area_size(80)
         .build_cartesian_2d(0f64..MAX_NINES, (lowest / 2.0..highest * 3.0).log_scale())

@@ -1,0 +1,220 @@
+//! `coditect audit ...`: a tenant's audit trail: the newest events, sealing the trail into its
+//! SHA-256 chain, verifying the chain (against a receipt kept elsewhere, if given) and issuing
+//! such a receipt.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use coditect_core::audit::verify::{
+    verify, verify_receipt, Receipt, TamperKind, Verdict, VerifyOptions,
+};
+use coditect_core::audit::{query, seal, Actor, AuditAction, AuditEntry, AuditQuery, SealOptions};
+use coditect_core::{TenantId, TenantTx};
+use serde_json::json;
+
+use crate::output::Output;
+use crate::store::{self, StoreSpec};
+use crate::tenant::{parse_tenant_id, require};
+
+/// `coditect audit ...`
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// The tenant's newest audit events, oldest of them first.
+    Tail {
+        /// The tenant's id (a UUID).
+        #[arg(value_parser = parse_tenant_id)]
+        id: TenantId,
+        /// How many events.
+        #[arg(short = 'n', long = "lines", default_value_t = 20)]
+        n: usize,
+    },
+    /// Extend the tenant's hash chain over every event not sealed yet.
+    Seal {
+        /// The tenant's id (a UUID).
+        #[arg(value_parser = parse_tenant_id)]
+        id: TenantId,
+    },
+    /// Recompute the chain; exit 1 naming the first bad event when it is broken.
+    Verify {
+        /// The tenant's id (a UUID).
+        #[arg(value_parser = parse_tenant_id)]
+        id: TenantId,
+        /// Also check the chain still reaches this receipt (from `audit receipt`).
+        #[arg(long, value_name = "FILE")]
+        receipt: Option<PathBuf>,
+    },
+    /// Write the chain's head (tenant, sealed count, hash) to a file, to keep elsewhere.
+    Receipt {
+        /// The tenant's id (a UUID).
+        #[arg(value_parser = parse_tenant_id)]
+        id: TenantId,
+        /// Where to write it.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+/// Runs one `audit` subcommand.
+pub async fn run(spec: &StoreSpec, out: &Output, command: AuditCommand) -> anyhow::Result<()> {
+    let db = store::open(spec).await?;
+    let db = &*db;
+    match command {
+        AuditCommand::Tail { id, n } => {
+            require(db, id).await?;
+            let tx = db.begin().await?;
+            let ttx = TenantTx::open(&*tx, id).await?;
+            let mut entries = query::by_time(&ttx, &AuditQuery::newest(n.max(1)))
+                .await?
+                .items;
+            entries.reverse();
+            if out.json {
+                out.json(&json!({"tenant": id.uuid(), "events": entries.iter().map(entry_json).collect::<Vec<_>>()}));
+            } else if entries.is_empty() {
+                println!("no audit events");
+            } else {
+                for entry in &entries {
+                    let e = &entry.event;
+                    println!(
+                        "{}  {}  {:<10} {:<16} {} by {}",
+                        entry.position,
+                        e.at_ms,
+                        action_name(e.action),
+                        e.model,
+                        e.record_id,
+                        actor_name(e.actor)
+                    );
+                }
+            }
+        }
+        AuditCommand::Seal { id } => {
+            require(db, id).await?;
+            let report = seal(db, id, &SealOptions::default()).await?;
+            if out.json {
+                out.json(&json!({
+                    "tenant": id.uuid(), "sealed": report.sealed, "count": report.head.count,
+                    "head": hex(&report.head.hash), "chunks": report.chunks,
+                }));
+            } else {
+                println!(
+                    "sealed {} new event(s) of tenant {id} in {} transaction(s); the chain holds {} event(s), head {}",
+                    report.sealed,
+                    report.chunks,
+                    report.head.count,
+                    hex(&report.head.hash)
+                );
+            }
+        }
+        AuditCommand::Verify { id, receipt } => {
+            require(db, id).await?;
+            let verdict = match &receipt {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("reading receipt {}", path.display()))?;
+                    let receipt = Receipt::parse(&text)
+                        .with_context(|| format!("receipt {}", path.display()))?;
+                    verify_receipt(db, id, &receipt, VerifyOptions::default().chunk_events).await?
+                }
+                None => verify(db, id, &VerifyOptions::default()).await?,
+            };
+            match verdict {
+                Verdict::Clean(v) => {
+                    if out.json {
+                        out.json(&json!({
+                            "tenant": id.uuid(), "ok": true, "verified": v.verified, "count": v.count,
+                            "head": hex(&v.head), "unsealed": v.unsealed,
+                        }));
+                    } else {
+                        println!(
+                            "audit chain of tenant {id} is intact: {} sealed event(s) verified{}, head {}; {} event(s) not sealed yet",
+                            v.verified,
+                            if receipt.is_some() { " and the receipt matches" } else { "" },
+                            hex(&v.head),
+                            v.unsealed
+                        );
+                    }
+                }
+                Verdict::Tampered(t) => {
+                    let kind = tamper_name(t.kind);
+                    if out.json {
+                        out.json(&json!({
+                            "tenant": id.uuid(), "ok": false, "kind": kind,
+                            "position": t.position, "key": hex(&t.key),
+                        }));
+                    }
+                    bail!(
+                        "audit chain of tenant {id} is broken: the first bad event is #{} ({kind}), key {}",
+                        t.position,
+                        hex(&t.key)
+                    );
+                }
+            }
+        }
+        AuditCommand::Receipt { id, out: path } => {
+            require(db, id).await?;
+            let receipt = coditect_core::audit::verify::receipt(db, id).await?;
+            std::fs::write(&path, format!("{}\n", receipt.to_text()))
+                .with_context(|| format!("writing receipt {}", path.display()))?;
+            if out.json {
+                out.json(&json!({
+                    "tenant": id.uuid(), "count": receipt.count, "head": hex(&receipt.head),
+                    "file": path.display().to_string(),
+                }));
+            } else {
+                println!(
+                    "receipt of tenant {id} ({} sealed event(s), head {}) written to {}",
+                    receipt.count,
+                    hex(&receipt.head),
+                    path.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn action_name(action: AuditAction) -> String {
+    match action {
+        AuditAction::Create => "create".into(),
+        AuditAction::Update => "update".into(),
+        AuditAction::Delete => "delete".into(),
+        AuditAction::SetPassword => "password".into(),
+        AuditAction::Denied(a) => format!("denied:{a:?}").to_lowercase(),
+    }
+}
+
+fn actor_name(actor: Actor) -> String {
+    match actor {
+        Actor::System => "system".into(),
+        Actor::Member(m) => format!("member {m}"),
+    }
+}
+
+fn tamper_name(kind: TamperKind) -> String {
+    match kind {
+        TamperKind::Modified => "modified".into(),
+        TamperKind::Reordered { moved_from } => format!("reordered, sealed at #{moved_from}"),
+        TamperKind::Removed => "removed".into(),
+        TamperKind::Inserted => "inserted".into(),
+        TamperKind::SealAltered => "seal state altered".into(),
+        TamperKind::ReceiptMismatch => "does not reach the receipt".into(),
+    }
+}
+
+fn entry_json(entry: &AuditEntry) -> serde_json::Value {
+    let e = &entry.event;
+    json!({
+        "position": entry.position.to_string(),
+        "at_ms": e.at_ms,
+        "actor": match e.actor { Actor::System => serde_json::Value::Null, Actor::Member(m) => json!(m.uuid()) },
+        "action": action_name(e.action),
+        "model": e.model,
+        "record_id": e.record_id,
+        "before": e.before.map(|d| hex(&d)),
+        "after": e.after.map(|d| hex(&d)),
+    })
+}
