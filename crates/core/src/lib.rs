@@ -17,6 +17,7 @@
 //! - [`value`]: versioned postcard values and schema evolution;
 //! - [`audit`]: one audit event per mutation, at a versionstamped key;
 //! - [`model`]: the 21 models; [`provision`]: a new tenant in one transaction;
+//! - [`ops`]: tenant operations: backup and restore, migration, GDPR erasure, analytics;
 //! - [`rbac`]: role-based access control inherited down the entity tree, checked on every
 //!   mutation by a member.
 
@@ -29,6 +30,7 @@ pub mod keys;
 mod kv;
 pub mod limits;
 pub mod model;
+pub mod ops;
 pub mod provision;
 pub mod rbac;
 pub mod record;

@@ -1,0 +1,372 @@
+//! Export: one tenant's whole key range to a [backup](super::backup) file, in chunks.
+//!
+//! Consistency. A FoundationDB transaction lives 5 s, so a large tenant cannot be read at one
+//! read version. Instead the export quiesces the tenant: its first transaction sets the
+//! registry status to `Suspended` and leaves a marker ([`OpKind::Export`]) that remembers the
+//! status to restore. Every writer opens the tenant through [`TenantTx`], which reads the
+//! registry entry without snapshot, so a writer that started before the quiesce conflicts on
+//! commit and its retry is refused ([`Error::TenantInactive`]): after the quiesce commits,
+//! nothing can commit into the tenant, and the chunks read afterwards, each at its own read
+//! version, together form one consistent cut. The header says so (`consistent: true`); the
+//! last transaction restores the status and removes the marker. Both status changes are audit
+//! events in the tenant (the first one is inside the backup).
+//!
+//! The registry is the one door writers use; the audit sealer (which only appends its own
+//! state after events that cannot change while quiesced) and an operator changing the
+//! registry entry by hand are not stopped. `quiesce: false` exports without refusing writers:
+//! each data frame is then consistent at its own read version only (recorded in the frame),
+//! and the header says `consistent: false`. An export interrupted by a crash leaves the tenant
+//! suspended with its marker: exporting again resumes the quiesce and restores the status at
+//! the end.
+//!
+//! [`OpKind::Export`]: super::OpKind::Export
+
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use foundationdb_tuple::pack_into;
+
+use super::backup::{relative_key, BackupHeader, BackupWriter};
+use super::state::{self, busy, OpKind, TenantOp};
+use super::{erase, ChunkOptions, Progress};
+use crate::audit::{self, Actor, AuditAction};
+use crate::error::{Error, Result};
+use crate::keys::{TenantId, META};
+use crate::kv::{prefix_end, RangeOptions, Transaction};
+use crate::model::tenant::{Tenant, TenantStatus};
+use crate::record::now_ms;
+use crate::retry::run;
+use crate::tenant_tx::TenantTx;
+use crate::value::Versioned;
+use crate::KvBackend;
+
+/// How [`export`] works.
+#[derive(Clone, Debug)]
+pub struct ExportOptions {
+    /// Chunk sizes, retries, progress.
+    pub chunk: ChunkOptions,
+    /// Refuse writers during the export so the file is one consistent cut (default true).
+    pub quiesce: bool,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions {
+            chunk: ChunkOptions::default(),
+            quiesce: true,
+        }
+    }
+}
+
+/// What an export wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExportReport {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// Key/value pairs written.
+    pub records: u64,
+    /// Bytes of their keys and values.
+    pub data_bytes: u64,
+    /// Bytes of the file.
+    pub file_bytes: u64,
+    /// Data frames (= read transactions).
+    pub frames: u32,
+    /// Whether the file is one consistent cut (the tenant was quiesced).
+    pub consistent: bool,
+    /// Read versions of the first and last chunk.
+    pub read_versions: (u64, u64),
+    /// SHA-256 of the file before its trailer (as the trailer records it).
+    pub sha256: [u8; 32],
+}
+
+/// Exports `tenant` to `out`; see the module documentation for what is guaranteed.
+pub async fn export<W: Write>(
+    db: &dyn KvBackend,
+    tenant: TenantId,
+    out: W,
+    options: &ExportOptions,
+) -> Result<ExportReport> {
+    let start = begin(db, tenant, options).await?;
+    let result = write_chunks(db, tenant, out, &start, options).await;
+    if start.quiesced {
+        // Writers are let back in whether or not the file was written.
+        let restored = end(db, tenant, options).await;
+        let report = result?;
+        restored?;
+        Ok(report)
+    } else {
+        result
+    }
+}
+
+/// [`export`] to a file at `path` (created or truncated, synced to disk at the end; removed
+/// again when the export fails).
+pub async fn export_to_path(
+    db: &dyn KvBackend,
+    tenant: TenantId,
+    path: &Path,
+    options: &ExportOptions,
+) -> Result<ExportReport> {
+    let file = fs::File::create(path)?;
+    let result = async {
+        let mut out = BufWriter::new(file);
+        let report = export(db, tenant, &mut out, options).await?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        Ok(report)
+    }
+    .await;
+    if result.is_err() {
+        // A partial file must not be mistaken for a backup (it would not verify anyway).
+        let _ = fs::remove_file(path);
+    }
+    result
+}
+
+struct Start {
+    header: BackupHeader,
+    quiesced: bool,
+}
+
+/// The per-tenant counters `(tenant, "meta", "count", name)` in `tx`.
+pub(crate) async fn counters(
+    tx: &dyn Transaction,
+    tenant: TenantId,
+    snapshot: bool,
+) -> Result<Vec<(String, i64)>> {
+    let mut prefix = tenant.prefix();
+    pack_into(&META, &mut prefix);
+    pack_into(&"count", &mut prefix);
+    let end = prefix_end(&prefix).unwrap_or_else(|| tenant.range().1);
+    let mut begin = prefix.clone();
+    let mut out = Vec::new();
+    loop {
+        let options = RangeOptions {
+            snapshot,
+            ..RangeOptions::default()
+        };
+        let page = tx.get_range(&begin, &end, options).await?;
+        let next = page.next_range(&begin, &end, false);
+        for kv in page.kvs {
+            let name: String =
+                foundationdb_tuple::unpack(&kv.key[prefix.len()..]).map_err(|e| Error::Decode {
+                    what: "counter key",
+                    reason: "not a string".into(),
+                    source: Some(Box::new(e)),
+                })?;
+            let mut le = [0u8; 8];
+            let n = kv.value.len().min(8);
+            le[..n].copy_from_slice(&kv.value[..n]);
+            out.push((name, i64::from_le_bytes(le)));
+        }
+        match next {
+            Some((lo, _)) => begin = lo,
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+/// The first transaction: the registry entry, the quiesce, the counters.
+async fn begin(db: &dyn KvBackend, tenant: TenantId, options: &ExportOptions) -> Result<Start> {
+    let quiesce = options.quiesce;
+    let (start, _) = run(db, &options.chunk.retry, |tx| async move {
+        let tx: &dyn Transaction = &*tx;
+        erase::refuse_if_erasing(tx, tenant).await?;
+        let (entry, entry_bytes) = state::registry_entry(tx, tenant).await?;
+        let op = state::get_op(tx, tenant).await?;
+        let (original, quiesced) = match op {
+            Some(
+                op @ TenantOp {
+                    kind: OpKind::Import { .. },
+                    ..
+                },
+            ) => return Err(busy(tenant, &op)),
+            // An earlier export was interrupted: the tenant is still quiesced.
+            Some(op) => (
+                Tenant {
+                    status: op.previous,
+                    ..entry
+                },
+                true,
+            ),
+            None if quiesce && entry.status == TenantStatus::Active => {
+                state::put_op(
+                    tx,
+                    tenant,
+                    &TenantOp {
+                        kind: OpKind::Export,
+                        previous: entry.status,
+                        started_ms: now_ms(),
+                        progress: 0,
+                    },
+                )?;
+                let quiet = Tenant {
+                    status: TenantStatus::Suspended,
+                    ..entry.clone()
+                };
+                let after = state::put_registry_entry(tx, &quiet)?;
+                let ttx = TenantTx::open_any_status(tx, tenant).await?;
+                audit::write(
+                    &ttx,
+                    Actor::System,
+                    AuditAction::Update,
+                    Tenant::WHAT,
+                    tenant.uuid(),
+                    Some(&entry_bytes),
+                    Some(&after),
+                )?;
+                (entry, true)
+            }
+            // A suspended tenant admits no writer through TenantTx already.
+            None => {
+                let suspended = entry.status == TenantStatus::Suspended;
+                (entry, suspended)
+            }
+        };
+        let counters = counters(tx, tenant, true).await?;
+        let read_version = tx.read_version().await?;
+        Ok(Start {
+            header: BackupHeader {
+                tenant: tenant.uuid(),
+                entry: crate::value::encode(&original)?,
+                exported_at_ms: now_ms(),
+                read_version,
+                consistent: quiesced,
+                counters,
+            },
+            quiesced: quiesced && original.status == TenantStatus::Active,
+        })
+    })
+    .await?;
+    Ok(start)
+}
+
+/// The last transaction: the status before the export, the marker removed, audited.
+async fn end(db: &dyn KvBackend, tenant: TenantId, options: &ExportOptions) -> Result<()> {
+    run(db, &options.chunk.retry, |tx| async move {
+        let tx: &dyn Transaction = &*tx;
+        let Some(op) = state::get_op(tx, tenant).await? else {
+            return Ok(());
+        };
+        if op.kind != OpKind::Export {
+            return Err(busy(tenant, &op));
+        }
+        let (entry, before) = state::registry_entry(tx, tenant).await?;
+        let restored = Tenant {
+            status: op.previous,
+            ..entry
+        };
+        let after = state::put_registry_entry(tx, &restored)?;
+        state::clear_op(tx, tenant)?;
+        let ttx = TenantTx::open_any_status(tx, tenant).await?;
+        audit::write(
+            &ttx,
+            Actor::System,
+            AuditAction::Update,
+            Tenant::WHAT,
+            tenant.uuid(),
+            Some(&before),
+            Some(&after),
+        )
+    })
+    .await?;
+    Ok(())
+}
+
+/// One chunk of the tenant's range from `begin`: its pairs, read version, where the next
+/// starts.
+pub(crate) async fn read_chunk(
+    tx: &dyn Transaction,
+    begin: &[u8],
+    end: &[u8],
+    options: &ChunkOptions,
+) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, Option<Vec<u8>>)> {
+    let (max_records, max_bytes) = (options.records(), options.bytes());
+    let mut pairs = Vec::new();
+    let mut bytes = 0usize;
+    let mut lo = begin.to_vec();
+    loop {
+        let options = RangeOptions {
+            limit: max_records - pairs.len(),
+            snapshot: true,
+            ..RangeOptions::default()
+        };
+        let page = tx.get_range(&lo, end, options).await?;
+        let next = page.next_range(&lo, end, false);
+        let mut cut = None;
+        for kv in page.kvs {
+            bytes += kv.key.len() + kv.value.len();
+            let after = crate::kv::key_after(&kv.key);
+            pairs.push((kv.key, kv.value));
+            if bytes >= max_bytes || pairs.len() >= max_records {
+                cut = Some(after);
+                break;
+            }
+        }
+        if let Some(after) = cut {
+            return Ok((pairs, Some(after)));
+        }
+        match next {
+            Some((next_lo, _)) => lo = next_lo,
+            None => return Ok((pairs, None)),
+        }
+    }
+}
+
+async fn write_chunks<W: Write>(
+    db: &dyn KvBackend,
+    tenant: TenantId,
+    out: W,
+    start: &Start,
+    options: &ExportOptions,
+) -> Result<ExportReport> {
+    let mut writer = BackupWriter::new(out, &start.header)?;
+    let (mut cursor, end) = tenant.range();
+    let mut progress = Progress::default();
+    let mut frames = 0u32;
+    let mut last_version = start.header.read_version;
+    loop {
+        let chunk = &options.chunk;
+        let from = &cursor;
+        let end_ref = &end;
+        // Read-only: `run` only retries a chunk whose transaction grew too old.
+        let ((pairs, next, version), _) = run(db, &chunk.retry, |tx| async move {
+            let (pairs, next) = read_chunk(&*tx, from, end_ref, chunk).await?;
+            let version = tx.read_version().await?;
+            Ok((pairs, next, version))
+        })
+        .await?;
+        if !pairs.is_empty() {
+            let relative: Vec<(Vec<u8>, Vec<u8>)> = pairs
+                .into_iter()
+                .map(|(k, v)| (relative_key(&k).to_vec(), v))
+                .collect();
+            writer.data(version, &relative)?;
+            frames += 1;
+            last_version = version;
+            progress.records += relative.len() as u64;
+            progress.bytes += relative
+                .iter()
+                .map(|(k, v)| (k.len() + v.len()) as u64)
+                .sum::<u64>();
+            chunk.report(progress);
+        }
+        match next {
+            Some(next) => cursor = next,
+            None => break,
+        }
+    }
+    let (_, trailer, file_bytes) = writer.finish()?;
+    Ok(ExportReport {
+        tenant,
+        records: progress.records,
+        data_bytes: progress.bytes,
+        file_bytes,
+        frames,
+        consistent: start.header.consistent,
+        read_versions: (start.header.read_version, last_version),
+        sha256: trailer.sha256,
+    })
+}

@@ -1,0 +1,570 @@
+//! Import: a [backup](super::backup) into the tenant it was taken of (restore) or under a new
+//! id, never visible half-done.
+//!
+//! 1. The whole file is read and checked (every frame's check, order, totals, SHA-256) before
+//!    anything is written: a corrupt or truncated file is refused with an error naming the
+//!    frame, and the store is unchanged.
+//! 2. One transaction stages the tenant: its registry entry with status `Suspended` (so
+//!    [`TenantTx`] refuses it: nobody can read or write it), its domain in the global index
+//!    (reserving it), and a marker ([`OpKind::Import`]) remembering the status to restore.
+//!    Whatever an earlier, interrupted import of the same backup staged is cleared first.
+//! 3. The pairs are written in chunks, one transaction each, the file being read (and checked)
+//!    a second time; each chunk bumps the marker's progress in the same transaction, so a
+//!    chunk retried after an unknown commit result is not applied twice.
+//! 4. One transaction activates it: the status the tenant had at export, the marker removed,
+//!    a lineage record and its audit event (`tenant_import`) linking the new chain to the old.
+//! 5. The audit chain is sealed afresh ([`audit::seal`]).
+//!
+//! Tenant ids: every key is stored relative to the tenant prefix, so a new id only changes
+//! the prefix. The one value that embeds the tenant id is the registry entry (rewritten); the
+//! audit events about the tenant record itself carry its id as `record_id` (rewritten, with
+//! their index entry by target). Audit events are re-stamped: each is written at a new
+//! versionstamped key of the target store, in the same order, with its two index entries
+//! regenerated from it, because the source's stamps are commit versions of another store (or
+//! of the past) and events written later must sort after them. The hash chain binds every
+//! event's key and the tenant id ([`audit::seal`]), so the imported chain is sealed again
+//! from the new tenant's genesis; the old chain's head (count and hash) is kept in the
+//! lineage record `(tenant, "meta", "lineage", source)`, whose digest is in the
+//! `tenant_import` audit event, so a receipt of the old chain can still be matched. Digests
+//! inside historical events are kept as they were.
+//!
+//! Domains are globally unique: a restore keeps the backup's domain, an import under a new
+//! id into a store where that domain is taken needs a new one ([`ImportTarget::domain`]),
+//! else [`Error::AlreadyExists`] on `domain`. An interrupted import is resumed by importing
+//! the same file again, or dropped with [`erase`](super::erase()).
+//!
+//! [`OpKind::Import`]: super::OpKind::Import
+
+use std::fs;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use foundationdb_tuple::pack;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::backup::{verify_backup_from, BackupReader, BackupSummary};
+use super::state::{self, busy, OpKind, TenantOp};
+use super::{erase, ChunkOptions, Progress};
+use crate::audit::{self, Actor, AuditAction, AuditEvent, SealHead, SealOptions};
+use crate::error::{Error, Result};
+use crate::keys::{self, KeyPart, TenantId, AUDIT, AUDIT_BY_ACTOR, AUDIT_BY_TARGET, INDEX, META};
+use crate::kv::{KvBackend, Transaction};
+use crate::model::tenant::{normalize_domain, Tenant, TenantStatus};
+use crate::record::now_ms;
+use crate::retry::run;
+use crate::tenant_tx::TenantTx;
+use crate::value::{self, Versioned};
+
+/// Where a backup goes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportTarget {
+    /// The tenant id to import as; `None` restores under the backup's own id.
+    pub id: Option<TenantId>,
+    /// The domain; `None` keeps the backup's (which must then be free in the target store).
+    pub domain: Option<String>,
+}
+
+impl ImportTarget {
+    /// Under the backup's own id and domain.
+    pub fn restore() -> Self {
+        ImportTarget::default()
+    }
+
+    /// Under a new id and domain.
+    pub fn new_tenant(id: TenantId, domain: impl Into<String>) -> Self {
+        ImportTarget {
+            id: Some(id),
+            domain: Some(domain.into()),
+        }
+    }
+}
+
+/// What an import did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImportReport {
+    /// The tenant imported (active now).
+    pub tenant: TenantId,
+    /// The tenant the backup was taken of.
+    pub source: TenantId,
+    /// Pairs of the file written (audit index entries and seal state are regenerated).
+    pub records: u64,
+    /// Bytes of the file.
+    pub file_bytes: u64,
+    /// Audit events re-stamped.
+    pub audit_events: u64,
+    /// Write transactions of data chunks.
+    pub chunks: u64,
+    /// Events in the new chain after sealing.
+    pub sealed: u64,
+}
+
+/// How an imported tenant links to the one it was exported from:
+/// `(tenant, "meta", "lineage", source uuid)`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lineage {
+    /// The tenant the backup was taken of.
+    pub source: Uuid,
+    /// When the backup was taken.
+    pub exported_at_ms: i64,
+    /// SHA-256 of the backup (its trailer's).
+    pub backup_sha256: [u8; 32],
+    /// The source chain's sealed event count and head hash in the backup, if it was sealed.
+    pub source_chain: Option<(u64, [u8; 32])>,
+    /// When it was imported.
+    pub imported_at_ms: i64,
+}
+
+impl Versioned for Lineage {
+    const WHAT: &'static str = "tenant lineage";
+    const SCHEMA_VERSION: u8 = 1;
+}
+
+/// The model name of the audit event an import writes.
+pub const IMPORT_EVENT_MODEL: &str = "tenant_import";
+/// Most audit events one chunk re-stamps (a transaction's user versions are 16 bits).
+const MAX_EVENTS_PER_CHUNK: usize = 60_000;
+
+/// Imports the backup read from `input` as `target`; see the module documentation.
+pub async fn import<R: Read + Seek>(
+    db: &dyn KvBackend,
+    input: R,
+    target: &ImportTarget,
+    options: &ChunkOptions,
+) -> Result<ImportReport> {
+    import_as(db, input, target, options, None).await
+}
+
+/// [`import`], activating the tenant with `status` instead of the status in the backup.
+pub(crate) async fn import_as<R: Read + Seek>(
+    db: &dyn KvBackend,
+    mut input: R,
+    target: &ImportTarget,
+    options: &ChunkOptions,
+    status: Option<TenantStatus>,
+) -> Result<ImportReport> {
+    input.seek(SeekFrom::Start(0))?;
+    let summary = verify_backup_from(&mut input)?;
+    let mut plan = Plan::new(&summary, target)?;
+    if let Some(status) = status {
+        plan.previous = status;
+    }
+    stage(db, &plan, options).await?;
+    input.seek(SeekFrom::Start(0))?;
+    let written = write_chunks(db, &plan, &mut input, options).await?;
+    let lineage = Lineage {
+        source: plan.source.uuid(),
+        exported_at_ms: summary.header.exported_at_ms,
+        backup_sha256: summary.trailer.sha256,
+        source_chain: written.source_chain,
+        imported_at_ms: now_ms(),
+    };
+    activate(db, &plan, &lineage, options).await?;
+    let sealed = audit::seal(
+        db,
+        plan.entry.id,
+        &SealOptions {
+            chunk_events: options.records(),
+            chunk_bytes: options.bytes(),
+            retry: options.retry.clone(),
+        },
+    )
+    .await?;
+    Ok(ImportReport {
+        tenant: plan.entry.id,
+        source: plan.source,
+        records: written.records,
+        file_bytes: summary.file_bytes,
+        audit_events: written.events,
+        chunks: written.chunks,
+        sealed: sealed.head.count,
+    })
+}
+
+/// [`import`] from the file at `path`.
+pub async fn import_from_path(
+    db: &dyn KvBackend,
+    path: &Path,
+    target: &ImportTarget,
+    options: &ChunkOptions,
+) -> Result<ImportReport> {
+    let file = BufReader::new(fs::File::open(path)?);
+    import(db, file, target, options).await
+}
+
+/// What the import will write: the target's registry entry and the source.
+struct Plan {
+    source: TenantId,
+    entry: Tenant,
+    previous: TenantStatus,
+}
+
+impl Plan {
+    fn new(summary: &BackupSummary, target: &ImportTarget) -> Result<Self> {
+        let source = TenantId::new(summary.header.tenant)?;
+        let original: Tenant = value::decode(&summary.header.entry)?;
+        if original.id != source {
+            return Err(Error::Decode {
+                what: "backup file",
+                reason: "frame 0 (header): registry entry of another tenant".into(),
+                source: None,
+            });
+        }
+        let domain = match &target.domain {
+            Some(domain) => normalize_domain(domain)?,
+            None => original.domain.clone(),
+        };
+        let entry = Tenant {
+            id: target.id.unwrap_or(source),
+            domain,
+            status: TenantStatus::Suspended,
+            ..original.clone()
+        };
+        entry.validate()?;
+        Ok(Plan {
+            source,
+            entry,
+            previous: original.status,
+        })
+    }
+
+    fn op(&self, progress: u64) -> TenantOp {
+        TenantOp {
+            kind: OpKind::Import {
+                source: self.source.uuid(),
+            },
+            previous: self.previous,
+            started_ms: now_ms(),
+            progress,
+        }
+    }
+
+    fn is_ours(&self, op: &TenantOp) -> bool {
+        op.kind
+            == OpKind::Import {
+                source: self.source.uuid(),
+            }
+    }
+}
+
+async fn stage(db: &dyn KvBackend, plan: &Plan, options: &ChunkOptions) -> Result<()> {
+    run(db, &options.retry, |tx| async move {
+        let tx: &dyn Transaction = &*tx;
+        let id = plan.entry.id;
+        erase::refuse_if_erasing(tx, id).await?;
+        let registry = keys::tenant_registry_key(id);
+        let domain_key = keys::tenant_domain_key(&plan.entry.domain);
+        if let Some(bytes) = tx.get(&registry, false).await? {
+            match state::get_op(tx, id).await? {
+                Some(op) if plan.is_ours(&op) => {
+                    // Resuming: start the staged range over; drop a domain staged earlier.
+                    let staged: Tenant = value::decode(&bytes)?;
+                    if staged.domain != plan.entry.domain {
+                        tx.clear(&keys::tenant_domain_key(&staged.domain))?;
+                    }
+                }
+                Some(op) => return Err(busy(id, &op)),
+                None => {
+                    return Err(Error::AlreadyExists {
+                        model: Tenant::WHAT,
+                        field: "id",
+                    })
+                }
+            }
+        }
+        if let Some(owner) = tx.get(&domain_key, false).await? {
+            if owner != id.uuid().as_bytes() {
+                return Err(Error::AlreadyExists {
+                    model: Tenant::WHAT,
+                    field: "domain",
+                });
+            }
+        }
+        let (begin, end) = id.range();
+        // No registry entry or a staged one: nothing in this range is anyone's live data.
+        tx.clear_range(&begin, &end)?;
+        state::put_registry_entry(tx, &plan.entry)?;
+        tx.set(&domain_key, id.uuid().as_bytes())?;
+        state::put_op(tx, id, &plan.op(0))
+    })
+    .await?;
+    Ok(())
+}
+
+/// One write of a chunk.
+enum Put {
+    /// A pair at its (relative) key.
+    Pair(Vec<u8>, Vec<u8>),
+    /// An audit event to re-stamp, with what its index entries are keyed by.
+    Event {
+        value: Vec<u8>,
+        actor: KeyPart,
+        model: String,
+        record_id: Uuid,
+    },
+}
+
+impl Put {
+    fn size(&self) -> usize {
+        match self {
+            Put::Pair(k, v) => 17 + k.len() + v.len(),
+            // The event and its two index entries.
+            Put::Event { value, model, .. } => 3 * 60 + value.len() + model.len(),
+        }
+    }
+}
+
+struct Written {
+    records: u64,
+    events: u64,
+    chunks: u64,
+    source_chain: Option<(u64, [u8; 32])>,
+}
+
+/// Relative key prefixes that the import regenerates instead of copying.
+struct Skips {
+    events: Vec<u8>,
+    by_actor: Vec<u8>,
+    by_target: Vec<u8>,
+    seal_state: Vec<u8>,
+    seal_head: Vec<u8>,
+}
+
+impl Skips {
+    fn new() -> Self {
+        Skips {
+            events: pack(&AUDIT),
+            by_actor: pack(&(INDEX, AUDIT_BY_ACTOR)),
+            by_target: pack(&(INDEX, AUDIT_BY_TARGET)),
+            seal_state: pack(&(META, AUDIT)),
+            seal_head: keys::audit_meta_key(&[], "head", None),
+        }
+    }
+}
+
+fn actor_part(actor: Actor) -> KeyPart {
+    match actor {
+        Actor::System => KeyPart::Null,
+        Actor::Member(member) => KeyPart::Uuid(member.uuid()),
+    }
+}
+
+/// What a pair of the file becomes in the target.
+fn translate(
+    plan: &Plan,
+    skips: &Skips,
+    key: Vec<u8>,
+    value: Vec<u8>,
+    source_chain: &mut Option<(u64, [u8; 32])>,
+) -> Result<Option<Put>> {
+    if key.starts_with(&skips.events) {
+        let mut event: AuditEvent = value::decode(&value)?;
+        let rewrite = plan.entry.id != plan.source
+            && event.model == Tenant::WHAT
+            && event.record_id == plan.source.uuid();
+        let value = if rewrite {
+            event.record_id = plan.entry.id.uuid();
+            value::encode(&event)?
+        } else {
+            value
+        };
+        return Ok(Some(Put::Event {
+            value,
+            actor: actor_part(event.actor),
+            model: event.model,
+            record_id: event.record_id,
+        }));
+    }
+    if key == skips.seal_head {
+        let head: SealHead = value::decode(&value)?;
+        *source_chain = Some((head.count, head.hash));
+    }
+    if key.starts_with(&skips.by_actor)
+        || key.starts_with(&skips.by_target)
+        || key.starts_with(&skips.seal_state)
+    {
+        return Ok(None);
+    }
+    Ok(Some(Put::Pair(key, value)))
+}
+
+async fn write_chunks<R: Read>(
+    db: &dyn KvBackend,
+    plan: &Plan,
+    input: R,
+    options: &ChunkOptions,
+) -> Result<Written> {
+    let skips = Skips::new();
+    let mut reader = BackupReader::open(input)?;
+    let mut written = Written {
+        records: 0,
+        events: 0,
+        chunks: 0,
+        source_chain: None,
+    };
+    let mut progress = Progress::default();
+    let mut batch: Vec<Put> = Vec::new();
+    let (mut batch_bytes, mut batch_events) = (0usize, 0usize);
+    loop {
+        let frame = reader.next_data()?;
+        let last = frame.is_none();
+        for (key, value) in frame.map(|f| f.pairs).unwrap_or_default() {
+            progress.records += 1;
+            progress.bytes += (key.len() + value.len()) as u64;
+            written.records += 1;
+            let Some(put) = translate(plan, &skips, key, value, &mut written.source_chain)? else {
+                continue;
+            };
+            batch_bytes += put.size();
+            if let Put::Event { .. } = put {
+                batch_events += 1;
+                written.events += 1;
+            }
+            batch.push(put);
+            if batch.len() >= options.records()
+                || batch_bytes >= options.bytes()
+                || batch_events >= MAX_EVENTS_PER_CHUNK
+            {
+                apply(db, plan, &batch, written.chunks, options).await?;
+                written.chunks += 1;
+                batch.clear();
+                (batch_bytes, batch_events) = (0, 0);
+                options.report(progress);
+            }
+        }
+        if last {
+            break;
+        }
+    }
+    if !batch.is_empty() {
+        apply(db, plan, &batch, written.chunks, options).await?;
+        written.chunks += 1;
+        options.report(progress);
+    }
+    Ok(written)
+}
+
+/// Writes chunk number `number` in one transaction (a no-op if the marker says it is in).
+async fn apply(
+    db: &dyn KvBackend,
+    plan: &Plan,
+    batch: &[Put],
+    number: u64,
+    options: &ChunkOptions,
+) -> Result<()> {
+    run(db, &options.retry, |tx| async move {
+        let tx: &dyn Transaction = &*tx;
+        let id = plan.entry.id;
+        let mut op = match state::get_op(tx, id).await? {
+            Some(op) if plan.is_ours(&op) => op,
+            _ => {
+                return Err(Error::InvalidInput {
+                    field: "tenant",
+                    reason: format!("the import into {id} was cancelled"),
+                })
+            }
+        };
+        if op.progress > number {
+            // An earlier attempt committed after all.
+            return Ok(());
+        }
+        let prefix = id.prefix();
+        let mut sequence = 0u16;
+        for put in batch {
+            match put {
+                Put::Pair(key, value) => {
+                    let mut full = prefix.clone();
+                    full.extend_from_slice(key);
+                    tx.set(&full, value)?;
+                }
+                Put::Event {
+                    value,
+                    actor,
+                    model,
+                    record_id,
+                } => {
+                    let (key, offset) = keys::audit_key(&prefix, sequence)?;
+                    tx.set_versionstamped_key(&key, offset, value)?;
+                    let (key, offset) = keys::audit_index_key(
+                        &prefix,
+                        AUDIT_BY_ACTOR,
+                        std::slice::from_ref(actor),
+                        sequence,
+                    )?;
+                    tx.set_versionstamped_key(&key, offset, &[])?;
+                    let (key, offset) = keys::audit_index_key(
+                        &prefix,
+                        AUDIT_BY_TARGET,
+                        &[model.as_str().into(), (*record_id).into()],
+                        sequence,
+                    )?;
+                    tx.set_versionstamped_key(&key, offset, &[])?;
+                    sequence += 1;
+                }
+            }
+        }
+        op.progress = number + 1;
+        state::put_op(tx, id, &op)
+    })
+    .await?;
+    Ok(())
+}
+
+/// The key of a lineage record.
+fn lineage_key(tenant: TenantId, source: Uuid) -> Vec<u8> {
+    let mut key = tenant.prefix();
+    key.extend_from_slice(&pack(&(META, "lineage", source)));
+    key
+}
+
+async fn activate(
+    db: &dyn KvBackend,
+    plan: &Plan,
+    lineage: &Lineage,
+    options: &ChunkOptions,
+) -> Result<()> {
+    run(db, &options.retry, |tx| async move {
+        let tx: &dyn Transaction = &*tx;
+        let id = plan.entry.id;
+        match state::get_op(tx, id).await? {
+            Some(op) if plan.is_ours(&op) => {}
+            // Activated by an earlier attempt that committed after all.
+            None if tx
+                .get(&lineage_key(id, plan.source.uuid()), false)
+                .await?
+                .is_some() =>
+            {
+                return Ok(())
+            }
+            _ => {
+                return Err(Error::InvalidInput {
+                    field: "tenant",
+                    reason: format!("the import into {id} was cancelled"),
+                })
+            }
+        }
+        let (entry, _) = state::registry_entry(tx, id).await?;
+        state::put_registry_entry(
+            tx,
+            &Tenant {
+                status: plan.previous,
+                ..entry
+            },
+        )?;
+        state::clear_op(tx, id)?;
+        let bytes = value::encode(lineage)?;
+        let ttx = TenantTx::open_any_status(tx, id).await?;
+        ttx.set(&lineage_key(id, plan.source.uuid()), &bytes)?;
+        audit::write(
+            &ttx,
+            Actor::System,
+            AuditAction::Create,
+            IMPORT_EVENT_MODEL,
+            plan.source.uuid(),
+            None,
+            Some(&bytes),
+        )
+    })
+    .await?;
+    Ok(())
+}

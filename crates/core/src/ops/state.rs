@@ -1,0 +1,106 @@
+//! The marker of an operation that spans several transactions: `("sys", "tenant_op", uuid)`.
+//!
+//! While it exists the tenant's registry status is `Suspended`, so [`TenantTx::open`]
+//! refuses the tenant and no writer can commit into it; the marker remembers the status to
+//! restore and how far the operation got. Nothing of the tenant's data is in it.
+//!
+//! [`TenantTx::open`]: crate::TenantTx::open
+
+use foundationdb_tuple::pack;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::keys::{self, TenantId, SYSTEM};
+use crate::kv::{KvBackend, Transaction};
+use crate::model::tenant::{Tenant, TenantStatus};
+use crate::value::{self, Versioned};
+
+/// What is under way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OpKind {
+    /// An export holds the tenant quiesced (writers refused) so the backup is one cut.
+    Export,
+    /// An import is staging the tenant from a backup of `source`; it is activated at the end.
+    Import {
+        /// The tenant the backup was taken of.
+        source: Uuid,
+    },
+}
+
+/// An operation under way on a tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantOp {
+    /// What it is.
+    pub kind: OpKind,
+    /// The registry status to restore when it ends.
+    pub previous: TenantStatus,
+    /// When it started, milliseconds since the Unix epoch.
+    pub started_ms: i64,
+    /// Chunks committed so far (imports: makes a retried chunk a no-op).
+    pub progress: u64,
+}
+
+impl Versioned for TenantOp {
+    const WHAT: &'static str = "tenant operation";
+    const SCHEMA_VERSION: u8 = 1;
+}
+
+pub(crate) fn op_key(tenant: TenantId) -> Vec<u8> {
+    pack(&(SYSTEM, "tenant_op", tenant.uuid()))
+}
+
+pub(crate) async fn get_op(tx: &dyn Transaction, tenant: TenantId) -> Result<Option<TenantOp>> {
+    match tx.get(&op_key(tenant), false).await? {
+        Some(bytes) => value::decode(&bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn put_op(tx: &dyn Transaction, tenant: TenantId, op: &TenantOp) -> Result<()> {
+    tx.set(&op_key(tenant), &value::encode(op)?)
+}
+
+pub(crate) fn clear_op(tx: &dyn Transaction, tenant: TenantId) -> Result<()> {
+    tx.clear(&op_key(tenant))
+}
+
+/// The operation under way on `tenant`, if any (an export or import that has not finished:
+/// run it again to resume it, or erase the tenant to drop a staged import).
+pub async fn pending_operation(db: &dyn KvBackend, tenant: TenantId) -> Result<Option<TenantOp>> {
+    let tx = db.begin().await?;
+    get_op(tx.as_ref(), tenant).await
+}
+
+/// The registry entry and its stored bytes, or [`Error::TenantNotFound`].
+pub(crate) async fn registry_entry(
+    tx: &dyn Transaction,
+    tenant: TenantId,
+) -> Result<(Tenant, Vec<u8>)> {
+    let bytes = tx
+        .get(&keys::tenant_registry_key(tenant), false)
+        .await?
+        .ok_or(Error::TenantNotFound {
+            tenant: tenant.uuid(),
+        })?;
+    Ok((value::decode(&bytes)?, bytes))
+}
+
+/// Writes a registry entry as is (the operations own the status while their marker exists).
+pub(crate) fn put_registry_entry(tx: &dyn Transaction, tenant: &Tenant) -> Result<Vec<u8>> {
+    let bytes = value::encode(tenant)?;
+    tx.set(&keys::tenant_registry_key(tenant.id), &bytes)?;
+    Ok(bytes)
+}
+
+/// The error for a tenant another operation holds.
+pub(crate) fn busy(tenant: TenantId, op: &TenantOp) -> Error {
+    let what = match op.kind {
+        OpKind::Export => "an export".to_string(),
+        OpKind::Import { source } => format!("an import (from {source})"),
+    };
+    Error::InvalidInput {
+        field: "tenant",
+        reason: format!("{what} of tenant {tenant} is under way or was interrupted"),
+    }
+}
