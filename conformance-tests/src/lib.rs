@@ -26,7 +26,9 @@ use coditect_core::{KvBackend, Result};
 use coditect_engine::{BaseStore, Engine, EngineOptions, ManualClock};
 
 pub mod audit;
+pub mod decoders;
 pub mod differential;
+pub mod faults;
 pub mod kv;
 pub mod model;
 

@@ -444,7 +444,9 @@ pub async fn insert<M: Model>(ttx: &TenantTx<'_>, actor: Actor, mut record: M) -
 
 /// Replaces the stored record with `record` (same id; created time kept, updated time now),
 /// moving the index entries whose values changed, with one audit event. The stored bytes are
-/// rewritten in the current schema version. [`Error::NotFound`] when it does not exist.
+/// rewritten in the current schema version. An update that changes nothing (timestamps aside)
+/// of a record already in the current version writes nothing, audits nothing and returns the
+/// stored record. [`Error::NotFound`] when it does not exist.
 pub async fn update<M: Model>(ttx: &TenantTx<'_>, actor: Actor, mut record: M) -> Result<M> {
     check_collection::<M>()?;
     audit::check_actor(ttx, actor).await?;
@@ -457,18 +459,23 @@ pub async fn update<M: Model>(ttx: &TenantTx<'_>, actor: Actor, mut record: M) -
         .await?
         .ok_or(Error::NotFound { model: M::WHAT, id })?;
     let before: M = value::decode(&before_bytes)?;
-    if ttx.maybe_committed() && same_content(&record, &before) {
-        // An earlier attempt of this operation committed after all.
-        return Ok(before);
-    }
     check_references(ttx, &record).await?;
-    check_access(ttx, actor, Action::Update, &before).await?;
-    if let Actor::Member(_) = actor {
+    if let Actor::Member(member) = actor {
+        let old = Resource::of(ttx, &before).await?;
+        rbac::authorize(ttx, member, Action::Update, &old).await?;
         // Moving a record (a task to another project, an entity under another parent) needs
         // the right where it lands too.
-        if record.scope(ttx).await? != before.scope(ttx).await? {
-            check_access(ttx, actor, Action::Update, &record).await?;
+        let scope = record.scope(ttx).await?;
+        if scope != old.scope {
+            rbac::authorize(ttx, member, Action::Update, &Resource { scope, ..old }).await?;
         }
+    }
+    if same_content(&record, &before) && before_bytes.first() == Some(&M::SCHEMA_VERSION) {
+        // Nothing would change (and the stored bytes are already today's version): nothing
+        // is written or audited. This is also what makes a retry after CommitUnknownResult
+        // exactly-once: whether the earlier attempt committed (the stored record is already
+        // this one) or not (then the update was a no-op), the outcome is the same.
+        return Ok(before);
     }
     record.before_write(ttx, Some(&before)).await?;
     let created = before.timestamps().created_at_ms;

@@ -220,7 +220,7 @@ pub async fn set_password(
 
 /// Sets the password of `user` hashed with `params` (tests use cheaper ones; verification
 /// reads the parameters from the stored hash). An invited user becomes active. Audited
-/// without any digest of the hash.
+/// without any digest of the hash. Setting the password a user already has changes nothing.
 pub async fn set_password_with(
     ttx: &TenantTx<'_>,
     actor: Actor,
@@ -230,6 +230,14 @@ pub async fn set_password_with(
 ) -> Result<()> {
     audit::check_actor(ttx, actor).await?;
     let mut record = record::require::<User>(ttx, user).await?;
+    if record.status != UserStatus::Invited && stored_password_matches(ttx, user, password).await? {
+        // The password is already this one: nothing changes, nothing is audited (as for an
+        // update that changes nothing). This costs one verification per change, and is what
+        // makes a retry after CommitUnknownResult exactly-once: whether the earlier attempt
+        // committed or not, the outcome is the same (without it, a retry hashed again with a
+        // new salt and audited the change twice).
+        return Ok(());
+    }
     let phc = hash_password(password, params)?;
     ttx.set(
         &credential_key(ttx, user),
@@ -258,6 +266,11 @@ pub async fn verify_password(ttx: &TenantTx<'_>, user: UserId, password: &str) -
     if record.status == UserStatus::Disabled {
         return Ok(false);
     }
+    stored_password_matches(ttx, user, password).await
+}
+
+/// Whether `user` has a stored password hash and `password` matches it.
+async fn stored_password_matches(ttx: &TenantTx<'_>, user: UserId, password: &str) -> Result<bool> {
     let Some(bytes) = ttx.get(&credential_key(ttx, user), false).await? else {
         return Ok(false);
     };
