@@ -18,7 +18,10 @@ use std::sync::Arc;
 use coditect_benches::criterion;
 use coditect_core::audit::Actor;
 use coditect_core::ids::TaskId;
-use coditect_core::model::{project, task, user, Plan, Project, Role, Task, User};
+use coditect_core::model::{
+    project, role, task, user, Entity, EntityKind, Member, MemberKind, Plan, Project, Role,
+    RoleAssignment, Task, User,
+};
 use coditect_core::provision::{provision, NewTenant, Provisioned};
 use coditect_core::record::{self, PageRequest};
 use coditect_core::{KvBackend, TenantId, TenantTx};
@@ -44,6 +47,11 @@ fn new_tenant(n: u64) -> NewTenant {
 
 struct Fixture {
     db: Arc<dyn KvBackend>,
+    /// A Developer (no tenant-wide rights) holding "contributor" at the root Corporation, and
+    /// tasks of a project in a Team three levels below it (Team < Department < Division <
+    /// Corporation): every update by them walks the tree up to the grant.
+    contributor: Actor,
+    team_tasks: Vec<Task>,
     tenant: Provisioned,
     actor: Actor,
     emails: Vec<String>,
@@ -101,14 +109,71 @@ async fn fixture() -> Fixture {
         tx.commit().await.expect("commit");
         projects.push(proj);
     }
+    let (contributor, team_tasks) = org_fixture(&db, &tenant).await;
     Fixture {
         db,
+        contributor,
+        team_tasks,
         tenant,
         actor,
         emails,
         projects,
         tasks,
     }
+}
+
+async fn org_fixture(db: &Arc<dyn KvBackend>, tenant: &Provisioned) -> (Actor, Vec<Task>) {
+    let admin = Actor::Member(tenant.admin_member.id);
+    let tx = db.begin().await.expect("begin");
+    let ttx = TenantTx::open(tx.as_ref(), tenant.tenant.id)
+        .await
+        .expect("open");
+    let mut parent = tenant.root.id;
+    for (code, kind) in [
+        ("DIV", EntityKind::Division),
+        ("DEPT", EntityKind::Department),
+        ("TEAM", EntityKind::Team),
+    ] {
+        let entity = Entity::new(code, code, kind, Some(parent));
+        parent = record::insert(&ttx, admin, entity)
+            .await
+            .expect("entity")
+            .id;
+    }
+    let user = User::new("contributor@bench.test", "Contributor", Role::Developer);
+    let user = record::insert(&ttx, admin, user).await.expect("user");
+    let member = Member::new(MemberKind::Human(user.id), "Contributor");
+    let member = record::insert(&ttx, admin, member).await.expect("member");
+    let contributor = role::by_name(&ttx, "contributor")
+        .await
+        .expect("role")
+        .expect("built in");
+    let grant = RoleAssignment::new(member.id, contributor.id, tenant.root.id);
+    record::insert(&ttx, admin, grant).await.expect("grant");
+    let proj = Project::new("TEAMP", "Team project", parent, tenant.admin_member.id);
+    let proj = record::insert(&ttx, admin, proj).await.expect("project");
+    let mut tasks = Vec::new();
+    for t in 0..100 {
+        let new = Task::new(proj.id, format!("Team task {t}"), member.id);
+        tasks.push(record::insert(&ttx, admin, new).await.expect("task"));
+    }
+    drop(ttx);
+    tx.commit().await.expect("commit");
+    (Actor::Member(member.id), tasks)
+}
+
+/// Renames a random task of `tasks` as `actor`, in a whole transaction.
+async fn update_task(f: &Fixture, actor: Actor, tasks: &[Task]) -> Task {
+    let tx = f.db.begin().await.expect("begin");
+    let ttx = TenantTx::open(tx.as_ref(), f.tenant.tenant.id)
+        .await
+        .expect("open");
+    let mut task = tasks[fastrand::usize(..tasks.len())].clone();
+    task.title = format!("Renamed {}", fastrand::u32(..));
+    let updated = record::update(&ttx, actor, task).await.expect("update");
+    drop(ttx);
+    tx.commit().await.expect("commit");
+    updated
 }
 
 fn bench_model(c: &mut Criterion) {
@@ -180,6 +245,20 @@ fn bench_model(c: &mut Criterion) {
                 assert_eq!(page.items.len(), 50);
                 black_box(page)
             })
+        })
+    });
+
+    // The same update by the tenant Admin (allowed at once) and by a member whose role is
+    // granted three levels above the task's Team: the difference is the access check's walk.
+    group.bench_function("update_task_as_tenant_admin", |b| {
+        b.iter(|| {
+            runtime.block_on(async { black_box(update_task(&f, f.actor, &f.team_tasks).await) })
+        })
+    });
+    group.bench_function("authorized_task_update_grant_3_levels_up", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(async { black_box(update_task(&f, f.contributor, &f.team_tasks).await) })
         })
     });
 
