@@ -76,8 +76,8 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: AuditCommand) -> anyho
                 for entry in &entries {
                     let e = &entry.event;
                     println!(
-                        "{}  {}  {:<10} {:<16} {} by {}",
-                        entry.position,
+                        "{:<10} {}  {:<10} {:<16} {} by {}",
+                        entry.position.to_string(),
                         e.at_ms,
                         action_name(e.action),
                         e.model,

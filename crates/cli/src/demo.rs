@@ -206,12 +206,13 @@ pub async fn run(spec: &StoreSpec, out: &Output) -> anyhow::Result<()> {
     println!("Demo provisioned in {spec}");
     println!();
     println!("TechStartup Inc  tenant {tenant}  ({domain}, professional plan)");
+    let width = made.admin.email.len().max(bob.email.len());
     println!(
-        "  users     alice  {}  admin      member {}",
-        made.admin.email, alice
+        "  users     alice  {:<width$}  admin      member {alice}",
+        made.admin.email
     );
     println!(
-        "            bob    {}  developer  member {}",
+        "            bob    {:<width$}  developer  member {}",
         bob.email, bob_member.id
     );
     println!(
