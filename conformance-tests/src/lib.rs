@@ -14,7 +14,9 @@
 //! backend cannot pass is a bug in that backend, not a case to leave out.
 //!
 //! The record layer (tenants, models, indexes, audit, isolation) has its own cases in
-//! [`model`], run the same way with one more line, [`model_suite!`], taking the same harness.
+//! [`model`], run the same way with one more line, [`model_suite!`], taking the same harness;
+//! tenant operations (backup, restore, migration, erase, analytics) likewise in [`ops`], with
+//! [`ops_suite!`].
 
 #![forbid(unsafe_code)]
 
@@ -31,6 +33,7 @@ pub mod differential;
 pub mod faults;
 pub mod kv;
 pub mod model;
+pub mod ops;
 
 /// What a case needs from a backend.
 #[async_trait]

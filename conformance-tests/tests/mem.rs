@@ -9,3 +9,6 @@ coditect_conformance::model_suite!(coditect_conformance::EngineHarness::new(|opt
 coditect_conformance::audit_suite!(coditect_conformance::EngineHarness::new(|options| Ok(
     coditect_mem::new_backend(options)
 )));
+coditect_conformance::ops_suite!(coditect_conformance::EngineHarness::new(|options| Ok(
+    coditect_mem::new_backend(options)
+)));

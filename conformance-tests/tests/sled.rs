@@ -52,3 +52,4 @@ impl Harness for SledHarness {
 coditect_conformance::kv_suite!(SledHarness::new());
 coditect_conformance::model_suite!(SledHarness::new());
 coditect_conformance::audit_suite!(SledHarness::new());
+coditect_conformance::ops_suite!(SledHarness::new());

@@ -1,0 +1,1065 @@
+//! Tenant operations over any backend ([`coditect_core::ops`]): backup round trips under a
+//! new id, refusal of damaged backups, chunking of tenants larger than one transaction, an
+//! interrupted erase that resumes, migration and copies, and k-anonymous analytics. Run by
+//! [`ops_suite!`](crate::ops_suite).
+//!
+//! [`Probe`] wraps a backend to measure every transaction (bytes read, bytes of mutations)
+//! and to fail the n-th commit, which is how the cases check the limits and interrupt an
+//! erase midway.
+
+use std::io::Cursor;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use coditect_core::audit::{self, Actor, AuditEvent, SealOptions, Verdict, VerifyOptions};
+use coditect_core::ids::ProjectId;
+use coditect_core::keys::TenantId;
+use coditect_core::model::workflow::{self, Step, Trigger, WorkflowDefinition};
+use coditect_core::model::{
+    role, task, tenant, user, AgentConfig, AgentExecution, AgentInstance, AgentType, ApiKey,
+    Comment, Conversation, Entity, EntityKind, File, Member, MemberKind, Message, MessageRole,
+    Plan, Project, RoleAssignment, Session, Setting, SettingScope, Task, TaskStatus, TenantStatus,
+    TypedValue, Usage, User, Workflow,
+};
+use coditect_core::ops::{
+    self, AnalyticsReport, ChunkOptions, EraseOptions, ExportOptions, ImportTarget, ReportOptions,
+};
+use coditect_core::provision::{provision, NewTenant, Provisioned};
+use coditect_core::record::{self, PageRequest};
+use coditect_core::{
+    run, value, CommitInfo, Error, KvBackend, RangeOptions, RangePage, Result, RetryOptions,
+    TenantTx, Transaction,
+};
+use foundationdb_tuple::pack;
+
+use crate::Harness;
+
+// ---------------------------------------------------------------------------------------
+// the probe
+
+/// What a [`Probe`] saw.
+#[derive(Default)]
+pub struct ProbeStats {
+    /// Commits that succeeded.
+    pub commits: AtomicU64,
+    /// The largest mutation bytes of one committed transaction (keys plus values; a
+    /// cleared range counts its two bounds, as in FoundationDB).
+    pub max_mutation_bytes: AtomicU64,
+    /// The largest bytes read (keys plus values) by one transaction.
+    pub max_read_bytes: AtomicU64,
+    /// Fail the commit with this number (1-based, counting every commit attempt), 0: never.
+    pub fail_commit: AtomicU64,
+    attempts: AtomicU64,
+}
+
+/// A backend wrapper measuring every transaction and failing the n-th commit on request.
+pub struct Probe {
+    inner: Arc<dyn KvBackend>,
+    /// What it saw.
+    pub stats: Arc<ProbeStats>,
+}
+
+impl Probe {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn KvBackend>) -> Self {
+        Probe {
+            inner,
+            stats: Arc::default(),
+        }
+    }
+
+    /// Fails the `n`-th commit attempt from now on (1: the next one).
+    pub fn fail_commit_in(&self, n: u64) {
+        let now = self.stats.attempts.load(Ordering::SeqCst);
+        self.stats.fail_commit.store(now + n, Ordering::SeqCst);
+    }
+}
+
+struct ProbeTx {
+    inner: Box<dyn Transaction>,
+    stats: Arc<ProbeStats>,
+    mutation_bytes: AtomicU64,
+    read_bytes: AtomicU64,
+}
+
+impl ProbeTx {
+    fn wrote(&self, bytes: usize) {
+        self.mutation_bytes
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+    fn read(&self, bytes: usize) {
+        let total = self.read_bytes.fetch_add(bytes as u64, Ordering::Relaxed) + bytes as u64;
+        self.stats
+            .max_read_bytes
+            .fetch_max(total, Ordering::Relaxed);
+    }
+}
+
+#[async_trait]
+impl KvBackend for Probe {
+    async fn begin(&self) -> Result<Box<dyn Transaction>> {
+        Ok(Box::new(ProbeTx {
+            inner: self.inner.begin().await?,
+            stats: self.stats.clone(),
+            mutation_bytes: AtomicU64::new(0),
+            read_bytes: AtomicU64::new(0),
+        }))
+    }
+}
+
+#[async_trait]
+impl Transaction for ProbeTx {
+    async fn read_version(&self) -> Result<u64> {
+        self.inner.read_version().await
+    }
+    async fn get(&self, key: &[u8], snapshot: bool) -> Result<Option<Vec<u8>>> {
+        let value = self.inner.get(key, snapshot).await?;
+        self.read(key.len() + value.as_ref().map_or(0, Vec::len));
+        Ok(value)
+    }
+    async fn get_range(
+        &self,
+        begin: &[u8],
+        end: &[u8],
+        options: RangeOptions,
+    ) -> Result<RangePage> {
+        let page = self.inner.get_range(begin, end, options).await?;
+        self.read(
+            page.kvs
+                .iter()
+                .map(|kv| kv.key.len() + kv.value.len())
+                .sum(),
+        );
+        Ok(page)
+    }
+    fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.wrote(key.len() + value.len());
+        self.inner.set(key, value)
+    }
+    fn clear(&self, key: &[u8]) -> Result<()> {
+        self.wrote(key.len());
+        self.inner.clear(key)
+    }
+    fn clear_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
+        self.wrote(begin.len() + end.len());
+        self.inner.clear_range(begin, end)
+    }
+    fn atomic_add(&self, key: &[u8], delta: i64) -> Result<()> {
+        self.wrote(key.len() + 8);
+        self.inner.atomic_add(key, delta)
+    }
+    fn set_versionstamped_key(&self, key: &[u8], offset: u32, value: &[u8]) -> Result<()> {
+        self.wrote(key.len() + value.len());
+        self.inner.set_versionstamped_key(key, offset, value)
+    }
+    fn add_read_conflict_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
+        self.inner.add_read_conflict_range(begin, end)
+    }
+    fn add_write_conflict_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
+        self.inner.add_write_conflict_range(begin, end)
+    }
+    async fn commit(self: Box<Self>) -> Result<CommitInfo> {
+        let attempt = self.stats.attempts.fetch_add(1, Ordering::SeqCst) + 1;
+        if attempt == self.stats.fail_commit.load(Ordering::SeqCst) {
+            return Err(Error::Backend {
+                code: None,
+                message: "injected failure".into(),
+                source: None,
+            });
+        }
+        let bytes = self.mutation_bytes.load(Ordering::Relaxed);
+        let stats = self.stats.clone();
+        let info = self.inner.commit().await?;
+        stats.commits.fetch_add(1, Ordering::Relaxed);
+        stats.max_mutation_bytes.fetch_max(bytes, Ordering::Relaxed);
+        Ok(info)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// helpers
+
+async fn provisioned(db: &dyn KvBackend, domain: &str, plan: Plan) -> Provisioned {
+    let new = NewTenant {
+        id: TenantId::generate(),
+        name: "Acme Operations".into(),
+        domain: domain.into(),
+        plan,
+        root_code: "ROOT".into(),
+        admin_email: "ada@acme.test".into(),
+        admin_name: "Ada".into(),
+    };
+    let (made, _) = run(db, &RetryOptions::default(), |tx| {
+        let new = new.clone();
+        async move { provision(&*tx, new).await }
+    })
+    .await
+    .expect("provision");
+    made
+}
+
+/// Runs `body` with a [`TenantTx`] of `tenant` in one transaction and commits.
+macro_rules! in_tenant {
+    ($db:expr, $tenant:expr, |$ttx:ident| $body:expr) => {{
+        let tx = $db.begin().await.expect("begin");
+        let result = {
+            let $ttx = TenantTx::open(tx.as_ref(), $tenant)
+                .await
+                .expect("open tenant");
+            async { $body }.await
+        };
+        let result = result.expect("tenant transaction");
+        tx.commit().await.expect("commit");
+        result
+    }};
+}
+
+fn admin(p: &Provisioned) -> Actor {
+    Actor::Member(p.admin_member.id)
+}
+
+/// `count` tasks in `project`, `per_tx` to a transaction, each with a description of
+/// `description` characters.
+async fn many_tasks(
+    db: &dyn KvBackend,
+    p: &Provisioned,
+    project: ProjectId,
+    count: usize,
+    per_tx: usize,
+    description: usize,
+) {
+    let text = "x".repeat(description);
+    let mut made = 0;
+    while made < count {
+        let n = per_tx.min(count - made);
+        in_tenant!(db, p.tenant.id, |ttx| {
+            for i in 0..n {
+                let mut t = Task::new(project, format!("task {}", made + i), p.admin_member.id);
+                t.description = text.clone();
+                record::insert(&ttx, admin(p), t).await?;
+            }
+            Ok::<_, Error>(())
+        });
+        made += n;
+    }
+}
+
+/// A record of every model (an AuditEvent with every write), a password, a workflow with
+/// two versions, and `tasks` tasks.
+async fn populate(db: &dyn KvBackend, p: &Provisioned, tasks: usize) -> ProjectId {
+    let me = p.admin_member.id;
+    let project = in_tenant!(db, p.tenant.id, |ttx| {
+        let a = admin(p);
+        let division = record::insert(
+            &ttx,
+            a,
+            Entity::new("DIV", "Division", EntityKind::Division, Some(p.root.id)),
+        )
+        .await?;
+        let dev = record::insert(
+            &ttx,
+            a,
+            User::new("dev@acme.test", "Dev", user::Role::Developer),
+        )
+        .await?;
+        user::set_password_with(
+            &ttx,
+            a,
+            dev.id,
+            "correct horse battery",
+            argon2::Params::new(8, 1, 1, None).expect("params"),
+        )
+        .await?;
+        let dev_member =
+            record::insert(&ttx, a, Member::new(MemberKind::Human(dev.id), "Dev")).await?;
+        let config = record::insert(
+            &ttx,
+            a,
+            AgentConfig::new("coder", AgentType::Coder, "anthropic", "claude"),
+        )
+        .await?;
+        record::insert(
+            &ttx,
+            a,
+            Member::new(MemberKind::Agent(config.id), "Coder bot"),
+        )
+        .await?;
+        let project =
+            record::insert(&ttx, a, Project::new("WEB", "Website", division.id, me)).await?;
+        let mut first = Task::new(project.id, "Launch", me);
+        first.assignee = Some(dev_member.id);
+        let first = record::insert(&ttx, a, first).await?;
+        let mut sub = Task::new(project.id, "Sub", me);
+        sub.parent = Some(first.id);
+        record::insert(&ttx, a, sub).await?;
+        record::insert(&ttx, a, Comment::new(first.id, me, "first!")).await?;
+        record::insert(
+            &ttx,
+            a,
+            File::new(project.id, "/docs/a.md", 12, [7; 32], "s3://bucket/a"),
+        )
+        .await?;
+        let instance = record::insert(&ttx, a, AgentInstance::new(config.id, "pod-1")).await?;
+        record::insert(&ttx, a, AgentExecution::new(instance.id, Some(first.id))).await?;
+        let definition = |steps: &[&str]| WorkflowDefinition {
+            steps: steps
+                .iter()
+                .map(|name| Step {
+                    name: (*name).into(),
+                    instruction: format!("do {name}"),
+                    agent: None,
+                })
+                .collect(),
+            triggers: vec![Trigger::Manual, Trigger::TaskStatus(TaskStatus::Done)],
+        };
+        let flow = record::insert(
+            &ttx,
+            a,
+            Workflow::new(project.id, "CI", definition(&["build"])),
+        )
+        .await?;
+        workflow::set_definition(&ttx, a, flow.id, definition(&["build", "test"])).await?;
+        let chat = record::insert(&ttx, a, Conversation::new(me, "Planning")).await?;
+        record::insert(
+            &ttx,
+            a,
+            Message::new(chat.id, me, MessageRole::User, "hello"),
+        )
+        .await?;
+        let auditor = record::insert(&ttx, a, role::Role::new("auditor", [])).await?;
+        record::insert(
+            &ttx,
+            a,
+            RoleAssignment::new(dev_member.id, auditor.id, division.id),
+        )
+        .await?;
+        record::insert(&ttx, a, Session::new(me, i64::MAX / 2)).await?;
+        let (key, _secret) = ApiKey::generate(me, "CI");
+        record::insert(&ttx, a, key).await?;
+        let mut usage = Usage::new("tokens", 20_000, 1_000, 35);
+        usage.member = Some(me);
+        record::insert(&ttx, a, usage).await?;
+        record::insert(
+            &ttx,
+            a,
+            Setting::new(
+                SettingScope::Tenant,
+                "theme",
+                TypedValue::Text("dark".into()),
+            ),
+        )
+        .await?;
+        Ok::<_, Error>(project.id)
+    });
+    many_tasks(db, p, project, tasks, 2_000, 0).await;
+    project
+}
+
+/// Every committed row of `[begin, end)`.
+async fn scan(db: &dyn KvBackend, begin: &[u8], end: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut rows = Vec::new();
+    let mut lo = begin.to_vec();
+    loop {
+        // A fresh transaction a page, so a large scan never grows too old.
+        let tx = db.begin().await.expect("begin");
+        let page = tx
+            .get_range(&lo, end, RangeOptions::limit(5_000).snapshot())
+            .await
+            .expect("range");
+        let next = page.next_range(&lo, end, false);
+        rows.extend(page.kvs.into_iter().map(|kv| (kv.key, kv.value)));
+        match next {
+            Some((l, _)) => lo = l,
+            None => return rows,
+        }
+    }
+}
+
+async fn tenant_rows(db: &dyn KvBackend, tenant: TenantId) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let (begin, end) = tenant.range();
+    scan(db, &begin, &end)
+        .await
+        .into_iter()
+        .map(|(k, v)| (k[17..].to_vec(), v))
+        .collect()
+}
+
+async fn whole_store(db: &dyn KvBackend) -> Vec<(Vec<u8>, Vec<u8>)> {
+    scan(db, &[], &[0xFF]).await
+}
+
+/// A tenant's rows split into its audit trail's events (in order) and everything else but
+/// the audit indexes, the seal state and lineage records, keys relative to the tenant.
+struct Split {
+    events: Vec<AuditEvent>,
+    rest: Vec<(Vec<u8>, Vec<u8>)>,
+    audit_index_entries: usize,
+}
+
+fn split(rows: Vec<(Vec<u8>, Vec<u8>)>) -> Split {
+    let events_prefix = pack(&"audit");
+    let by_actor = pack(&("idx", "audit_by_actor"));
+    let by_target = pack(&("idx", "audit_by_target"));
+    let seal = pack(&("meta", "audit"));
+    let lineage = pack(&("meta", "lineage"));
+    let mut out = Split {
+        events: Vec::new(),
+        rest: Vec::new(),
+        audit_index_entries: 0,
+    };
+    for (key, value) in rows {
+        if key.starts_with(&events_prefix) {
+            out.events.push(value::decode(&value).expect("audit event"));
+        } else if key.starts_with(&by_actor) || key.starts_with(&by_target) {
+            out.audit_index_entries += 1;
+        } else if !key.starts_with(&seal) && !key.starts_with(&lineage) {
+            out.rest.push((key, value));
+        }
+    }
+    out
+}
+
+async fn export_bytes(db: &dyn KvBackend, tenant: TenantId, options: &ExportOptions) -> Vec<u8> {
+    let mut out = Vec::new();
+    ops::export(db, tenant, &mut out, options)
+        .await
+        .expect("export");
+    out
+}
+
+async fn seal_and_verify(db: &dyn KvBackend, tenant: TenantId) -> audit::Verified {
+    audit::seal(db, tenant, &SealOptions::default())
+        .await
+        .expect("seal");
+    match audit::verify(db, tenant, &VerifyOptions::default())
+        .await
+        .expect("verify")
+    {
+        Verdict::Clean(verified) => verified,
+        Verdict::Tampered(tamper) => panic!("the chain of {tenant} does not verify: {tamper:?}"),
+    }
+}
+
+fn chunk(bytes: usize) -> ChunkOptions {
+    ChunkOptions {
+        chunk_records: 2_500,
+        chunk_bytes: bytes,
+        ..ChunkOptions::default()
+    }
+}
+
+/// `events` of the source, as the import under `to` must have re-written them.
+fn as_imported(events: &[AuditEvent], from: TenantId, to: TenantId) -> Vec<AuditEvent> {
+    events
+        .iter()
+        .cloned()
+        .map(|mut event| {
+            if event.model == "tenant" && event.record_id == from.uuid() {
+                event.record_id = to.uuid();
+            }
+            event
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// cases
+
+/// A tenant with every model populated and over 10,000 tasks, exported and imported under
+/// a new id and domain, is equal record for record and index for index (keys relative to
+/// the tenant); its audit events are the same, in the same order, with the tenant's own id
+/// rewritten, plus the import's event naming the source; its re-sealed chain verifies, as
+/// does the source's; both tenants work and keep their own domains.
+pub async fn round_trip_of_every_model_under_a_new_id(h: &dyn Harness) {
+    let db = h.backend();
+    let db = db.as_ref();
+    let p = provisioned(db, "source.test", Plan::Professional).await;
+    let source = p.tenant.id;
+    let project = populate(db, &p, 10_050).await;
+    let sealed_source = seal_and_verify(db, source).await;
+
+    let options = ExportOptions {
+        chunk: chunk(1_000_000),
+        ..ExportOptions::default()
+    };
+    let bytes = export_bytes(db, source, &options).await;
+    let summary = ops::verify_backup(&bytes).expect("the backup verifies");
+    assert!(summary.header.consistent, "a quiesced export is one cut");
+    assert!(summary.trailer.data_frames > 1, "several chunks");
+    assert!(summary
+        .header
+        .counters
+        .iter()
+        .any(|(name, n)| name == "task" && *n == 10_052));
+
+    let target = TenantId::generate();
+    let report = ops::import(
+        db,
+        Cursor::new(&bytes),
+        &ImportTarget::new_tenant(target, "copy.test"),
+        &chunk(1_000_000),
+    )
+    .await
+    .expect("import");
+    assert_eq!(report.tenant, target);
+    assert_eq!(report.source, source);
+    assert!(report.chunks > 1);
+
+    let old = split(tenant_rows(db, source).await);
+    let new = split(tenant_rows(db, target).await);
+    assert_eq!(old.rest.len(), new.rest.len());
+    assert!(old.rest == new.rest, "records, indexes, counters equal");
+    // The source got one more event (the end of its export's quiesce), the copy one more
+    // (its import).
+    assert_eq!(old.events.len(), new.events.len());
+    let n = new.events.len() - 1;
+    assert_eq!(
+        as_imported(&old.events[..n], source, target),
+        new.events[..n].to_vec()
+    );
+    let link = &new.events[n];
+    assert_eq!(link.model, ops::import::IMPORT_EVENT_MODEL);
+    assert_eq!(link.record_id, source.uuid());
+    assert_eq!(new.audit_index_entries, 2 * new.events.len());
+    assert_eq!(old.audit_index_entries, 2 * old.events.len());
+
+    let verified = seal_and_verify(db, target).await;
+    assert_eq!(verified.count, new.events.len() as u64);
+    assert!(seal_and_verify(db, source).await.count > sealed_source.count);
+
+    // The lineage keeps the source chain's head as it was in the backup.
+    let tx = db.begin().await.expect("begin");
+    let mut lineage_key = target.prefix();
+    lineage_key.extend_from_slice(&pack(&("meta", "lineage", source.uuid())));
+    let lineage: ops::import::Lineage = value::decode(
+        &tx.get(&lineage_key, false)
+            .await
+            .expect("get")
+            .expect("lineage"),
+    )
+    .expect("decode");
+    assert_eq!(lineage.source_chain.map(|c| c.0), Some(sealed_source.count));
+    assert_eq!(lineage.backup_sha256, summary.trailer.sha256);
+
+    // Both work, each with its own domain.
+    let copy = tenant::get_by_domain(tx.as_ref(), "copy.test")
+        .await
+        .expect("domain")
+        .expect("copy registered");
+    assert_eq!((copy.id, copy.status), (target, TenantStatus::Active));
+    let original = tenant::get_by_domain(tx.as_ref(), "source.test")
+        .await
+        .expect("domain")
+        .expect("source registered");
+    assert_eq!(
+        (original.id, original.status),
+        (source, TenantStatus::Active)
+    );
+    drop(tx);
+    let page = in_tenant!(db, target, |ttx| task::by_project(
+        &ttx,
+        project,
+        &PageRequest::first(10)
+    )
+    .await);
+    assert_eq!(page.items.len(), 10);
+    in_tenant!(db, target, |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        Task::new(project, "after the import", p.admin_member.id)
+    )
+    .await);
+    let after = seal_and_verify(db, target).await;
+    assert_eq!(after.count, verified.count + 1);
+}
+
+/// A corrupted byte anywhere in a backup, and a file cut anywhere, are refused before the
+/// first write with an error naming the frame (or the magic and version, in the first 10
+/// bytes), and the target store is unchanged.
+pub async fn damaged_backups_are_refused_and_change_nothing(h: &dyn Harness) {
+    let db = h.backend();
+    let db = db.as_ref();
+    let p = provisioned(db, "damaged.test", Plan::Starter).await;
+    populate(db, &p, 20).await;
+    let options = ExportOptions {
+        chunk: ChunkOptions {
+            chunk_records: 10,
+            ..ChunkOptions::default()
+        },
+        ..ExportOptions::default()
+    };
+    let bytes = export_bytes(db, p.tenant.id, &options).await;
+    let before = whole_store(db).await;
+
+    // Where frame 1 starts: after the magic, version and header frame.
+    let header_len = u32::from_le_bytes([bytes[15], bytes[16], bytes[17], bytes[18]]) as usize;
+    let frame1 = 10 + 9 + header_len + 8;
+    let mut positions: Vec<usize> = (0..bytes.len()).step_by(bytes.len() / 40 + 1).collect();
+    positions.extend([0, 9, 10, 14, 18, frame1 + 3, frame1 + 20, bytes.len() - 1]);
+    for &i in &positions {
+        let mut bad = bytes.clone();
+        bad[i] ^= 0x5A;
+        let target = ImportTarget::new_tenant(TenantId::generate(), "other.test");
+        let error = ops::import(db, Cursor::new(&bad), &target, &ChunkOptions::default())
+            .await
+            .expect_err("a corrupt backup is refused")
+            .to_string();
+        if i >= 10 {
+            assert!(error.contains("frame"), "byte {i}: {error}");
+        }
+        if (frame1..frame1 + 9 + 8).contains(&i) || i == frame1 + 20 {
+            assert!(
+                error.contains("frame 1 (data)") || error.contains("frame 1:"),
+                "{error}"
+            );
+        }
+    }
+    for len in [
+        0,
+        5,
+        10,
+        30,
+        frame1,
+        frame1 + 1,
+        bytes.len() / 2,
+        bytes.len() - 1,
+    ] {
+        let target = ImportTarget::new_tenant(TenantId::generate(), "other.test");
+        let error = ops::import(
+            db,
+            Cursor::new(&bytes[..len]),
+            &target,
+            &ChunkOptions::default(),
+        )
+        .await
+        .expect_err("a truncated backup is refused")
+        .to_string();
+        if len >= 10 {
+            assert!(error.contains("frame"), "cut at {len}: {error}");
+        }
+    }
+    let mut longer = bytes.clone();
+    longer.extend_from_slice(b"tail");
+    assert!(ops::verify_backup(&longer).is_err());
+    assert!(before == whole_store(db).await, "the store is unchanged");
+    // The intact file still imports.
+    ops::import(
+        db,
+        Cursor::new(&bytes),
+        &ImportTarget::new_tenant(TenantId::generate(), "other.test"),
+        &ChunkOptions::default(),
+    )
+    .await
+    .expect("import");
+}
+
+/// A tenant of more than 10 MB exports, imports and erases in chunks of 1 MB, every
+/// transaction staying far under FoundationDB's 10 MB of mutations (and reading about a
+/// chunk).
+pub async fn large_tenant_export_import_erase_under_the_limits(h: &dyn Harness) {
+    let db = h.backend();
+    let p = provisioned(db.as_ref(), "large.test", Plan::Enterprise).await;
+    let project = in_tenant!(db.as_ref(), p.tenant.id, |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        Project::new("BIG", "Big", p.root.id, p.admin_member.id)
+    )
+    .await);
+    many_tasks(db.as_ref(), &p, project.id, 230, 10, 48_000).await;
+
+    let probe = Probe::new(db.clone());
+    let limit = 1_000_000usize;
+    let slack = 120_000u64;
+    let options = ExportOptions {
+        chunk: chunk(limit),
+        ..ExportOptions::default()
+    };
+    let bytes = export_bytes(&probe, p.tenant.id, &options).await;
+    let summary = ops::verify_backup(&bytes).expect("verifies");
+    let data_bytes = summary.trailer.key_bytes + summary.trailer.value_bytes;
+    assert!(
+        data_bytes > 10_000_000,
+        "the tenant holds {data_bytes} bytes"
+    );
+    assert!(summary.trailer.data_frames >= 10);
+    let read = probe.stats.max_read_bytes.load(Ordering::SeqCst);
+    assert!(
+        read <= limit as u64 + slack,
+        "an export transaction read {read} bytes"
+    );
+
+    let target = TenantId::generate();
+    let commits = probe.stats.commits.load(Ordering::SeqCst);
+    ops::import(
+        &probe,
+        Cursor::new(&bytes),
+        &ImportTarget::new_tenant(target, "large-copy.test"),
+        &chunk(limit),
+    )
+    .await
+    .expect("import");
+    assert!(probe.stats.commits.load(Ordering::SeqCst) - commits >= 10);
+    let written = probe.stats.max_mutation_bytes.load(Ordering::SeqCst);
+    assert!(
+        written <= limit as u64 + slack,
+        "an import transaction wrote {written} bytes"
+    );
+
+    let erased = ops::erase(
+        &probe,
+        target,
+        "test operator",
+        &EraseOptions {
+            chunk: chunk(limit),
+        },
+    )
+    .await
+    .expect("erase");
+    assert!(erased.bytes > 10_000_000);
+    assert!(erased.chunks >= 10);
+    let read = probe.stats.max_read_bytes.load(Ordering::SeqCst);
+    assert!(
+        read <= limit as u64 + slack,
+        "an erase transaction read {read} bytes"
+    );
+    let written = probe.stats.max_mutation_bytes.load(Ordering::SeqCst);
+    assert!(written <= limit as u64 + slack);
+    assert!(tenant_rows(db.as_ref(), target).await.is_empty());
+}
+
+/// An erase that fails midway (the third commit after it starts) leaves the tenant
+/// suspended and its erasure record unfinished; running it again finishes it: the prefix,
+/// the registry entry and the domain are gone, and the record counts every key, holds no
+/// tenant data, and is returned again by a repeated erase. The same id can then be restored
+/// from a backup taken before.
+pub async fn interrupted_erase_resumes_to_completion(h: &dyn Harness) {
+    let db = h.backend();
+    let p = provisioned(db.as_ref(), "erase-me.test", Plan::Starter).await;
+    let tenant_id = p.tenant.id;
+    populate(db.as_ref(), &p, 300).await;
+    let backup = export_bytes(db.as_ref(), tenant_id, &ExportOptions::default()).await;
+    let keys_before = tenant_rows(db.as_ref(), tenant_id).await.len() as u64;
+
+    let probe = Probe::new(db.clone());
+    let options = EraseOptions {
+        chunk: ChunkOptions {
+            chunk_records: 100,
+            ..ChunkOptions::default()
+        },
+    };
+    probe.fail_commit_in(3);
+    let error = ops::erase(&probe, tenant_id, "dpo@platform", &options)
+        .await
+        .expect_err("the injected failure stops the erase");
+    assert!(error.to_string().contains("injected"), "{error}");
+    let left = tenant_rows(db.as_ref(), tenant_id).await.len() as u64;
+    assert!(
+        left > 0 && left < keys_before,
+        "erased partly: {left} of {keys_before}"
+    );
+    let record = ops::erasure_record(db.as_ref(), tenant_id)
+        .await
+        .expect("read")
+        .expect("an unfinished record");
+    assert_eq!(record.finished_ms, None);
+    let tx = db.begin().await.expect("begin");
+    assert!(matches!(
+        TenantTx::open(tx.as_ref(), tenant_id).await,
+        Err(Error::TenantInactive { .. })
+    ));
+    drop(tx);
+    // Nothing else can start on it meanwhile.
+    assert!(ops::export(
+        db.as_ref(),
+        tenant_id,
+        Vec::new(),
+        &ExportOptions::default()
+    )
+    .await
+    .is_err());
+
+    let done = ops::erase(&probe, tenant_id, "someone else", &options)
+        .await
+        .expect("the erase resumes");
+    assert!(done.finished_ms.is_some());
+    assert_eq!(done.keys, keys_before);
+    assert_eq!(done.actor, "dpo@platform");
+    assert!(tenant_rows(db.as_ref(), tenant_id).await.is_empty());
+    let tx = db.begin().await.expect("begin");
+    assert!(tx
+        .get(&pack(&("sys", "tenant", tenant_id.uuid())), false)
+        .await
+        .expect("get")
+        .is_none());
+    assert!(tenant::get_by_domain(tx.as_ref(), "erase-me.test")
+        .await
+        .expect("get")
+        .is_none());
+    drop(tx);
+    let stored = value::encode(&done).expect("encode");
+    for secret in [&b"Acme"[..], b"erase-me", b"ada@acme"] {
+        assert!(!stored.windows(secret.len()).any(|w| w == secret));
+    }
+    // Only the erasure record is left of it in the whole store.
+    let mentions: Vec<_> = whole_store(db.as_ref())
+        .await
+        .into_iter()
+        .filter(|(k, v)| {
+            let id = tenant_id.uuid();
+            let id = id.as_bytes();
+            k.windows(16).any(|w| w == id) || v.windows(16).any(|w| w == id)
+        })
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(mentions, vec![pack(&("sys", "erasure", tenant_id.uuid()))]);
+    assert_eq!(
+        ops::erase(db.as_ref(), tenant_id, "again", &options)
+            .await
+            .expect("repeat"),
+        done
+    );
+
+    // Restore under the same id from the backup taken before.
+    ops::import(
+        db.as_ref(),
+        Cursor::new(&backup),
+        &ImportTarget::restore(),
+        &ChunkOptions::default(),
+    )
+    .await
+    .expect("restore");
+    let verified = seal_and_verify(db.as_ref(), tenant_id).await;
+    assert!(verified.count > 300);
+}
+
+/// A writer that opened the tenant before an export cannot commit after the export's
+/// quiesce (it conflicts on the registry entry, and its retry is refused), so the backup is
+/// one cut; writers are let back in afterwards.
+pub async fn export_quiesces_writers(h: &dyn Harness) {
+    let db = h.backend();
+    let db = db.as_ref();
+    let p = provisioned(db, "quiet.test", Plan::Starter).await;
+    let tx = db.begin().await.expect("begin");
+    let ttx = TenantTx::open(tx.as_ref(), p.tenant.id)
+        .await
+        .expect("open");
+    let project = record::insert(
+        &ttx,
+        admin(&p),
+        Project::new("LATE", "Late", p.root.id, p.admin_member.id),
+    )
+    .await
+    .expect("buffered");
+    drop(ttx);
+    let bytes = export_bytes(db, p.tenant.id, &ExportOptions::default()).await;
+    assert!(matches!(tx.commit().await, Err(Error::Conflict)));
+    let summary = ops::verify_backup(&bytes).expect("verifies");
+    assert!(summary.header.consistent);
+    // After the export the tenant is active again.
+    in_tenant!(db, p.tenant.id, |ttx| record::insert(
+        &ttx,
+        admin(&p),
+        project.clone()
+    )
+    .await);
+    assert!(ops::pending_operation(db, p.tenant.id)
+        .await
+        .expect("read")
+        .is_none());
+}
+
+/// Migration re-keys a tenant in the same store: the old one is suspended with an audit
+/// event naming the new id, the new one holds the same records and indexes, is active, and
+/// names the old id in its trail; both chains verify.
+pub async fn migrate_rekeys_a_tenant_audited_on_both_sides(h: &dyn Harness) {
+    let db = h.backend();
+    let db = db.as_ref();
+    let p = provisioned(db, "old.test", Plan::Starter).await;
+    populate(db, &p, 50).await;
+    let new_id = TenantId::generate();
+    ops::migrate(
+        db,
+        p.tenant.id,
+        new_id,
+        "new.test",
+        &ExportOptions::default(),
+    )
+    .await
+    .expect("migrate");
+    let old = split(tenant_rows(db, p.tenant.id).await);
+    let new = split(tenant_rows(db, new_id).await);
+    assert!(old.rest == new.rest);
+    let left = old.events.last().expect("events");
+    assert_eq!(left.model, ops::migrate::MIGRATE_EVENT_MODEL);
+    assert_eq!(left.record_id, new_id.uuid());
+    let arrived = new.events.last().expect("events");
+    assert_eq!(arrived.record_id, p.tenant.id.uuid());
+    let tx = db.begin().await.expect("begin");
+    assert!(matches!(
+        TenantTx::open(tx.as_ref(), p.tenant.id).await,
+        Err(Error::TenantInactive { .. })
+    ));
+    assert!(TenantTx::open(tx.as_ref(), new_id).await.is_ok());
+    drop(tx);
+    seal_and_verify(db, p.tenant.id).await;
+    seal_and_verify(db, new_id).await;
+}
+
+/// A copy between two stores (same id and domain) gives the target the same records and
+/// indexes and a chain that verifies; the source stays as it was, active.
+pub async fn copy_between_stores(a: &dyn Harness, b: &dyn Harness) {
+    let (from, to) = (a.backend(), b.backend());
+    let p = provisioned(from.as_ref(), "moving.test", Plan::Starter).await;
+    populate(from.as_ref(), &p, 200).await;
+    let report = ops::copy(
+        from.as_ref(),
+        to.as_ref(),
+        p.tenant.id,
+        &ImportTarget::restore(),
+        &ExportOptions::default(),
+    )
+    .await
+    .expect("copy");
+    assert_eq!(report.import.tenant, p.tenant.id);
+    let source = split(tenant_rows(from.as_ref(), p.tenant.id).await);
+    let copy = split(tenant_rows(to.as_ref(), p.tenant.id).await);
+    assert!(source.rest == copy.rest);
+    seal_and_verify(to.as_ref(), p.tenant.id).await;
+    let tx = to.begin().await.expect("begin");
+    let entry = tenant::get_by_domain(tx.as_ref(), "moving.test")
+        .await
+        .expect("get")
+        .expect("registered");
+    assert_eq!(entry.status, TenantStatus::Active);
+    let tx = from.begin().await.expect("begin");
+    assert!(TenantTx::open(tx.as_ref(), p.tenant.id).await.is_ok());
+}
+
+async fn tenant_with(db: &dyn KvBackend, domain: &str, plan: Plan, projects: usize, metric: &str) {
+    let p = provisioned(db, domain, plan).await;
+    in_tenant!(db, p.tenant.id, |ttx| {
+        for i in 0..projects {
+            record::insert(
+                &ttx,
+                admin(&p),
+                Project::new(format!("P{i}"), "P", p.root.id, p.admin_member.id),
+            )
+            .await?;
+        }
+        record::insert(&ttx, admin(&p), Usage::new(metric, 20_000, 10, 1)).await?;
+        Ok::<_, Error>(())
+    });
+}
+
+fn plans(report: &AnalyticsReport) -> Vec<Plan> {
+    report.groups.iter().map(|g| g.plan).collect()
+}
+
+/// k-anonymity: a plan with fewer than k tenants never appears in a report, a counter fewer
+/// than k tenants of a group have never appears, no grand total gives a suppressed group
+/// away, and k below 2 is refused, so no report can single out one tenant.
+pub async fn analytics_never_single_out_a_tenant(h: &dyn Harness) {
+    let db = h.backend();
+    let db = db.as_ref();
+    for i in 0..5 {
+        // One starter tenant uses a metric of its own.
+        let metric = if i == 0 { "rare" } else { "tokens" };
+        tenant_with(db, &format!("s{i}.test"), Plan::Starter, 2, metric).await;
+    }
+    for i in 0..3 {
+        tenant_with(db, &format!("f{i}.test"), Plan::Free, 1, "tokens").await;
+    }
+    tenant_with(db, "lonely.test", Plan::Enterprise, 7, "secret").await;
+    let report = ops::report(db, &ReportOptions::default())
+        .await
+        .expect("report");
+    assert_eq!(plans(&report), vec![Plan::Starter]);
+    let starter = &report.groups[0];
+    assert_eq!(starter.tenants, 5);
+    assert_eq!(starter.totals.get("project"), Some(&10));
+    // Only 4 of the 5 use "tokens": below k = 5, so it is not shown either.
+    assert!(starter
+        .totals
+        .keys()
+        .all(|name| !name.starts_with("usage.")));
+    assert!(starter.totals.keys().all(|name| !name.contains("rare")));
+    assert!(starter.totals.keys().all(|name| !name.contains("secret")));
+
+    let report = ops::report(
+        db,
+        &ReportOptions {
+            k: 3,
+            ..ReportOptions::default()
+        },
+    )
+    .await
+    .expect("report");
+    assert_eq!(plans(&report), vec![Plan::Free, Plan::Starter]);
+    let starter = &report.groups[1];
+    assert_eq!(starter.totals.get("usage.tokens.total.quantity"), Some(&40));
+    assert!(starter.totals.keys().all(|name| !name.contains("rare")));
+    for k in [0, 1] {
+        assert!(ops::report(
+            db,
+            &ReportOptions {
+                k,
+                ..ReportOptions::default()
+            },
+        )
+        .await
+        .is_err());
+    }
+    let report = ops::report(
+        db,
+        &ReportOptions {
+            k: 2,
+            chunk_tenants: 2,
+            ..ReportOptions::default()
+        },
+    )
+    .await
+    .expect("report");
+    assert!(!plans(&report).contains(&Plan::Enterprise));
+    assert!(report
+        .groups
+        .iter()
+        .flat_map(|g| g.totals.keys())
+        .all(|name| !name.contains("secret") && !name.contains("rare")));
+}
+
+/// Instantiates every case of [`ops`](crate::ops) as a `#[tokio::test]`. `$harness` is an
+/// expression evaluated afresh for each case (twice for the copy between two stores).
+#[macro_export]
+macro_rules! ops_suite {
+    ($harness:expr) => {
+        $crate::ops_suite!(@cases $harness;
+            round_trip_of_every_model_under_a_new_id,
+            damaged_backups_are_refused_and_change_nothing,
+            large_tenant_export_import_erase_under_the_limits,
+            interrupted_erase_resumes_to_completion,
+            export_quiesces_writers,
+            migrate_rekeys_a_tenant_audited_on_both_sides,
+            analytics_never_single_out_a_tenant,
+        );
+    };
+    (@cases $harness:expr; $($case:ident),+ $(,)?) => {
+        mod ops {
+            // The harness expression may name items of the including test file.
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let harness = $harness;
+                    $crate::ops::$case(&harness).await;
+                }
+            )+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn copy_between_stores() {
+                let (a, b) = ($harness, $harness);
+                $crate::ops::copy_between_stores(&a, &b).await;
+            }
+        }
+    };
+}
