@@ -26,7 +26,8 @@ use coditect_core::rbac::Action;
 use coditect_core::record::{self, Model};
 use coditect_core::value::{self, Versioned};
 use coditect_core::{
-    prefix_end, run, run_in_tenant, Error, KvBackend, RangeOptions, RetryOptions, RetryStats,
+    prefix_end, run, run_in_tenant, CommitInfo, Error, KvBackend, RangeOptions, RangePage,
+    RetryOptions, RetryStats, Transaction,
 };
 use uuid::Uuid;
 
@@ -47,6 +48,7 @@ macro_rules! audit_suite {
             tamper_modified_event_is_named, tamper_removed_event_is_named,
             tamper_inserted_event_is_named, tamper_swapped_events_are_named,
             tamper_with_the_seal_state_is_caught, rewritten_chain_is_caught_by_the_receipt,
+            sealing_is_exactly_once_after_unknown_commit_results,
         );
     };
     (@cases $harness:expr; $($case:ident),+ $(,)?) => {
@@ -1270,4 +1272,123 @@ pub async fn rewritten_chain_is_caught_by_the_receipt(h: &dyn Harness) {
     assert!(audit::verify_receipt(db.as_ref(), tenant, &other, 1_000)
         .await
         .is_err());
+}
+
+/// A backend whose every second commit commits and then reports `CommitUnknownResult`, as
+/// FoundationDB may: the retry loop runs the body again after a commit that did happen.
+struct EverySecondCommitUnknown {
+    inner: Arc<dyn KvBackend>,
+    commits: Arc<std::sync::atomic::AtomicU64>,
+}
+
+struct UnknownTx {
+    inner: Box<dyn Transaction>,
+    commits: Arc<std::sync::atomic::AtomicU64>,
+}
+
+#[async_trait]
+impl KvBackend for EverySecondCommitUnknown {
+    async fn begin(&self) -> coditect_core::Result<Box<dyn Transaction>> {
+        Ok(Box::new(UnknownTx {
+            inner: self.inner.begin().await?,
+            commits: self.commits.clone(),
+        }))
+    }
+}
+
+#[async_trait]
+impl Transaction for UnknownTx {
+    async fn read_version(&self) -> coditect_core::Result<u64> {
+        self.inner.read_version().await
+    }
+    async fn get(&self, key: &[u8], snapshot: bool) -> coditect_core::Result<Option<Vec<u8>>> {
+        self.inner.get(key, snapshot).await
+    }
+    async fn get_range(
+        &self,
+        begin: &[u8],
+        end: &[u8],
+        options: RangeOptions,
+    ) -> coditect_core::Result<RangePage> {
+        self.inner.get_range(begin, end, options).await
+    }
+    fn set(&self, key: &[u8], value: &[u8]) -> coditect_core::Result<()> {
+        self.inner.set(key, value)
+    }
+    fn clear(&self, key: &[u8]) -> coditect_core::Result<()> {
+        self.inner.clear(key)
+    }
+    fn clear_range(&self, begin: &[u8], end: &[u8]) -> coditect_core::Result<()> {
+        self.inner.clear_range(begin, end)
+    }
+    fn atomic_add(&self, key: &[u8], delta: i64) -> coditect_core::Result<()> {
+        self.inner.atomic_add(key, delta)
+    }
+    fn set_versionstamped_key(
+        &self,
+        key: &[u8],
+        offset: u32,
+        value: &[u8],
+    ) -> coditect_core::Result<()> {
+        self.inner.set_versionstamped_key(key, offset, value)
+    }
+    fn add_read_conflict_range(&self, begin: &[u8], end: &[u8]) -> coditect_core::Result<()> {
+        self.inner.add_read_conflict_range(begin, end)
+    }
+    fn add_write_conflict_range(&self, begin: &[u8], end: &[u8]) -> coditect_core::Result<()> {
+        self.inner.add_write_conflict_range(begin, end)
+    }
+    async fn commit(self: Box<Self>) -> coditect_core::Result<CommitInfo> {
+        let info = self.inner.commit().await?;
+        let n = self
+            .commits
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n % 2 == 0 {
+            return Err(Error::CommitUnknownResult);
+        }
+        Ok(info)
+    }
+}
+
+/// Sealing is exactly-once when commits report an unknown result after committing: the retry
+/// re-reads the head its committed attempt moved and seals on from there, so no event is
+/// chained twice or skipped, and the chain is the one a plain seal makes.
+pub async fn sealing_is_exactly_once_after_unknown_commit_results(h: &dyn Harness) {
+    let db = h.backend();
+    let p = provisioned(db.as_ref(), "unknown.test").await;
+    let project = project_of(db.as_ref(), &p, "U").await;
+    many_tasks(db.as_ref(), &p, &project, 1_200, 100).await;
+    let tenant = p.tenant.id;
+    let total = raw_events(db.as_ref(), tenant).await.len() as u64;
+    let commits = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let flaky = EverySecondCommitUnknown {
+        inner: db.clone(),
+        commits: commits.clone(),
+    };
+    let stats = Arc::new(RetryStats::default());
+    let options = SealOptions {
+        chunk_events: 97,
+        retry: RetryOptions::default().with_stats(stats.clone()),
+        ..SealOptions::default()
+    };
+    let report = audit::seal(&flaky, tenant, &options).await.expect("seal");
+    assert!(stats.maybe_committed() > 5, "the unknown results happened");
+    assert_eq!(report.head.count, total);
+    // Each committed chunk counted once in `sealed`, though some were retried: the sum over
+    // the calls that returned is at most the total, and the chain covers every event once.
+    assert!(report.sealed <= total);
+    let verified = clean(verify(db.as_ref(), tenant).await);
+    assert_eq!((verified.count, verified.unsealed), (total, 0));
+    // The same chain as one clean seal of the same events makes.
+    let meta = foundationdb_tuple::pack(&(tenant.uuid(), "meta", "audit"));
+    tamper_range_clear(db.as_ref(), &meta).await;
+    let plain = seal(db.as_ref(), tenant, 10_000).await;
+    assert_eq!(plain.head, report.head);
+}
+
+async fn tamper_range_clear(db: &dyn KvBackend, prefix: &[u8]) {
+    let tx = db.begin().await.expect("begin");
+    tx.clear_range(prefix, &prefix_end(prefix).expect("end"))
+        .expect("clear");
+    tx.commit().await.expect("commit");
 }
