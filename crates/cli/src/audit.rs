@@ -78,7 +78,7 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: AuditCommand) -> anyho
                     println!(
                         "{:<10} {}  {:<10} {:<16} {} by {}",
                         entry.position.to_string(),
-                        e.at_ms,
+                        utc(e.at_ms),
                         action_name(e.action),
                         e.model,
                         e.record_id,
@@ -173,6 +173,28 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: AuditCommand) -> anyho
     Ok(())
 }
 
+/// `ms` since the Unix epoch as UTC, `2026-11-28T23:31:16.123Z` (days to a civil date by
+/// Howard Hinnant's algorithm, to need no date crate for one column).
+fn utc(ms: i64) -> String {
+    let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, s, milli) = (
+        ms_of_day / 3_600_000,
+        ms_of_day / 60_000 % 60,
+        ms_of_day / 1_000 % 60,
+        ms_of_day % 1_000,
+    );
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -210,6 +232,7 @@ fn entry_json(entry: &AuditEntry) -> serde_json::Value {
     json!({
         "position": entry.position.to_string(),
         "at_ms": e.at_ms,
+        "at": utc(e.at_ms),
         "actor": match e.actor { Actor::System => serde_json::Value::Null, Actor::Member(m) => json!(m.uuid()) },
         "action": action_name(e.action),
         "model": e.model,
@@ -217,4 +240,17 @@ fn entry_json(entry: &AuditEntry) -> serde_json::Value {
         "before": e.before.map(|d| hex(&d)),
         "after": e.after.map(|d| hex(&d)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn utc_formats_civil_dates() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(utc(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(utc(1_795_908_717_082), "2026-11-28T23:31:57.082Z");
+        assert_eq!(utc(-1), "1969-12-31T23:59:59.999Z");
+    }
 }

@@ -56,21 +56,33 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: KvCommand) -> anyhow::
     let stdout = std::io::stdout();
     let mut stdout = stdout.lock();
     let mut rows = Vec::new();
-    let count = scan(&*db, &begin, &end, limit, |kv| {
+    let mut reader_gone = false;
+    let scanned = scan(&*db, &begin, &end, limit, |kv| {
         if out.json {
             rows.push(json!({
                 "key": hex(&kv.key),
                 "tuple": decoded(&kv.key),
                 "value": hex(&kv.value),
             }));
-        } else if as_hex {
-            writeln!(stdout, "{} {}", hex(&kv.key), hex(&kv.value))?;
+            return Ok(());
+        }
+        let written = if as_hex {
+            writeln!(stdout, "{} {}", hex(&kv.key), hex(&kv.value))
         } else {
-            writeln!(stdout, "{} is {}", decoded(&kv.key), escaped(&kv.value))?;
+            writeln!(stdout, "{} is {}", decoded(&kv.key), escaped(&kv.value))
+        };
+        if let Err(error) = written {
+            // `coditect kv range ... | head`: the reader has all it wanted.
+            reader_gone = error.kind() == std::io::ErrorKind::BrokenPipe;
+            return Err(error.into());
         }
         Ok(())
     })
-    .await?;
+    .await;
+    let count = match scanned {
+        Err(_) if reader_gone => return Ok(()),
+        result => result?,
+    };
     if out.json {
         writeln!(
             stdout,

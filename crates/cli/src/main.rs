@@ -64,6 +64,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // A bug must still end in one line, not a panic message and a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!(
+            "error: internal error: {}",
+            info.to_string().replace('\n', " ")
+        );
+    }));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => return output::usage_error(error),
