@@ -591,6 +591,58 @@ pub async fn roles_and_assignments(h: &dyn Harness) {
         record::delete::<role::Role>(&ttx, admin(&p), auditor.id).await
     })
     .expect("unassign and delete");
+
+    // An entity where a role is assigned, and a member holding one, are not deleted under it.
+    let config = agent_config_in(db.as_ref(), &p, "helper").await;
+    let (division, helper) = in_tenant!(db, tid(&p), |ttx| {
+        let division = Entity::new("DIV", "Division", EntityKind::Division, Some(p.root.id));
+        let division = record::insert(&ttx, admin(&p), division).await?;
+        let helper = Member::new(MemberKind::Agent(config), "Helper");
+        let helper = record::insert(&ttx, admin(&p), helper).await?;
+        Ok::<_, Error>((division, helper))
+    })
+    .expect("division and helper");
+    let held = grant(db.as_ref(), &p, helper.id, "viewer", division.id).await;
+    let error = in_tenant!(db, tid(&p), |ttx| record::delete::<Entity>(
+        &ttx,
+        admin(&p),
+        division.id
+    )
+    .await)
+    .expect_err("assigned at it");
+    assert!(
+        matches!(
+            error,
+            Error::InvalidInput {
+                field: "entity",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let error = in_tenant!(db, tid(&p), |ttx| record::delete::<Member>(
+        &ttx,
+        admin(&p),
+        helper.id
+    )
+    .await)
+    .expect_err("holds a role");
+    assert!(
+        matches!(
+            error,
+            Error::InvalidInput {
+                field: "member",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    in_tenant!(db, tid(&p), |ttx| {
+        record::delete::<RoleAssignment>(&ttx, admin(&p), held.id).await?;
+        record::delete::<Member>(&ttx, admin(&p), helper.id).await?;
+        record::delete::<Entity>(&ttx, admin(&p), division.id).await
+    })
+    .expect("unassigned, both go");
 }
 
 /// Session: authenticated until it expires or is revoked; a revoked session stays revoked.
@@ -757,7 +809,7 @@ pub async fn audit_events_by_actor_and_target(h: &dyn Harness) {
             audit_event::by_actor(&ttx, Actor::Member(bot.id), &PageRequest::first(10))
                 .await?
                 .items,
-            audit_event::by_target(&ttx, task.id.uuid(), &PageRequest::first(10))
+            audit_event::by_target(&ttx, "task", task.id.uuid(), &PageRequest::first(10))
                 .await?
                 .items,
             audit_event::by_actor(&ttx, Actor::System, &PageRequest::first(2)).await?,

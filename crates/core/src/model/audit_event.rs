@@ -1,31 +1,42 @@
 //! AuditEvent, read-only: the [`audit`](crate::audit) module writes one per mutation (and
-//! per denial); this model only reads them, by time (key order: commit order), by actor and
-//! by target record. No model API creates, changes or deletes an audit event.
-//!
-//! Events are keyed by versionstamp only, so the lookups by actor and by target walk the
-//! events in order and keep those that match, reading at most [`SCAN_BUDGET`] events per
-//! call: a page may then hold fewer items than asked for, with a cursor to go on from.
+//! per denial) and indexes them; this model only reads them, by time (commit order), by actor
+//! and by target record, in the record layer's [`PageRequest`] pages. No model API creates,
+//! changes or deletes an audit event. The reads are [`audit::query`]'s (positions, ranges,
+//! newest-first); [`list_as`] is the checked read.
 
 use uuid::Uuid;
 
+use crate::audit::query::{self, AuditEntry, AuditQuery};
 use crate::audit::Actor;
 pub use crate::audit::{AuditAction, AuditEvent};
 use crate::error::Result;
-use crate::keys;
 use crate::rbac::{self, Action, Resource, ResourceKind, Scope};
-use crate::record::{page_of_rows, Cursor, Page, PageRequest, DEFAULT_PAGE, MAX_PAGE};
+use crate::record::{Page, PageRequest};
 use crate::tenant_tx::TenantTx;
-use crate::value::{self, Versioned};
+use crate::value::Versioned;
 
-/// Most events one filtered lookup reads before it returns what it found.
-pub const SCAN_BUDGET: usize = 10_000;
+fn query_of(request: &PageRequest) -> AuditQuery {
+    AuditQuery {
+        after: request.after.clone(),
+        limit: request.limit,
+        ..AuditQuery::default()
+    }
+}
+
+fn events(page: Page<AuditEntry>) -> Page<AuditEvent> {
+    Page {
+        items: page.items.into_iter().map(|entry| entry.event).collect(),
+        next: page.next,
+    }
+}
 
 /// One page of the tenant's audit events, oldest first.
 pub async fn list(ttx: &TenantTx<'_>, request: &PageRequest) -> Result<Page<AuditEvent>> {
-    filtered(ttx, request, |_| true).await
+    query::by_time(ttx, &query_of(request)).await.map(events)
 }
 
-/// [`list`] on behalf of `actor`, who needs the right to read audit events tenant-wide.
+/// [`list`] on behalf of `actor`, who needs the right to read audit events tenant-wide
+/// ([`Error::Forbidden`](crate::Error::Forbidden) otherwise).
 pub async fn list_as(
     ttx: &TenantTx<'_>,
     actor: Actor,
@@ -47,63 +58,20 @@ pub async fn by_actor(
     actor: Actor,
     request: &PageRequest,
 ) -> Result<Page<AuditEvent>> {
-    filtered(ttx, request, |event| event.actor == actor).await
+    query::by_actor(ttx, actor, &query_of(request))
+        .await
+        .map(events)
 }
 
-/// One page of the events about record `id` (of any model), oldest first.
+/// One page of the events about record `id` of `model` (its name, as
+/// [`AuditEvent::model`]), oldest first.
 pub async fn by_target(
     ttx: &TenantTx<'_>,
+    model: &str,
     id: Uuid,
     request: &PageRequest,
 ) -> Result<Page<AuditEvent>> {
-    filtered(ttx, request, |event| event.record_id == id).await
-}
-
-async fn filtered(
-    ttx: &TenantTx<'_>,
-    request: &PageRequest,
-    keep: impl Fn(&AuditEvent) -> bool,
-) -> Result<Page<AuditEvent>> {
-    let limit = match request.limit {
-        0 => DEFAULT_PAGE,
-        n => n.min(MAX_PAGE),
-    };
-    let prefix = keys::audit_prefix(ttx.prefix());
-    let mut items = Vec::new();
-    let mut after = request.after.clone();
-    let mut scanned = 0;
-    loop {
-        let chunk = PageRequest {
-            after: after.clone(),
-            limit: MAX_PAGE,
-        };
-        let (rows, next) = page_of_rows(ttx, &prefix, &chunk).await?;
-        for (i, kv) in rows.iter().enumerate() {
-            scanned += 1;
-            let event: AuditEvent = value::decode(&kv.value)?;
-            if keep(&event) {
-                items.push(event);
-                if items.len() == limit {
-                    let here = Cursor::from_bytes(kv.key[prefix.len()..].to_vec());
-                    // Whether anything follows is only known by reading on; a cursor at the
-                    // last event gives an empty last page at worst.
-                    let more = next.is_some() || i + 1 < rows.len();
-                    return Ok(Page {
-                        items,
-                        next: more.then_some(here),
-                    });
-                }
-            }
-        }
-        match next {
-            Some(cursor) if scanned < SCAN_BUDGET => after = Some(cursor),
-            Some(cursor) => {
-                return Ok(Page {
-                    items,
-                    next: Some(cursor),
-                })
-            }
-            None => return Ok(Page { items, next: None }),
-        }
-    }
+    query::by_target(ttx, model, id, &query_of(request))
+        .await
+        .map(events)
 }

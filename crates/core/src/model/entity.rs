@@ -9,6 +9,8 @@ use crate::error::{Error, Result};
 use crate::ids::EntityId;
 use crate::keys::KeyPart;
 use crate::model::project::Project;
+use crate::model::role_assignment::RoleAssignment;
+use crate::model::setting::Setting;
 use crate::rbac::{ResourceKind, Scope};
 use crate::record::{self, check_len, IndexDef, Model, PageRequest, Reference, Timestamps};
 use crate::tenant_tx::TenantTx;
@@ -246,6 +248,19 @@ impl Model for Entity {
             return Err(Error::InvalidInput {
                 field: "entity",
                 reason: "projects still belong to it".into(),
+            });
+        }
+        if record::any_by(ttx, &RoleAssignment::BY_ENTITY, &id).await?
+            || record::any_by(
+                ttx,
+                &Setting::BY_SCOPE_NAME,
+                &[KeyPart::from("entity"), id[0].clone()],
+            )
+            .await?
+        {
+            return Err(Error::InvalidInput {
+                field: "entity",
+                reason: "roles are still assigned or settings kept at it".into(),
             });
         }
         Ok(())

@@ -8,7 +8,11 @@ use crate::error::{Error, Result};
 use crate::ids::{AgentConfigId, MemberId, UserId};
 use crate::keys::KeyPart;
 use crate::model::agent_config::AgentConfig;
+use crate::model::api_key::ApiKey;
+use crate::model::conversation::Conversation;
 use crate::model::project::Project;
+use crate::model::role_assignment::RoleAssignment;
+use crate::model::setting::Setting;
 use crate::model::task::Task;
 use crate::model::user::User;
 use crate::rbac::ResourceKind;
@@ -129,6 +133,22 @@ impl Model for Member {
             return Err(Error::InvalidInput {
                 field: "member",
                 reason: "it still owns projects or is assigned tasks".into(),
+            });
+        }
+        // Its access (roles, keys) and conversations go first, explicitly.
+        if record::any_by(ttx, &RoleAssignment::BY_MEMBER, &id).await?
+            || record::any_by(ttx, &ApiKey::BY_MEMBER, &id).await?
+            || record::any_by(ttx, &Conversation::BY_MEMBER, &id).await?
+            || record::any_by(
+                ttx,
+                &Setting::BY_SCOPE_NAME,
+                &[KeyPart::from("member"), id[0].clone()],
+            )
+            .await?
+        {
+            return Err(Error::InvalidInput {
+                field: "member",
+                reason: "it still holds roles or API keys, or has conversations or settings".into(),
             });
         }
         Ok(())
