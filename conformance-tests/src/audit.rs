@@ -17,12 +17,18 @@ use coditect_core::audit::{
 };
 use coditect_core::ids::{MemberId, RecordId};
 use coditect_core::keys::TenantId;
+use coditect_core::model::workflow::{Step, Trigger, WorkflowDefinition};
+use coditect_core::model::{
+    api_key, session, workflow, AgentConfig, AgentExecution, AgentInstance, AgentType, ApiKey,
+    Conversation, Message, MessageRole, RoleAssignment, Session, Setting, SettingScope, TypedValue,
+    Usage, Workflow,
+};
 use coditect_core::model::{
     comment, role, tenant, user, Comment, Entity, EntityKind, File, Member, MemberKind, Plan,
     Project, Role, Task, TaskStatus, TenantStatus, User,
 };
 use coditect_core::provision::{provision, NewTenant, Provisioned};
-use coditect_core::rbac::Action;
+use coditect_core::rbac::{Action, Permission, ResourceKind};
 use coditect_core::record::{self, Model};
 use coditect_core::value::{self, Versioned};
 use coditect_core::{
@@ -460,6 +466,226 @@ impl Sample for File {
     }
 }
 
+#[async_trait]
+impl Sample for AgentConfig {
+    async fn sample(_: &Fixture) -> Self {
+        AgentConfig::new(
+            format!("agent-{}", unique()),
+            AgentType::Coder,
+            "local",
+            "m",
+        )
+    }
+    fn change(&mut self) {
+        self.provider = "other".into();
+    }
+}
+
+/// An agent configuration inserted for a sample to refer to (set-up).
+async fn agent_config(f: &Fixture) -> AgentConfig {
+    f.insert(AgentConfig::sample(f).await).await
+}
+
+#[async_trait]
+impl Sample for AgentInstance {
+    async fn sample(f: &Fixture) -> Self {
+        AgentInstance::new(agent_config(f).await.id, "pod-1")
+    }
+    fn change(&mut self) {
+        self.location = "pod-2".into();
+    }
+}
+
+#[async_trait]
+impl Sample for AgentExecution {
+    async fn sample(f: &Fixture) -> Self {
+        let instance = f.insert(AgentInstance::sample(f).await).await;
+        AgentExecution::new(instance.id, Some(f.task.id))
+    }
+    fn change(&mut self) {
+        self.metrics.tokens_in = 5;
+    }
+}
+
+#[async_trait]
+impl Sample for Workflow {
+    async fn sample(f: &Fixture) -> Self {
+        Workflow::new(f.project.id, "CI", workflow_definition("build"))
+    }
+    fn change(&mut self) {
+        self.name = "Renamed".into();
+    }
+}
+
+fn workflow_definition(step: &str) -> WorkflowDefinition {
+    WorkflowDefinition {
+        steps: vec![Step {
+            name: step.into(),
+            instruction: format!("do {step}"),
+            agent: None,
+        }],
+        triggers: vec![Trigger::Manual],
+    }
+}
+
+#[async_trait]
+impl Sample for Conversation {
+    async fn sample(f: &Fixture) -> Self {
+        Conversation::new(f.p.admin_member.id, "Planning")
+    }
+    fn change(&mut self) {
+        self.title = "Renamed".into();
+    }
+}
+
+#[async_trait]
+impl Sample for Message {
+    async fn sample(f: &Fixture) -> Self {
+        let chat = f.insert(Conversation::sample(f).await).await;
+        Message::new(chat.id, f.p.admin_member.id, MessageRole::User, "hello")
+    }
+    fn change(&mut self) {
+        self.content = "changed".into();
+    }
+}
+
+#[async_trait]
+impl Sample for role::Role {
+    async fn sample(_: &Fixture) -> Self {
+        role::Role::new(
+            format!("role-{}", unique()),
+            [Permission::new(Action::Read, ResourceKind::Any)],
+        )
+    }
+    fn change(&mut self) {
+        self.permissions
+            .insert(Permission::new(Action::Create, ResourceKind::Task));
+    }
+}
+
+#[async_trait]
+impl Sample for RoleAssignment {
+    async fn sample(f: &Fixture) -> Self {
+        let granted = f.insert(role::Role::sample(f).await).await;
+        let member = f.member(Role::Developer).await;
+        RoleAssignment::new(member.id, granted.id, f.p.root.id)
+    }
+    /// (Changing the role needs another role: see `role_assignment_update`.)
+    fn change(&mut self) {}
+}
+
+#[async_trait]
+impl Sample for Session {
+    async fn sample(f: &Fixture) -> Self {
+        Session::new(f.p.admin_member.id, i64::MAX / 2)
+    }
+    fn change(&mut self) {
+        self.user_agent = "changed".into();
+    }
+}
+
+#[async_trait]
+impl Sample for ApiKey {
+    async fn sample(f: &Fixture) -> Self {
+        ApiKey::generate(f.p.admin_member.id, "CI").0
+    }
+    fn change(&mut self) {
+        self.name = "renamed".into();
+    }
+}
+
+#[async_trait]
+impl Sample for Usage {
+    async fn sample(_: &Fixture) -> Self {
+        Usage::new("tokens", 20_000, 100, 7)
+    }
+    fn change(&mut self) {
+        self.quantity = 5;
+    }
+}
+
+#[async_trait]
+impl Sample for Setting {
+    async fn sample(_: &Fixture) -> Self {
+        Setting::new(
+            SettingScope::Tenant,
+            format!("ui.{}", unique()),
+            TypedValue::Int(1),
+        )
+    }
+    fn change(&mut self) {
+        self.value = TypedValue::Int(2);
+    }
+}
+
+/// A member that is an agent (its configuration made first).
+fn member_agent_create(f: &Fixture) -> OpFuture<'_> {
+    Box::pin(async move {
+        let config = agent_config(f).await;
+        let member = Member::new(MemberKind::Agent(config.id), "Bot");
+        let (actor, id) = (f.admin(), member.id.uuid());
+        f.mutation_starts().await;
+        f.mutate(|ttx| async move { record::insert(&ttx, actor, member).await })
+            .await;
+        vec![Expect::of::<Member>(actor, AuditAction::Create, id)]
+    })
+}
+
+/// `workflow::set_definition`: a new version, one update event.
+fn workflow_set_definition(f: &Fixture) -> OpFuture<'_> {
+    Box::pin(async move {
+        let flow = f.insert(Workflow::sample(f).await).await;
+        let (actor, id) = (f.admin(), flow.id);
+        f.mutation_starts().await;
+        f.mutate(|ttx| async move {
+            workflow::set_definition(&ttx, actor, id, workflow_definition("test")).await
+        })
+        .await;
+        vec![Expect::of::<Workflow>(
+            actor,
+            AuditAction::Update,
+            id.uuid(),
+        )]
+    })
+}
+
+/// A role assignment changed to another role.
+fn role_assignment_update(f: &Fixture) -> OpFuture<'_> {
+    Box::pin(async move {
+        let mut assignment = f.insert(RoleAssignment::sample(f).await).await;
+        assignment.role = f.insert(role::Role::sample(f).await).await.id;
+        let (actor, id) = (f.admin(), assignment.id.uuid());
+        f.mutation_starts().await;
+        f.mutate(|ttx| async move { record::update(&ttx, actor, assignment).await })
+            .await;
+        vec![Expect::of::<RoleAssignment>(actor, AuditAction::Update, id)]
+    })
+}
+
+/// `session::revoke`.
+fn session_revoke(f: &Fixture) -> OpFuture<'_> {
+    Box::pin(async move {
+        let made = f.insert(Session::sample(f).await).await;
+        let (actor, id) = (f.admin(), made.id);
+        f.mutation_starts().await;
+        f.mutate(|ttx| async move { session::revoke(&ttx, actor, id).await })
+            .await;
+        vec![Expect::of::<Session>(actor, AuditAction::Update, id.uuid())]
+    })
+}
+
+/// `api_key::revoke`.
+fn api_key_revoke(f: &Fixture) -> OpFuture<'_> {
+    Box::pin(async move {
+        let made = f.insert(ApiKey::sample(f).await).await;
+        let (actor, id) = (f.admin(), made.id);
+        f.mutation_starts().await;
+        f.mutate(|ttx| async move { api_key::revoke(&ttx, actor, id).await })
+            .await;
+        vec![Expect::of::<ApiKey>(actor, AuditAction::Update, id.uuid())]
+    })
+}
+
 /// `record::insert` of a sample.
 pub fn create<M: Sample>(f: &Fixture) -> OpFuture<'_> {
     Box::pin(async move {
@@ -696,6 +922,48 @@ pub const OPERATIONS: &[Operation] = &[
     op!("file.create", create::<File>),
     op!("file.update", update::<File>),
     op!("file.delete", delete::<File>),
+    op!("agent_config.create", create::<AgentConfig>),
+    op!("agent_config.update", update::<AgentConfig>),
+    op!("agent_config.delete", delete::<AgentConfig>),
+    op!("member.create_agent", member_agent_create),
+    op!("agent_instance.create", create::<AgentInstance>),
+    op!("agent_instance.update", update::<AgentInstance>),
+    op!("agent_instance.delete", delete::<AgentInstance>),
+    op!("agent_execution.create", create::<AgentExecution>),
+    op!("agent_execution.update", update::<AgentExecution>),
+    op!("agent_execution.delete", delete::<AgentExecution>),
+    op!("workflow.create", create::<Workflow>),
+    op!("workflow.update", update::<Workflow>),
+    op!("workflow.set_definition", workflow_set_definition),
+    op!("workflow.delete", delete::<Workflow>),
+    op!("conversation.create", create::<Conversation>),
+    op!("conversation.update", update::<Conversation>),
+    op!("conversation.delete", delete::<Conversation>),
+    op!("message.create", create::<Message>),
+    op!("message.update", update::<Message>),
+    op!("message.delete", delete::<Message>),
+    op!("role.create", create::<role::Role>),
+    op!("role.update", update::<role::Role>),
+    op!("role.delete", delete::<role::Role>),
+    op!("role_assignment.grant", create::<RoleAssignment>),
+    op!("role_assignment.update", role_assignment_update),
+    op!("role_assignment.revoke", delete::<RoleAssignment>),
+    op!("session.create", create::<Session>),
+    op!("session.update", update::<Session>),
+    op!("session.revoke", session_revoke),
+    op!("session.delete", delete::<Session>),
+    op!("api_key.create", create::<ApiKey>),
+    op!("api_key.update", update::<ApiKey>),
+    op!("api_key.revoke", api_key_revoke),
+    op!("api_key.delete", delete::<ApiKey>),
+    op!("usage.create", create::<Usage>),
+    op!("usage.update", update::<Usage>),
+    op!("usage.delete", delete::<Usage>),
+    op!("setting.create", create::<Setting>),
+    op!("setting.update", update::<Setting>),
+    op!("setting.delete", delete::<Setting>),
+    // AuditEvent (model 19) has no mutation: the trail is append-only through this very
+    // writer, and TenantTx refuses any other write to it.
 ];
 
 /// The fixture of the coverage case.
