@@ -103,7 +103,7 @@ pub fn link(previous: &[u8; 32], event_digest: &[u8; 32], key: &[u8]) -> [u8; 32
 /// How [`seal`] works through a trail.
 #[derive(Clone, Debug)]
 pub struct SealOptions {
-    /// Most events sealed in one transaction.
+    /// Most events sealed in one transaction (at most [`MAX_CHUNK_EVENTS`]; 0 counts as 1).
     pub chunk_events: usize,
     /// A chunk stops after the event that brings the bytes it read to this many.
     pub chunk_bytes: usize,
@@ -122,6 +122,11 @@ impl Default for SealOptions {
         }
     }
 }
+
+/// The cap on [`SealOptions::chunk_events`]: a chunk writes one window of about 44 KB per
+/// [`CHECKPOINT_EVERY`] events, so 100,000 events stay under 5 MB of writes, half of
+/// FoundationDB's 10 MB.
+pub const MAX_CHUNK_EVENTS: usize = 100_000;
 
 /// What one [`seal`] call did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,7 +148,8 @@ pub async fn seal(
     tenant: TenantId,
     options: &SealOptions,
 ) -> Result<SealReport> {
-    let (max_events, max_bytes) = (options.chunk_events.max(1), options.chunk_bytes.max(1));
+    let max_events = options.chunk_events.clamp(1, MAX_CHUNK_EVENTS);
+    let max_bytes = options.chunk_bytes.max(1);
     let mut report = SealReport {
         sealed: 0,
         head: SealHead {
