@@ -33,6 +33,7 @@ pub mod differential;
 pub mod faults;
 pub mod kv;
 pub mod model;
+pub mod recording;
 pub mod ops;
 
 /// What a case needs from a backend.

@@ -5,7 +5,6 @@
 //! tenants, so the cases also run side by side on one shared cluster.
 
 use std::collections::BTreeSet;
-use std::sync::Mutex;
 
 use async_trait::async_trait;
 use coditect_core::audit::{self, Actor, AuditAction};
@@ -26,6 +25,7 @@ use coditect_core::{
 use foundationdb_tuple::Element;
 use uuid::Uuid;
 
+use crate::recording::Recording;
 use crate::Harness;
 
 // ---------------------------------------------------------------------------------------
@@ -1494,75 +1494,6 @@ pub async fn tenants_with_the_same_names_are_isolated(h: &dyn Harness) {
     assert!(other.is_none());
 }
 
-/// A transaction that records every key it is asked to touch before passing the call on.
-struct Recording {
-    inner: Box<dyn Transaction>,
-    touched: Mutex<Vec<Vec<u8>>>,
-}
-
-impl Recording {
-    fn touch(&self, key: &[u8]) {
-        self.touched
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(key.to_vec());
-    }
-    fn touched(&self) -> Vec<Vec<u8>> {
-        std::mem::take(&mut *self.touched.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-}
-
-#[async_trait]
-impl Transaction for Recording {
-    async fn read_version(&self) -> Result<u64> {
-        self.inner.read_version().await
-    }
-    async fn get(&self, key: &[u8], snapshot: bool) -> Result<Option<Vec<u8>>> {
-        self.touch(key);
-        self.inner.get(key, snapshot).await
-    }
-    async fn get_range(
-        &self,
-        begin: &[u8],
-        end: &[u8],
-        options: RangeOptions,
-    ) -> Result<RangePage> {
-        self.touch(begin);
-        self.touch(end);
-        self.inner.get_range(begin, end, options).await
-    }
-    fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.touch(key);
-        self.inner.set(key, value)
-    }
-    fn clear(&self, key: &[u8]) -> Result<()> {
-        self.touch(key);
-        self.inner.clear(key)
-    }
-    fn clear_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
-        self.touch(begin);
-        self.touch(end);
-        self.inner.clear_range(begin, end)
-    }
-    fn atomic_add(&self, key: &[u8], delta: i64) -> Result<()> {
-        self.touch(key);
-        self.inner.atomic_add(key, delta)
-    }
-    fn set_versionstamped_key(&self, key: &[u8], offset: u32, value: &[u8]) -> Result<()> {
-        self.touch(key);
-        self.inner.set_versionstamped_key(key, offset, value)
-    }
-    fn add_read_conflict_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
-        self.inner.add_read_conflict_range(begin, end)
-    }
-    fn add_write_conflict_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
-        self.inner.add_write_conflict_range(begin, end)
-    }
-    async fn commit(self: Box<Self>) -> Result<CommitInfo> {
-        self.inner.commit().await
-    }
-}
-
 /// A `TenantTx` asked for another tenant's key, a system key, or a range crossing its prefix
 /// fails with `TenantViolation` before the store sees anything; and everything the model layer
 /// does stays inside the tenant.
@@ -1580,10 +1511,7 @@ pub async fn tenant_tx_refuses_keys_outside_its_tenant(h: &dyn Harness) {
     let (b_begin, b_end) = tid(&b).range();
     let system_key = foundationdb_tuple::pack(&("sys", "tenant", tid(&b).uuid()));
 
-    let recording = Box::new(Recording {
-        inner: db.begin().await.expect("begin"),
-        touched: Mutex::new(Vec::new()),
-    });
+    let recording = Box::new(Recording::new(db.begin().await.expect("begin")));
     let ttx = TenantTx::open(recording.as_ref(), tid(&a))
         .await
         .expect("open");
@@ -1833,10 +1761,7 @@ pub async fn random_operations_touch_only_the_acting_tenant(h: &dyn Harness) {
         let i = rng.usize(..TENANTS);
         let p = &tenants[i];
         let (begin, end) = tid(p).range();
-        let recording = Box::new(Recording {
-            inner: db.begin().await.expect("begin"),
-            touched: Mutex::new(Vec::new()),
-        });
+        let recording = Box::new(Recording::new(db.begin().await.expect("begin")));
         let ttx = TenantTx::open(recording.as_ref(), tid(p))
             .await
             .expect("open");
