@@ -17,6 +17,7 @@ mod output;
 mod scan;
 mod store;
 mod tenant;
+mod tenant_ops;
 
 use std::process::ExitCode;
 
@@ -49,9 +50,16 @@ enum Command {
     /// Provision the demo: TechStartup Inc (alice, bob, project mobile_app, an AI agent with a
     /// task and a comment) and a second tenant with the same project code.
     Demo,
-    /// Create, list, show, suspend and activate tenants.
+    /// Create, list, show, suspend, activate, export, import, migrate, copy and erase tenants.
     #[command(subcommand)]
     Tenant(tenant::TenantCommand),
+    /// The anonymized cross-tenant report: aggregates by plan, groups of fewer than K
+    /// tenants left out.
+    Analytics {
+        /// The smallest group (and counter) reported; at least 2.
+        #[arg(long, default_value_t = 5)]
+        k: usize,
+    },
     /// A tenant's audit trail: tail, seal, verify, receipt.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -101,6 +109,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tenant(command) => {
             let store = cli.store.unwrap_or_default();
             tenant::run(&store, &out, command).await?;
+        }
+        Command::Analytics { k } => {
+            let store = cli.store.unwrap_or_default();
+            let db = store::open(&store).await?;
+            tenant_ops::analytics(&*db, &out, k).await?;
         }
         Command::Audit(command) => {
             let store = cli.store.unwrap_or_default();

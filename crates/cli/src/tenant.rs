@@ -1,12 +1,15 @@
 //! `coditect tenant ...`: create, list, show, suspend and activate tenants.
 
-use anyhow::Context;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
 use clap::{Subcommand, ValueEnum};
 use coditect_core::audit::Actor;
 use coditect_core::ids::RoleId;
 use coditect_core::model::role;
 use coditect_core::model::tenant::{self as tenant_model, Tenant, TenantStatus};
 use coditect_core::model::{Member, Plan, Project, Task, User};
+use coditect_core::ops::ImportTarget;
 use coditect_core::provision::{provision, NewTenant, Provisioned};
 use coditect_core::record::{self, Model};
 use coditect_core::{keys, value, KvBackend, RetryOptions, TenantId, TenantTx};
@@ -16,6 +19,7 @@ use uuid::Uuid;
 use crate::output::Output;
 use crate::scan::scan;
 use crate::store::{self, StoreSpec};
+use crate::tenant_ops;
 
 /// `coditect tenant ...`
 #[derive(Subcommand, Debug)]
@@ -54,6 +58,67 @@ pub enum TenantCommand {
         /// The tenant's id (a UUID).
         #[arg(value_parser = parse_tenant_id)]
         id: TenantId,
+    },
+    /// Back one tenant up to a file (versioned header, checksummed frames; writers wait
+    /// while it runs, so the file is one consistent cut).
+    Export {
+        /// The tenant's id (a UUID).
+        #[arg(value_parser = parse_tenant_id)]
+        id: TenantId,
+        /// The backup file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Restore a backup file: under its own id and domain, or as a new tenant.
+    Import {
+        /// The backup file.
+        file: PathBuf,
+        /// Import under this new tenant id (a UUID) instead of the backup's.
+        #[arg(long = "as", value_name = "NEW_ID", value_parser = parse_tenant_id)]
+        as_id: Option<TenantId>,
+        /// The domain to give it (default: the backup's, which must then be free).
+        #[arg(long)]
+        domain: Option<String>,
+    },
+    /// Re-key a tenant under a new id in the same store, audited on both sides; the old one
+    /// stays suspended until erased.
+    Migrate {
+        /// The tenant's id (a UUID).
+        #[arg(value_parser = parse_tenant_id)]
+        id: TenantId,
+        /// The new id (a UUID).
+        #[arg(long, value_name = "NEW_ID", value_parser = parse_tenant_id)]
+        to: TenantId,
+        /// The new tenant's domain (default: mXXXXXXXX.OLD-DOMAIN, XXXXXXXX from the new id).
+        #[arg(long)]
+        domain: Option<String>,
+    },
+    /// Copy a tenant into another store (e.g. sled to FoundationDB); the source is unchanged.
+    Copy {
+        /// The tenant's id (a UUID).
+        #[arg(value_parser = parse_tenant_id)]
+        id: TenantId,
+        /// The store to copy into: mem, sled:PATH or fdb[:CLUSTER_FILE].
+        #[arg(long, value_name = "STORE")]
+        to_store: StoreSpec,
+        /// Copy under this tenant id (a UUID) instead of the same one.
+        #[arg(long = "as", value_name = "NEW_ID", value_parser = parse_tenant_id)]
+        as_id: Option<TenantId>,
+        /// The domain to give the copy (default: the same).
+        #[arg(long)]
+        domain: Option<String>,
+    },
+    /// Erase a tenant for good (GDPR): all of its data, leaving an erasure record without any.
+    Erase {
+        /// The tenant's id (a UUID).
+        #[arg(value_parser = parse_tenant_id)]
+        id: TenantId,
+        /// Yes, erase it.
+        #[arg(long)]
+        yes: bool,
+        /// Who asked, for the erasure record (an operator or a request reference).
+        #[arg(long)]
+        actor: Option<String>,
     },
 }
 
@@ -171,6 +236,34 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: TenantCommand) -> anyh
                     None => println!("  (suspended: its records cannot be opened until `coditect tenant activate {id}`)"),
                 }
             }
+        }
+        TenantCommand::Export { id, out: path } => {
+            tenant_ops::check_out_path(&path)?;
+            tenant_ops::export(db, out, id, &path).await?;
+        }
+        TenantCommand::Import {
+            file,
+            as_id,
+            domain,
+        } => tenant_ops::import(db, out, &file, as_id, domain).await?,
+        TenantCommand::Migrate { id, to, domain } => {
+            tenant_ops::migrate(db, out, id, to, domain).await?
+        }
+        TenantCommand::Copy {
+            id,
+            to_store,
+            as_id,
+            domain,
+        } => {
+            if to_store == *spec {
+                bail!("--to-store {to_store} is the store the tenant is in: use `tenant migrate` to re-key it there");
+            }
+            let to = store::open(&to_store).await?;
+            let target = ImportTarget { id: as_id, domain };
+            tenant_ops::copy(db, &*to, &to_store.to_string(), out, id, target).await?;
+        }
+        TenantCommand::Erase { id, yes, actor } => {
+            tenant_ops::erase(db, out, id, yes, actor).await?
         }
         TenantCommand::Suspend { id } => set_status(db, out, id, TenantStatus::Suspended).await?,
         TenantCommand::Activate { id } => set_status(db, out, id, TenantStatus::Active).await?,

@@ -512,3 +512,176 @@ fn audit_tail_seal_receipt_verify_and_a_tampered_event() {
         &["audit", "seal", "3f1c9e1e-2a55-4e44-9d1b-2b0e4f5d3c11"],
     ));
 }
+
+#[test]
+fn tenant_export_import_migrate_copy_erase_and_analytics() {
+    let files = store();
+    let dir = files.path().join("store");
+    let demo = json(&coditect(&dir, &["demo", "--json"]));
+    let id = demo["tenant"]["id"].as_str().unwrap().to_owned();
+    let backup = files.path().join("tenant.backup");
+    let backup_arg = backup.to_str().unwrap();
+
+    let exported = json(&coditect(
+        &dir,
+        &["tenant", "export", &id, "--out", backup_arg, "--json"],
+    ));
+    assert!(exported["records"].as_u64().unwrap() > 50, "{exported}");
+    assert_eq!(exported["consistent"], true);
+    assert_eq!(
+        std::fs::metadata(&backup).unwrap().len(),
+        exported["file_bytes"].as_u64().unwrap()
+    );
+
+    // Under its own id the tenant is still there; under a new id and domain it imports.
+    let error = fails(&coditect(&dir, &["tenant", "import", backup_arg]));
+    assert!(error.contains("already exists"), "{error}");
+    let restored_id = "3f1c9e1e-2a55-4e44-9d1b-2b0e4f5d3c11";
+    let imported = json(&coditect(
+        &dir,
+        &[
+            "tenant",
+            "import",
+            backup_arg,
+            "--as",
+            restored_id,
+            "--domain",
+            "restored.example",
+            "--json",
+        ],
+    ));
+    assert_eq!(imported["tenant"], restored_id);
+    assert_eq!(imported["source"], id.as_str());
+    let shown = json(&coditect(&dir, &["tenant", "show", restored_id, "--json"]));
+    assert_eq!(shown["domain"], "restored.example");
+    assert_eq!(shown["counts"]["tasks"], 2);
+
+    // Migrate under a new id: the old one stays suspended; the new one's chain verifies.
+    let migrated_id = "4f1c9e1e-2a55-4e44-9d1b-2b0e4f5d3c12";
+    let text = ok(&coditect(
+        &dir,
+        &["tenant", "migrate", &id, "--to", migrated_id],
+    ));
+    assert!(
+        text.contains("migrated tenant") && text.contains("m4f1c9e1e.techstartup.example"),
+        "{text}"
+    );
+    assert_eq!(
+        json(&coditect(&dir, &["tenant", "show", &id, "--json"]))["status"],
+        "suspended"
+    );
+    let verified = json(&coditect(&dir, &["audit", "verify", migrated_id, "--json"]));
+    assert_eq!(verified["ok"], true);
+
+    // Copy into another store, under the same id.
+    let other = files.path().join("other-store");
+    let copied = json(&coditect(
+        &dir,
+        &[
+            "tenant",
+            "copy",
+            migrated_id,
+            "--to-store",
+            &format!("sled:{}", other.display()),
+            "--json",
+        ],
+    ));
+    assert_eq!(copied["tenant"], migrated_id);
+    let there = json(&coditect(&other, &["tenant", "list", "--json"]));
+    assert_eq!(there["tenants"].as_array().unwrap().len(), 1);
+    assert_eq!(there["tenants"][0]["id"], migrated_id);
+
+    // Erase the old tenant: it needs --yes, then nothing of it is left.
+    let error = fails(&coditect(&dir, &["tenant", "erase", &id]));
+    assert!(error.contains("--yes"), "{error}");
+    let erased = json(&coditect(
+        &dir,
+        &[
+            "tenant",
+            "erase",
+            &id,
+            "--yes",
+            "--actor",
+            "ticket-42",
+            "--json",
+        ],
+    ));
+    assert!(erased["keys"].as_u64().unwrap() > 50, "{erased}");
+    assert_eq!(erased["actor"], "ticket-42");
+    fails(&coditect(&dir, &["tenant", "show", &id]));
+    let error = fails(&coditect(&dir, &["kv", "range", "--tenant", &id]));
+    assert!(error.contains("does not exist"), "{error}");
+
+    // Analytics: TechStartup (restored), TechStartup (migrated) are professional; with k = 2
+    // that group shows, the lone starter tenant (Rival Labs) does not.
+    let report = json(&coditect(&dir, &["analytics", "--k", "2", "--json"]));
+    let groups = report["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 1, "{report}");
+    assert_eq!(groups[0]["plan"], "professional");
+    assert_eq!(groups[0]["tenants"], 2);
+    assert_eq!(groups[0]["totals"]["task"], 4);
+    let text = ok(&coditect(&dir, &["analytics"]));
+    assert!(text.contains("no group"), "{text}");
+
+    // Bad input: a corrupt or missing backup, k below 2, copying a store onto itself.
+    let corrupt = files.path().join("corrupt.backup");
+    let mut bytes = std::fs::read(&backup).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xFF;
+    std::fs::write(&corrupt, &bytes).unwrap();
+    let fresh = "5f1c9e1e-2a55-4e44-9d1b-2b0e4f5d3c13";
+    let error = fails(&coditect(
+        &dir,
+        &[
+            "tenant",
+            "import",
+            corrupt.to_str().unwrap(),
+            "--as",
+            fresh,
+            "--domain",
+            "fresh.example",
+        ],
+    ));
+    assert!(error.contains("importing backup"), "{error}");
+    std::fs::write(&corrupt, &bytes[..100]).unwrap();
+    fails(&coditect(
+        &dir,
+        &[
+            "tenant",
+            "import",
+            corrupt.to_str().unwrap(),
+            "--as",
+            fresh,
+            "--domain",
+            "fresh.example",
+        ],
+    ));
+    fails(&coditect(&dir, &["tenant", "show", fresh]));
+    let error = fails(&coditect(
+        &dir,
+        &["tenant", "import", "/nonexistent/tenant.backup"],
+    ));
+    assert!(error.contains("reading backup"), "{error}");
+    let error = fails(&coditect(
+        &dir,
+        &[
+            "tenant",
+            "export",
+            migrated_id,
+            "--out",
+            "/nonexistent/dir/x.backup",
+        ],
+    ));
+    assert!(error.contains("does not exist"), "{error}");
+    fails(&coditect(&dir, &["analytics", "--k", "1"]));
+    fails(&coditect(
+        &dir,
+        &[
+            "tenant",
+            "copy",
+            migrated_id,
+            "--to-store",
+            &format!("sled:{}", dir.display()),
+        ],
+    ));
+}

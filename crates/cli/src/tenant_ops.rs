@@ -1,0 +1,307 @@
+//! `coditect tenant export|import|migrate|copy|erase` and `coditect analytics`: the tenant
+//! operations of `coditect_core::ops`, each walking a tenant in chunked transactions, with a
+//! progress bar (records, bytes, rate) when stderr is a terminal and quiet under `--json` or a
+//! pipe.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use coditect_core::ops::{
+    self, AnalyticsReport, ChunkOptions, EraseOptions, ExportOptions, ExportReport, ImportReport,
+    ImportTarget, MigrateReport, Progress, ReportOptions,
+};
+use coditect_core::{KvBackend, TenantId};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::output::Output;
+use crate::tenant::{plan_name, require};
+
+/// Who an erasure record names when `--actor` is not given.
+const DEFAULT_ERASE_ACTOR: &str = "coditect-cli operator";
+
+/// A progress bar fed by an operation's chunk callback; hidden unless stderr is a terminal
+/// and the output is for people. `total_bytes` gives it a length (and so an ETA).
+fn progress(out: &Output, what: &str, total_bytes: Option<u64>) -> (ProgressBar, ChunkOptions) {
+    use std::io::IsTerminal;
+    let bar = if out.json || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        let (bar, template) = match total_bytes {
+            Some(total) => (
+                ProgressBar::new(total),
+                format!("{what} {{bar:30}} {{msg}} {{bytes}}/{{total_bytes}} {{bytes_per_sec}} ETA {{eta}}"),
+            ),
+            None => (
+                ProgressBar::no_length(),
+                format!("{what} {{spinner}} {{msg}} {{bytes}} {{bytes_per_sec}}"),
+            ),
+        };
+        if let Ok(style) = ProgressStyle::with_template(&template) {
+            bar.set_style(style);
+        }
+        bar
+    };
+    let feed = bar.clone();
+    let chunk = ChunkOptions {
+        progress: Some(Arc::new(move |p: Progress| {
+            feed.set_position(p.bytes);
+            feed.set_message(format!("{} records", p.records));
+        })),
+        ..ChunkOptions::default()
+    };
+    (bar, chunk)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn export_json(r: &ExportReport) -> serde_json::Value {
+    json!({
+        "tenant": r.tenant.uuid(), "records": r.records, "data_bytes": r.data_bytes,
+        "file_bytes": r.file_bytes, "frames": r.frames, "consistent": r.consistent,
+        "sha256": hex(&r.sha256),
+    })
+}
+
+fn import_json(r: &ImportReport) -> serde_json::Value {
+    json!({
+        "tenant": r.tenant.uuid(), "source": r.source.uuid(), "records": r.records,
+        "file_bytes": r.file_bytes, "audit_events": r.audit_events, "chunks": r.chunks,
+        "sealed": r.sealed,
+    })
+}
+
+/// `tenant export ID --out FILE`.
+pub async fn export(
+    db: &dyn KvBackend,
+    out: &Output,
+    id: TenantId,
+    path: &Path,
+) -> anyhow::Result<()> {
+    require(db, id).await?;
+    let (bar, chunk) = progress(out, "export", None);
+    let options = ExportOptions {
+        chunk,
+        ..ExportOptions::default()
+    };
+    let report = ops::export_to_path(db, id, path, &options)
+        .await
+        .with_context(|| format!("exporting tenant {id} to {}", path.display()));
+    bar.finish_and_clear();
+    let report = report?;
+    if out.json {
+        let mut value = export_json(&report);
+        value["file"] = json!(path.display().to_string());
+        out.json(&value);
+    } else {
+        println!(
+            "exported tenant {id} to {}: {} records ({} bytes of data) in {} frames, {} bytes, sha256 {}{}",
+            path.display(),
+            report.records,
+            report.data_bytes,
+            report.frames,
+            report.file_bytes,
+            hex(&report.sha256),
+            if report.consistent { ", one consistent cut" } else { "" }
+        );
+    }
+    Ok(())
+}
+
+/// `tenant import FILE [--as NEW_ID] [--domain D]`.
+pub async fn import(
+    db: &dyn KvBackend,
+    out: &Output,
+    path: &Path,
+    id: Option<TenantId>,
+    domain: Option<String>,
+) -> anyhow::Result<()> {
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("reading backup {}", path.display()))?
+        .len();
+    let (bar, chunk) = progress(out, "import", Some(size));
+    let target = ImportTarget { id, domain };
+    let report = ops::import_from_path(db, path, &target, &chunk)
+        .await
+        .with_context(|| format!("importing backup {}", path.display()));
+    bar.finish_and_clear();
+    let report = report?;
+    if out.json {
+        out.json(&import_json(&report));
+    } else {
+        println!(
+            "imported tenant {} from {} (taken of tenant {}): {} records, {} audit events re-stamped, chain sealed over {} events",
+            report.tenant,
+            path.display(),
+            report.source,
+            report.records,
+            report.audit_events,
+            report.sealed
+        );
+    }
+    Ok(())
+}
+
+/// The domain a migrated tenant gets when none is given: a new first label naming the new id.
+fn migrated_domain(old: &str, new_id: TenantId) -> String {
+    let short: String = new_id.uuid().simple().to_string().chars().take(8).collect();
+    format!("m{short}.{old}")
+}
+
+/// `tenant migrate ID --to NEW_ID [--domain D]`.
+pub async fn migrate(
+    db: &dyn KvBackend,
+    out: &Output,
+    id: TenantId,
+    new_id: TenantId,
+    domain: Option<String>,
+) -> anyhow::Result<()> {
+    let old = require(db, id).await?;
+    let domain = domain.unwrap_or_else(|| migrated_domain(&old.domain, new_id));
+    let (bar, chunk) = progress(out, "migrate", None);
+    let options = ExportOptions {
+        chunk,
+        ..ExportOptions::default()
+    };
+    let report = ops::migrate(db, id, new_id, &domain, &options)
+        .await
+        .with_context(|| format!("migrating tenant {id} to {new_id}"));
+    bar.finish_and_clear();
+    print_moved(out, "migrated", &report?, &domain, None);
+    if !out.json {
+        println!("tenant {id} stays suspended: erase it (`coditect tenant erase {id} --yes`) once {new_id} is checked");
+    }
+    Ok(())
+}
+
+/// `tenant copy ID --to-store STORE [--as NEW_ID] [--domain D]`.
+pub async fn copy(
+    from: &dyn KvBackend,
+    to: &dyn KvBackend,
+    to_name: &str,
+    out: &Output,
+    id: TenantId,
+    target: ImportTarget,
+) -> anyhow::Result<()> {
+    let tenant = require(from, id).await?;
+    let domain = target.domain.clone().unwrap_or(tenant.domain);
+    let (bar, chunk) = progress(out, "copy", None);
+    let options = ExportOptions {
+        chunk,
+        ..ExportOptions::default()
+    };
+    let report = ops::copy(from, to, id, &target, &options)
+        .await
+        .with_context(|| format!("copying tenant {id} to store {to_name}"));
+    bar.finish_and_clear();
+    print_moved(out, "copied", &report?, &domain, Some(to_name));
+    Ok(())
+}
+
+fn print_moved(
+    out: &Output,
+    verb: &str,
+    report: &MigrateReport,
+    domain: &str,
+    store: Option<&str>,
+) {
+    if out.json {
+        out.json(&json!({
+            "tenant": report.import.tenant.uuid(), "source": report.import.source.uuid(),
+            "domain": domain, "store": store,
+            "export": export_json(&report.export), "import": import_json(&report.import),
+        }));
+    } else {
+        println!(
+            "{verb} tenant {} to {}{} ({domain}): {} records, audit chain re-sealed over {} events",
+            report.import.source,
+            report.import.tenant,
+            store.map(|s| format!(" in store {s}")).unwrap_or_default(),
+            report.import.records,
+            report.import.sealed
+        );
+    }
+}
+
+/// `tenant erase ID --yes [--actor WHO]`.
+pub async fn erase(
+    db: &dyn KvBackend,
+    out: &Output,
+    id: TenantId,
+    yes: bool,
+    actor: Option<String>,
+) -> anyhow::Result<()> {
+    if !yes {
+        bail!("erasing tenant {id} removes all of its data for good: add --yes to do it");
+    }
+    let (bar, chunk) = progress(out, "erase", None);
+    let actor = actor.unwrap_or_else(|| DEFAULT_ERASE_ACTOR.to_owned());
+    let record = ops::erase(db, id, &actor, &EraseOptions { chunk })
+        .await
+        .with_context(|| format!("erasing tenant {id}"));
+    bar.finish_and_clear();
+    let record = record?;
+    if out.json {
+        out.json(&json!({
+            "tenant": record.tenant, "actor": record.actor, "started_ms": record.started_ms,
+            "finished_ms": record.finished_ms, "keys": record.keys, "bytes": record.bytes,
+            "chunks": record.chunks,
+        }));
+    } else {
+        println!(
+            "erased tenant {id}: {} keys ({} bytes) in {} transactions; the erasure record (no tenant data) names {:?}",
+            record.keys, record.bytes, record.chunks, record.actor
+        );
+    }
+    Ok(())
+}
+
+/// `analytics [--k K]`.
+pub async fn analytics(db: &dyn KvBackend, out: &Output, k: usize) -> anyhow::Result<()> {
+    let options = ReportOptions {
+        k,
+        ..ReportOptions::default()
+    };
+    let report: AnalyticsReport = ops::report(db, &options).await?;
+    if out.json {
+        out.json(&json!({
+            "k": report.k,
+            "groups": report.groups.iter().map(|g| json!({
+                "plan": plan_name(g.plan), "tenants": g.tenants, "totals": g.totals,
+            })).collect::<Vec<_>>(),
+        }));
+        return Ok(());
+    }
+    println!(
+        "Cross-tenant report by plan (groups and counters of fewer than {} tenants are left out)",
+        report.k
+    );
+    if report.groups.is_empty() {
+        println!("no group has {} tenants or more", report.k);
+    }
+    for g in &report.groups {
+        println!();
+        println!("{} plan: {} tenants", plan_name(g.plan), g.tenants);
+        for (name, total) in &g.totals {
+            println!("  {name:<32} {total}");
+        }
+    }
+    Ok(())
+}
+
+/// A path argument's parent directory must exist before hours of work are spent.
+pub fn check_out_path(path: &PathBuf) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            bail!(
+                "{}: directory {} does not exist",
+                path.display(),
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
