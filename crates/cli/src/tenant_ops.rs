@@ -3,7 +3,7 @@
 //! progress bar (records, bytes, rate) when stderr is a terminal and quiet under `--json` or a
 //! pipe.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
@@ -293,7 +293,7 @@ pub async fn analytics(db: &dyn KvBackend, out: &Output, k: usize) -> anyhow::Re
 }
 
 /// A path argument's parent directory must exist before hours of work are spent.
-pub fn check_out_path(path: &PathBuf) -> anyhow::Result<()> {
+pub fn check_out_path(path: &Path) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.is_dir() {
             bail!(
