@@ -6,13 +6,14 @@
 
 use anyhow::{bail, Context};
 use coditect_core::audit::Actor;
+use coditect_core::ids::ProjectId;
 use coditect_core::model::tenant::get_by_domain;
 use coditect_core::model::{
     comment, project, task, AgentConfig, AgentType, Comment, Member, MemberKind, Plan, Priority,
     Project, Role, RoleAssignment, Task, TaskStatus, TaskType, User,
 };
 use coditect_core::record::{self, PageRequest};
-use coditect_core::{run_in_tenant, KvBackend, RetryOptions};
+use coditect_core::{run_in_tenant, KvBackend, RetryOptions, TenantId, TenantTx};
 use serde_json::json;
 
 use crate::output::Output;
@@ -132,27 +133,8 @@ pub async fn run(spec: &StoreSpec, out: &Output) -> anyhow::Result<()> {
     .context("filling Rival Labs")?;
 
     // Isolation: the same code finds a different project, with different tasks, per tenant.
-    let (seen_a, _) = run_in_tenant(db, &RetryOptions::default(), tenant, |ttx| async move {
-        let p = project::by_code(&ttx, "mobile_app")
-            .await?
-            .context_missing()?;
-        let tasks = task::by_project(&ttx, p.id, &PageRequest::first(50)).await?;
-        Ok((p.id, tasks.items.len()))
-    })
-    .await?;
-    let (seen_b, _) = run_in_tenant(
-        db,
-        &RetryOptions::default(),
-        other.tenant.id,
-        |ttx| async move {
-            let p = project::by_code(&ttx, "mobile_app")
-                .await?
-                .context_missing()?;
-            let tasks = task::by_project(&ttx, p.id, &PageRequest::first(50)).await?;
-            Ok((p.id, tasks.items.len()))
-        },
-    )
-    .await?;
+    let seen_a = mobile_app_in(db, tenant).await?;
+    let seen_b = mobile_app_in(db, other.tenant.id).await?;
     if seen_a.0 == seen_b.0 || seen_a.0 != mobile.id || seen_b.0 != rival_project.id {
         bail!(
             "isolation check failed: both tenants see project {}",
@@ -255,6 +237,11 @@ pub async fn run(spec: &StoreSpec, out: &Output) -> anyhow::Result<()> {
     );
     println!("Every write above is in each tenant's audit trail, the agent's as its own actor.");
     println!();
+    if *spec == StoreSpec::Mem {
+        println!(
+            "(--store mem keeps nothing once this command ends: use a sled store to look again)"
+        );
+    }
     println!("Next, try:");
     for line in &next {
         println!("  {line}");
@@ -277,16 +264,16 @@ async fn free_domain(db: &dyn KvBackend, name: &str, tld: &str) -> anyhow::Resul
     bail!("no free domain among {MAX_DOMAIN_TRIES} tries for {name}.{tld}")
 }
 
-/// `None` from a lookup of something this command just wrote is a store bug.
-trait ContextMissing<T> {
-    fn context_missing(self) -> coditect_core::Result<T>;
-}
-
-impl<T> ContextMissing<T> for Option<T> {
-    fn context_missing(self) -> coditect_core::Result<T> {
-        self.ok_or(coditect_core::Error::InvalidInput {
-            field: "project",
-            reason: "the demo's project mobile_app is missing right after it was written".into(),
-        })
-    }
+/// The project mobile_app of `tenant` and how many tasks of it one page lists (a read-only
+/// transaction, through the tenant's own scope).
+async fn mobile_app_in(db: &dyn KvBackend, tenant: TenantId) -> anyhow::Result<(ProjectId, usize)> {
+    let tx = db.begin().await?;
+    let ttx = TenantTx::open(&*tx, tenant).await?;
+    let project = project::by_code(&ttx, "mobile_app")
+        .await?
+        .with_context(|| {
+            format!("tenant {tenant} has no project mobile_app right after the demo wrote it")
+        })?;
+    let tasks = task::by_project(&ttx, project.id, &PageRequest::first(50)).await?;
+    Ok((project.id, tasks.items.len()))
 }
