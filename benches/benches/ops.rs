@@ -61,7 +61,9 @@ async fn populated(db: &dyn KvBackend) -> Provisioned {
     let p = provision_one(db).await;
     let actor = Actor::Member(p.admin_member.id);
     let tx = db.begin().await.expect("begin");
-    let ttx = TenantTx::open(tx.as_ref(), p.tenant.id).await.expect("open");
+    let ttx = TenantTx::open(tx.as_ref(), p.tenant.id)
+        .await
+        .expect("open");
     let project = record::insert(
         &ttx,
         actor,
@@ -74,7 +76,9 @@ async fn populated(db: &dyn KvBackend) -> Provisioned {
     let text = "d".repeat(DESCRIPTION);
     for _ in 0..TASKS / 500 {
         let tx = db.begin().await.expect("begin");
-        let ttx = TenantTx::open(tx.as_ref(), p.tenant.id).await.expect("open");
+        let ttx = TenantTx::open(tx.as_ref(), p.tenant.id)
+            .await
+            .expect("open");
         for i in 0..500 {
             let mut task = Task::new(project.id, format!("task {i}"), p.admin_member.id);
             task.description = text.clone();
@@ -93,8 +97,7 @@ fn bench_ops(c: &mut Criterion) {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("bench directory");
     let mem: Arc<dyn KvBackend> = Arc::new(coditect_mem::new_backend(EngineOptions::default()));
     let sled: Arc<dyn KvBackend> = Arc::new(
-        coditect_sled::open(dir.path().join("durable"), SledOptions::default())
-            .expect("open sled"),
+        coditect_sled::open(dir.path().join("durable"), SledOptions::default()).expect("open sled"),
     );
 
     let mut group = c.benchmark_group("ops/provision");
