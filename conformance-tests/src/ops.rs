@@ -833,6 +833,95 @@ pub async fn interrupted_erase_resumes_to_completion(h: &dyn Harness) {
     assert!(verified.count > 300);
 }
 
+/// An import that fails midway (at its fourth commit) leaves the target staged: refused by
+/// `TenantTx`, shown as a pending import, its domain reserved. Importing the same file again
+/// resumes it to a tenant equal to the source; erasing a staged import instead drops it,
+/// domain included.
+pub async fn interrupted_import_resumes_or_is_dropped(h: &dyn Harness) {
+    let db = h.backend();
+    let p = provisioned(db.as_ref(), "staged.test", Plan::Starter).await;
+    populate(db.as_ref(), &p, 500).await;
+    let small = ChunkOptions {
+        chunk_records: 200,
+        ..ChunkOptions::default()
+    };
+    let options = ExportOptions {
+        chunk: small.clone(),
+        ..ExportOptions::default()
+    };
+    let bytes = export_bytes(db.as_ref(), p.tenant.id, &options).await;
+    let probe = Probe::new(db.clone());
+    let target = TenantId::generate();
+    let into = ImportTarget::new_tenant(target, "staged-copy.test");
+    probe.fail_commit_in(4);
+    let error = ops::import(&probe, Cursor::new(&bytes), &into, &small)
+        .await
+        .expect_err("the injected failure stops the import");
+    assert!(error.to_string().contains("injected"), "{error}");
+    let tx = db.begin().await.expect("begin");
+    assert!(matches!(
+        TenantTx::open(tx.as_ref(), target).await,
+        Err(Error::TenantInactive { .. })
+    ));
+    drop(tx);
+    let pending = ops::pending_operation(db.as_ref(), target)
+        .await
+        .expect("read")
+        .expect("a staged import");
+    assert_eq!(
+        pending.kind,
+        ops::OpKind::Import {
+            source: p.tenant.id.uuid()
+        }
+    );
+    assert_eq!(pending.progress, 2);
+    let other = ImportTarget::new_tenant(TenantId::generate(), "staged-copy.test");
+    assert!(matches!(
+        ops::import(db.as_ref(), Cursor::new(&bytes), &other, &small).await,
+        Err(Error::AlreadyExists {
+            field: "domain",
+            ..
+        })
+    ));
+
+    ops::import(db.as_ref(), Cursor::new(&bytes), &into, &small)
+        .await
+        .expect("the import resumes");
+    let source = split(tenant_rows(db.as_ref(), p.tenant.id).await);
+    let copy = split(tenant_rows(db.as_ref(), target).await);
+    assert!(source.rest == copy.rest);
+    assert_eq!(source.events.len(), copy.events.len());
+    seal_and_verify(db.as_ref(), target).await;
+    assert!(ops::pending_operation(db.as_ref(), target)
+        .await
+        .expect("read")
+        .is_none());
+
+    let dropped = TenantId::generate();
+    probe.fail_commit_in(3);
+    ops::import(
+        &probe,
+        Cursor::new(&bytes),
+        &ImportTarget::new_tenant(dropped, "dropped.test"),
+        &small,
+    )
+    .await
+    .expect_err("stopped");
+    ops::erase(db.as_ref(), dropped, "ops", &EraseOptions::default())
+        .await
+        .expect("erase the staged import");
+    assert!(tenant_rows(db.as_ref(), dropped).await.is_empty());
+    assert!(ops::pending_operation(db.as_ref(), dropped)
+        .await
+        .expect("read")
+        .is_none());
+    let tx = db.begin().await.expect("begin");
+    assert!(tenant::get_by_domain(tx.as_ref(), "dropped.test")
+        .await
+        .expect("get")
+        .is_none());
+}
+
 /// A writer that opened the tenant before an export cannot commit after the export's
 /// quiesce (it conflicts on the registry entry, and its retry is refused), so the backup is
 /// one cut; writers are let back in afterwards.
@@ -1038,6 +1127,7 @@ macro_rules! ops_suite {
             damaged_backups_are_refused_and_change_nothing,
             large_tenant_export_import_erase_under_the_limits,
             interrupted_erase_resumes_to_completion,
+            interrupted_import_resumes_or_is_dropped,
             export_quiesces_writers,
             migrate_rekeys_a_tenant_audited_on_both_sides,
             analytics_never_single_out_a_tenant,
