@@ -13,7 +13,10 @@ use coditect_core::model::{
     Member, Message, Project, RoleAssignment, Session, Setting, Task, Tenant, Usage, User,
     Workflow, WorkflowVersion,
 };
+use coditect_core::ops::backup::{BackupTrailer, FORMAT_VERSION, MAGIC};
+use coditect_core::ops::verify_backup;
 use coditect_core::value::{decode, Versioned};
+use sha2::{Digest, Sha256};
 
 /// Feeds `data` to every tuple-key decoder of `coditect_core::keys`. Returns how many decoded.
 pub fn tuple_key(data: &[u8]) -> usize {
@@ -69,4 +72,57 @@ pub fn value(data: &[u8]) -> usize {
         + one::<Workflow>(data)
         + one::<WorkflowVersion>(data)
         + one::<AuditEvent>(data)
+}
+
+/// Feeds `data` to the backup-file decoder (`ops::verify_backup`, the import's first pass)
+/// twice: as it is, and re-laid as frames with correct checks ([`framed_backup`]), so that the
+/// fuzzer gets past the checksums into the frame contents. Returns how many verified.
+pub fn backup(data: &[u8]) -> usize {
+    usize::from(verify_backup(data).is_ok())
+        + usize::from(verify_backup(&framed_backup(data)).is_ok())
+}
+
+/// A backup file whose frames are cut from `data` (per frame: one byte picks the kind, two
+/// give the payload length, then the payload), each with its correct check, and whose trailer,
+/// when its payload decodes as one, carries the file's real SHA-256: what a file damaged
+/// *inside* its frames, with the damage checksummed over, looks like.
+pub fn framed_backup(data: &[u8]) -> Vec<u8> {
+    let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    let mut file_hash = Sha256::new();
+    file_hash.update(&out);
+    let mut rest = data;
+    let mut index = 0u32;
+    while rest.len() >= 3 && index < 64 {
+        let kind = match (index, rest[0] % 8) {
+            (0, _) => b'H',
+            (_, 0) => b'H',
+            (_, 7) => b'T',
+            _ => b'D',
+        };
+        let length = usize::from(u16::from_le_bytes([rest[1], rest[2]])).min(rest.len() - 3);
+        let mut payload = rest[3..3 + length].to_vec();
+        rest = &rest[3 + length..];
+        if kind == b'T' {
+            if let Ok(mut trailer) = postcard::from_bytes::<BackupTrailer>(&payload) {
+                trailer.sha256 = file_hash.clone().finalize().into();
+                payload = postcard::to_stdvec(&trailer).unwrap_or(payload);
+            }
+        }
+        let mut head = vec![kind];
+        head.extend_from_slice(&index.to_le_bytes());
+        head.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        let mut check = Sha256::new();
+        check.update(&head);
+        check.update(&payload);
+        let check = check.finalize();
+        for part in [&head[..], &payload[..], &check[..8]] {
+            out.extend_from_slice(part);
+            if kind != b'T' {
+                file_hash.update(part);
+            }
+        }
+        index += 1;
+    }
+    out
 }
