@@ -4,7 +4,7 @@
 //! was removed, and nothing of the tenant's data (not its name, not its domain).
 //!
 //! The first transaction suspends the tenant (no writer can commit into it any more, see
-//! [`export`](super::export)) and writes the erasure record, unfinished. Each chunk
+//! [`export`](mod@super::export)) and writes the erasure record, unfinished. Each chunk
 //! transaction reads a bounded run of keys, clears exactly that run and adds its counts to the
 //! record; a retried chunk reads what is left, so nothing is counted twice. The last
 //! transaction removes the registry entry, the domain entry and any operation marker, and

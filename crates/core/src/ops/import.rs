@@ -13,7 +13,7 @@
 //!    chunk retried after an unknown commit result is not applied twice.
 //! 4. One transaction activates it: the status the tenant had at export, the marker removed,
 //!    a lineage record and its audit event (`tenant_import`) linking the new chain to the old.
-//! 5. The audit chain is sealed afresh ([`audit::seal`]).
+//! 5. The audit chain is sealed afresh ([`audit::seal()`]).
 //!
 //! Tenant ids: every key is stored relative to the tenant prefix, so a new id only changes
 //! the prefix. The one value that embeds the tenant id is the registry entry (rewritten); the
@@ -22,7 +22,7 @@
 //! versionstamped key of the target store, in the same order, with its two index entries
 //! regenerated from it, because the source's stamps are commit versions of another store (or
 //! of the past) and events written later must sort after them. The hash chain binds every
-//! event's key and the tenant id ([`audit::seal`]), so the imported chain is sealed again
+//! event's key and the tenant id ([`audit::seal()`]), so the imported chain is sealed again
 //! from the new tenant's genesis; the old chain's head (count and hash) is kept in the
 //! lineage record `(tenant, "meta", "lineage", source)`, whose digest is in the
 //! `tenant_import` audit event, so a receipt of the old chain can still be matched. Digests

@@ -1,5 +1,5 @@
-//! Tenant operations: per-tenant backup ([`export`]) and restore ([`import`]), migration under
-//! a new id and copies between stores ([`migrate`]), GDPR erasure ([`erase`]) and
+//! Tenant operations: per-tenant backup ([`export()`]) and restore ([`import()`]), migration under
+//! a new id and copies between stores ([`migrate()`]), GDPR erasure ([`erase()`]) and
 //! cross-tenant analytics that read only aggregates ([`analytics`]).
 //!
 //! A tenant is one contiguous key range (`(tenant_uuid, ...)`), so each operation walks that
