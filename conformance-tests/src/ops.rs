@@ -506,6 +506,17 @@ pub async fn round_trip_of_every_model_under_a_new_id(h: &dyn Harness) {
     assert_eq!(report.source, source);
     assert!(report.chunks > 1);
 
+    // No key or value of the copy holds the old id, but the links that name it on purpose:
+    // the lineage record, the import's audit event and its index entry by target.
+    let needle = source.uuid();
+    let holds = |bytes: &[u8]| bytes.windows(16).any(|w| w == needle.as_bytes());
+    let mentions = tenant_rows(db, target)
+        .await
+        .into_iter()
+        .filter(|(k, v)| holds(k) || holds(v))
+        .count();
+    assert_eq!(mentions, 3);
+
     let old = split(tenant_rows(db, source).await);
     let new = split(tenant_rows(db, target).await);
     assert_eq!(old.rest.len(), new.rest.len());
@@ -671,12 +682,29 @@ pub async fn large_tenant_export_import_erase_under_the_limits(h: &dyn Harness) 
     let probe = Probe::new(db.clone());
     let limit = 1_000_000usize;
     let slack = 120_000u64;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let told = seen.clone();
     let options = ExportOptions {
-        chunk: chunk(limit),
+        chunk: ChunkOptions {
+            progress: Some(Arc::new(move |p: ops::Progress| {
+                told.lock().expect("lock").push(p)
+            })),
+            ..chunk(limit)
+        },
         ..ExportOptions::default()
     };
     let bytes = export_bytes(&probe, p.tenant.id, &options).await;
     let summary = ops::verify_backup(&bytes).expect("verifies");
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(
+        seen.len() as u32,
+        summary.trailer.data_frames,
+        "told after every chunk"
+    );
+    assert_eq!(
+        seen.last().map(|p| p.records),
+        Some(summary.trailer.records)
+    );
     let data_bytes = summary.trailer.key_bytes + summary.trailer.value_bytes;
     assert!(
         data_bytes > 10_000_000,
