@@ -12,6 +12,7 @@
 //! (tenant_uuid, "meta", "audit", "head")                  the audit seal's head
 //! (tenant_uuid, "meta", "audit", "window", n)             the audit seal's n-th window
 //! (tenant_uuid, "meta", "count", counter)                 a per-tenant counter
+//! (tenant_uuid, "meta", "record_count", collection, id)   a counter of one record
 //! (tenant_uuid, "cred", user_id)                          a user's password hash
 //! ("sys", "tenant", tenant_uuid)                          the tenant registry
 //! ("sys", "tenant_by_domain", domain)                     the global domain index
@@ -217,6 +218,17 @@ pub(crate) fn counter_key(prefix: &[u8], counter: &str) -> Vec<u8> {
         .push(META)
         .push("count")
         .push(counter)
+        .0
+}
+
+/// The key of a counter kept for one record (e.g. the messages of a conversation): apart from
+/// the per-tenant aggregates under `("meta", "count")`, which analytics reads.
+pub(crate) fn record_counter_key(prefix: &[u8], collection: &str, id: Uuid) -> Vec<u8> {
+    KeyBuf::from_prefix(prefix)
+        .push(META)
+        .push("record_count")
+        .push(collection)
+        .push(id)
         .0
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::ids::{ConversationId, MemberId, ProjectId};
-use crate::keys::KeyPart;
+use crate::keys::{self, KeyPart};
 use crate::model::member::Member;
 use crate::model::message::Message;
 use crate::model::project::Project;
@@ -73,9 +73,10 @@ impl Versioned for Conversation {
     const SCHEMA_VERSION: u8 = 1;
 }
 
-/// The counter of the messages of a conversation.
-pub(crate) fn message_counter(id: ConversationId) -> String {
-    format!("conversation_messages.{id}")
+/// The key of the counter of the messages of a conversation (a counter of one record, apart
+/// from the per-tenant aggregates).
+pub(crate) fn message_counter(ttx: &TenantTx<'_>, id: ConversationId) -> Vec<u8> {
+    keys::record_counter_key(ttx.prefix(), Conversation::COLLECTION, id.uuid())
 }
 
 #[async_trait]
@@ -134,13 +135,19 @@ impl Model for Conversation {
                 reason: "it has messages: set its status to Deleted instead".into(),
             });
         }
-        Ok(())
+        ttx.clear(&message_counter(ttx, self.id))
     }
 }
 
 /// The number of messages of conversation `id` (exact: kept by atomic adds).
 pub async fn message_count(ttx: &TenantTx<'_>, id: ConversationId) -> Result<i64> {
-    record::count(ttx, &message_counter(id)).await
+    let bytes = ttx.get(&message_counter(ttx, id), false).await?;
+    let mut le = [0u8; 8];
+    if let Some(bytes) = bytes {
+        let n = bytes.len().min(8);
+        le[..n].copy_from_slice(&bytes[..n]);
+    }
+    Ok(i64::from_le_bytes(le))
 }
 
 /// One page of the conversations of `member`.

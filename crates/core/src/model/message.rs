@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::ids::{ConversationId, MemberId, MessageId};
-use crate::keys::{self, KeyPart};
+use crate::keys::KeyPart;
 use crate::model::conversation::{message_counter, Conversation, ConversationStatus};
 use crate::model::member::Member;
 use crate::rbac::{ResourceKind, Scope};
@@ -134,8 +134,7 @@ impl Model for Message {
                         reason: format!("it is {:?}, not Active", conversation.status),
                     });
                 }
-                let counter = message_counter(self.conversation);
-                ttx.atomic_add(&keys::counter_key(ttx.prefix(), &counter), 1)
+                ttx.atomic_add(&message_counter(ttx, self.conversation), 1)
             }
             Some(before)
                 if before.conversation != self.conversation || before.author != self.author =>
@@ -149,8 +148,7 @@ impl Model for Message {
         }
     }
     async fn before_delete(&self, ttx: &TenantTx<'_>) -> Result<()> {
-        let counter = message_counter(self.conversation);
-        ttx.atomic_add(&keys::counter_key(ttx.prefix(), &counter), -1)
+        ttx.atomic_add(&message_counter(ttx, self.conversation), -1)
     }
 }
 
