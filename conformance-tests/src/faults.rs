@@ -89,15 +89,25 @@ struct Shared {
     plan: FaultPlan,
     rng: Mutex<fastrand::Rng>,
     stats: Arc<FaultStats>,
+    /// Faults still to inject; none once it reaches 0.
+    budget: AtomicU64,
 }
 
 impl Shared {
+    /// A number in `[0, 1)` to compare with the plan's probabilities; 1 (no fault) once the
+    /// budget is spent.
     fn roll(&self) -> f64 {
+        if self.budget.load(Ordering::SeqCst) == 0 {
+            return 1.0;
+        }
         self.rng.lock().unwrap_or_else(|p| p.into_inner()).f64()
     }
 
     fn count(&self, counter: fn(&FaultStats) -> &AtomicU64) {
         counter(&self.stats).fetch_add(1, Ordering::Relaxed);
+        let _ = self
+            .budget
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
     }
 }
 
@@ -117,8 +127,16 @@ impl FaultyBackend {
                 plan,
                 rng: Mutex::new(fastrand::Rng::with_seed(seed)),
                 stats: Arc::default(),
+                budget: AtomicU64::new(u64::MAX),
             }),
         }
+    }
+
+    /// Stops injecting after `faults` faults: `limited(1)` with a probability of 1 makes
+    /// exactly the first call at that point fail.
+    pub fn limited(self, faults: u64) -> Self {
+        self.shared.budget.store(faults, Ordering::SeqCst);
+        self
     }
 
     /// What was injected so far.

@@ -173,11 +173,11 @@ struct Run {
     provisioned: Vec<Option<Provisioned>>,
 }
 
-/// Known gaps, reported and not fixed here: a delete whose first attempt committed but was
+/// The known gap, reported and not fixed here: a delete whose first attempt committed but was
 /// reported `CommitUnknownResult` finds nothing on its retry and returns `NotFound` (it has no
-/// evidence that the earlier attempt was its own), and provisioning in the same case finds its
-/// own registry entry and returns `AlreadyExists`. Deletes and provisioning therefore run with
-/// every fault but that one; everything else runs with all of them.
+/// evidence that the earlier attempt was its own, nor the record it must return). Deletes
+/// therefore run with every fault but that one; everything else, provisioning included,
+/// runs with all of them.
 fn backend_for<'a>(
     step: &Step,
     all: &'a dyn KvBackend,
@@ -671,4 +671,73 @@ async fn model_operations_are_exactly_once_under_injected_faults() {
     let sys =
         |db: Arc<dyn KvBackend>| async move { dump(db.as_ref(), b"\x02", b"\x03").await.len() };
     assert_eq!(sys(faulty_store.clone()).await, sys(clean.clone()).await);
+}
+
+/// Regression: provisioning retried after a commit that did commit but reported
+/// `CommitUnknownResult` used to fail with `AlreadyExists` (it found its own registry entry);
+/// now the retry returns the tenant it made, and the store holds exactly what one clean
+/// provisioning makes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioning_retried_after_a_committed_unknown_result_is_exactly_once() {
+    let tenants = tenant_ids(7);
+    let steps = [Step::Provision(0)];
+    let known = script_ids(&tenants, &steps);
+    let clean = mem();
+    execute(clean.as_ref(), clean.as_ref(), &tenants, &steps).await;
+    let store = mem();
+    let once = FaultyBackend::new(
+        store.clone(),
+        FaultPlan {
+            unknown_after_commit: 1.0,
+            ..FaultPlan::NONE
+        },
+        7,
+    )
+    .limited(1);
+    let run = execute(&once, &once, &tenants, &steps).await;
+    assert_eq!(run.outcomes, vec!["ok".to_string()]);
+    assert_eq!(once.stats().snapshot().0, 1, "the fault was injected");
+    assert_eq!(
+        tenant_state(store.as_ref(), tenants[0], &known).await,
+        tenant_state(clean.as_ref(), tenants[0], &known).await
+    );
+    assert_eq!(
+        dump(store.as_ref(), b"\x02", b"\x03").await.len(),
+        dump(clean.as_ref(), b"\x02", b"\x03").await.len()
+    );
+}
+
+/// Regression: a retried update or password change whose earlier attempt did *not* commit, and
+/// which changes nothing, used to skip its audit event only on the retry path; an update or
+/// password change that changes nothing now never writes or audits, so both runs agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_op_update_and_password_retried_after_an_uncommitted_unknown_result() {
+    let tenants = tenant_ids(8);
+    let user = UserId::generate();
+    let steps = [
+        Step::Provision(0),
+        Step::CreateUser(0, user, "a@x.test".into()),
+        Step::SetPassword(0, user, "password-1".into()),
+        Step::RenameUser(0, user, "User".into()),
+        Step::SetPassword(0, user, "password-1".into()),
+    ];
+    let known = script_ids(&tenants, &steps);
+    let clean = mem();
+    let expected = execute(clean.as_ref(), clean.as_ref(), &tenants, &steps).await;
+    let store = mem();
+    let flaky = FaultyBackend::new(
+        store.clone(),
+        FaultPlan {
+            unknown_without_commit: 0.5,
+            unknown_after_commit: 0.3,
+            ..FaultPlan::NONE
+        },
+        8,
+    );
+    let got = execute(&flaky, &flaky, &tenants, &steps).await;
+    assert_eq!(got.outcomes, expected.outcomes);
+    assert_eq!(
+        tenant_state(store.as_ref(), tenants[0], &known).await,
+        tenant_state(clean.as_ref(), tenants[0], &known).await
+    );
 }

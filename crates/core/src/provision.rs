@@ -8,11 +8,11 @@ use crate::audit::{self, Actor, AuditAction};
 use crate::error::Result;
 use crate::keys::TenantId;
 use crate::kv::Transaction;
-use crate::model::entity::{Entity, EntityKind};
-use crate::model::member::{Member, MemberKind};
+use crate::model::entity::{self, Entity, EntityKind};
+use crate::model::member::{self, Member, MemberKind};
 use crate::model::role::built_in_roles;
 use crate::model::tenant::{self, normalize_domain, Plan, Tenant, TenantStatus};
-use crate::model::user::{Role, User};
+use crate::model::user::{self, Role, User};
 use crate::record::{self, now_ms, Timestamps};
 use crate::tenant_tx::TenantTx;
 use crate::value::Versioned;
@@ -54,8 +54,13 @@ pub struct Provisioned {
 /// Provisions a tenant in `tx` (commit it to make it so). Fails with
 /// [`Error::AlreadyExists`](crate::Error::AlreadyExists) when the id or the domain is taken,
 /// and with [`Error::InvalidInput`](crate::Error::InvalidInput) on bad input; nothing is
-/// written then (drop the transaction).
+/// written then (drop the transaction). Idempotent: when the tenant was already provisioned
+/// exactly as `new` asks (the same id, name, domain and plan: a retry after
+/// `CommitUnknownResult`), it returns that tenant and writes nothing.
 pub async fn provision(tx: &dyn Transaction, new: NewTenant) -> Result<Provisioned> {
+    if let Some(done) = already_provisioned(tx, &new).await? {
+        return Ok(done);
+    }
     let now = now_ms();
     let tenant = Tenant {
         id: new.id,
@@ -108,4 +113,45 @@ pub async fn provision(tx: &dyn Transaction, new: NewTenant) -> Result<Provision
         admin_member,
         root,
     })
+}
+
+/// The tenant `new` describes, when it was already provisioned exactly as asked (same id,
+/// name, domain and plan, with its root entity, admin and admin member): provisioning is
+/// retried after `CommitUnknownResult`, and the retry must find the earlier attempt's tenant
+/// rather than refuse it as taken. Anything else under that id is left to `register`, which
+/// refuses it.
+async fn already_provisioned(tx: &dyn Transaction, new: &NewTenant) -> Result<Option<Provisioned>> {
+    let Some(tenant) = tenant::get(tx, new.id).await? else {
+        return Ok(None);
+    };
+    if tenant.name != new.name
+        || tenant.domain != normalize_domain(&new.domain)?
+        || tenant.plan != new.plan
+        || tenant.status != TenantStatus::Active
+    {
+        return Ok(None);
+    }
+    let ttx = TenantTx::open(tx, tenant.id).await?;
+    let mut root = Entity::new(
+        new.root_code.clone(),
+        new.name.clone(),
+        EntityKind::Corporation,
+        None,
+    );
+    record::Model::normalize(&mut root);
+    let Some(root) = entity::by_code(&ttx, &root.code).await? else {
+        return Ok(None);
+    };
+    let Some(admin) = user::by_email(&ttx, &new.admin_email).await? else {
+        return Ok(None);
+    };
+    let Some(admin_member) = member::by_user(&ttx, admin.id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Provisioned {
+        tenant,
+        admin,
+        admin_member,
+        root,
+    }))
 }
