@@ -225,3 +225,4 @@ impl Transaction for SubspaceTx {
 
 coditect_conformance::kv_suite!(FdbHarness::new().await);
 coditect_conformance::model_suite!(FdbHarness::new().await);
+coditect_conformance::audit_suite!(FdbHarness::new().await);

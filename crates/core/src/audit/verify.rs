@@ -228,6 +228,8 @@ struct Walk {
     lo: Vec<u8>,
     unsealed: u64,
     receipt: Option<Receipt>,
+    /// The stored head did not decode.
+    head_altered: bool,
 }
 
 impl Walk {
@@ -239,7 +241,19 @@ impl Walk {
     ) -> Result<Self> {
         let tx = db.begin().await?;
         let ttx = TenantTx::open_any_status(tx.as_ref(), tenant).await?;
-        let head = seal::load_head(&ttx, true).await?;
+        // A head that does not decode is seal state someone edited: a verdict, not an error.
+        let (head, head_altered) = match seal::load_head(&ttx, true).await {
+            Ok(head) => (head, false),
+            Err(Error::Decode { .. }) => (
+                SealHead {
+                    count: 0,
+                    hash: genesis(tenant),
+                    last: None,
+                },
+                true,
+            ),
+            Err(error) => return Err(error),
+        };
         let events = keys::audit_prefix(ttx.prefix());
         let end = prefix_end(&events).ok_or_else(|| Error::InvalidInput {
             field: "range",
@@ -269,6 +283,7 @@ impl Walk {
             lo: events,
             unsealed: 0,
             receipt,
+            head_altered,
         };
         if from > 0 {
             // Trusting the checkpoint is what starting from it means.
@@ -294,6 +309,11 @@ impl Walk {
     }
 
     async fn run(mut self, db: &dyn KvBackend) -> Result<Verdict> {
+        if self.head_altered {
+            return Ok(Verdict::Tampered(
+                self.tamper_at_last(TamperKind::SealAltered),
+            ));
+        }
         if let Some(tamper) = self.check_receipt() {
             return Ok(Verdict::Tampered(tamper));
         }
@@ -418,9 +438,12 @@ impl Walk {
     async fn window_at(&mut self, ttx: &TenantTx<'_>, n: u64) -> Result<Option<&SealWindow>> {
         let index = n / CHECKPOINT_EVERY;
         if self.window.as_ref().map(|(i, _)| *i) != Some(index) {
-            match seal::load_window(ttx, index, true).await? {
-                Some(window) => self.window = Some((index, window)),
-                None => return Ok(None),
+            match seal::load_window(ttx, index, true).await {
+                Ok(Some(window)) => self.window = Some((index, window)),
+                // Missing or undecodable: either way the seal's state was altered, which the
+                // caller reports where it needed the window.
+                Ok(None) | Err(Error::Decode { .. }) => return Ok(None),
+                Err(error) => return Err(error),
             }
         }
         Ok(self.window.as_ref().map(|(_, window)| window))
@@ -434,7 +457,7 @@ impl Walk {
     ) -> Result<Option<u64>> {
         let index = self.n / CHECKPOINT_EVERY;
         for i in [index, index + 1] {
-            let Some(window) = seal::load_window(ttx, i, true).await? else {
+            let Ok(Some(window)) = seal::load_window(ttx, i, true).await else {
                 continue;
             };
             let found = window
