@@ -321,6 +321,17 @@ pub async fn workflow_versions_stay_readable(h: &dyn Harness) {
     );
     assert_eq!(listed, vec![updated.clone()]);
 
+    // The same definition again is no new version.
+    let same = in_tenant!(db, tid(&p), |ttx| workflow::set_definition(
+        &ttx,
+        admin(&p),
+        flow.id,
+        v2.clone()
+    )
+    .await)
+    .expect("same definition");
+    assert_eq!(same, updated);
+
     // A definition changed without counting up, or a skipped version, is refused.
     let mut sneaky = updated.clone();
     sneaky.definition = definition(&["yolo"]);

@@ -235,7 +235,7 @@ impl Model for Workflow {
 }
 
 /// Replaces the definition of workflow `id`, saving it as the next version; the old versions
-/// stay readable. Setting the same definition changes nothing but the update time.
+/// stay readable. Setting the same definition changes nothing (and audits nothing).
 pub async fn set_definition(
     ttx: &TenantTx<'_>,
     actor: Actor,
