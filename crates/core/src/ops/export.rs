@@ -19,6 +19,12 @@
 //! suspended with its marker: exporting again resumes the quiesce and restores the status at
 //! the end.
 //!
+//! Limits of the quiesce: run one export of a tenant at a time (a second one started while the
+//! first runs takes the marker for an interrupted export, and whichever ends first lets
+//! writers back in); and nothing may set the status back to `Active` while the marker exists
+//! (an operator's `tenant::update` or "activate" would let writers in mid-export: tools should
+//! check [`pending_operation`](super::pending_operation) first).
+//!
 //! [`OpKind::Export`]: super::OpKind::Export
 
 use std::fs;
