@@ -173,30 +173,7 @@ struct Run {
     provisioned: Vec<Option<Provisioned>>,
 }
 
-/// The known gap, reported and not fixed here: a delete whose first attempt committed but was
-/// reported `CommitUnknownResult` finds nothing on its retry and returns `NotFound` (it has no
-/// evidence that the earlier attempt was its own, nor the record it must return). Deletes
-/// therefore run with every fault but that one; everything else, provisioning included,
-/// runs with all of them.
-fn backend_for<'a>(
-    step: &Step,
-    all: &'a dyn KvBackend,
-    gaps: &'a dyn KvBackend,
-) -> &'a dyn KvBackend {
-    match step {
-        Step::Provision(_) | Step::DeleteUser(..) | Step::DeleteTask(..) | Step::DeleteFile(..) => {
-            gaps
-        }
-        _ => all,
-    }
-}
-
-async fn execute(
-    all: &dyn KvBackend,
-    gaps: &dyn KvBackend,
-    tenants: &[TenantId],
-    steps: &[Step],
-) -> Run {
+async fn execute(db: &dyn KvBackend, tenants: &[TenantId], steps: &[Step]) -> Run {
     let options = RetryOptions {
         max_attempts: 1_000,
         initial_backoff: Duration::ZERO,
@@ -206,7 +183,6 @@ async fn execute(
     let mut provisioned: Vec<Option<Provisioned>> = vec![None; TENANTS];
     let mut outcomes = Vec::with_capacity(steps.len());
     for step in steps {
-        let db = backend_for(step, all, gaps);
         let tenant_of = |t: usize| tenants[t];
         let actor_of = |p: &[Option<Provisioned>], t: usize| {
             Actor::Member(p[t].as_ref().expect("provisioned").admin_member.id)
@@ -596,19 +572,11 @@ async fn model_operations_are_exactly_once_under_injected_faults() {
     let known = script_ids(&tenants, &steps);
 
     let clean = mem();
-    let expected = execute(clean.as_ref(), clean.as_ref(), &tenants, &steps).await;
+    let expected = execute(clean.as_ref(), &tenants, &steps).await;
 
     let faulty_store = mem();
     let faulty = FaultyBackend::new(faulty_store.clone(), FaultPlan::HARSH, seed);
-    let gaps = FaultyBackend::new(
-        faulty_store.clone(),
-        FaultPlan {
-            unknown_after_commit: 0.0,
-            ..FaultPlan::HARSH
-        },
-        seed ^ 1,
-    );
-    let got = execute(&faulty, &gaps, &tenants, &steps).await;
+    let got = execute(&faulty, &tenants, &steps).await;
     let (after, without, conflicts, too_old, clean_commits) = faulty.stats().snapshot();
     println!(
         "seed {seed}: {} steps; injected {after} maybe-committed after a commit, {without} \
@@ -683,7 +651,7 @@ async fn provisioning_retried_after_a_committed_unknown_result_is_exactly_once()
     let steps = [Step::Provision(0)];
     let known = script_ids(&tenants, &steps);
     let clean = mem();
-    execute(clean.as_ref(), clean.as_ref(), &tenants, &steps).await;
+    execute(clean.as_ref(), &tenants, &steps).await;
     let store = mem();
     let once = FaultyBackend::new(
         store.clone(),
@@ -694,7 +662,7 @@ async fn provisioning_retried_after_a_committed_unknown_result_is_exactly_once()
         7,
     )
     .limited(1);
-    let run = execute(&once, &once, &tenants, &steps).await;
+    let run = execute(&once, &tenants, &steps).await;
     assert_eq!(run.outcomes, vec!["ok".to_string()]);
     assert_eq!(once.stats().snapshot().0, 1, "the fault was injected");
     assert_eq!(
@@ -723,7 +691,7 @@ async fn no_op_update_and_password_retried_after_an_uncommitted_unknown_result()
     ];
     let known = script_ids(&tenants, &steps);
     let clean = mem();
-    let expected = execute(clean.as_ref(), clean.as_ref(), &tenants, &steps).await;
+    let expected = execute(clean.as_ref(), &tenants, &steps).await;
     let store = mem();
     let flaky = FaultyBackend::new(
         store.clone(),
@@ -734,10 +702,98 @@ async fn no_op_update_and_password_retried_after_an_uncommitted_unknown_result()
         },
         8,
     );
-    let got = execute(&flaky, &flaky, &tenants, &steps).await;
+    let got = execute(&flaky, &tenants, &steps).await;
     assert_eq!(got.outcomes, expected.outcomes);
     assert_eq!(
         tenant_state(store.as_ref(), tenants[0], &known).await,
         tenant_state(clean.as_ref(), tenants[0], &known).await
     );
+}
+
+/// Regression: a delete retried after a commit that did commit but reported
+/// `CommitUnknownResult` used to find nothing and return `NotFound`; now it returns the record
+/// its earlier attempt deleted, with one audit event, as without the fault.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_retried_after_a_committed_unknown_result_is_exactly_once() {
+    let tenants = tenant_ids(9);
+    let (user, project, task) = (
+        UserId::generate(),
+        ProjectId::generate(),
+        TaskId::generate(),
+    );
+    let setup = vec![
+        Step::Provision(0),
+        Step::CreateUser(0, user, "a@x.test".into()),
+        Step::CreateProject(0, project, "P1".into(), None),
+        Step::CreateTask(0, task, project, "Task".into()),
+    ];
+    let deletes = [Step::DeleteTask(0, task), Step::DeleteUser(0, user)];
+    let all: Vec<Step> = setup.iter().chain(&deletes).cloned().collect();
+    let known = script_ids(&tenants, &all);
+    let clean = mem();
+    let expected = execute(clean.as_ref(), &tenants, &all).await;
+    let store = mem();
+    let mut outcomes = execute(store.as_ref(), &tenants, &setup).await.outcomes;
+    for step in &deletes {
+        let once = FaultyBackend::new(
+            store.clone(),
+            FaultPlan {
+                unknown_after_commit: 1.0,
+                ..FaultPlan::NONE
+            },
+            9,
+        )
+        .limited(1);
+        // The tenant's provisioning is in the store already: run the step alone.
+        let run = execute_after_setup(&once, store.as_ref(), &tenants, step).await;
+        assert_eq!(once.stats().snapshot().0, 1, "the fault was injected");
+        outcomes.push(run);
+    }
+    assert_eq!(outcomes, expected.outcomes);
+    assert_eq!(
+        tenant_state(store.as_ref(), tenants[0], &known).await,
+        tenant_state(clean.as_ref(), tenants[0], &known).await
+    );
+}
+
+/// Runs one delete step of tenant 0 through `db`, acting as the admin provisioned in `store`.
+async fn execute_after_setup(
+    db: &dyn KvBackend,
+    store: &dyn KvBackend,
+    tenants: &[TenantId],
+    step: &Step,
+) -> String {
+    let (admin, _) = run_in_tenant(
+        store,
+        &RetryOptions::default(),
+        tenants[0],
+        |ttx| async move { Ok(user::by_email(&ttx, "admin@x.test").await?.map(|u| u.id)) },
+    )
+    .await
+    .unwrap();
+    let (member, _) = run_in_tenant(
+        store,
+        &RetryOptions::default(),
+        tenants[0],
+        |ttx| async move { coditect_core::model::member::by_user(&ttx, admin.unwrap()).await },
+    )
+    .await
+    .unwrap();
+    let actor = Actor::Member(member.unwrap().id);
+    let options = RetryOptions::default();
+    match step.clone() {
+        Step::DeleteTask(_, id) => outcome(
+            run_in_tenant(db, &options, tenants[0], |ttx| async move {
+                record::delete::<Task>(&ttx, actor, id).await
+            })
+            .await,
+        ),
+        Step::DeleteUser(_, id) => outcome(
+            run_in_tenant(db, &options, tenants[0], |ttx| async move {
+                record::delete::<User>(&ttx, actor, id).await
+            })
+            .await,
+        ),
+        other => panic!("not a delete: {other:?}"),
+    }
 }

@@ -521,16 +521,22 @@ pub async fn update<M: Model>(ttx: &TenantTx<'_>, actor: Actor, mut record: M) -
 }
 
 /// Deletes record `id` and its index entries, with one audit event; returns what was
-/// stored. [`Error::NotFound`] when it does not exist.
+/// stored. [`Error::NotFound`] when it does not exist. Retried by `run_in_tenant` after
+/// `CommitUnknownResult`, a delete whose earlier attempt committed returns what that attempt
+/// deleted (the attempts of one operation share what they remember) instead of `NotFound`.
 pub async fn delete<M: Model>(ttx: &TenantTx<'_>, actor: Actor, id: M::Id) -> Result<M> {
     check_collection::<M>()?;
     audit::check_actor(ttx, actor).await?;
     let id = id.uuid();
     let key = record_key::<M>(ttx, id);
-    let before_bytes = ttx
-        .get(&key, false)
-        .await?
-        .ok_or(Error::NotFound { model: M::WHAT, id })?;
+    let Some(before_bytes) = ttx.get(&key, false).await? else {
+        if let Some(deleted) = ttx.recall(&key).filter(|_| ttx.maybe_committed()) {
+            // An earlier attempt of this operation deleted it and committed after all: what
+            // it returned is what it remembered.
+            return value::decode(&deleted);
+        }
+        return Err(Error::NotFound { model: M::WHAT, id });
+    };
     let before: M = value::decode(&before_bytes)?;
     check_access(ttx, actor, Action::Delete, &before).await?;
     before.before_delete(ttx).await?;
@@ -540,6 +546,8 @@ pub async fn delete<M: Model>(ttx: &TenantTx<'_>, actor: Actor, id: M::Id) -> Re
         }
     }
     ttx.clear(&key)?;
+    // For a retry after CommitUnknownResult: the record this attempt removes.
+    ttx.remember(&key, &before_bytes);
     for counter in before.counters() {
         ttx.atomic_add(&keys::counter_key(ttx.prefix(), counter), -1)?;
     }

@@ -5,10 +5,11 @@
 //! have committed: a body must be idempotent (write a unique idempotency key and check it when
 //! [`RetryTx::maybe_committed`] says so).
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -114,9 +115,33 @@ pub struct RetryTx {
     tx: Arc<Box<dyn Transaction>>,
     attempt: u32,
     maybe_committed: bool,
+    memory: Memory,
 }
 
+/// What the attempts of one [`run`] call leave for each other, by key: in memory only.
+type Memory = Arc<Mutex<BTreeMap<Vec<u8>, Vec<u8>>>>;
+
 impl RetryTx {
+    /// Keeps `value` under `key` for the later attempts of this same operation (this [`run`]
+    /// call), in memory. After `CommitUnknownResult` a retry may find that an earlier attempt
+    /// committed; what that attempt remembered tells the retry what it did (e.g. the record a
+    /// delete removed, which the retry must return but can no longer read).
+    pub fn remember(&self, key: &[u8], value: &[u8]) {
+        self.memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_vec(), value.to_vec());
+    }
+
+    /// What an earlier attempt of this operation [remembered](Self::remember) under `key`.
+    pub fn recall(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+
     /// Which attempt this is, from 1.
     pub fn attempt(&self) -> u32 {
         self.attempt
@@ -165,10 +190,12 @@ where
     let stats = &options.stats;
     let mut maybe_committed = false;
     let mut attempt = 0u32;
+    let memory = Memory::default();
     loop {
         attempt += 1;
         stats.attempts.fetch_add(1, Ordering::Relaxed);
-        let error = match attempt_once(backend, &mut body, attempt, maybe_committed).await {
+        let error = match attempt_once(backend, &mut body, attempt, maybe_committed, &memory).await
+        {
             Ok(done) => {
                 stats.commits.fetch_add(1, Ordering::Relaxed);
                 return Ok(done);
@@ -196,6 +223,7 @@ async fn attempt_once<T, F, Fut>(
     body: &mut F,
     attempt: u32,
     maybe_committed: bool,
+    memory: &Memory,
 ) -> Result<(T, CommitInfo)>
 where
     F: FnMut(RetryTx) -> Fut,
@@ -206,6 +234,7 @@ where
         tx: Arc::clone(&tx),
         attempt,
         maybe_committed,
+        memory: Arc::clone(memory),
     };
     let value = body(handle).await?;
     let tx = Arc::try_unwrap(tx).map_err(|_| {

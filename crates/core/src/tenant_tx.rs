@@ -115,6 +115,22 @@ impl<'t> TenantTx<'t> {
         }
     }
 
+    /// Keeps `value` under `key` for a later attempt of this operation
+    /// ([`RetryTx::remember`]); nothing on a borrowed transaction, which is never retried.
+    pub(crate) fn remember(&self, key: &[u8], value: &[u8]) {
+        if let Handle::Retry(tx) = &self.tx {
+            tx.remember(key, value);
+        }
+    }
+
+    /// What an earlier attempt of this operation remembered under `key`.
+    pub(crate) fn recall(&self, key: &[u8]) -> Option<Vec<u8>> {
+        match &self.tx {
+            Handle::Borrowed(_) => None,
+            Handle::Retry(tx) => tx.recall(key),
+        }
+    }
+
     /// The tenant's id.
     pub fn tenant_id(&self) -> TenantId {
         self.tenant.id
