@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coditect_conformance::faults::{FaultPlan, FaultyBackend};
-use coditect_core::audit::{Actor, AuditEvent};
+use coditect_core::audit::{
+    seal, Actor, AuditEvent, SealHead, SealOptions, Verdict, VerifyOptions,
+};
 use coditect_core::ids::{CommentId, EntityId, FileId, MemberId, ProjectId, TaskId, UserId};
 use coditect_core::keys::{decode_key, TenantId};
 use coditect_core::model::role::Role as AccessRole;
@@ -48,6 +50,8 @@ enum Step {
     CreateComment(usize, CommentId, TaskId, String),
     CreateFile(usize, FileId, ProjectId, String),
     DeleteFile(usize, FileId),
+    /// Seals the tenant's audit chain, three events a transaction (so faults hit its chunks).
+    Seal(usize),
 }
 
 fn tenant_ids(seed: u64) -> Vec<TenantId> {
@@ -76,7 +80,7 @@ fn script(rng: &mut fastrand::Rng) -> Vec<Step> {
     }
     while steps.len() < TENANTS + OPERATIONS {
         let t = rng.usize(..TENANTS);
-        let step = match rng.u8(..15) {
+        let step = match rng.u8(..16) {
             0 | 1 => {
                 let id = UserId::generate();
                 users[t].push(id);
@@ -141,6 +145,7 @@ fn script(rng: &mut fastrand::Rng) -> Vec<Step> {
                 }
                 None => continue,
             },
+            15 => Step::Seal(t),
             _ => match (pick(rng, &projects[t]), pick(rng, &files[t])) {
                 (_, Some((id, _))) if rng.u8(..3) == 0 => Step::DeleteFile(t, id),
                 (Some(project), _) => {
@@ -153,6 +158,8 @@ fn script(rng: &mut fastrand::Rng) -> Vec<Step> {
         };
         steps.push(step);
     }
+    // Both runs end with every event sealed.
+    steps.extend((0..TENANTS).map(Step::Seal));
     steps
 }
 
@@ -360,6 +367,14 @@ async fn execute(db: &dyn KvBackend, tenants: &[TenantId], steps: &[Step]) -> Ru
                     .await,
                 )
             }
+            Step::Seal(t) => {
+                let options = SealOptions {
+                    chunk_events: 3,
+                    retry: options.clone(),
+                    ..SealOptions::default()
+                };
+                outcome(seal(db, tenant_of(t), &options).await)
+            }
             Step::DeleteFile(t, id) => {
                 let actor = actor_of(&provisioned, t);
                 outcome(
@@ -454,6 +469,13 @@ fn normalized_value(collection: &str, bytes: &[u8]) -> Vec<u8> {
         c if c == AccessRole::COLLECTION => without_times::<AccessRole>(bytes),
         // Password hashes have random salts: only their presence compares.
         "cred" => Vec::new(),
+        // The seal's head and windows hold hashes of events whose times differ between runs:
+        // the head compares by how many events it sealed, the windows by their keys.
+        "audit-head" => {
+            let head: SealHead = value::decode(bytes).unwrap();
+            head.count.to_be_bytes().to_vec()
+        }
+        "audit-window" => Vec::new(),
         _ => bytes.to_vec(),
     }
 }
@@ -490,7 +512,14 @@ async fn tenant_state(
                 other => format!("{other:?}"),
             })
             .collect();
-        records.push((key_text.join("/"), collection.to_string(), value.clone()));
+        let kind = match (collection, elements.get(2).and_then(Element::as_str)) {
+            ("meta", Some("audit")) => match elements.get(3).and_then(Element::as_str) {
+                Some("head") => "audit-head",
+                _ => "audit-window",
+            },
+            _ => collection,
+        };
+        records.push((key_text.join("/"), kind.to_string(), value.clone()));
     }
     // Sorted again, now that versionstamps no longer order the audit index entries.
     let mut records: Vec<(String, Vec<u8>)> = records
@@ -526,7 +555,7 @@ fn script_ids(tenants: &[TenantId], steps: &[Step]) -> BTreeSet<Uuid> {
     let mut ids: BTreeSet<Uuid> = tenants.iter().map(|t| t.uuid()).collect();
     for step in steps {
         let id = match step {
-            Step::Provision(_) => continue,
+            Step::Provision(_) | Step::Seal(_) => continue,
             Step::CreateUser(_, id, _)
             | Step::RenameUser(_, id, _)
             | Step::SetPassword(_, id, _)
@@ -634,6 +663,19 @@ async fn model_operations_are_exactly_once_under_injected_faults() {
             registry(faulty_store.as_ref(), *tenant).await,
             registry(clean.as_ref(), *tenant).await
         );
+    }
+    // The faulty run's chains verify, every event sealed.
+    for tenant in &tenants {
+        let verdict =
+            coditect_core::audit::verify(faulty_store.as_ref(), *tenant, &VerifyOptions::default())
+                .await
+                .unwrap();
+        match verdict {
+            Verdict::Clean(verified) => {
+                assert_eq!(verified.unsealed, 0, "seed {seed}: {verified:?}")
+            }
+            other => panic!("seed {seed}: tenant {tenant}: {other:?}"),
+        }
     }
     // Nothing else was written to the system keyspace (e.g. a second domain entry).
     let sys =
