@@ -33,8 +33,8 @@ pub mod differential;
 pub mod faults;
 pub mod kv;
 pub mod model;
-pub mod recording;
 pub mod ops;
+pub mod recording;
 
 /// What a case needs from a backend.
 #[async_trait]
