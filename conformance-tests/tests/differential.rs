@@ -25,6 +25,36 @@ proptest! {
     }
 }
 
+proptest! {
+    // The same on sled (each sequence in its own directory, commits not synced): fewer cases,
+    // since opening a sled store costs milliseconds. Catches sled's scans or batch application
+    // disagreeing with the in-memory store under the same engine.
+    #![proptest_config(ProptestConfig {
+        cases: 300,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn engine_on_sled_matches_the_model(data in proptest::collection::vec(any::<u8>(), 0..320)) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let open = |engine| {
+            coditect_sled::open(
+                &path,
+                coditect_sled::SledOptions {
+                    engine,
+                    sync: false,
+                    ..coditect_sled::SledOptions::default()
+                },
+            )
+        };
+        if let Err(divergence) = run_bytes_on(open, &data) {
+            prop_assert!(false, "{divergence}\ninput: {data:?}");
+        }
+    }
+}
+
 /// The anomaly the model is most likely to be asked about, spelled out: a range read is
 /// overtaken by an insert into it (a phantom), so the reader's commit conflicts.
 #[test]
