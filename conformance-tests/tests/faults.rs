@@ -754,7 +754,8 @@ async fn no_op_update_and_password_retried_after_an_uncommitted_unknown_result()
 
 /// Regression: a delete retried after a commit that did commit but reported
 /// `CommitUnknownResult` used to find nothing and return `NotFound`; now it returns the record
-/// its earlier attempt deleted, with one audit event, as without the fault.
+/// its earlier attempt deleted, with one audit event, as without the fault. A password change
+/// retried the same way used to hash again and audit twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_retried_after_a_committed_unknown_result_is_exactly_once() {
     let tenants = tenant_ids(9);
@@ -769,7 +770,13 @@ async fn delete_retried_after_a_committed_unknown_result_is_exactly_once() {
         Step::CreateProject(0, project, "P1".into(), None),
         Step::CreateTask(0, task, project, "Task".into()),
     ];
-    let deletes = [Step::DeleteTask(0, task), Step::DeleteUser(0, user)];
+    // The password change (a regression of its own: its retry hashed again and audited
+    // twice) comes first, since the user is deleted last.
+    let deletes = [
+        Step::SetPassword(0, user, "password-1".into()),
+        Step::DeleteTask(0, task),
+        Step::DeleteUser(0, user),
+    ];
     let all: Vec<Step> = setup.iter().chain(&deletes).cloned().collect();
     let known = script_ids(&tenants, &all);
     let clean = mem();
@@ -798,7 +805,7 @@ async fn delete_retried_after_a_committed_unknown_result_is_exactly_once() {
     );
 }
 
-/// Runs one delete step of tenant 0 through `db`, acting as the admin provisioned in `store`.
+/// Runs one step of tenant 0 (a delete or a password change) through `db`, acting as the admin provisioned in `store`.
 async fn execute_after_setup(
     db: &dyn KvBackend,
     store: &dyn KvBackend,
@@ -836,6 +843,12 @@ async fn execute_after_setup(
             })
             .await,
         ),
-        other => panic!("not a delete: {other:?}"),
+        Step::SetPassword(_, id, password) => outcome(
+            run_in_tenant(db, &options, tenants[0], |ttx| async move {
+                user::set_password_with(&ttx, actor, id, &password, cheap_argon2()).await
+            })
+            .await,
+        ),
+        other => panic!("not a step this runs: {other:?}"),
     }
 }
