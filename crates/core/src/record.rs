@@ -155,7 +155,8 @@ pub trait Model: Versioned + Clone + PartialEq + Send + Sync + 'static {
     }
     /// Where the record sits for access control: the entity whose role assignments (there
     /// and above) may act on it, read in the transaction (e.g. a task's project's entity).
-    /// Tenant-wide by default.
+    /// Tenant-wide by default. It must follow from the record's [`references`](Model::references)
+    /// (and what they point at) alone: an update that keeps them is taken to keep the scope.
     async fn scope(&self, ttx: &TenantTx<'_>) -> Result<Scope> {
         let _ = ttx;
         Ok(Scope::Tenant)
@@ -464,10 +465,13 @@ pub async fn update<M: Model>(ttx: &TenantTx<'_>, actor: Actor, mut record: M) -
         let old = Resource::of(ttx, &before).await?;
         rbac::authorize(ttx, member, Action::Update, &old).await?;
         // Moving a record (a task to another project, an entity under another parent) needs
-        // the right where it lands too.
-        let scope = record.scope(ttx).await?;
-        if scope != old.scope {
-            rbac::authorize(ttx, member, Action::Update, &Resource { scope, ..old }).await?;
+        // the right where it lands too. A scope follows from the references alone (the
+        // contract of `Model::scope`), so unchanged references mean an unchanged scope.
+        if record.references() != before.references() {
+            let scope = record.scope(ttx).await?;
+            if scope != old.scope {
+                rbac::authorize(ttx, member, Action::Update, &Resource { scope, ..old }).await?;
+            }
         }
     }
     if same_content(&record, &before) && before_bytes.first() == Some(&M::SCHEMA_VERSION) {
