@@ -3,7 +3,7 @@
 //! One suite, every backend. The cases are plain `async fn(&dyn Harness)` functions in
 //! [`kv`]; a backend runs all of them with one line, [`kv_suite!`], in its own test target:
 //!
-//! ```ignore
+//! ```text
 //! // conformance-tests/tests/mem.rs
 //! coditect_conformance::kv_suite!(coditect_conformance::EngineHarness::new(|options| {
 //!     Ok(coditect_mem::new_backend(options))
