@@ -113,6 +113,10 @@ pub async fn run_until(
 ) {
     let options = RetryOptions::default();
     loop {
+        // Offer the core to another runnable thread between operations, as a server thread
+        // does while it waits for its next request: with more workers than cores, the
+        // scheduler then switches threads here rather than in the middle of an operation.
+        std::thread::yield_now();
         let start = Instant::now();
         if start >= deadline {
             break;
