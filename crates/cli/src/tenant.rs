@@ -12,12 +12,11 @@ use coditect_core::model::{Member, Plan, Project, Task, User};
 use coditect_core::ops::ImportTarget;
 use coditect_core::provision::{provision, NewTenant, Provisioned};
 use coditect_core::record::{self, Model};
-use coditect_core::{keys, value, KvBackend, RetryOptions, TenantId, TenantTx};
+use coditect_core::{KvBackend, RetryOptions, TenantId, TenantTx};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::output::Output;
-use crate::scan::scan;
 use crate::store::{self, StoreSpec};
 use crate::tenant_ops;
 
@@ -325,17 +324,19 @@ fn root_code(name: &str) -> String {
     }
 }
 
-/// Every tenant of the registry, in id order.
+/// Every tenant of the registry, in id order, a page per transaction.
 pub async fn list(db: &dyn KvBackend) -> anyhow::Result<Vec<Tenant>> {
-    let prefix = foundationdb_tuple::pack(&(keys::SYSTEM, "tenant"));
-    let end = coditect_core::prefix_end(&prefix).context("registry prefix has no end")?;
-    let mut tenants = Vec::new();
-    scan(db, &prefix, &end, 0, |kv| {
-        tenants.push(value::decode::<Tenant>(&kv.value).context("decoding a registry entry")?);
-        Ok(())
-    })
-    .await?;
-    Ok(tenants)
+    let mut tenants: Vec<Tenant> = Vec::new();
+    loop {
+        let tx = db.begin().await?;
+        let after = tenants.last().map(|t| t.id);
+        let (page, more) = tenant_model::list(&*tx, after, 1_000).await?;
+        let done = !more || page.is_empty();
+        tenants.extend(page);
+        if done {
+            return Ok(tenants);
+        }
+    }
 }
 
 /// The registry entry of `id`, or an error naming it.

@@ -286,6 +286,14 @@ pub(crate) fn tenant_registry_key(tenant: TenantId) -> Vec<u8> {
     pack(&(SYSTEM, "tenant", tenant.uuid()))
 }
 
+/// The range of every registry entry: `("sys", "tenant", *)`.
+pub(crate) fn tenant_registry_range() -> (Vec<u8>, Vec<u8>) {
+    let prefix = pack(&(SYSTEM, "tenant"));
+    // A packed tuple ends in 0x00 (the string's terminator), never 0xFF, so it has an end.
+    let end = crate::kv::prefix_end(&prefix).unwrap_or_else(|| prefix.clone());
+    (prefix, end)
+}
+
 /// The global domain index: `("sys", "tenant_by_domain", domain)`, valued by the tenant's
 /// UUID.
 pub(crate) fn tenant_domain_key(domain: &str) -> Vec<u8> {

@@ -154,6 +154,29 @@ pub async fn get(tx: &dyn Transaction, id: TenantId) -> Result<Option<Tenant>> {
     }
 }
 
+/// One page of the registry in tenant-id order: up to `limit` entries (at most one range page)
+/// after `after` (from the first when `None`), and whether more follow. Snapshot reads: listing
+/// tenants never conflicts with provisioning or suspending one. Page with a fresh transaction
+/// each time to list a registry of any size.
+pub async fn list(
+    tx: &dyn Transaction,
+    after: Option<TenantId>,
+    limit: usize,
+) -> Result<(Vec<Tenant>, bool)> {
+    let (mut begin, end) = keys::tenant_registry_range();
+    if let Some(after) = after {
+        begin = crate::kv::key_after(&keys::tenant_registry_key(after));
+    }
+    let options = crate::kv::RangeOptions::limit(limit.max(1)).snapshot();
+    let page = tx.get_range(&begin, &end, options).await?;
+    let tenants = page
+        .kvs
+        .iter()
+        .map(|kv| value::decode::<Tenant>(&kv.value))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((tenants, page.more))
+}
+
 /// The tenant owning `domain` (any case), or `None`.
 pub async fn get_by_domain(tx: &dyn Transaction, domain: &str) -> Result<Option<Tenant>> {
     let domain = normalize_domain(domain)?;
