@@ -752,6 +752,23 @@ pub async fn versionstamp_is_shared_within_a_commit(h: &dyn Harness) {
     }
 }
 
+/// Mutations apply in order: a range clear made after a versionstamped key in the same
+/// transaction removes the stamped key if it covers it; one made before does not.
+pub async fn versionstamped_key_then_clear_range_applies_in_order(h: &dyn Harness) {
+    let db = h.backend();
+    let tx = begin(db.as_ref()).await;
+    tx.set_versionstamped_key(&[b'x'; 11], 1, b"cleared later")
+        .unwrap();
+    tx.clear_range(b"x", b"y").unwrap();
+    tx.set_versionstamped_key(&[b'y'; 11], 1, b"kept").unwrap();
+    tx.clear_range(b"a", b"b").unwrap();
+    tx.commit().await.unwrap();
+    let rows = scan(db.as_ref(), b"", b"\xff").await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].key[0], b'y');
+    assert_eq!(rows[0].value, b"kept".to_vec());
+}
+
 /// A placeholder that does not fit in the key is refused, and nothing is buffered.
 pub async fn versionstamp_offset_must_fit(h: &dyn Harness) {
     let db = h.backend();

@@ -114,6 +114,7 @@ macro_rules! kv_suite {
             atomic_add_width_rules, concurrent_atomic_adds_sum_exactly_without_conflicts,
             versionstamped_key_gets_the_commit_stamp, versionstamps_increase_across_commits,
             versionstamp_is_shared_within_a_commit, versionstamp_offset_must_fit,
+            versionstamped_key_then_clear_range_applies_in_order,
             commit_versions_increase, read_only_commit_succeeds,
             key_size_limit_at_and_past_the_boundary, value_size_limit_at_and_past_the_boundary,
             transaction_size_limit_at_and_past_the_boundary,

@@ -281,6 +281,14 @@ impl<S: BaseStore> Shared<S> {
         for write in stamped {
             let mut key = write.key;
             key[write.offset..write.offset + stamp.len()].copy_from_slice(stamp);
+            let removed_later = write
+                .cleared_after
+                .iter()
+                .any(|r| r.begin <= key && key < r.end);
+            if removed_later {
+                // Its later range clear is applied after it, and already in the write ranges.
+                continue;
+            }
             write_ranges.push(KeyRange::single(&key));
             let previous = match changes.remove(&key) {
                 Some((previous, _)) => previous,

@@ -240,6 +240,7 @@ impl<S: BaseStore> EngineTx<S> {
                 key: key.to_vec(),
                 offset,
                 value: value.to_vec(),
+                cleared_after: Vec::new(),
             })
         })
     }

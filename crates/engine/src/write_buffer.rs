@@ -34,6 +34,10 @@ pub(crate) struct StampedWrite {
     pub key: Vec<u8>,
     pub offset: usize,
     pub value: Vec<u8>,
+    /// Ranges cleared after this write was buffered. Its final key is known only at commit;
+    /// FoundationDB applies mutations in order, so a later range clear that covers the final
+    /// key removes it.
+    pub cleared_after: Vec<KeyRange>,
 }
 
 /// Everything a transaction buffers until commit.
@@ -101,6 +105,9 @@ impl WriteBuffer {
             self.writes.remove(&key);
         }
         self.cleared.insert(KeyRange::new(begin, end));
+        for stamped in &mut self.stamped {
+            stamped.cleared_after.push(KeyRange::new(begin, end));
+        }
     }
 
     pub fn add(&mut self, key: &[u8], delta: i64) {
