@@ -11,17 +11,17 @@
 //!
 //! [`CRASH_SEED`] fixes the random schedule; the seed is printed on every run.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coditect_core::RangeOptions;
 use coditect_sled::{SledBackend, SledOptions};
+use support::{child_command, scan_all, KillAt};
 
 /// Set (to the store directory) in the re-executed child.
 const CHILD_STORE: &str = "CODITECT_SLED_CRASH_STORE";
@@ -74,12 +74,7 @@ fn child_process_entry_point() {
     let Ok(store) = std::env::var(CHILD_STORE) else {
         return;
     };
-    let env_u64 = |name: &str| -> u64 {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{name} must be set in the crash child"))
-    };
+    let env_u64 = |name: &str| support::env_u64(name, "crash child");
     let threads = env_u64(CHILD_THREADS);
     let next = Arc::new(AtomicU64::new(env_u64(CHILD_FIRST)));
     let sync = env_u64(CHILD_SYNC) == 1;
@@ -118,116 +113,34 @@ fn child_process_entry_point() {
     }
 }
 
-/// When a round kills its child.
-#[derive(Debug, Clone, Copy)]
-enum KillAt {
-    /// This long after the child started: early ones land while it opens and recovers.
-    Spawned(Duration),
-    /// Once this many commits were acknowledged.
-    Acks(usize),
-    /// This long after the first acknowledged commit: mid-commit, mid-flush.
-    AfterFirstAck(Duration),
-}
-
 struct Ack {
     n: u64,
     version: u64,
 }
 
-fn spawn_child(store: &Path, threads: usize, first: u64, sync: bool) -> Child {
-    Command::new(std::env::current_exe().expect("test binary path"))
-        .args([
-            "--exact",
-            "child_process_entry_point",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env(CHILD_STORE, store)
-        .env(CHILD_THREADS, threads.to_string())
-        .env(CHILD_FIRST, first.to_string())
-        .env(CHILD_SYNC, if sync { "1" } else { "0" })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn the crash child")
+/// An `ACK <n> <version>` line; `None` for the test harness's own lines and for a line cut
+/// short by the kill (never acknowledged in full).
+fn parse_ack(line: &str) -> Option<Ack> {
+    let mut words = line.split_whitespace();
+    if words.next() != Some("ACK") {
+        return None;
+    }
+    let mut number = || words.next().and_then(|w| w.parse::<u64>().ok());
+    let (Some(n), Some(version)) = (number(), number()) else {
+        return None;
+    };
+    Some(Ack { n, version })
 }
 
 /// Runs one child until `kill_at`, SIGKILLs it, and returns every commit it acknowledged.
 fn run_and_kill(store: &Path, threads: usize, first: u64, sync: bool, kill_at: KillAt) -> Vec<Ack> {
-    let started = Instant::now();
-    let mut child = spawn_child(store, threads, first, sync);
-    let stdout = child.stdout.take().expect("child stdout");
-    let (tx, rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let mut words = line.split_whitespace();
-            if words.next() != Some("ACK") {
-                continue; // the test harness's own lines
-            }
-            let mut number = || words.next().and_then(|w| w.parse::<u64>().ok());
-            let (Some(n), Some(version)) = (number(), number()) else {
-                continue; // a line cut short by the kill was never acknowledged in full
-            };
-            if tx.send(Ack { n, version }).is_err() {
-                break;
-            }
-        }
-    });
-    let mut acks = Vec::new();
-    let give_up = started + Duration::from_secs(20);
-    let mut first_ack: Option<Instant> = None;
-    loop {
-        let due = match kill_at {
-            KillAt::Spawned(after) => Instant::now() >= started + after,
-            KillAt::Acks(count) => acks.len() >= count,
-            KillAt::AfterFirstAck(after) => first_ack.is_some_and(|t| Instant::now() >= t + after),
-        };
-        if due {
-            break;
-        }
-        assert!(
-            Instant::now() < give_up,
-            "the child did not reach its kill point {kill_at:?} in time ({} acks)",
-            acks.len()
-        );
-        match rx.recv_timeout(Duration::from_millis(1)) {
-            Ok(ack) => {
-                first_ack.get_or_insert_with(Instant::now);
-                acks.push(ack);
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let status = child.wait().expect("child status");
-                panic!("the crash child ended before its kill point {kill_at:?}: {status}");
-            }
-        }
-    }
-    child.kill().expect("SIGKILL the child");
-    child.wait().expect("reap the child");
-    reader.join().expect("reader thread");
-    // Lines the child wrote before it died are acknowledgements too.
-    acks.extend(rx.try_iter());
-    acks
-}
-
-/// Every row of `[begin, end)`, page by page.
-fn scan_all(db: &SledBackend, begin: &[u8], end: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let tx = db.begin_tx();
-    let mut rows = Vec::new();
-    let (mut b, mut e) = (begin.to_vec(), end.to_vec());
-    loop {
-        let page = tx
-            .get_range(&b, &e, RangeOptions::snapshot(RangeOptions::default()))
-            .expect("range");
-        let next = page.next_range(&b, &e, false);
-        rows.extend(page.kvs.into_iter().map(|kv| (kv.key, kv.value)));
-        match next {
-            Some((nb, ne)) => (b, e) = (nb, ne),
-            None => return rows,
-        }
-    }
+    let mut command = child_command("child_process_entry_point");
+    command
+        .env(CHILD_STORE, store)
+        .env(CHILD_THREADS, threads.to_string())
+        .env(CHILD_FIRST, first.to_string())
+        .env(CHILD_SYNC, if sync { "1" } else { "0" });
+    support::run_and_kill(command, "crash child", kill_at, parse_ack)
 }
 
 /// What a store holds after a crash, checked.

@@ -19,16 +19,18 @@
 //!
 //! [`FUZZ_SEED`] replays one seed (printed on every run and in every failure).
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coditect_core::{RangeOptions, RetryOptions};
+use coditect_core::RetryOptions;
 use coditect_sled::{SledBackend, SledOptions};
+use support::{child_command, scan_all, KillAt, Rows};
 
 /// Set (to the store directory) in the re-executed child.
 const CHILD_STORE: &str = "CODITECT_SLED_FUZZ_STORE";
@@ -48,9 +50,6 @@ const ROUNDS_PER_SEED: u64 = 10;
 const SEEDS_PER_RUN: usize = 3;
 /// A child that is never killed stops by itself after this long.
 const CHILD_LIFETIME: Duration = Duration::from_secs(30);
-
-/// Key-value rows, in key order.
-type Rows = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// What transaction `n` does besides its marker and log entry; a function of the workload
 /// seed and `n`, so every retry and the checker agree on it.
@@ -186,12 +185,7 @@ fn fuzz_child_entry_point() {
     let Ok(store) = std::env::var(CHILD_STORE) else {
         return;
     };
-    let env_u64 = |name: &str| -> u64 {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{name} must be set in the fuzz child"))
-    };
+    let env_u64 = |name: &str| support::env_u64(name, "fuzz child");
     let threads = env_u64(CHILD_THREADS);
     let workload = env_u64(CHILD_WORKLOAD);
     let next = Arc::new(AtomicU64::new(env_u64(CHILD_FIRST)));
@@ -248,17 +242,6 @@ fn fuzz_child_entry_point() {
     }
 }
 
-/// When a round kills its child.
-#[derive(Debug, Clone, Copy)]
-enum KillAt {
-    /// This long after the child started: early ones land while it opens and recovers.
-    Spawned(Duration),
-    /// Once this many commits were acknowledged.
-    Acks(usize),
-    /// This long after the first acknowledged commit: under full load.
-    AfterFirstAck(Duration),
-}
-
 /// An acknowledged commit, as the child reported it.
 #[derive(Debug, Clone, Copy)]
 struct Ack {
@@ -303,96 +286,16 @@ struct Round {
     kill_at: KillAt,
 }
 
-fn spawn_child(store: &Path, round: &Round) -> Child {
-    Command::new(std::env::current_exe().expect("test binary path"))
-        .args([
-            "--exact",
-            "fuzz_child_entry_point",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
+/// Runs one child until its kill point, SIGKILLs it, and returns every commit it acknowledged.
+fn run_and_kill(store: &Path, round: &Round) -> Vec<Ack> {
+    let mut command = child_command("fuzz_child_entry_point");
+    command
         .env(CHILD_STORE, store)
         .env(CHILD_THREADS, round.threads.to_string())
         .env(CHILD_FIRST, round.first.to_string())
         .env(CHILD_WORKLOAD, round.workload.to_string())
-        .env(CHILD_SYNC, if round.sync { "1" } else { "0" })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn the fuzz child")
-}
-
-/// Runs one child until its kill point, SIGKILLs it, and returns every commit it acknowledged.
-fn run_and_kill(store: &Path, round: &Round) -> Vec<Ack> {
-    let started = Instant::now();
-    let mut child = spawn_child(store, round);
-    let stdout = child.stdout.take().expect("child stdout");
-    let (tx, rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Some(ack) = parse_ack(&line) {
-                if tx.send(ack).is_err() {
-                    break;
-                }
-            }
-        }
-    });
-    let kill_at = round.kill_at;
-    let mut acks = Vec::new();
-    let give_up = started + Duration::from_secs(20);
-    let mut first_ack: Option<Instant> = None;
-    loop {
-        let due = match kill_at {
-            KillAt::Spawned(after) => Instant::now() >= started + after,
-            KillAt::Acks(count) => acks.len() >= count,
-            KillAt::AfterFirstAck(after) => first_ack.is_some_and(|t| Instant::now() >= t + after),
-        };
-        if due {
-            break;
-        }
-        assert!(
-            Instant::now() < give_up,
-            "the child did not reach its kill point {kill_at:?} in time ({} acks)",
-            acks.len()
-        );
-        match rx.recv_timeout(Duration::from_millis(1)) {
-            Ok(ack) => {
-                first_ack.get_or_insert_with(Instant::now);
-                acks.push(ack);
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let status = child.wait().expect("child status");
-                panic!("the fuzz child ended before its kill point {kill_at:?}: {status}");
-            }
-        }
-    }
-    child.kill().expect("SIGKILL the child");
-    child.wait().expect("reap the child");
-    reader.join().expect("reader thread");
-    // Lines the child wrote before it died are acknowledgements too.
-    acks.extend(rx.try_iter());
-    acks
-}
-
-/// Every row of `[begin, end)`, page by page.
-fn scan_all(db: &SledBackend, begin: &[u8], end: &[u8]) -> Rows {
-    let tx = db.begin_tx();
-    let mut rows = Vec::new();
-    let (mut b, mut e) = (begin.to_vec(), end.to_vec());
-    loop {
-        let page = tx
-            .get_range(&b, &e, RangeOptions::snapshot(RangeOptions::default()))
-            .expect("range");
-        let next = page.next_range(&b, &e, false);
-        rows.extend(page.kvs.into_iter().map(|kv| (kv.key, kv.value)));
-        match next {
-            Some((nb, ne)) => (b, e) = (nb, ne),
-            None => return rows,
-        }
-    }
+        .env(CHILD_SYNC, if round.sync { "1" } else { "0" });
+    support::run_and_kill(command, "fuzz child", round.kill_at, parse_ack)
 }
 
 fn be_u64(bytes: Option<&[u8]>) -> Option<u64> {
