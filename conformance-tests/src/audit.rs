@@ -208,21 +208,7 @@ async fn project_of(db: &dyn KvBackend, p: &Provisioned, code: &str) -> Project 
 async fn raw_events(db: &dyn KvBackend, tenant: TenantId) -> Vec<(Vec<u8>, Vec<u8>)> {
     let prefix = foundationdb_tuple::pack(&(tenant.uuid(), "audit"));
     let end = prefix_end(&prefix).expect("end");
-    let tx = db.begin().await.expect("begin");
-    let mut lo = prefix.clone();
-    let mut rows = Vec::new();
-    loop {
-        let page = tx
-            .get_range(&lo, &end, RangeOptions::default())
-            .await
-            .expect("scan");
-        let next = page.next_range(&lo, &end, false);
-        rows.extend(page.kvs.into_iter().map(|kv| (kv.key, kv.value)));
-        match next {
-            Some((l, _)) => lo = l,
-            None => return rows,
-        }
-    }
+    crate::model::scan(db, &prefix, &end).await
 }
 
 /// Writes (or with `None` clears) raw keys in one plain transaction.

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeSet;
 
-use async_trait::async_trait;
 use coditect_core::audit::{self, Actor, AuditAction};
 use coditect_core::ids::{AgentConfigId, EntityId, MemberId, TaskId, UserId};
 use coditect_core::keys::{self, TenantId};
@@ -19,12 +18,12 @@ use coditect_core::model::{
 use coditect_core::provision::{provision, NewTenant, Provisioned};
 use coditect_core::record::{self, PageRequest};
 use coditect_core::{
-    prefix_end, run, CommitInfo, Error, KvBackend, RangeOptions, RangePage, Result, RetryOptions,
-    TenantTx, Transaction,
+    prefix_end, run, Error, KvBackend, RangeOptions, Result, RetryOptions, TenantTx, Transaction,
 };
 use foundationdb_tuple::Element;
 use uuid::Uuid;
 
+use crate::faults::{FaultPlan, FaultyBackend};
 use crate::recording::Recording;
 use crate::Harness;
 
@@ -122,6 +121,20 @@ pub(crate) async fn agent_config_in(
     .id
 }
 
+/// A new agent member named `name`, running the configuration `config`, created by the
+/// tenant's admin.
+pub(crate) async fn agent_member_in(
+    db: &dyn KvBackend,
+    p: &Provisioned,
+    config: AgentConfigId,
+    name: &str,
+) -> Member {
+    in_tenant!(db, tid(p), |ttx| {
+        record::insert(&ttx, admin(p), Member::new(MemberKind::Agent(config), name)).await
+    })
+    .expect("agent member")
+}
+
 /// Gives `member` the built-in role `role` at `entity`, by the tenant's admin.
 pub(crate) async fn grant(
     db: &dyn KvBackend,
@@ -148,7 +161,7 @@ async fn all_audit(db: &dyn KvBackend, tenant: TenantId) -> Vec<audit::AuditEven
 }
 
 /// Every committed row of `[begin, end)`.
-async fn scan(db: &dyn KvBackend, begin: &[u8], end: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+pub(crate) async fn scan(db: &dyn KvBackend, begin: &[u8], end: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
     let tx = db.begin().await.expect("begin");
     let (mut lo, hi) = (begin.to_vec(), end.to_vec());
     let mut rows = Vec::new();
@@ -767,13 +780,7 @@ pub async fn member_lookups_and_rules(h: &dyn Harness) {
     let db = h.backend();
     let p = provisioned(db.as_ref(), "members.test", Plan::Professional).await;
     let agent = agent_config_in(db.as_ref(), &p, "bot").await;
-    let bot = in_tenant!(db, tid(&p), |ttx| record::insert(
-        &ttx,
-        admin(&p),
-        Member::new(MemberKind::Agent(agent), "Bot")
-    )
-    .await)
-    .expect("agent member");
+    let bot = agent_member_in(db.as_ref(), &p, agent, "Bot").await;
     let (by_user, by_agent) = in_tenant!(db, tid(&p), |ttx| {
         Ok::<_, Error>((
             member::by_user(&ttx, p.admin.id).await?,
@@ -964,15 +971,7 @@ pub async fn task_crud_and_lookups(h: &dyn Harness) {
     let p = provisioned(db.as_ref(), "tasks.test", Plan::Professional).await;
     let web = project_in(db.as_ref(), &p, "WEB").await;
     let config = agent_config_in(db.as_ref(), &p, "bot").await;
-    let bot = in_tenant!(db, tid(&p), |ttx| {
-        record::insert(
-            &ttx,
-            admin(&p),
-            Member::new(MemberKind::Agent(config), "Bot"),
-        )
-        .await
-    })
-    .expect("bot");
+    let bot = agent_member_in(db.as_ref(), &p, config, "Bot").await;
     // An agent acts under the same rules as a person: it needs a role to write tasks.
     grant(db.as_ref(), &p, bot.id, "contributor", p.root.id).await;
     let (parent, child) = in_tenant!(db, tid(&p), |ttx| {
@@ -1970,88 +1969,23 @@ pub async fn run_in_tenant_retries_a_conflict(h: &dyn Harness) {
     assert_eq!(all_audit(db.as_ref(), tenant).await.len(), audit_before + 2);
 }
 
-/// A backend whose next commit, once armed, reports `CommitUnknownResult` after committing:
-/// FoundationDB's "maybe committed", which the embedded backends never produce by themselves.
-struct UnknownResultOnce {
-    inner: std::sync::Arc<dyn KvBackend>,
-    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-struct UnknownResultTx {
-    inner: Box<dyn Transaction>,
-    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-#[async_trait]
-impl KvBackend for UnknownResultOnce {
-    async fn begin(&self) -> Result<Box<dyn Transaction>> {
-        Ok(Box::new(UnknownResultTx {
-            inner: self.inner.begin().await?,
-            armed: self.armed.clone(),
-        }))
-    }
-}
-
-#[async_trait]
-impl Transaction for UnknownResultTx {
-    async fn read_version(&self) -> Result<u64> {
-        self.inner.read_version().await
-    }
-    async fn get(&self, key: &[u8], snapshot: bool) -> Result<Option<Vec<u8>>> {
-        self.inner.get(key, snapshot).await
-    }
-    async fn get_range(
-        &self,
-        begin: &[u8],
-        end: &[u8],
-        options: RangeOptions,
-    ) -> Result<RangePage> {
-        self.inner.get_range(begin, end, options).await
-    }
-    fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.inner.set(key, value)
-    }
-    fn clear(&self, key: &[u8]) -> Result<()> {
-        self.inner.clear(key)
-    }
-    fn clear_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
-        self.inner.clear_range(begin, end)
-    }
-    fn atomic_add(&self, key: &[u8], delta: i64) -> Result<()> {
-        self.inner.atomic_add(key, delta)
-    }
-    fn set_versionstamped_key(&self, key: &[u8], offset: u32, value: &[u8]) -> Result<()> {
-        self.inner.set_versionstamped_key(key, offset, value)
-    }
-    fn add_read_conflict_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
-        self.inner.add_read_conflict_range(begin, end)
-    }
-    fn add_write_conflict_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
-        self.inner.add_write_conflict_range(begin, end)
-    }
-    async fn commit(self: Box<Self>) -> Result<CommitInfo> {
-        let info = self.inner.commit().await?;
-        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            return Err(Error::CommitUnknownResult);
-        }
-        Ok(info)
-    }
-}
-
 /// After a commit whose result was unknown but which did commit, the retry of an insert or an
 /// update finds its own write and succeeds without applying (or auditing) it twice.
 pub async fn maybe_committed_retries_do_not_apply_twice(h: &dyn Harness) {
-    use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
 
     let db = h.backend();
     let p = provisioned(db.as_ref(), "unknown.test", Plan::Professional).await;
     let web = project_in(db.as_ref(), &p, "WEB").await;
-    let armed = Arc::new(AtomicBool::new(true));
-    let flaky = UnknownResultOnce {
-        inner: db.clone(),
-        armed: armed.clone(),
+    // Each commit phase below gets exactly one "maybe committed" after a real commit.
+    let maybe_committed_once = || {
+        let plan = FaultPlan {
+            unknown_after_commit: 1.0,
+            ..FaultPlan::NONE
+        };
+        FaultyBackend::new(db.clone(), plan, 0).limited(1)
     };
+    let flaky = maybe_committed_once();
     let stats = Arc::new(coditect_core::RetryStats::default());
     let options = RetryOptions::default().with_stats(stats.clone());
     let (tenant, actor) = (tid(&p), admin(&p));
@@ -2074,7 +2008,7 @@ pub async fn maybe_committed_retries_do_not_apply_twice(h: &dyn Harness) {
     assert_eq!(tasks.items, vec![made.clone()]);
     assert_eq!(all_audit(db.as_ref(), tenant).await.len(), audit_before + 1);
 
-    armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let flaky = maybe_committed_once();
     let mut renamed = made.clone();
     renamed.title = "Renamed once".into();
     let (updated, _) = coditect_core::run_in_tenant(&flaky, &options, tenant, |ttx| async move {

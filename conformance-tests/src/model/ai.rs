@@ -120,13 +120,7 @@ pub async fn agent_config_crud_lookup_and_rules(h: &dyn Harness) {
         ),
         "{error:?}"
     );
-    let bot = in_tenant!(db, tid(&p), |ttx| record::insert(
-        &ttx,
-        admin(&p),
-        Member::new(MemberKind::Agent(made.id), "Reviewer bot")
-    )
-    .await)
-    .expect("agent member");
+    let bot = agent_member_in(db.as_ref(), &p, made.id, "Reviewer bot").await;
     let error = in_tenant!(db, tid(&p), |ttx| record::delete::<AgentConfig>(
         &ttx,
         admin(&p),
@@ -797,13 +791,7 @@ pub async fn audit_events_by_actor_and_target(h: &dyn Harness) {
     let p = provisioned(db.as_ref(), "auditreads.test", Plan::Professional).await;
     let web = project_in(db.as_ref(), &p, "WEB").await;
     let config = agent_config_in(db.as_ref(), &p, "bot").await;
-    let bot = in_tenant!(db, tid(&p), |ttx| record::insert(
-        &ttx,
-        admin(&p),
-        Member::new(MemberKind::Agent(config), "Bot")
-    )
-    .await)
-    .expect("bot");
+    let bot = agent_member_in(db.as_ref(), &p, config, "Bot").await;
     grant(db.as_ref(), &p, bot.id, "contributor", p.root.id).await;
     let task = in_tenant!(db, tid(&p), |ttx| record::insert(
         &ttx,
@@ -834,13 +822,7 @@ pub async fn audit_events_by_actor_and_target(h: &dyn Harness) {
     assert_eq!(system.items.len(), 2);
     assert!(system.next.is_some(), "more system events follow");
     // The bot (contributor: reads everything) may read them; a member without roles may not.
-    let nobody = in_tenant!(db, tid(&p), |ttx| record::insert(
-        &ttx,
-        admin(&p),
-        Member::new(MemberKind::Agent(config), "Nobody")
-    )
-    .await)
-    .expect("member without roles");
+    let nobody = agent_member_in(db.as_ref(), &p, config, "Nobody").await;
     in_tenant!(db, tid(&p), |ttx| audit_event::list_as(
         &ttx,
         Actor::Member(bot.id),
