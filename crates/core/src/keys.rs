@@ -286,6 +286,17 @@ pub(crate) fn tenant_registry_key(tenant: TenantId) -> Vec<u8> {
     pack(&(SYSTEM, "tenant", tenant.uuid()))
 }
 
+/// The first key past every key that starts with `prefix`, a tuple-encoded prefix. Every tuple
+/// element begins with a type code below 0xFF, so such a prefix always has an end; an error
+/// here means the prefix was not built by this module.
+pub(crate) fn prefix_range_end(prefix: &[u8]) -> Result<Vec<u8>> {
+    crate::kv::prefix_end(prefix).ok_or_else(|| Error::InvalidInput {
+        field: "key prefix",
+        reason: "empty or only 0xFF bytes: not a tuple-encoded prefix, so it has no range end"
+            .into(),
+    })
+}
+
 /// The range of every registry entry: `("sys", "tenant", *)`.
 pub(crate) fn tenant_registry_range() -> (Vec<u8>, Vec<u8>) {
     let prefix = pack(&(SYSTEM, "tenant"));

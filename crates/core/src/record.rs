@@ -59,7 +59,7 @@ use crate::audit::{self, Actor, AuditAction};
 use crate::error::{Error, Result};
 use crate::ids::{not_nil, RecordId};
 use crate::keys::{self, KeyPart};
-use crate::kv::{key_after, prefix_end, KeyValue, RangeOptions};
+use crate::kv::{key_after, KeyValue, RangeOptions};
 use crate::rbac::{self, Action, Resource, ResourceKind, Scope};
 use crate::tenant_tx::TenantTx;
 use crate::value::{self, Versioned};
@@ -240,10 +240,7 @@ pub(crate) async fn page_of_rows(
         0 => DEFAULT_PAGE,
         n => n.min(MAX_PAGE),
     };
-    let end = prefix_end(prefix).ok_or_else(|| Error::InvalidInput {
-        field: "range",
-        reason: "a prefix of only 0xFF bytes has no end".into(),
-    })?;
+    let end = keys::prefix_range_end(prefix)?;
     let mut lo = match &request.after {
         Some(cursor) => {
             let mut key = prefix.to_vec();
@@ -357,7 +354,7 @@ async fn ensure_unique<M: Model>(
     id: Uuid,
 ) -> Result<()> {
     let prefix = keys::index_prefix(ttx.prefix(), index.name, values);
-    let end = prefix_end(&prefix).unwrap_or_else(|| vec![0xFF]);
+    let end = keys::prefix_range_end(&prefix)?;
     let page = ttx.get_range(&prefix, &end, RangeOptions::limit(2)).await?;
     for kv in &page.kvs {
         if keys::id_of_index_key(&kv.key)? != id {
@@ -621,7 +618,7 @@ pub async fn any_by<M: Model>(
     values: &[KeyPart],
 ) -> Result<bool> {
     let prefix = keys::index_prefix(ttx.prefix(), index.name, values);
-    let end = prefix_end(&prefix).unwrap_or_else(|| vec![0xFF]);
+    let end = keys::prefix_range_end(&prefix)?;
     let page = ttx.get_range(&prefix, &end, RangeOptions::limit(1)).await?;
     Ok(!page.kvs.is_empty())
 }

@@ -14,7 +14,7 @@ use super::position::AuditPosition;
 use super::{actor_key_part, Actor, AuditEvent};
 use crate::error::{Error, Result};
 use crate::keys::{self, KeyPart};
-use crate::kv::{prefix_end, KeyValue, RangeOptions};
+use crate::kv::{KeyValue, RangeOptions};
 use crate::record::{Cursor, Page, DEFAULT_PAGE, MAX_PAGE};
 use crate::tenant_tx::TenantTx;
 use crate::value;
@@ -152,10 +152,7 @@ async fn stamped_page(
     };
     let mut hi = match query.to {
         Some(to) => to.key_under(prefix),
-        None => prefix_end(prefix).ok_or_else(|| Error::InvalidInput {
-            field: "range",
-            reason: "a prefix of only 0xFF bytes has no end".into(),
-        })?,
+        None => keys::prefix_range_end(prefix)?,
     };
     if let Some(cursor) = &query.after {
         let last = cursor_position(cursor)?;

@@ -32,7 +32,7 @@ use super::digest;
 use super::position::AuditPosition;
 use crate::error::{Error, Result};
 use crate::keys::{self, TenantId};
-use crate::kv::{prefix_end, KvBackend, RangeOptions, Transaction};
+use crate::kv::{KvBackend, RangeOptions, Transaction};
 use crate::retry::{run, RetryOptions};
 use crate::tenant_tx::TenantTx;
 use crate::value::{self, Versioned};
@@ -208,7 +208,7 @@ async fn seal_chunk(
         }
     };
     let events = keys::audit_prefix(ttx.prefix());
-    let end = prefix_end(&events).ok_or_else(|| corrupt("audit prefix has no end"))?;
+    let end = keys::prefix_range_end(&events)?;
     let mut lo = match head.last {
         Some(last) => last.key_after_under(&events),
         None => events.clone(),

@@ -26,7 +26,7 @@ use super::position::AuditPosition;
 use super::seal::{self, genesis, link, SealHead, SealWindow, CHECKPOINT_EVERY};
 use crate::error::{Error, Result};
 use crate::keys::{self, TenantId};
-use crate::kv::{prefix_end, KvBackend, RangeOptions};
+use crate::kv::{KvBackend, RangeOptions};
 use crate::tenant_tx::TenantTx;
 
 /// A tenant's chain head as exported for safekeeping outside the system.
@@ -255,10 +255,7 @@ impl Walk {
             Err(error) => return Err(error),
         };
         let events = keys::audit_prefix(ttx.prefix());
-        let end = prefix_end(&events).ok_or_else(|| Error::InvalidInput {
-            field: "range",
-            reason: "audit prefix has no end".into(),
-        })?;
+        let end = keys::prefix_range_end(&events)?;
         let from = options.from;
         if from % CHECKPOINT_EVERY != 0 || from > head.count {
             return Err(Error::InvalidInput {

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::ids::{EntityId, MemberId, RoleAssignmentId, RoleId};
 use crate::keys::{self, KeyPart};
-use crate::kv::{prefix_end, RangeOptions};
+use crate::kv::RangeOptions;
 use crate::model::entity::Entity;
 use crate::model::member::Member;
 use crate::model::role::Role;
@@ -126,10 +126,7 @@ pub async fn held_by(ttx: &TenantTx<'_>, member: MemberId) -> Result<Vec<(Entity
         RoleAssignment::BY_MEMBER.name,
         &[member.uuid().into()],
     );
-    let end = prefix_end(&prefix).ok_or_else(|| Error::InvalidInput {
-        field: "member",
-        reason: "no range end".into(),
-    })?;
+    let end = keys::prefix_range_end(&prefix)?;
     let mut lo = prefix.clone();
     let mut held = Vec::new();
     loop {

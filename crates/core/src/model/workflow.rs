@@ -14,7 +14,6 @@ use crate::audit::Actor;
 use crate::error::{Error, Result};
 use crate::ids::{AgentConfigId, ProjectId, WorkflowId};
 use crate::keys::{self, KeyPart};
-use crate::kv::prefix_end;
 use crate::model::agent_config::AgentConfig;
 use crate::model::project::Project;
 use crate::model::task::TaskStatus;
@@ -229,7 +228,7 @@ impl Model for Workflow {
     }
     async fn before_delete(&self, ttx: &TenantTx<'_>) -> Result<()> {
         let prefix = versions_prefix(ttx, self.id);
-        let end = prefix_end(&prefix).ok_or_else(|| invalid("workflow", "no range end"))?;
+        let end = keys::prefix_range_end(&prefix)?;
         ttx.clear_range(&prefix, &end)
     }
 }

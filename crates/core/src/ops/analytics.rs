@@ -25,7 +25,7 @@ use super::export::counters;
 use super::state::{self, OpKind};
 use crate::error::{Error, Result};
 use crate::keys::SYSTEM;
-use crate::kv::{prefix_end, KvBackend, RangeOptions, Transaction};
+use crate::kv::{KvBackend, RangeOptions, Transaction};
 use crate::model::tenant::{Plan, Tenant};
 use crate::retry::{run, RetryOptions};
 use crate::value;
@@ -108,7 +108,7 @@ pub async fn report(db: &dyn KvBackend, options: &ReportOptions) -> Result<Analy
         });
     }
     let begin = pack(&(SYSTEM, "tenant"));
-    let end = prefix_end(&begin).unwrap_or_else(|| vec![0xFF]);
+    let end = crate::keys::prefix_range_end(&begin)?;
     let mut cursor = begin.clone();
     let mut groups: BTreeMap<u8, (Plan, Group)> = BTreeMap::new();
     let limit = options.chunk_tenants.max(1);
