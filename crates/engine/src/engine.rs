@@ -253,10 +253,10 @@ impl<S: BaseStore> Shared<S> {
         // key -> (previous, next)
         let mut changes: BTreeMap<Vec<u8>, (Option<Vec<u8>>, Option<Vec<u8>>)> = BTreeMap::new();
         let mut write_ranges = write_conflicts;
-        for (range_begin, range_end) in cleared.iter() {
-            let mut begin = range_begin.to_vec();
+        for range in cleared.iter() {
+            let mut begin = range.begin.clone();
             loop {
-                let rows = self.store.scan(&begin, range_end, false, 1024)?;
+                let rows = self.store.scan(&begin, &range.end, false, 1024)?;
                 let full = rows.len() == 1024;
                 for row in rows {
                     begin = coditect_core::key_after(&row.key);
@@ -266,7 +266,7 @@ impl<S: BaseStore> Shared<S> {
                     break;
                 }
             }
-            write_ranges.push(KeyRange::new(range_begin, range_end));
+            write_ranges.push(range.clone());
         }
         for (key, pending) in writes {
             write_ranges.push(KeyRange::single(&key));

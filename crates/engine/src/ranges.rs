@@ -1,8 +1,5 @@
 //! Half-open key ranges `[begin, end)` and a set of them, kept sorted and merged.
 
-use std::collections::BTreeMap;
-use std::ops::Bound;
-
 /// A half-open key range `[begin, end)`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct KeyRange {
@@ -35,63 +32,50 @@ impl KeyRange {
     }
 }
 
-/// A set of keys as sorted, disjoint, non-adjacent ranges, keyed by their begin: inserting,
-/// testing a key and testing a range are each a B-tree search, so a transaction that reads many
-/// keys builds its read set in O(n log n), not O(n²).
+/// A set of keys as sorted, disjoint, non-adjacent ranges.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RangeSet {
-    /// begin -> end of each range.
-    ranges: BTreeMap<Vec<u8>, Vec<u8>>,
+    ranges: Vec<KeyRange>,
 }
 
 impl RangeSet {
-    /// Adds `range` (nothing when it is empty), merging it with what it overlaps or touches.
+    /// Adds `range` (nothing when it is empty), merging it with what it touches.
     pub fn insert(&mut self, range: KeyRange) {
         if range.is_empty() {
             return;
         }
-        let KeyRange { mut begin, mut end } = range;
-        // The ranges that touch [begin, end] start at or before `end`; walking back from there,
-        // ends decrease, so the first one ending before `begin` ends the walk.
-        let touching: Vec<Vec<u8>> = self
-            .ranges
-            .range::<[u8], _>((Bound::Unbounded, Bound::Included(end.as_slice())))
-            .rev()
-            .take_while(|(_, e)| e.as_slice() >= begin.as_slice())
-            .map(|(b, _)| b.clone())
-            .collect();
-        for key in touching {
-            if let Some(old_end) = self.ranges.remove(&key) {
-                end = end.max(old_end);
-                begin = begin.min(key);
-            }
+        // First range whose end reaches range.begin, last whose begin is within range.end.
+        let first = self.ranges.partition_point(|r| r.end < range.begin);
+        let last = self.ranges.partition_point(|r| r.begin <= range.end);
+        if first >= last {
+            self.ranges.insert(first, range);
+            return;
         }
-        self.ranges.insert(begin, end);
+        let begin = range.begin.min(self.ranges[first].begin.clone());
+        let end = range.end.max(self.ranges[last - 1].end.clone());
+        self.ranges.splice(first..last, [KeyRange { begin, end }]);
     }
 
     /// Whether `key` is in the set.
     pub fn contains(&self, key: &[u8]) -> bool {
+        let i = self.ranges.partition_point(|r| r.end.as_slice() <= key);
         self.ranges
-            .range::<[u8], _>((Bound::Unbounded, Bound::Included(key)))
-            .next_back()
-            .is_some_and(|(_, end)| end.as_slice() > key)
+            .get(i)
+            .is_some_and(|r| r.begin.as_slice() <= key)
     }
 
     /// Whether any key of `[begin, end)` is in the set.
     pub fn overlaps(&self, begin: &[u8], end: &[u8]) -> bool {
-        begin < end
-            && self
-                .ranges
-                .range::<[u8], _>((Bound::Unbounded, Bound::Excluded(end)))
-                .next_back()
-                .is_some_and(|(_, e)| e.as_slice() > begin)
+        if begin >= end {
+            return false;
+        }
+        let i = self.ranges.partition_point(|r| r.end.as_slice() <= begin);
+        self.ranges.get(i).is_some_and(|r| r.begin.as_slice() < end)
     }
 
-    /// The ranges as `(begin, end)`, sorted and disjoint.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.ranges
-            .iter()
-            .map(|(b, e)| (b.as_slice(), e.as_slice()))
+    /// The ranges, sorted and disjoint.
+    pub fn iter(&self) -> impl Iterator<Item = &KeyRange> {
+        self.ranges.iter()
     }
 
     /// Whether the set is empty.
@@ -117,7 +101,7 @@ mod tests {
         let s = set(&[(b"a", b"c"), (b"e", b"g"), (b"c", b"e")]);
         assert_eq!(s.iter().count(), 1);
         let s = set(&[(b"e", b"g"), (b"a", b"c"), (b"b", b"f"), (b"x", b"y")]);
-        let got: Vec<_> = s.iter().map(|(b, e)| KeyRange::new(b, e)).collect();
+        let got: Vec<_> = s.iter().cloned().collect();
         assert_eq!(
             got,
             vec![KeyRange::new(b"a", b"g"), KeyRange::new(b"x", b"y")]
@@ -164,7 +148,7 @@ mod tests {
                     }
                     // Disjoint and not adjacent: merged as far as they can be.
                     let parts: Vec<_> = set.iter().collect();
-                    assert!(parts.windows(2).all(|w| w[0].1 < w[1].0));
+                    assert!(parts.windows(2).all(|w| w[0].end < w[1].begin));
                 }
             }
         }
