@@ -144,7 +144,7 @@ async fn org_fixture(db: &Arc<dyn KvBackend>, tenant: &Provisioned) -> (Actor, V
     let user = record::insert(&ttx, admin, user).await.expect("user");
     let member = Member::new(MemberKind::Human(user.id), "Contributor");
     let member = record::insert(&ttx, admin, member).await.expect("member");
-    let contributor = role::by_name(&ttx, "contributor")
+    let contributor = role::by_name(&ttx, Actor::System, "contributor")
         .await
         .expect("role")
         .expect("built in");
@@ -190,7 +190,11 @@ fn bench_model(c: &mut Criterion) {
                 let tx = f.db.begin().await.expect("begin");
                 let ttx = TenantTx::open(tx.as_ref(), tenant).await.expect("open");
                 let id = f.tasks[fastrand::usize(..f.tasks.len())];
-                black_box(record::require::<Task>(&ttx, id).await.expect("get"))
+                black_box(
+                    record::require::<Task>(&ttx, Actor::System, id)
+                        .await
+                        .expect("get"),
+                )
             })
         })
     });
@@ -201,7 +205,11 @@ fn bench_model(c: &mut Criterion) {
                 let tx = f.db.begin().await.expect("begin");
                 let ttx = TenantTx::open(tx.as_ref(), tenant).await.expect("open");
                 let email = &f.emails[fastrand::usize(..f.emails.len())];
-                black_box(user::by_email(&ttx, email).await.expect("lookup"))
+                black_box(
+                    user::by_email(&ttx, Actor::System, email)
+                        .await
+                        .expect("lookup"),
+                )
             })
         })
     });
@@ -212,7 +220,11 @@ fn bench_model(c: &mut Criterion) {
                 let tx = f.db.begin().await.expect("begin");
                 let ttx = TenantTx::open(tx.as_ref(), tenant).await.expect("open");
                 let code = format!("P{}", fastrand::usize(..PROJECTS));
-                black_box(project::by_code(&ttx, &code).await.expect("lookup"))
+                black_box(
+                    project::by_code(&ttx, Actor::System, &code)
+                        .await
+                        .expect("lookup"),
+                )
             })
         })
     });
@@ -239,7 +251,7 @@ fn bench_model(c: &mut Criterion) {
                 let tx = f.db.begin().await.expect("begin");
                 let ttx = TenantTx::open(tx.as_ref(), tenant).await.expect("open");
                 let proj = &f.projects[fastrand::usize(..f.projects.len())];
-                let page = task::by_project(&ttx, proj.id, &PageRequest::first(50))
+                let page = task::by_project(&ttx, Actor::System, proj.id, &PageRequest::first(50))
                     .await
                     .expect("list");
                 assert_eq!(page.items.len(), 50);

@@ -31,6 +31,7 @@ use coditect_core::provision::{provision, NewTenant, Provisioned};
 use coditect_core::rbac::{Action, Permission, ResourceKind};
 use coditect_core::record::{self, Model};
 use coditect_core::value::{self, Versioned};
+use coditect_core::Principal;
 use coditect_core::{
     prefix_end, run, run_in_tenant, CommitInfo, Error, KvBackend, RangeOptions, RangePage,
     RetryOptions, RetryStats, Transaction,
@@ -565,7 +566,7 @@ impl Sample for RoleAssignment {
 #[async_trait]
 impl Sample for Session {
     async fn sample(f: &Fixture) -> Self {
-        Session::new(f.p.admin_member.id, i64::MAX / 2)
+        Session::generate(f.p.admin_member.id, i64::MAX / 2).0
     }
     fn change(&mut self) {
         self.user_agent = "changed".into();
@@ -735,7 +736,7 @@ fn provision_op(f: &Fixture) -> OpFuture<'_> {
                 f.db.as_ref(),
                 &RetryOptions::default(),
                 made.tenant.id,
-                |ttx| async move { role::by_name(&ttx, &name).await },
+                |ttx| async move { role::by_name(&ttx, Actor::System, &name).await },
             )
             .await
             .expect("role");
@@ -770,8 +771,24 @@ fn tenant_rename(f: &Fixture) -> OpFuture<'_> {
     Box::pin(tenant_update(f, |t| t.name = "Renamed".into()))
 }
 
+/// `tenant::set_status` by the platform operator (audited as the system), in a tenant of
+/// its own.
 fn tenant_suspend(f: &Fixture) -> OpFuture<'_> {
-    Box::pin(tenant_update(f, |t| t.status = TenantStatus::Suspended))
+    Box::pin(async move {
+        let other = provisioned(f.db.as_ref(), &format!("{}.audited.test", unique())).await;
+        let id = other.tenant.id;
+        f.mutation_starts_in(id).await;
+        run(f.db.as_ref(), &RetryOptions::default(), |tx| async move {
+            tenant::set_status(&*tx, Principal::operator(), id, TenantStatus::Suspended).await
+        })
+        .await
+        .expect("tenant suspend");
+        vec![Expect::of::<tenant::Tenant>(
+            Actor::System,
+            AuditAction::Update,
+            id.uuid(),
+        )]
+    })
 }
 
 /// `user::set_password_with` on a user who has one already: one event, no digest.

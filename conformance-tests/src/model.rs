@@ -144,7 +144,9 @@ pub(crate) async fn grant(
     entity: EntityId,
 ) -> RoleAssignment {
     in_tenant!(db, tid(p), |ttx| {
-        let role = role::by_name(&ttx, role).await?.expect("built-in role");
+        let role = role::by_name(&ttx, Actor::System, role)
+            .await?
+            .expect("built-in role");
         record::insert(&ttx, admin(p), RoleAssignment::new(member, role.id, entity)).await
     })
     .expect("grant")
@@ -221,8 +223,12 @@ pub async fn provisioning_makes_a_whole_tenant(h: &dyn Harness) {
         models,
         ["tenant", "entity", "user", "member", "role", "role", "role", "role"]
     );
-    let admin_user = in_tenant!(db, tid(&p), |ttx| user::by_email(&ttx, "ADMIN@acme.test")
-        .await)
+    let admin_user = in_tenant!(db, tid(&p), |ttx| user::by_email(
+        &ttx,
+        Actor::System,
+        "ADMIN@acme.test"
+    )
+    .await)
     .expect("lookup")
     .expect("admin");
     assert_eq!(admin_user, p.admin);
@@ -290,11 +296,14 @@ pub async fn nil_unknown_and_suspended_tenants_are_refused(h: &dyn Harness) {
 
     let p = provisioned(db.as_ref(), "suspend.test", Plan::Free).await;
     let tx = db.begin().await.expect("begin");
-    let mut entry = p.tenant.clone();
-    entry.status = TenantStatus::Suspended;
-    tenant::update(tx.as_ref(), Actor::System, entry)
-        .await
-        .expect("suspend");
+    tenant::set_status(
+        tx.as_ref(),
+        Actor::System,
+        p.tenant.id,
+        TenantStatus::Suspended,
+    )
+    .await
+    .expect("suspend");
     tx.commit().await.expect("commit");
     let tx = db.begin().await.expect("begin");
     let error = TenantTx::open(tx.as_ref(), tid(&p))
@@ -322,8 +331,12 @@ pub async fn user_crud_and_email_lookup(h: &dyn Harness) {
     .expect("create");
     assert_eq!(created.email, "dev@example.test");
     assert!(created.stamps.created_at_ms > 0);
-    let found = in_tenant!(db, tid(&p), |ttx| user::by_email(&ttx, "DEV@example.test")
-        .await)
+    let found = in_tenant!(db, tid(&p), |ttx| user::by_email(
+        &ttx,
+        Actor::System,
+        "DEV@example.test"
+    )
+    .await)
     .expect("lookup")
     .expect("found");
     assert_eq!(found, created);
@@ -337,17 +350,26 @@ pub async fn user_crud_and_email_lookup(h: &dyn Harness) {
     )
     .await)
     .expect("update");
-    let got = in_tenant!(db, tid(&p), |ttx| record::require::<User>(&ttx, created.id)
-        .await)
+    let got = in_tenant!(db, tid(&p), |ttx| record::require::<User>(
+        &ttx,
+        Actor::System,
+        created.id
+    )
+    .await)
     .expect("get");
     assert_eq!(got.name, "Developer");
     assert_eq!(got.stamps.created_at_ms, created.stamps.created_at_ms);
-    let old = in_tenant!(db, tid(&p), |ttx| user::by_email(&ttx, "dev@example.test")
-        .await)
+    let old = in_tenant!(db, tid(&p), |ttx| user::by_email(
+        &ttx,
+        Actor::System,
+        "dev@example.test"
+    )
+    .await)
     .expect("old");
     assert!(old.is_none(), "the old email's index entry moved");
     let listed = in_tenant!(db, tid(&p), |ttx| record::list::<User>(
         &ttx,
+        Actor::System,
         &PageRequest::first(10)
     )
     .await)
@@ -360,12 +382,20 @@ pub async fn user_crud_and_email_lookup(h: &dyn Harness) {
     )
     .await)
     .expect("delete");
-    let gone = in_tenant!(db, tid(&p), |ttx| record::get::<User>(&ttx, created.id)
-        .await)
+    let gone = in_tenant!(db, tid(&p), |ttx| record::get::<User>(
+        &ttx,
+        Actor::System,
+        created.id
+    )
+    .await)
     .expect("get");
     assert!(gone.is_none());
-    let error = in_tenant!(db, tid(&p), |ttx| record::require::<User>(&ttx, created.id)
-        .await)
+    let error = in_tenant!(db, tid(&p), |ttx| record::require::<User>(
+        &ttx,
+        Actor::System,
+        created.id
+    )
+    .await)
     .expect_err("gone");
     assert!(matches!(error, Error::NotFound { model: "user", .. }));
 }
@@ -444,8 +474,12 @@ pub async fn password_is_hashed_apart_and_verified(h: &dyn Harness) {
             ..
         })
     ));
-    let stored = in_tenant!(db, tid(&p), |ttx| record::require::<User>(&ttx, p.admin.id)
-        .await)
+    let stored = in_tenant!(db, tid(&p), |ttx| record::require::<User>(
+        &ttx,
+        Actor::System,
+        p.admin.id
+    )
+    .await)
     .expect("user");
     assert_eq!(
         stored.status,
@@ -663,9 +697,16 @@ pub async fn entity_hierarchy_rules_and_lookups(h: &dyn Harness) {
         }
     ));
     let (by_code, children, teams) = in_tenant!(db, tid(&p), |ttx| {
-        let by_code = entity::by_code(&ttx, "CORE").await?;
-        let children = entity::children(&ttx, division.id, &PageRequest::first(10)).await?;
-        let teams = entity::by_kind(&ttx, EntityKind::Team, &PageRequest::first(10)).await?;
+        let by_code = entity::by_code(&ttx, Actor::System, "CORE").await?;
+        let children =
+            entity::children(&ttx, Actor::System, division.id, &PageRequest::first(10)).await?;
+        let teams = entity::by_kind(
+            &ttx,
+            Actor::System,
+            EntityKind::Team,
+            &PageRequest::first(10),
+        )
+        .await?;
         Ok::<_, Error>((by_code, children, teams))
     })
     .expect("lookups");
@@ -764,6 +805,7 @@ pub async fn entity_cycle_is_refused(h: &dyn Harness) {
     .expect("re-parent");
     let children = in_tenant!(db, tid(&p), |ttx| entity::children(
         &ttx,
+        Actor::System,
         a.id,
         &PageRequest::first(10)
     )
@@ -783,8 +825,8 @@ pub async fn member_lookups_and_rules(h: &dyn Harness) {
     let bot = agent_member_in(db.as_ref(), &p, agent, "Bot").await;
     let (by_user, by_agent) = in_tenant!(db, tid(&p), |ttx| {
         Ok::<_, Error>((
-            member::by_user(&ttx, p.admin.id).await?,
-            member::by_agent(&ttx, agent, &PageRequest::first(10)).await?,
+            member::by_user(&ttx, Actor::System, p.admin.id).await?,
+            member::by_agent(&ttx, Actor::System, agent, &PageRequest::first(10)).await?,
         ))
     })
     .expect("lookups");
@@ -915,9 +957,15 @@ pub async fn project_crud_lookups_and_references(h: &dyn Harness) {
     ));
     let (by_code, by_entity, by_owner) = in_tenant!(db, tid(&p), |ttx| {
         Ok::<_, Error>((
-            project::by_code(&ttx, "WEB").await?,
-            project::by_entity(&ttx, p.root.id, &PageRequest::first(10)).await?,
-            project::by_owner(&ttx, p.admin_member.id, &PageRequest::first(10)).await?,
+            project::by_code(&ttx, Actor::System, "WEB").await?,
+            project::by_entity(&ttx, Actor::System, p.root.id, &PageRequest::first(10)).await?,
+            project::by_owner(
+                &ttx,
+                Actor::System,
+                p.admin_member.id,
+                &PageRequest::first(10),
+            )
+            .await?,
         ))
     })
     .expect("lookups");
@@ -988,17 +1036,22 @@ pub async fn task_crud_and_lookups(h: &dyn Harness) {
     let lookups = |db: std::sync::Arc<dyn KvBackend>| async move {
         in_tenant!(db, tenant, |ttx| {
             Ok::<_, Error>((
-                task::by_project(&ttx, web_id, &PageRequest::first(10))
+                task::by_project(&ttx, Actor::System, web_id, &PageRequest::first(10))
                     .await?
                     .items
                     .len(),
-                task::by_assignee(&ttx, bot_id, &PageRequest::first(10))
+                task::by_assignee(&ttx, Actor::System, bot_id, &PageRequest::first(10))
                     .await?
                     .items,
-                task::by_status(&ttx, TaskStatus::Done, &PageRequest::first(10))
-                    .await?
-                    .items,
-                task::subtasks(&ttx, parent_id, &PageRequest::first(10))
+                task::by_status(
+                    &ttx,
+                    Actor::System,
+                    TaskStatus::Done,
+                    &PageRequest::first(10),
+                )
+                .await?
+                .items,
+                task::subtasks(&ttx, Actor::System, parent_id, &PageRequest::first(10))
                     .await?
                     .items,
             ))
@@ -1149,6 +1202,7 @@ pub async fn cross_tenant_assignee_fails(h: &dyn Harness) {
     );
     let tasks = in_tenant!(db, tid(&a), |ttx| task::by_project(
         &ttx,
+        Actor::System,
         web.id,
         &PageRequest::first(10)
     )
@@ -1188,8 +1242,13 @@ pub async fn comments_are_in_time_order(h: &dyn Harness) {
     let mut read = Vec::new();
     let mut request = PageRequest::first(5);
     loop {
-        let page = in_tenant!(db, tid(&p), |ttx| comment::by_task(&ttx, t.id, &request)
-            .await)
+        let page = in_tenant!(db, tid(&p), |ttx| comment::by_task(
+            &ttx,
+            Actor::System,
+            t.id,
+            &request
+        )
+        .await)
         .expect("page");
         read.extend(page.items.iter().map(|c| c.id));
         match page.next {
@@ -1246,8 +1305,12 @@ pub async fn comment_v1_bytes_upgrade_to_v2(h: &dyn Harness) {
         .expect("stored")
     };
     assert_eq!(raw(db.clone()).await[0], 1);
-    let read = in_tenant!(db, tid(&p), |ttx| record::require::<Comment>(&ttx, c.id)
-        .await)
+    let read = in_tenant!(db, tid(&p), |ttx| record::require::<Comment>(
+        &ttx,
+        Actor::System,
+        c.id
+    )
+    .await)
     .expect("read v1");
     assert_eq!(read.body, "written by version 1");
     assert_eq!(read.edited_at_ms, None);
@@ -1261,8 +1324,12 @@ pub async fn comment_v1_bytes_upgrade_to_v2(h: &dyn Harness) {
     .expect("write");
     let bytes = raw(db.clone()).await;
     assert_eq!(bytes[0], 2, "the next write stores version 2");
-    let read = in_tenant!(db, tid(&p), |ttx| record::require::<Comment>(&ttx, c.id)
-        .await)
+    let read = in_tenant!(db, tid(&p), |ttx| record::require::<Comment>(
+        &ttx,
+        Actor::System,
+        c.id
+    )
+    .await)
     .expect("read v2");
     assert_eq!(read.body, "written by version 2");
     assert!(read.edited_at_ms.is_some());
@@ -1280,7 +1347,7 @@ pub async fn unknown_version_and_corrupt_bytes_are_decode_errors(h: &dyn Harness
     ] {
         let error = in_tenant!(db, tid(&p), |ttx| {
             ttx.set(&record::key_of::<Entity>(&ttx, p.root.id), &bad)?;
-            record::require::<Entity>(&ttx, p.root.id).await
+            record::require::<Entity>(&ttx, Actor::System, p.root.id).await
         })
         .expect_err("bad bytes");
         assert!(
@@ -1354,8 +1421,8 @@ pub async fn file_path_unique_within_project(h: &dyn Harness) {
     }
     let (found, listed) = in_tenant!(db, tid(&p), |ttx| {
         Ok::<_, Error>((
-            file::by_path(&ttx, one.id, "/docs/a.md").await?,
-            file::by_project(&ttx, one.id, &PageRequest::first(10)).await?,
+            file::by_path(&ttx, Actor::System, one.id, "/docs/a.md").await?,
+            file::by_project(&ttx, Actor::System, one.id, &PageRequest::first(10)).await?,
         ))
     })
     .expect("lookups");
@@ -1393,8 +1460,13 @@ pub async fn pagination_over_several_pages(h: &dyn Harness) {
         let mut pages = 0;
         let mut request = PageRequest::first(limit);
         loop {
-            let page = in_tenant!(db, tid(&p), |ttx| task::by_project(&ttx, web.id, &request)
-                .await)
+            let page = in_tenant!(db, tid(&p), |ttx| task::by_project(
+                &ttx,
+                Actor::System,
+                web.id,
+                &request
+            )
+            .await)
             .expect("page");
             pages += 1;
             assert!(page.items.len() <= limit);
@@ -1411,8 +1483,12 @@ pub async fn pagination_over_several_pages(h: &dyn Harness) {
     let mut all = 0;
     let mut request = PageRequest::first(4);
     loop {
-        let page = in_tenant!(db, tid(&p), |ttx| record::list::<Task>(&ttx, &request)
-            .await)
+        let page = in_tenant!(db, tid(&p), |ttx| record::list::<Task>(
+            &ttx,
+            Actor::System,
+            &request
+        )
+        .await)
         .expect("list");
         all += page.items.len();
         match page.next {
@@ -1459,16 +1535,16 @@ pub async fn tenants_with_the_same_names_are_isolated(h: &dyn Harness) {
     for (p, (web, dev)) in [&a, &b].into_iter().zip(&made) {
         let (project, user, admin_user, users, tasks, entities) = in_tenant!(db, tid(p), |ttx| {
             Ok::<_, Error>((
-                project::by_code(&ttx, "WEB").await?,
-                user::by_email(&ttx, "dev@same.test").await?,
-                user::by_email(&ttx, "admin@acme.test").await?,
-                record::list::<User>(&ttx, &PageRequest::first(100))
+                project::by_code(&ttx, Actor::System, "WEB").await?,
+                user::by_email(&ttx, Actor::System, "dev@same.test").await?,
+                user::by_email(&ttx, Actor::System, "admin@acme.test").await?,
+                record::list::<User>(&ttx, Actor::System, &PageRequest::first(100))
                     .await?
                     .items,
-                record::list::<Task>(&ttx, &PageRequest::first(100))
+                record::list::<Task>(&ttx, Actor::System, &PageRequest::first(100))
                     .await?
                     .items,
-                record::list::<Entity>(&ttx, &PageRequest::first(100))
+                record::list::<Entity>(&ttx, Actor::System, &PageRequest::first(100))
                     .await?
                     .items,
             ))
@@ -1486,6 +1562,7 @@ pub async fn tenants_with_the_same_names_are_isolated(h: &dyn Harness) {
     // The other tenant's record ids do not resolve here.
     let other = in_tenant!(db, tid(&a), |ttx| record::get::<Project>(
         &ttx,
+        Actor::System,
         made[1].0.id
     )
     .await)
@@ -1555,7 +1632,7 @@ pub async fn tenant_tx_refuses_keys_outside_its_tenant(h: &dyn Harness) {
     )
     .await
     .expect("project");
-    task::by_project(&ttx, web.id, &PageRequest::first(10))
+    task::by_project(&ttx, Actor::System, web.id, &PageRequest::first(10))
         .await
         .expect("list");
     let touched = recording.touched();
@@ -1720,6 +1797,7 @@ pub async fn concurrent_writers_in_one_tenant_do_not_conflict_on_audit(h: &dyn H
     assert_eq!(events.len(), before + 2);
     let comments = in_tenant!(db, tid(&p), |ttx| comment::by_task(
         &ttx,
+        Actor::System,
         t.id,
         &PageRequest::first(10)
     )
@@ -1855,9 +1933,11 @@ pub async fn random_operations_touch_only_the_acting_tenant(h: &dyn Harness) {
             }
             5 => {
                 let email = format!("user{}@same.test", rng.u8(..8));
-                let found = user::by_email(&ttx, &email).await.expect(&context);
+                let found = user::by_email(&ttx, Actor::System, &email)
+                    .await
+                    .expect(&context);
                 assert_eq!(found.is_some(), emails[i].contains(&email), "{context}");
-                let listed = record::list::<Task>(&ttx, &PageRequest::first(1000))
+                let listed = record::list::<Task>(&ttx, Actor::System, &PageRequest::first(1000))
                     .await
                     .expect(&context);
                 let ids: BTreeSet<TaskId> = listed.items.iter().map(|t| t.id).collect();
@@ -1867,7 +1947,9 @@ pub async fn random_operations_touch_only_the_acting_tenant(h: &dyn Harness) {
                 // Another tenant's task id resolves to nothing here.
                 let j = rng.usize(..TENANTS);
                 if let Some(id) = tasks[j].keys().next().copied() {
-                    let got = record::get::<Task>(&ttx, id).await.expect(&context);
+                    let got = record::get::<Task>(&ttx, Actor::System, id)
+                        .await
+                        .expect(&context);
                     assert_eq!(got.is_some(), i == j, "{context}");
                 }
             }
@@ -1885,13 +1967,13 @@ pub async fn random_operations_touch_only_the_acting_tenant(h: &dyn Harness) {
     for (i, p) in tenants.iter().enumerate() {
         let (users, listed_projects, listed_tasks) = in_tenant!(db, tid(p), |ttx| {
             Ok::<_, Error>((
-                record::list::<User>(&ttx, &PageRequest::first(1000))
+                record::list::<User>(&ttx, Actor::System, &PageRequest::first(1000))
                     .await?
                     .items,
-                record::list::<Project>(&ttx, &PageRequest::first(1000))
+                record::list::<Project>(&ttx, Actor::System, &PageRequest::first(1000))
                     .await?
                     .items,
-                record::list::<Task>(&ttx, &PageRequest::first(1000))
+                record::list::<Task>(&ttx, Actor::System, &PageRequest::first(1000))
                     .await?
                     .items,
             ))
@@ -1961,6 +2043,7 @@ pub async fn run_in_tenant_retries_a_conflict(h: &dyn Harness) {
     );
     let users = in_tenant!(db, tenant, |ttx| record::list::<User>(
         &ttx,
+        Actor::System,
         &PageRequest::first(10)
     )
     .await)
@@ -2000,6 +2083,7 @@ pub async fn maybe_committed_retries_do_not_apply_twice(h: &dyn Harness) {
     assert_eq!((stats.attempts(), stats.maybe_committed()), (2, 1));
     let tasks = in_tenant!(db, tenant, |ttx| task::by_project(
         &ttx,
+        Actor::System,
         web.id,
         &PageRequest::first(10)
     )

@@ -334,7 +334,7 @@ async fn populate(db: &dyn KvBackend, p: &Provisioned, tasks: usize) -> ProjectI
             RoleAssignment::new(dev_member.id, auditor.id, division.id),
         )
         .await?;
-        record::insert(&ttx, a, Session::new(me, i64::MAX / 2)).await?;
+        record::insert(&ttx, a, Session::generate(me, i64::MAX / 2).0).await?;
         let (key, _secret) = ApiKey::generate(me, "CI");
         record::insert(&ttx, a, key).await?;
         let mut usage = Usage::new("tokens", 20_000, 1_000, 35);
@@ -570,6 +570,7 @@ pub async fn round_trip_of_every_model_under_a_new_id(h: &dyn Harness) {
     drop(tx);
     let page = in_tenant!(db, target, |ttx| task::by_project(
         &ttx,
+        Actor::System,
         project,
         &PageRequest::first(10)
     )

@@ -234,7 +234,7 @@ async fn execute(db: &dyn KvBackend, tenants: &[TenantId], steps: &[Step]) -> Ru
                 let actor = actor_of(&provisioned, t);
                 outcome(
                     run_in_tenant(db, &options, tenant_of(t), |ttx| async move {
-                        let mut user = record::require::<User>(&ttx, id).await?;
+                        let mut user = record::require::<User>(&ttx, Actor::System, id).await?;
                         user.name = name;
                         record::update(&ttx, actor, user).await
                     })
@@ -302,7 +302,8 @@ async fn execute(db: &dyn KvBackend, tenants: &[TenantId], steps: &[Step]) -> Ru
                 let actor = actor_of(&provisioned, t);
                 outcome(
                     run_in_tenant(db, &options, tenant_of(t), |ttx| async move {
-                        let mut project = record::require::<Project>(&ttx, id).await?;
+                        let mut project =
+                            record::require::<Project>(&ttx, Actor::System, id).await?;
                         project.name = name;
                         record::update(&ttx, actor, project).await
                     })
@@ -325,7 +326,7 @@ async fn execute(db: &dyn KvBackend, tenants: &[TenantId], steps: &[Step]) -> Ru
                 let actor = actor_of(&provisioned, t);
                 outcome(
                     run_in_tenant(db, &options, tenant_of(t), |ttx| async move {
-                        let mut task = record::require::<Task>(&ttx, id).await?;
+                        let mut task = record::require::<Task>(&ttx, Actor::System, id).await?;
                         task.title = title;
                         if done {
                             task.status = TaskStatus::Done;
@@ -816,7 +817,11 @@ async fn execute_after_setup(
         store,
         &RetryOptions::default(),
         tenants[0],
-        |ttx| async move { Ok(user::by_email(&ttx, "admin@x.test").await?.map(|u| u.id)) },
+        |ttx| async move {
+            Ok(user::by_email(&ttx, Actor::System, "admin@x.test")
+                .await?
+                .map(|u| u.id))
+        },
     )
     .await
     .unwrap();
@@ -824,7 +829,9 @@ async fn execute_after_setup(
         store,
         &RetryOptions::default(),
         tenants[0],
-        |ttx| async move { coditect_core::model::member::by_user(&ttx, admin.unwrap()).await },
+        |ttx| async move {
+            coditect_core::model::member::by_user(&ttx, Actor::System, admin.unwrap()).await
+        },
     )
     .await
     .unwrap();

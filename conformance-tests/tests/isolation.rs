@@ -206,15 +206,15 @@ impl World {
                 );
                 let ((t, p, u), _) = run_in_tenant(&self.db, &options, tenant, |ttx| async move {
                     let t = match t {
-                        Some(id) => record::get::<Task>(&ttx, id).await?,
+                        Some(id) => record::get::<Task>(&ttx, Actor::System, id).await?,
                         None => None,
                     };
                     let p = match p {
-                        Some(id) => record::get::<Project>(&ttx, id).await?,
+                        Some(id) => record::get::<Project>(&ttx, Actor::System, id).await?,
                         None => None,
                     };
                     let u = match u {
-                        Some(id) => record::get::<User>(&ttx, id).await?,
+                        Some(id) => record::get::<User>(&ttx, Actor::System, id).await?,
                         None => None,
                     };
                     Ok((t, p, u))
@@ -236,8 +236,8 @@ impl World {
                     let (email, code) = (email.clone(), code.clone());
                     async move {
                         Ok((
-                            user::by_email(&ttx, &email).await?,
-                            project::by_code(&ttx, &code).await?,
+                            user::by_email(&ttx, Actor::System, &email).await?,
+                            project::by_code(&ttx, Actor::System, &code).await?,
                         ))
                     }
                 })
@@ -267,10 +267,10 @@ impl World {
                     self.tid(c),
                     |ttx| async move {
                         Ok((
-                            record::list::<Task>(&ttx, &PageRequest::first(limit))
+                            record::list::<Task>(&ttx, Actor::System, &PageRequest::first(limit))
                                 .await?
                                 .next,
-                            record::list::<User>(&ttx, &PageRequest::first(limit))
+                            record::list::<User>(&ttx, Actor::System, &PageRequest::first(limit))
                                 .await?
                                 .next,
                         ))
@@ -289,13 +289,20 @@ impl World {
                     let (items, _) = run_in_tenant(&self.db, &options, tenant, |ttx| {
                         let cursor = cursor.clone();
                         async move {
-                            let tasks =
-                                record::list::<Task>(&ttx, &PageRequest::after(cursor.clone(), 50))
-                                    .await?
-                                    .items;
-                            let users = record::list::<User>(&ttx, &PageRequest::after(cursor, 50))
-                                .await?
-                                .items;
+                            let tasks = record::list::<Task>(
+                                &ttx,
+                                Actor::System,
+                                &PageRequest::after(cursor.clone(), 50),
+                            )
+                            .await?
+                            .items;
+                            let users = record::list::<User>(
+                                &ttx,
+                                Actor::System,
+                                &PageRequest::after(cursor, 50),
+                            )
+                            .await?
+                            .items;
                             Ok((tasks, users))
                         }
                     })
@@ -314,7 +321,7 @@ impl World {
                     self.store.as_ref(),
                     &options,
                     self.tid(c),
-                    |ttx| async move { record::require::<Task>(&ttx, id).await },
+                    |ttx| async move { record::require::<Task>(&ttx, Actor::System, id).await },
                 )
                 .await
                 .map_err(|e| fail(&context, e))?;
@@ -418,7 +425,7 @@ impl World {
                     return Ok(());
                 };
                 let (page, _) = run_in_tenant(&self.db, &options, tenant, |ttx| async move {
-                    task::by_project(&ttx, project, &PageRequest::first(100)).await
+                    task::by_project(&ttx, Actor::System, project, &PageRequest::first(100)).await
                 })
                 .await
                 .map_err(|e| fail(&context, e))?;

@@ -124,8 +124,12 @@ async fn org(db: &dyn KvBackend, p: &Provisioned) -> Org {
 
 /// Renames `task` as `actor` through the generic path, committing when allowed.
 async fn rename(db: &dyn KvBackend, p: &Provisioned, actor: MemberId, task: &Task) -> Result<Task> {
-    let mut renamed = in_tenant!(db, tid(p), |ttx| record::require::<Task>(&ttx, task.id)
-        .await)
+    let mut renamed = in_tenant!(db, tid(p), |ttx| record::require::<Task>(
+        &ttx,
+        Actor::System,
+        task.id
+    )
+    .await)
     .expect("stored task");
     renamed.title = format!("{} (renamed)", renamed.title);
     in_tenant!(db, tid(p), |ttx| record::update(
@@ -170,7 +174,10 @@ pub async fn rbac_matrix_role_level_action(h: &dyn Harness) {
                     .expect("resource");
                 for (action, role_allows) in Action::ALL.into_iter().zip(allowed) {
                     let got = in_tenant!(db, tid(&p), |ttx| rbac::is_allowed(
-                        &ttx, m.id, action, &resource
+                        &ttx,
+                        Actor::Member(m.id),
+                        action,
+                        &resource
                     )
                     .await)
                     .expect("check");
@@ -191,7 +198,7 @@ pub async fn rbac_matrix_role_level_action(h: &dyn Harness) {
                         "{cell}: {error:?}"
                     );
                 }
-                let read = in_tenant!(db, tid(&p), |ttx| record::get_as::<Task>(
+                let read = in_tenant!(db, tid(&p), |ttx| record::get::<Task>(
                     &ttx,
                     Actor::Member(m.id),
                     o.task_x.id
@@ -300,7 +307,7 @@ pub async fn denied_action_changes_nothing_and_is_audited(h: &dyn Harness) {
         .expect_err("denied");
         assert!(
             matches!(error, Error::Forbidden { action: Action::Delete, model: "task", id, actor }
-                if id == task_id.uuid() && actor == m.id),
+                if id == task_id.uuid() && actor == Actor::Member(m.id)),
             "{kind:?}: {error:?}"
         );
         let after = scan(db.as_ref(), &begin, &end).await;
@@ -379,20 +386,21 @@ pub async fn agents_do_everything_humans_do(h: &dyn Harness) {
         let (project, task, comment, chat, msg) = made;
         let (owned, assigned, comments, messages, roles) = in_tenant!(db, tid(&p), |ttx| {
             Ok::<_, Error>((
-                project::by_owner(&ttx, m.id, &PageRequest::first(10))
+                project::by_owner(&ttx, Actor::System, m.id, &PageRequest::first(10))
                     .await?
                     .items,
-                task::by_assignee(&ttx, m.id, &PageRequest::first(10))
+                task::by_assignee(&ttx, Actor::System, m.id, &PageRequest::first(10))
                     .await?
                     .items,
-                comment::by_task(&ttx, task.id, &PageRequest::first(10))
+                comment::by_task(&ttx, Actor::System, task.id, &PageRequest::first(10))
                     .await?
                     .items,
-                message::by_conversation(&ttx, chat.id, &PageRequest::first(10))
+                message::by_conversation(&ttx, Actor::System, chat.id, &PageRequest::first(10))
                     .await?
                     .items,
                 coditect_core::model::role_assignment::by_member(
                     &ttx,
+                    Actor::System,
                     m.id,
                     &PageRequest::first(10),
                 )
@@ -453,7 +461,7 @@ pub async fn tenant_admins_hold_all_and_members_without_roles_nothing(h: &dyn Ha
             &format!("{kind:?}-none").to_lowercase(),
         )
         .await;
-        let error = in_tenant!(db, tid(&p), |ttx| record::get_as::<Task>(
+        let error = in_tenant!(db, tid(&p), |ttx| record::get::<Task>(
             &ttx,
             Actor::Member(m.id),
             o.task_y.id
@@ -472,7 +480,9 @@ pub async fn tenant_admins_hold_all_and_members_without_roles_nothing(h: &dyn Ha
         );
         // Nor can it give itself a role.
         let error = in_tenant!(db, tid(&p), |ttx| {
-            let admin_role = role::by_name(&ttx, "admin").await?.expect("admin role");
+            let admin_role = role::by_name(&ttx, Actor::System, "admin")
+                .await?
+                .expect("admin role");
             record::insert(
                 &ttx,
                 Actor::Member(m.id),
@@ -492,13 +502,13 @@ pub async fn tenant_admins_hold_all_and_members_without_roles_nothing(h: &dyn Ha
             ),
             "{error:?}"
         );
-        let resource = Resource {
-            kind: ResourceKind::Setting,
-            model: "setting",
-            id: Uuid::nil(),
-            scope: rbac::Scope::Tenant,
-        };
-        in_tenant!(db, tid(&p), |ttx| rbac::check(
+        let resource = Resource::new(
+            ResourceKind::Setting,
+            "setting",
+            Uuid::nil(),
+            rbac::Scope::Tenant,
+        );
+        in_tenant!(db, tid(&p), |ttx| rbac::authorize(
             &ttx,
             Actor::System,
             Action::Delete,

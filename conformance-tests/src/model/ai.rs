@@ -1,7 +1,6 @@
 //! Cases of models 9 to 21: the AI models, access records, audit reads, usage and settings.
 //! Each states what must hold; all run on every backend through `model_suite!`.
 
-use coditect_core::ids::SessionId;
 use coditect_core::model::{
     agent_config, agent_execution, agent_instance, api_key, audit_event, conversation, message,
     role_assignment, session, setting, usage, workflow, AgentExecution, AgentInstance, ApiKey,
@@ -9,6 +8,7 @@ use coditect_core::model::{
     SettingScope, Step, Trigger, TypedValue, Usage, Workflow, WorkflowDefinition,
 };
 use coditect_core::rbac::{Action, Permission, ResourceKind};
+use coditect_core::Principal;
 
 use super::*;
 
@@ -46,8 +46,12 @@ pub async fn agent_config_crud_lookup_and_rules(h: &dyn Harness) {
     )
     .await)
     .expect("config");
-    let found = in_tenant!(db, tid(&p), |ttx| agent_config::by_name(&ttx, "reviewer")
-        .await)
+    let found = in_tenant!(db, tid(&p), |ttx| agent_config::by_name(
+        &ttx,
+        Actor::System,
+        "reviewer"
+    )
+    .await)
     .expect("lookup");
     assert_eq!(found, Some(made.clone()));
 
@@ -140,10 +144,12 @@ pub async fn agent_config_crud_lookup_and_rules(h: &dyn Harness) {
     );
     in_tenant!(db, tid(&p), |ttx| {
         record::delete::<Member>(&ttx, admin(&p), bot.id).await?;
-        let mut renamed = record::require::<AgentConfig>(&ttx, made.id).await?;
+        let mut renamed = record::require::<AgentConfig>(&ttx, Actor::System, made.id).await?;
         renamed.name = "critic".into();
         record::update(&ttx, admin(&p), renamed).await?;
-        assert!(agent_config::by_name(&ttx, "reviewer").await?.is_none());
+        assert!(agent_config::by_name(&ttx, Actor::System, "reviewer")
+            .await?
+            .is_none());
         record::delete::<AgentConfig>(&ttx, admin(&p), made.id).await
     })
     .expect("rename and delete");
@@ -225,13 +231,13 @@ pub async fn agent_instances_and_executions(h: &dyn Harness) {
 
     let (by_config, by_instance, by_task) = in_tenant!(db, tid(&p), |ttx| {
         Ok::<_, Error>((
-            agent_instance::by_config(&ttx, config, &PageRequest::first(10))
+            agent_instance::by_config(&ttx, Actor::System, config, &PageRequest::first(10))
                 .await?
                 .items,
-            agent_execution::by_instance(&ttx, instance.id, &PageRequest::first(10))
+            agent_execution::by_instance(&ttx, Actor::System, instance.id, &PageRequest::first(10))
                 .await?
                 .items,
-            agent_execution::by_task(&ttx, task.id, &PageRequest::first(10))
+            agent_execution::by_task(&ttx, Actor::System, task.id, &PageRequest::first(10))
                 .await?
                 .items,
         ))
@@ -261,6 +267,7 @@ pub async fn agent_instances_and_executions(h: &dyn Harness) {
     .expect("delete");
     let gone: Option<AgentInstance> = in_tenant!(db, tid(&p), |ttx| record::get::<AgentInstance>(
         &ttx,
+        Actor::System,
         instance.id
     )
     .await)
@@ -301,7 +308,7 @@ pub async fn workflow_versions_stay_readable(h: &dyn Harness) {
             workflow::versions(&ttx, flow.id, &PageRequest::first(10))
                 .await?
                 .items,
-            workflow::by_project(&ttx, web.id, &PageRequest::first(10))
+            workflow::by_project(&ttx, Actor::System, web.id, &PageRequest::first(10))
                 .await?
                 .items,
         ))
@@ -428,12 +435,17 @@ pub async fn conversation_messages_in_order_and_counted_exactly(h: &dyn Harness)
     let (count, listed, mine) = in_tenant!(db, tid(&p), |ttx| {
         Ok::<_, Error>((
             conversation::message_count(&ttx, chat.id).await?,
-            message::by_conversation(&ttx, chat.id, &PageRequest::first(100))
+            message::by_conversation(&ttx, Actor::System, chat.id, &PageRequest::first(100))
                 .await?
                 .items,
-            conversation::by_member(&ttx, p.admin_member.id, &PageRequest::first(10))
-                .await?
-                .items,
+            conversation::by_member(
+                &ttx,
+                Actor::System,
+                p.admin_member.id,
+                &PageRequest::first(10),
+            )
+            .await?
+            .items,
         ))
     })
     .expect("read");
@@ -504,7 +516,9 @@ pub async fn roles_and_assignments(h: &dyn Harness) {
     let names = in_tenant!(db, tid(&p), |ttx| {
         let mut names = Vec::new();
         for name in role::BUILT_IN {
-            let found = role::by_name(&ttx, name).await?.expect("built in");
+            let found = role::by_name(&ttx, Actor::System, name)
+                .await?
+                .expect("built in");
             assert!(found.built_in);
             names.push(found.name);
         }
@@ -514,7 +528,9 @@ pub async fn roles_and_assignments(h: &dyn Harness) {
     assert_eq!(names, role::BUILT_IN);
     // Editable per tenant: viewers here may also comment.
     in_tenant!(db, tid(&p), |ttx| {
-        let mut viewer = role::by_name(&ttx, "viewer").await?.expect("viewer");
+        let mut viewer = role::by_name(&ttx, Actor::System, "viewer")
+            .await?
+            .expect("viewer");
         viewer
             .permissions
             .insert(Permission::new(Action::Create, ResourceKind::Comment));
@@ -572,10 +588,15 @@ pub async fn roles_and_assignments(h: &dyn Harness) {
     ));
     let (by_member, by_entity) = in_tenant!(db, tid(&p), |ttx| {
         Ok::<_, Error>((
-            role_assignment::by_member(&ttx, p.admin_member.id, &PageRequest::first(10))
-                .await?
-                .items,
-            role_assignment::by_entity(&ttx, p.root.id, &PageRequest::first(10))
+            role_assignment::by_member(
+                &ttx,
+                Actor::System,
+                p.admin_member.id,
+                &PageRequest::first(10),
+            )
+            .await?
+            .items,
+            role_assignment::by_entity(&ttx, Actor::System, p.root.id, &PageRequest::first(10))
                 .await?
                 .items,
         ))
@@ -655,20 +676,32 @@ pub async fn sessions_expire_and_are_revoked(h: &dyn Harness) {
     let db = h.backend();
     let p = provisioned(db.as_ref(), "sessions.test", Plan::Professional).await;
     let now = 1_800_000_000_000;
+    let (session, token) = Session::generate(p.admin_member.id, now + 60_000);
+    assert!(token.starts_with(session::TOKEN_PREFIX) && token.len() > 60);
     let s = in_tenant!(db, tid(&p), |ttx| record::insert(
         &ttx,
         Actor::System,
-        Session::new(p.admin_member.id, now + 60_000)
+        session
     )
     .await)
     .expect("session");
-    let ok = in_tenant!(db, tid(&p), |ttx| session::authenticate(&ttx, s.id, now)
+    let token = &token;
+    let ok = in_tenant!(db, tid(&p), |ttx| session::authenticate(&ttx, token, now)
         .await)
     .expect("valid");
-    assert_eq!(ok, s);
+    assert_eq!(ok, Principal::with_session(p.admin_member.id, s.id));
+    // The id is not the token.
+    let by_id = in_tenant!(db, tid(&p), |ttx| session::authenticate(
+        &ttx,
+        &s.id.to_string(),
+        now
+    )
+    .await)
+    .expect_err("an id is no token");
+    assert!(matches!(by_id, Error::Unauthenticated { .. }), "{by_id:?}");
     let expired = in_tenant!(db, tid(&p), |ttx| session::authenticate(
         &ttx,
-        s.id,
+        token,
         now + 60_000
     )
     .await)
@@ -679,7 +712,7 @@ pub async fn sessions_expire_and_are_revoked(h: &dyn Harness) {
     );
     let unknown = in_tenant!(db, tid(&p), |ttx| session::authenticate(
         &ttx,
-        SessionId::generate(),
+        &format!("{token}x"),
         now
     )
     .await)
@@ -689,7 +722,7 @@ pub async fn sessions_expire_and_are_revoked(h: &dyn Harness) {
         .await)
     .expect("revoke");
     assert!(revoked.revoked_at_ms.is_some());
-    let error = in_tenant!(db, tid(&p), |ttx| session::authenticate(&ttx, s.id, now)
+    let error = in_tenant!(db, tid(&p), |ttx| session::authenticate(&ttx, token, now)
         .await)
     .expect_err("revoked");
     assert!(matches!(error, Error::Unauthenticated { .. }));
@@ -705,6 +738,7 @@ pub async fn sessions_expire_and_are_revoked(h: &dyn Harness) {
     assert!(matches!(error, Error::InvalidInput { .. }));
     let listed = in_tenant!(db, tid(&p), |ttx| session::by_member(
         &ttx,
+        Actor::System,
         p.admin_member.id,
         &PageRequest::first(10)
     )
@@ -740,7 +774,7 @@ pub async fn api_keys_are_found_by_hash_only(h: &dyn Harness) {
     let found = in_tenant!(db, tid(&p), |ttx| api_key::authenticate(&ttx, &secret, now)
         .await)
     .expect("by secret");
-    assert_eq!(found, key);
+    assert_eq!(found, Principal::with_api_key(key.member, key.id));
     let error = in_tenant!(db, tid(&p), |ttx| api_key::authenticate(
         &ttx,
         &format!("{secret}x"),
@@ -776,6 +810,7 @@ pub async fn api_keys_are_found_by_hash_only(h: &dyn Harness) {
     assert!(matches!(error, Error::Unauthenticated { .. }));
     let listed = in_tenant!(db, tid(&p), |ttx| api_key::by_member(
         &ttx,
+        Actor::System,
         p.admin_member.id,
         &PageRequest::first(10)
     )
@@ -802,16 +837,28 @@ pub async fn audit_events_by_actor_and_target(h: &dyn Harness) {
     .expect("task by bot");
     let (everything, by_bot, about_task, system) = in_tenant!(db, tid(&p), |ttx| {
         Ok::<_, Error>((
-            audit_event::list(&ttx, &PageRequest::first(1000))
+            audit_event::list(&ttx, Actor::System, &PageRequest::first(1000))
                 .await?
                 .items,
-            audit_event::by_actor(&ttx, Actor::Member(bot.id), &PageRequest::first(10))
-                .await?
-                .items,
-            audit_event::by_target(&ttx, "task", task.id.uuid(), &PageRequest::first(10))
-                .await?
-                .items,
-            audit_event::by_actor(&ttx, Actor::System, &PageRequest::first(2)).await?,
+            audit_event::by_actor(
+                &ttx,
+                Actor::System,
+                Actor::Member(bot.id),
+                &PageRequest::first(10),
+            )
+            .await?
+            .items,
+            audit_event::by_target(
+                &ttx,
+                Actor::System,
+                "task",
+                task.id.uuid(),
+                &PageRequest::first(10),
+            )
+            .await?
+            .items,
+            audit_event::by_actor(&ttx, Actor::System, Actor::System, &PageRequest::first(2))
+                .await?,
         ))
     })
     .expect("reads");
@@ -823,14 +870,14 @@ pub async fn audit_events_by_actor_and_target(h: &dyn Harness) {
     assert!(system.next.is_some(), "more system events follow");
     // The bot (contributor: reads everything) may read them; a member without roles may not.
     let nobody = agent_member_in(db.as_ref(), &p, config, "Nobody").await;
-    in_tenant!(db, tid(&p), |ttx| audit_event::list_as(
+    in_tenant!(db, tid(&p), |ttx| audit_event::list(
         &ttx,
         Actor::Member(bot.id),
         &PageRequest::first(5)
     )
     .await)
     .expect("contributor reads");
-    let error = in_tenant!(db, tid(&p), |ttx| audit_event::list_as(
+    let error = in_tenant!(db, tid(&p), |ttx| audit_event::list(
         &ttx,
         Actor::Member(nobody.id),
         &PageRequest::first(5)
@@ -876,7 +923,7 @@ pub async fn usage_counters_are_exact_under_concurrent_recorders(h: &dyn Harness
             usage::day_totals(&ttx, "tokens", day).await?,
             usage::metric_totals(&ttx, "tokens").await?,
             usage::series(&ttx, "tokens", day - 1, day + 1).await?,
-            usage::by_metric_day(&ttx, "tokens", day, &PageRequest::first(100))
+            usage::by_metric_day(&ttx, Actor::System, "tokens", day, &PageRequest::first(100))
                 .await?
                 .items,
         ))
@@ -960,12 +1007,18 @@ pub async fn settings_by_scope_and_name(h: &dyn Harness) {
         );
     }
     for (scope, expected) in scopes.iter().zip(made.iter()) {
-        let found = in_tenant!(db, tid(&p), |ttx| setting::get(&ttx, *scope, "ui.theme")
-            .await)
+        let found = in_tenant!(db, tid(&p), |ttx| setting::get(
+            &ttx,
+            Actor::System,
+            *scope,
+            "ui.theme"
+        )
+        .await)
         .expect("get");
         assert_eq!(found.as_ref(), Some(expected));
         let listed = in_tenant!(db, tid(&p), |ttx| setting::at_scope(
             &ttx,
+            Actor::System,
             *scope,
             &PageRequest::first(10)
         )
@@ -1019,8 +1072,13 @@ pub async fn settings_by_scope_and_name(h: &dyn Harness) {
     )
     .await)
     .expect("update");
-    let found = in_tenant!(db, tid(&p), |ttx| setting::get(&ttx, scopes[1], "ui.theme")
-        .await)
+    let found = in_tenant!(db, tid(&p), |ttx| setting::get(
+        &ttx,
+        Actor::System,
+        scopes[1],
+        "ui.theme"
+    )
+    .await)
     .expect("get");
     assert_eq!(found.map(|s| s.value), Some(changed.value));
 }

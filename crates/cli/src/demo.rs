@@ -13,7 +13,7 @@ use coditect_core::model::{
     Project, Role, RoleAssignment, Task, TaskStatus, TaskType, User,
 };
 use coditect_core::record::{self, PageRequest};
-use coditect_core::{run_in_tenant, KvBackend, RetryOptions, TenantId, TenantTx};
+use coditect_core::{run_in_tenant, KvBackend, Principal, RetryOptions, TenantId, TenantTx};
 use serde_json::json;
 
 use crate::output::Output;
@@ -101,7 +101,13 @@ pub async fn run(spec: &StoreSpec, out: &Output) -> anyhow::Result<()> {
             login.status = TaskStatus::InProgress;
             let login = record::update(&ttx, as_agent, login).await?;
             record::insert(&ttx, as_agent, note).await?;
-            let comments = comment::by_task(&ttx, login.id, &PageRequest::first(10)).await?;
+            let comments = comment::by_task(
+                &ttx,
+                Principal::operator(),
+                login.id,
+                &PageRequest::first(10),
+            )
+            .await?;
             Ok((login, comments.items))
         })
         .await
@@ -269,11 +275,17 @@ async fn free_domain(db: &dyn KvBackend, name: &str, tld: &str) -> anyhow::Resul
 async fn mobile_app_in(db: &dyn KvBackend, tenant: TenantId) -> anyhow::Result<(ProjectId, usize)> {
     let tx = db.begin().await?;
     let ttx = TenantTx::open(&*tx, tenant).await?;
-    let project = project::by_code(&ttx, "mobile_app")
+    let project = project::by_code(&ttx, Principal::operator(), "mobile_app")
         .await?
         .with_context(|| {
             format!("tenant {tenant} has no project mobile_app right after the demo wrote it")
         })?;
-    let tasks = task::by_project(&ttx, project.id, &PageRequest::first(50)).await?;
+    let tasks = task::by_project(
+        &ttx,
+        Principal::operator(),
+        project.id,
+        &PageRequest::first(50),
+    )
+    .await?;
     Ok((project.id, tasks.items.len()))
 }

@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{Subcommand, ValueEnum};
-use coditect_core::audit::Actor;
 use coditect_core::ids::RoleId;
 use coditect_core::model::role;
 use coditect_core::model::tenant::{self as tenant_model, Tenant, TenantStatus};
@@ -12,7 +11,7 @@ use coditect_core::model::{Member, Plan, Project, Task, User};
 use coditect_core::ops::ImportTarget;
 use coditect_core::provision::{provision, NewTenant, Provisioned};
 use coditect_core::record::{self, Model};
-use coditect_core::{KvBackend, RetryOptions, TenantId, TenantTx};
+use coditect_core::{KvBackend, Principal, RetryOptions, TenantId, TenantTx};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -303,7 +302,7 @@ pub async fn create(
 pub async fn role_id(db: &dyn KvBackend, tenant: TenantId, name: &str) -> anyhow::Result<RoleId> {
     let tx = db.begin().await?;
     let ttx = TenantTx::open(&*tx, tenant).await?;
-    let role = role::by_name(&ttx, name)
+    let role = role::by_name(&ttx, Principal::operator(), name)
         .await?
         .with_context(|| format!("tenant {tenant} has no role {name:?}"))?;
     Ok(role.id)
@@ -369,14 +368,7 @@ async fn set_status(
     status: TenantStatus,
 ) -> anyhow::Result<()> {
     let (tenant, _) = coditect_core::run(db, &RetryOptions::default(), |tx| async move {
-        let mut tenant = tenant_model::get(&*tx, id)
-            .await?
-            .ok_or(coditect_core::Error::TenantNotFound { tenant: id.uuid() })?;
-        if tenant.status == status {
-            return Ok(tenant);
-        }
-        tenant.status = status;
-        tenant_model::update(&*tx, Actor::System, tenant).await
+        tenant_model::set_status(&*tx, Principal::operator(), id, status).await
     })
     .await?;
     if out.json {

@@ -163,14 +163,15 @@ pub enum Error {
         reason: String,
     },
 
-    /// The acting member holds no role assignment, at the resource's entity or above it,
-    /// that grants the action (and is not a tenant Admin). Nothing of the operation was
-    /// written; [`run_in_tenant`](crate::run_in_tenant) records the denial as an audit event
-    /// in a transaction of its own ([`audit::record_denial`](crate::audit::record_denial)).
-    #[error("forbidden: member {actor} may not {action} {model} {id}")]
+    /// The principal may not do the action ([`rbac`](crate::rbac): a disabled user, a key's
+    /// scopes, another member's content, no grant at the resource's entity or above it, the
+    /// operator writing records). Nothing of the operation was written;
+    /// [`run_in_tenant`](crate::run_in_tenant) records the denial as an audit event in a
+    /// transaction of its own ([`audit::record_denial`](crate::audit::record_denial)).
+    #[error("forbidden: {actor} may not {action} {model} {id}")]
     Forbidden {
-        /// The member who tried.
-        actor: crate::ids::MemberId,
+        /// Who tried (the system stands for the platform operator).
+        actor: crate::audit::Actor,
         /// What they tried to do.
         action: crate::rbac::Action,
         /// The model of the resource.

@@ -18,8 +18,9 @@
 //! - [`audit`]: one audit event per mutation, at a versionstamped key;
 //! - [`model`]: the 21 models; [`provision`]: a new tenant in one transaction;
 //! - [`ops`]: tenant operations: backup and restore, migration, GDPR erasure, analytics;
-//! - [`rbac`]: role-based access control inherited down the entity tree, checked on every
-//!   mutation by a member.
+//! - [`principal`]: who asks and how they authenticated; [`rbac`]: the one authorization
+//!   decision (user status, credential and key scopes, ownership, role grants inherited down
+//!   the entity tree), checked on every read and write of the record layer.
 
 #![forbid(unsafe_code)]
 
@@ -31,6 +32,7 @@ mod kv;
 pub mod limits;
 pub mod model;
 pub mod ops;
+pub mod principal;
 pub mod provision;
 pub mod rbac;
 pub mod record;
@@ -45,5 +47,6 @@ pub use kv::{
     CommitInfo, KeyValue, KvBackend, RangeOptions, RangePage, Transaction, RANGE_PAGE_MAX_BYTES,
     RANGE_PAGE_MAX_ROWS,
 };
+pub use principal::{Credential, Principal};
 pub use retry::{run, RetryOptions, RetryStats, RetryTx};
 pub use tenant_tx::{run_in_tenant, TenantTx};

@@ -13,6 +13,7 @@ use crate::model::member::{self, Member, MemberKind};
 use crate::model::role::built_in_roles;
 use crate::model::tenant::{self, normalize_domain, Plan, Tenant, TenantStatus};
 use crate::model::user::{self, Role, User};
+use crate::principal::Principal;
 use crate::record::{self, now_ms, Timestamps};
 use crate::tenant_tx::TenantTx;
 use crate::value::Versioned;
@@ -139,13 +140,13 @@ async fn already_provisioned(tx: &dyn Transaction, new: &NewTenant) -> Result<Op
         None,
     );
     record::Model::normalize(&mut root);
-    let Some(root) = entity::by_code(&ttx, &root.code).await? else {
+    let Some(root) = entity::by_code(&ttx, Principal::system(), &root.code).await? else {
         return Ok(None);
     };
-    let Some(admin) = user::by_email(&ttx, &new.admin_email).await? else {
+    let Some(admin) = user::by_email(&ttx, Principal::system(), &new.admin_email).await? else {
         return Ok(None);
     };
-    let Some(admin_member) = member::by_user(&ttx, admin.id).await? else {
+    let Some(admin_member) = member::by_user(&ttx, Principal::system(), admin.id).await? else {
         return Ok(None);
     };
     Ok(Some(Provisioned {

@@ -14,33 +14,49 @@
 //! Records of tenant-wide models (roles, users, agent configurations, ...) have the
 //! [`Scope::Tenant`]: only assignments at a root entity (a Corporation) reach them.
 //!
-//! What one check reads, all in the caller's transaction (so moving an entity, or changing a
-//! role or an assignment, conflicts with a check that read the old state, and a check never
-//! sees a stale cache): the actor's member record and, for a human, their user record; the
-//! actor's assignments, as one range read of an index whose keys carry the entity and the
-//! role; one record per distinct role held; then one entity per hierarchy level, walking up
-//! from the resource's entity. Nothing is cached across transactions.
+//! The decision ([`Access`]) weighs, in this order:
 //!
-//! The generic store checks every mutation by a member ([`record::insert`],
-//! [`record::update`], [`record::delete`]) and checked reads ([`record::get_as`]); the system
-//! actor (provisioning, tenant operations) is not checked. A denial is
-//! [`Error::Forbidden`] naming the action; see [`audit::record_denial`](crate::audit::record_denial)
-//! for how it is audited although the denied transaction is not committed.
+//! 1. the principal ([`Principal`]): the system may do everything, the platform operator
+//!    only read; a member goes on;
+//! 2. the member: it must exist, and a human's user must not be
+//!    [`Disabled`](crate::model::UserStatus::Disabled) (a disabled user may do nothing, and its
+//!    sessions and keys stop authenticating);
+//! 3. the credential, checked again in the transaction: a session or API key must still be
+//!    valid, and a key's scopes (when it has any) bound every action;
+//! 4. ownership, for models with an author or owner ([`Model::owner`]): acting on another
+//!    member's content (creating it in their name, editing, deleting; for private models such
+//!    as sessions and keys, also reading) needs [`Action::ManageOthers`] on top of the
+//!    action; a member's own sessions and keys are self-service;
+//! 5. grants: a tenant Admin user holds every action; otherwise a role held at the
+//!    resource's entity or an ancestor must grant it.
+//!
+//! What one check reads, all in the caller's transaction (so moving an entity, or changing a
+//! role, an assignment, a user's status or a credential, conflicts with a check that read the
+//! old state, and a check never sees a stale cache): the member record and, for a human, their
+//! user record; the session or key; the member's assignments, as one range read of an index
+//! whose keys carry the entity and the role; one record per distinct role held; then one
+//! entity per hierarchy level, walking up from the resource's entity. An [`Access`] keeps
+//! what it read for the rest of its transaction, so a list checks 50 items for little more
+//! than one. Nothing is cached across transactions.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::audit::Actor;
+use std::collections::BTreeSet;
+
 use crate::error::{Error, Result};
 use crate::ids::{EntityId, MemberId, ProjectId, RoleId};
+use crate::model::api_key::ApiKey;
 use crate::model::entity::Entity;
 use crate::model::member::{Member, MemberKind};
 use crate::model::project::Project;
 use crate::model::role::Role;
 use crate::model::role_assignment;
+use crate::model::session::Session;
 use crate::model::user::{self, User, UserStatus};
+use crate::principal::{Credential, Principal};
 use crate::record::{self, Model};
 use crate::tenant_tx::TenantTx;
 
@@ -55,11 +71,21 @@ pub enum Action {
     Update,
     /// Delete it.
     Delete,
+    /// Act on another member's content: create it in their name, edit or delete what they
+    /// authored, read their private records (sessions, keys, personal settings), set their
+    /// password. Checked on top of the action itself.
+    ManageOthers,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 4] = [Action::Read, Action::Create, Action::Update, Action::Delete];
+    pub const ALL: [Action; 5] = [
+        Action::Read,
+        Action::Create,
+        Action::Update,
+        Action::Delete,
+        Action::ManageOthers,
+    ];
 }
 
 impl fmt::Display for Action {
@@ -69,6 +95,7 @@ impl fmt::Display for Action {
             Action::Create => "create",
             Action::Update => "update",
             Action::Delete => "delete",
+            Action::ManageOthers => "manage others'",
         })
     }
 }
@@ -99,6 +126,15 @@ pub enum ResourceKind {
     AuditEvent,
     Usage,
     Setting,
+    /// The tenant's own settings (name, domain, plan, quotas): tenant Admins'.
+    Tenant,
+}
+
+impl ResourceKind {
+    /// Sessions and API keys: what an API key may never create.
+    pub fn is_credential(self) -> bool {
+        matches!(self, ResourceKind::Session | ResourceKind::ApiKey)
+    }
 }
 
 /// One action on one kind of resource.
@@ -142,6 +178,12 @@ pub struct Resource {
     pub id: Uuid,
     /// Where it sits.
     pub scope: Scope,
+    /// The member whose content it is ([`Model::owner`]), if its model has owners.
+    pub owner: Option<MemberId>,
+    /// Whether reading it, when it is another member's, needs [`Action::ManageOthers`].
+    pub private: bool,
+    /// Whether its owner may act on it without a grant (their own sessions and keys).
+    pub self_service: bool,
 }
 
 impl Resource {
@@ -152,120 +194,353 @@ impl Resource {
             model: <M as crate::value::Versioned>::WHAT,
             id: crate::ids::RecordId::uuid(record.id()),
             scope: record.scope(ttx).await?,
+            owner: record.owner(),
+            private: M::PRIVATE,
+            self_service: M::SELF_SERVICE,
         })
+    }
+
+    /// A resource of `kind` with no owner (for special operations and questions such as
+    /// "may this member create tasks under that entity").
+    pub fn new(kind: ResourceKind, model: &'static str, id: Uuid, scope: Scope) -> Self {
+        Resource {
+            kind,
+            model,
+            id,
+            scope,
+            owner: None,
+            private: false,
+            self_service: false,
+        }
     }
 }
 
 /// How far up the tree a walk goes before the tree is taken to be corrupt (the levels allow 4).
 const MAX_DEPTH: usize = 64;
 
-/// Fails with [`Error::Forbidden`] unless `actor` may do `action` on `resource`: the actor is
-/// a tenant Admin user, or holds a role granting it at the resource's entity or an ancestor
-/// (for a [`Scope::Tenant`] resource: at a root entity). The denial is not audited here (the
-/// caller's transaction will not commit); see [`audit::record_denial`](crate::audit::record_denial).
+/// Fails with [`Error::Forbidden`] unless `by` may do `action` on `resource`
+/// ([`is_allowed`]). The denial is not audited here (the caller's transaction will not
+/// commit); see [`audit::record_denial`](crate::audit::record_denial).
 pub async fn authorize(
     ttx: &TenantTx<'_>,
-    actor: MemberId,
+    by: impl Into<Principal>,
     action: Action,
     resource: &Resource,
 ) -> Result<()> {
-    if is_allowed(ttx, actor, action, resource).await? {
-        Ok(())
-    } else {
+    let by = by.into();
+    Access::load(ttx, by)
+        .await?
+        .require(ttx, action, resource)
+        .await
+}
+
+/// Whether `by` may do `action` on `resource` (no error for a denial): the one decision of
+/// [the module documentation](self). An invalid credential (an expired or revoked session
+/// or key) is [`Error::Unauthenticated`], not a denial.
+pub async fn is_allowed(
+    ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
+    action: Action,
+    resource: &Resource,
+) -> Result<bool> {
+    Access::load(ttx, by.into())
+        .await?
+        .allows(ttx, action, resource)
+        .await
+}
+
+/// What one principal may do, loaded once in one transaction and asked many times (a list
+/// checks each of its items against one `Access`). Caches live as long as the value, which
+/// never outlives its transaction.
+pub struct Access {
+    principal: Principal,
+    state: State,
+}
+
+enum State {
+    /// The system: everything.
+    All,
+    /// The platform operator: reads only, through the record layer.
+    ReadOnly,
+    /// A member that cannot act: unknown, or its user is disabled.
+    Nothing,
+    /// A member, with its grants.
+    Member(Box<Grants>),
+}
+
+/// A member's grants and what checking them has read so far.
+struct Grants {
+    member: MemberId,
+    /// A tenant Admin user: every action on everything (still within a key's scopes).
+    admin: bool,
+    /// The key's scopes, when it came with an API key that has some.
+    scopes: Option<BTreeSet<Permission>>,
+    /// Whether it authenticated with an API key (which may not mint credentials).
+    by_api_key: bool,
+    /// `(entity, role)` of each assignment held.
+    held: Vec<(EntityId, RoleId)>,
+    /// Roles read so far (`None`: deleted).
+    roles: Vec<(RoleId, Option<BTreeSet<Permission>>)>,
+    /// Entities' parents read so far.
+    parents: Vec<(EntityId, Option<EntityId>)>,
+}
+
+impl Access {
+    /// Loads what `principal` may do: for a member, its record, its user's status, its
+    /// credential (checked again: [`Error::Unauthenticated`] when no longer valid) and its
+    /// role assignments (one range read). Reads are not snapshots, so a concurrent revoke,
+    /// disable or grant change conflicts with a transaction that relied on the old state.
+    pub async fn load(ttx: &TenantTx<'_>, principal: Principal) -> Result<Self> {
+        let state = match principal {
+            Principal::System => State::All,
+            Principal::Operator => State::ReadOnly,
+            Principal::Member { member, credential } => {
+                match Grants::load(ttx, member, credential).await? {
+                    Some(grants) => State::Member(Box::new(grants)),
+                    None => State::Nothing,
+                }
+            }
+        };
+        Ok(Access { principal, state })
+    }
+
+    /// The principal this is about.
+    pub fn principal(&self) -> Principal {
+        self.principal
+    }
+
+    /// Whether this is the system, which every check allows (lists skip their filter).
+    pub fn is_unrestricted(&self) -> bool {
+        matches!(self.state, State::All)
+    }
+
+    /// [`Error::Forbidden`] unless [`allows`](Access::allows).
+    pub async fn require(
+        &mut self,
+        ttx: &TenantTx<'_>,
+        action: Action,
+        resource: &Resource,
+    ) -> Result<()> {
+        if self.allows(ttx, action, resource).await? {
+            return Ok(());
+        }
         Err(Error::Forbidden {
-            actor,
+            actor: self.principal.actor(),
             action,
             model: resource.model,
             id: resource.id,
         })
     }
-}
 
-/// [`authorize`] for any [`Actor`]: the system actor is always allowed.
-pub async fn check(
-    ttx: &TenantTx<'_>,
-    actor: Actor,
-    action: Action,
-    resource: &Resource,
-) -> Result<()> {
-    match actor {
-        Actor::System => Ok(()),
-        Actor::Member(member) => authorize(ttx, member, action, resource).await,
-    }
-}
-
-/// Whether `actor` may do `action` on `resource` (no error for a denial).
-pub async fn is_allowed(
-    ttx: &TenantTx<'_>,
-    actor: MemberId,
-    action: Action,
-    resource: &Resource,
-) -> Result<bool> {
-    let Some(member) = record::get::<Member>(ttx, actor).await? else {
-        return Ok(false);
-    };
-    if let MemberKind::Human(user_id) = member.kind {
-        if let Some(user) = record::get::<User>(ttx, user_id).await? {
-            if user.role == user::Role::Admin && user.status != UserStatus::Disabled {
-                return Ok(true);
-            }
+    /// Whether the principal may do `action` on `resource`.
+    pub async fn allows(
+        &mut self,
+        ttx: &TenantTx<'_>,
+        action: Action,
+        resource: &Resource,
+    ) -> Result<bool> {
+        match &mut self.state {
+            State::All => Ok(true),
+            State::ReadOnly => Ok(action == Action::Read),
+            State::Nothing => Ok(false),
+            State::Member(grants) => grants.allows(ttx, action, resource).await,
         }
     }
-    let held = role_assignment::held_by(ttx, actor).await?;
-    // The entities where a role granting the action is held; each role read once.
-    let mut granting: Vec<EntityId> = Vec::new();
-    let mut roles: Vec<(RoleId, bool)> = Vec::new();
-    for (entity, role_id) in held {
-        let grants = match roles.iter().find(|(id, _)| *id == role_id) {
-            Some((_, grants)) => *grants,
-            None => {
-                let grants = record::get::<Role>(ttx, role_id)
-                    .await?
-                    .is_some_and(|role| role.grants(action, resource.kind));
-                roles.push((role_id, grants));
-                grants
-            }
+}
+
+impl Grants {
+    /// `None` when the member cannot act at all (no such member, or a disabled user).
+    async fn load(
+        ttx: &TenantTx<'_>,
+        member: MemberId,
+        credential: Credential,
+    ) -> Result<Option<Grants>> {
+        let Some(record) = record::get_unchecked::<Member>(ttx, member).await? else {
+            return Ok(None);
         };
-        if grants {
-            granting.push(entity);
-        }
-    }
-    if granting.is_empty() {
-        return Ok(false);
-    }
-    match resource.scope {
-        Scope::Entity(start) => {
-            let mut cursor = Some(start);
-            let mut steps = 0;
-            while let Some(id) = cursor {
-                if granting.contains(&id) {
-                    return Ok(true);
+        let mut admin = false;
+        if let MemberKind::Human(user_id) = record.kind {
+            match record::get_unchecked::<User>(ttx, user_id).await? {
+                Some(user) if user.status != UserStatus::Disabled => {
+                    admin = user.role == user::Role::Admin;
                 }
-                steps += 1;
-                if steps > MAX_DEPTH {
-                    break;
-                }
-                cursor = record::get::<Entity>(ttx, id)
-                    .await?
-                    .and_then(|entity| entity.parent);
+                _ => return Ok(None),
             }
-            Ok(false)
         }
-        Scope::Tenant => {
-            for id in granting {
-                if let Some(entity) = record::get::<Entity>(ttx, id).await? {
-                    if entity.parent.is_none() {
+        let scopes = credential_scopes(ttx, member, credential).await?;
+        let held = if admin {
+            Vec::new()
+        } else {
+            role_assignment::held_by(ttx, member).await?
+        };
+        Ok(Some(Grants {
+            member,
+            admin,
+            scopes,
+            by_api_key: matches!(credential, Credential::ApiKey(_)),
+            held,
+            roles: Vec::new(),
+            parents: Vec::new(),
+        }))
+    }
+
+    async fn allows(
+        &mut self,
+        ttx: &TenantTx<'_>,
+        action: Action,
+        resource: &Resource,
+    ) -> Result<bool> {
+        let own = resource.owner == Some(self.member);
+        if self.by_api_key && action == Action::Create && resource.kind.is_credential() {
+            // A key never mints credentials: a narrow key could make itself a wide one.
+            return Ok(false);
+        }
+        if own && resource.self_service {
+            return Ok(self.in_scopes(action, resource.kind));
+        }
+        let others = resource.owner.is_some() && !own;
+        if others && (action != Action::Read || resource.private) {
+            // Another member's content: acting on it (or reading it, when private) needs
+            // the right to act for others as well as the action itself.
+            if !self.granted(ttx, Action::ManageOthers, resource).await? {
+                return Ok(false);
+            }
+        }
+        self.granted(ttx, action, resource).await
+    }
+
+    fn in_scopes(&self, action: Action, kind: ResourceKind) -> bool {
+        self.scopes
+            .as_ref()
+            .is_none_or(|scopes| scopes.iter().any(|p| p.allows(action, kind)))
+    }
+
+    /// Whether a grant (Admin, or a role held at the resource's entity or above) allows
+    /// `action` on the resource's kind, within the key's scopes.
+    async fn granted(
+        &mut self,
+        ttx: &TenantTx<'_>,
+        action: Action,
+        resource: &Resource,
+    ) -> Result<bool> {
+        if !self.in_scopes(action, resource.kind) {
+            return Ok(false);
+        }
+        if self.admin {
+            return Ok(true);
+        }
+        let granting = self.granting_entities(ttx, action, resource.kind).await?;
+        if granting.is_empty() {
+            return Ok(false);
+        }
+        match resource.scope {
+            Scope::Entity(start) => {
+                let mut cursor = Some(start);
+                for _ in 0..MAX_DEPTH {
+                    let Some(id) = cursor else { break };
+                    if granting.contains(&id) {
+                        return Ok(true);
+                    }
+                    cursor = self.parent(ttx, id).await?;
+                }
+                Ok(false)
+            }
+            Scope::Tenant => {
+                for id in granting {
+                    if self.is_root(ttx, id).await? {
                         return Ok(true);
                     }
                 }
+                Ok(false)
             }
-            Ok(false)
+        }
+    }
+
+    /// The entities where the member holds a role granting `action` on `kind`.
+    async fn granting_entities(
+        &mut self,
+        ttx: &TenantTx<'_>,
+        action: Action,
+        kind: ResourceKind,
+    ) -> Result<Vec<EntityId>> {
+        let mut granting = Vec::new();
+        for i in 0..self.held.len() {
+            let (entity, role_id) = self.held[i];
+            let permissions = match self.roles.iter().find(|(id, _)| *id == role_id) {
+                Some((_, permissions)) => permissions.clone(),
+                None => {
+                    let permissions = record::get_unchecked::<Role>(ttx, role_id)
+                        .await?
+                        .map(|role| role.permissions);
+                    self.roles.push((role_id, permissions.clone()));
+                    permissions
+                }
+            };
+            let grants = permissions
+                .is_some_and(|p| p.iter().any(|permission| permission.allows(action, kind)));
+            if grants && !granting.contains(&entity) {
+                granting.push(entity);
+            }
+        }
+        Ok(granting)
+    }
+
+    async fn parent(&mut self, ttx: &TenantTx<'_>, id: EntityId) -> Result<Option<EntityId>> {
+        if let Some((_, parent)) = self.parents.iter().find(|(e, _)| *e == id) {
+            return Ok(*parent);
+        }
+        let parent = record::get_unchecked::<Entity>(ttx, id)
+            .await?
+            .and_then(|entity| entity.parent);
+        self.parents.push((id, parent));
+        Ok(parent)
+    }
+
+    async fn is_root(&mut self, ttx: &TenantTx<'_>, id: EntityId) -> Result<bool> {
+        Ok(record::exists::<Entity>(ttx, id).await? && self.parent(ttx, id).await?.is_none())
+    }
+}
+
+/// Checks `credential` of `member` again in this transaction: the key's scopes (`None`: no
+/// narrowing), or [`Error::Unauthenticated`] when the session or key is unknown, another
+/// member's, revoked or expired.
+async fn credential_scopes(
+    ttx: &TenantTx<'_>,
+    member: MemberId,
+    credential: Credential,
+) -> Result<Option<BTreeSet<Permission>>> {
+    let now = record::now_ms();
+    match credential {
+        Credential::Trusted => Ok(None),
+        Credential::Session(id) => {
+            let session = record::get_unchecked::<Session>(ttx, id).await?;
+            match session {
+                Some(session) if session.member == member => {
+                    session.check_valid(now)?;
+                    Ok(None)
+                }
+                _ => Err(Error::Unauthenticated {
+                    reason: "unknown session",
+                }),
+            }
+        }
+        Credential::ApiKey(id) => {
+            let key = record::get_unchecked::<ApiKey>(ttx, id).await?;
+            match key {
+                Some(key) if key.member == member => {
+                    key.check_valid(now)?;
+                    Ok((!key.scopes.is_empty()).then_some(key.scopes))
+                }
+                _ => Err(Error::Unauthenticated {
+                    reason: "unknown API key",
+                }),
+            }
         }
     }
 }
 
 /// The scope of a record that belongs to `project`: the project's entity.
 pub(crate) async fn project_scope(ttx: &TenantTx<'_>, project: ProjectId) -> Result<Scope> {
-    let project = record::require::<Project>(ttx, project).await?;
+    let project = record::require_unchecked::<Project>(ttx, project).await?;
     Ok(Scope::Entity(project.entity))
 }

@@ -42,7 +42,7 @@
 //! let (tasks, _) = run_in_tenant(db, &RetryOptions::default(), acme.tenant.id, |ttx| async move {
 //!     let web = record::insert(&ttx, admin, web).await?;
 //!     record::insert(&ttx, admin, Task::new(web.id, "Launch", owner)).await?;
-//!     task::by_project(&ttx, web.id, &PageRequest::first(50)).await
+//!     task::by_project(&ttx, admin, web.id, &PageRequest::first(50)).await
 //! })
 //! .await?;
 //! assert_eq!(tasks.items.len(), 1);
@@ -55,12 +55,13 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::audit::{self, Actor, AuditAction};
+use crate::audit::{self, AuditAction};
 use crate::error::{Error, Result};
-use crate::ids::{not_nil, RecordId};
+use crate::ids::{not_nil, MemberId, RecordId};
 use crate::keys::{self, KeyPart};
 use crate::kv::{key_after, KeyValue, RangeOptions};
-use crate::rbac::{self, Action, Resource, ResourceKind, Scope};
+use crate::principal::Principal;
+use crate::rbac::{Access, Action, Resource, ResourceKind, Scope};
 use crate::tenant_tx::TenantTx;
 use crate::value::{self, Versioned};
 
@@ -161,6 +162,18 @@ pub trait Model: Versioned + Clone + PartialEq + Send + Sync + 'static {
         let _ = ttx;
         Ok(Scope::Tenant)
     }
+    /// The member whose content the record is (its author or owner), if the model has one.
+    /// Acting on another member's content needs [`Action::ManageOthers`] on top of the action
+    /// ([`rbac`](crate::rbac)).
+    fn owner(&self) -> Option<MemberId> {
+        None
+    }
+    /// Whether reading another member's record of this model needs
+    /// [`Action::ManageOthers`] too (sessions, API keys, personal settings).
+    const PRIVATE: bool = false;
+    /// Whether a member may act on its own records of this model without a role grant
+    /// (within its key's scopes): its own sessions and keys.
+    const SELF_SERVICE: bool = false;
     /// Rules that need the store (quotas, hierarchies), run in the transaction before a create
     /// (`before` is `None`) or an update (`before` is the stored record); an error aborts the
     /// write.
@@ -236,19 +249,9 @@ pub(crate) async fn page_of_rows(
     prefix: &[u8],
     request: &PageRequest,
 ) -> Result<(Vec<KeyValue>, Option<Cursor>)> {
-    let limit = match request.limit {
-        0 => DEFAULT_PAGE,
-        n => n.min(MAX_PAGE),
-    };
+    let limit = page_limit(request);
     let end = keys::prefix_range_end(prefix)?;
-    let mut lo = match &request.after {
-        Some(cursor) => {
-            let mut key = prefix.to_vec();
-            key.extend_from_slice(&cursor.0);
-            key_after(&key)
-        }
-        None => prefix.to_vec(),
-    };
+    let mut lo = page_start(prefix, request);
     // One row past the limit tells whether another page follows.
     let want = limit + 1;
     let mut rows = Vec::with_capacity(want.min(64));
@@ -283,48 +286,67 @@ pub fn key_of<M: Model>(ttx: &TenantTx<'_>, id: M::Id) -> Vec<u8> {
     record_key::<M>(ttx, id.uuid())
 }
 
-/// The record `id`, or `None`.
-pub async fn get<M: Model>(ttx: &TenantTx<'_>, id: M::Id) -> Result<Option<M>> {
+/// The record `id`, or `None`, with no access check: for the crate's own operations
+/// (authorization itself, scopes, rules) that must see records whoever asks.
+pub(crate) async fn get_unchecked<M: Model>(ttx: &TenantTx<'_>, id: M::Id) -> Result<Option<M>> {
     match ttx.get(&record_key::<M>(ttx, id.uuid()), false).await? {
         Some(bytes) => value::decode(&bytes).map(Some),
         None => Ok(None),
     }
 }
 
-/// The record `id`, or `None`, read on behalf of `actor`: [`Error::Forbidden`] unless they may
-/// read it ([`rbac`](crate::rbac)); the system actor may read everything.
-pub async fn get_as<M: Model>(ttx: &TenantTx<'_>, actor: Actor, id: M::Id) -> Result<Option<M>> {
-    let found = get::<M>(ttx, id).await?;
+/// The record `id`, or `None`, read by `by`: [`Error::Forbidden`] unless they may read it
+/// ([`rbac`](crate::rbac)). The read is not a snapshot: the record is in the transaction's
+/// read set, so a concurrent change to it makes this transaction conflict.
+pub async fn get<M: Model>(
+    ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
+    id: M::Id,
+) -> Result<Option<M>> {
+    let found = get_unchecked::<M>(ttx, id).await?;
     if let Some(record) = &found {
-        check_access(ttx, actor, Action::Read, record).await?;
+        check_access(ttx, by.into(), Action::Read, record).await?;
     }
     Ok(found)
 }
 
-/// Checks that `actor` may do `action` on `record` (the system actor always may).
+/// Checks that `by` may do `action` on `record`.
 pub(crate) async fn check_access<M: Model>(
     ttx: &TenantTx<'_>,
-    actor: Actor,
+    by: Principal,
     action: Action,
     record: &M,
 ) -> Result<()> {
-    if let Actor::Member(member) = actor {
-        let resource = Resource::of(ttx, record).await?;
-        rbac::authorize(ttx, member, action, &resource).await?;
+    let mut access = Access::load(ttx, by).await?;
+    if access.is_unrestricted() {
+        return Ok(());
     }
-    Ok(())
+    let resource = Resource::of(ttx, record).await?;
+    access.require(ttx, action, &resource).await
 }
 
-/// The record `id`, or [`Error::NotFound`].
-pub async fn require<M: Model>(ttx: &TenantTx<'_>, id: M::Id) -> Result<M> {
-    get(ttx, id).await?.ok_or(Error::NotFound {
+/// The record `id`, or [`Error::NotFound`], with no access check (see [`get_unchecked`]).
+pub(crate) async fn require_unchecked<M: Model>(ttx: &TenantTx<'_>, id: M::Id) -> Result<M> {
+    get_unchecked::<M>(ttx, id).await?.ok_or(Error::NotFound {
         model: M::WHAT,
         id: id.uuid(),
     })
 }
 
-/// Whether record `id` of `T` exists in the tenant.
-pub async fn exists<T: Model>(ttx: &TenantTx<'_>, id: T::Id) -> Result<bool> {
+/// The record `id` read by `by` ([`get`]), or [`Error::NotFound`].
+pub async fn require<M: Model>(
+    ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
+    id: M::Id,
+) -> Result<M> {
+    get::<M>(ttx, by, id).await?.ok_or(Error::NotFound {
+        model: M::WHAT,
+        id: id.uuid(),
+    })
+}
+
+/// Whether record `id` of `T` exists in the tenant (no access check: for references).
+pub(crate) async fn exists<T: Model>(ttx: &TenantTx<'_>, id: T::Id) -> Result<bool> {
     Ok(ttx
         .get(&record_key::<T>(ttx, id.uuid()), false)
         .await?
@@ -387,7 +409,13 @@ fn check_collection<M: Model>() -> Result<()> {
 /// Creates `record` (its timestamps set now), with every index entry and one audit event, in
 /// the transaction. [`Error::AlreadyExists`] when its id or a unique index value is taken,
 /// [`Error::InvalidReference`] when a reference does not exist in the tenant.
-pub async fn insert<M: Model>(ttx: &TenantTx<'_>, actor: Actor, mut record: M) -> Result<M> {
+pub async fn insert<M: Model>(
+    ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
+    mut record: M,
+) -> Result<M> {
+    let by = by.into();
+    let actor = by.actor();
     check_collection::<M>()?;
     audit::check_actor(ttx, actor).await?;
     record.normalize();
@@ -408,7 +436,7 @@ pub async fn insert<M: Model>(ttx: &TenantTx<'_>, actor: Actor, mut record: M) -
         });
     }
     check_references(ttx, &record).await?;
-    check_access(ttx, actor, Action::Create, &record).await?;
+    check_access(ttx, by, Action::Create, &record).await?;
     record.before_write(ttx, None).await?;
     let now = now_ms();
     *record.timestamps_mut() = Timestamps {
@@ -445,7 +473,31 @@ pub async fn insert<M: Model>(ttx: &TenantTx<'_>, actor: Actor, mut record: M) -
 /// rewritten in the current schema version. An update that changes nothing (timestamps aside)
 /// of a record already in the current version writes nothing, audits nothing and returns the
 /// stored record. [`Error::NotFound`] when it does not exist.
-pub async fn update<M: Model>(ttx: &TenantTx<'_>, actor: Actor, mut record: M) -> Result<M> {
+pub async fn update<M: Model>(
+    ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
+    record: M,
+) -> Result<M> {
+    update_inner(ttx, by.into(), record, true).await
+}
+
+/// [`update`] without the access check, audited as `by`: for a special operation that has
+/// authorized the change itself (a password change activating an invited user).
+pub(crate) async fn update_authorized<M: Model>(
+    ttx: &TenantTx<'_>,
+    by: Principal,
+    record: M,
+) -> Result<M> {
+    update_inner(ttx, by, record, false).await
+}
+
+async fn update_inner<M: Model>(
+    ttx: &TenantTx<'_>,
+    by: Principal,
+    mut record: M,
+    checked: bool,
+) -> Result<M> {
+    let actor = by.actor();
     check_collection::<M>()?;
     audit::check_actor(ttx, actor).await?;
     record.normalize();
@@ -458,18 +510,8 @@ pub async fn update<M: Model>(ttx: &TenantTx<'_>, actor: Actor, mut record: M) -
         .ok_or(Error::NotFound { model: M::WHAT, id })?;
     let before: M = value::decode(&before_bytes)?;
     check_references(ttx, &record).await?;
-    if let Actor::Member(member) = actor {
-        let old = Resource::of(ttx, &before).await?;
-        rbac::authorize(ttx, member, Action::Update, &old).await?;
-        // Moving a record (a task to another project, an entity under another parent) needs
-        // the right where it lands too. A scope follows from the references alone (the
-        // contract of `Model::scope`), so unchanged references mean an unchanged scope.
-        if record.references() != before.references() {
-            let scope = record.scope(ttx).await?;
-            if scope != old.scope {
-                rbac::authorize(ttx, member, Action::Update, &Resource { scope, ..old }).await?;
-            }
-        }
+    if checked {
+        check_update_access(ttx, by, &before, &record).await?;
     }
     if same_content(&record, &before) && before_bytes.first() == Some(&M::SCHEMA_VERSION) {
         // Nothing would change (and the stored bytes are already today's version): nothing
@@ -521,11 +563,53 @@ pub async fn update<M: Model>(ttx: &TenantTx<'_>, actor: Actor, mut record: M) -
     Ok(record)
 }
 
+/// Checks that `by` may update `before` into `record`: at the record's place, and where it
+/// moves to, and for its new owner.
+async fn check_update_access<M: Model>(
+    ttx: &TenantTx<'_>,
+    by: Principal,
+    before: &M,
+    record: &M,
+) -> Result<()> {
+    let mut access = Access::load(ttx, by).await?;
+    if !access.is_unrestricted() {
+        let old = Resource::of(ttx, before).await?;
+        access.require(ttx, Action::Update, &old).await?;
+        // Moving a record (a task to another project, an entity under another parent) needs
+        // the right where it lands too, and handing content to another member needs the
+        // right to act for others. A scope follows from the references alone (the contract
+        // of `Model::scope`), so unchanged references mean an unchanged scope.
+        let owner = record.owner();
+        if record.references() != before.references() || owner != old.owner {
+            let scope = if record.references() != before.references() {
+                record.scope(ttx).await?
+            } else {
+                old.scope
+            };
+            if scope != old.scope || owner != old.owner {
+                let moved = Resource {
+                    scope,
+                    owner,
+                    ..old
+                };
+                access.require(ttx, Action::Update, &moved).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Deletes record `id` and its index entries, with one audit event; returns what was
 /// stored. [`Error::NotFound`] when it does not exist. Retried by `run_in_tenant` after
 /// `CommitUnknownResult`, a delete whose earlier attempt committed returns what that attempt
 /// deleted (the attempts of one operation share what they remember) instead of `NotFound`.
-pub async fn delete<M: Model>(ttx: &TenantTx<'_>, actor: Actor, id: M::Id) -> Result<M> {
+pub async fn delete<M: Model>(
+    ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
+    id: M::Id,
+) -> Result<M> {
+    let by = by.into();
+    let actor = by.actor();
     check_collection::<M>()?;
     audit::check_actor(ttx, actor).await?;
     let id = id.uuid();
@@ -539,7 +623,7 @@ pub async fn delete<M: Model>(ttx: &TenantTx<'_>, actor: Actor, id: M::Id) -> Re
         return Err(Error::NotFound { model: M::WHAT, id });
     };
     let before: M = value::decode(&before_bytes)?;
-    check_access(ttx, actor, Action::Delete, &before).await?;
+    check_access(ttx, by, Action::Delete, &before).await?;
     before.before_delete(ttx).await?;
     for index in M::INDEXES {
         if let Some(values) = (index.values)(&before) {
@@ -564,55 +648,169 @@ pub async fn delete<M: Model>(ttx: &TenantTx<'_>, actor: Actor, id: M::Id) -> Re
     Ok(before)
 }
 
-/// One page of every record of `M`, in id order (creation order for v7 ids).
-pub async fn list<M: Model>(ttx: &TenantTx<'_>, request: &PageRequest) -> Result<Page<M>> {
+/// One page of every record of `M` that `by` may read, in id order (creation order for v7
+/// ids). Records the reader may not read are left out, not refused ([`visible_page`]).
+pub async fn list<M: Model>(
+    ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
+    request: &PageRequest,
+) -> Result<Page<M>> {
     let prefix = keys::collection_prefix(ttx.prefix(), M::COLLECTION);
-    let (rows, next) = page_of_rows(ttx, &prefix, request).await?;
-    let items = rows
-        .iter()
-        .map(|kv| value::decode(&kv.value))
-        .collect::<Result<Vec<M>>>()?;
-    Ok(Page { items, next })
+    visible_page(ttx, by.into(), &prefix, None, request).await
 }
 
-/// One page of the records whose `index` values start with `values`, in index order (then
-/// id order).
+/// One page of the records whose `index` values start with `values` that `by` may read,
+/// in index order (then id order) ([`visible_page`]).
 pub async fn list_by<M: Model>(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     index: &IndexDef<M>,
     values: &[KeyPart],
     request: &PageRequest,
 ) -> Result<Page<M>> {
     let prefix = keys::index_prefix(ttx.prefix(), index.name, values);
-    let (rows, next) = page_of_rows(ttx, &prefix, request).await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for kv in &rows {
-        let id = keys::id_of_index_key(&kv.key)?;
-        let bytes = ttx
-            .get(&record_key::<M>(ttx, id), false)
-            .await?
-            .ok_or_else(|| Error::Decode {
-                what: M::WHAT,
-                reason: format!("index {} points at missing record {id}", index.name),
-                source: None,
-            })?;
-        items.push(value::decode(&bytes)?);
-    }
-    Ok(Page { items, next })
+    visible_page(ttx, by.into(), &prefix, Some(index.name), request).await
 }
 
-/// The one record whose unique `index` holds `values`, or `None`.
+/// [`list_by`] with no access check, for the crate's own operations.
+pub(crate) async fn list_by_unchecked<M: Model>(
+    ttx: &TenantTx<'_>,
+    index: &IndexDef<M>,
+    values: &[KeyPart],
+    request: &PageRequest,
+) -> Result<Page<M>> {
+    list_by(ttx, Principal::system(), index, values, request).await
+}
+
+/// The one record whose unique `index` holds `values`, or `None`; read by `by` as [`get`]
+/// reads ([`Error::Forbidden`] when it exists and they may not read it).
 pub async fn find_unique<M: Model>(
+    ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
+    index: &IndexDef<M>,
+    values: &[KeyPart],
+) -> Result<Option<M>> {
+    let found = find_unique_unchecked(ttx, index, values).await?;
+    if let Some(record) = &found {
+        check_access(ttx, by.into(), Action::Read, record).await?;
+    }
+    Ok(found)
+}
+
+/// [`find_unique`] with no access check, for the crate's own operations.
+pub(crate) async fn find_unique_unchecked<M: Model>(
     ttx: &TenantTx<'_>,
     index: &IndexDef<M>,
     values: &[KeyPart],
 ) -> Result<Option<M>> {
-    let page = list_by(ttx, index, values, &PageRequest::first(1)).await?;
+    let page = list_by_unchecked(ttx, index, values, &PageRequest::first(1)).await?;
     Ok(page.items.into_iter().next())
 }
 
-/// Whether any record of `M` has `index` values starting with `values` (one key read).
-pub async fn any_by<M: Model>(
+/// Rows a filtered list reads per item it may return before it hands back a short page
+/// with a cursor: a reader who may see few of many records pages on instead of one call
+/// scanning the whole range.
+const SCAN_ROWS_PER_ITEM: usize = 8;
+
+/// One page of the records under `prefix` (record rows, or the entries of index `index`
+/// naming records) that `by` may read, filtered in this transaction with one [`Access`].
+///
+/// The cursor points after the last row looked at, so paging goes on past hidden records.
+/// A page may hold fewer than `limit` items while `next` is `Some` (when the reader may
+/// see few of the rows): a list is complete when `next` is `None`, never earlier.
+async fn visible_page<M: Model>(
+    ttx: &TenantTx<'_>,
+    by: Principal,
+    prefix: &[u8],
+    index: Option<&str>,
+    request: &PageRequest,
+) -> Result<Page<M>> {
+    let limit = page_limit(request);
+    let end = keys::prefix_range_end(prefix)?;
+    let mut lo = page_start(prefix, request);
+    let mut access = Access::load(ttx, by).await?;
+    let filtered = !access.is_unrestricted();
+    let budget = limit.saturating_mul(SCAN_ROWS_PER_ITEM);
+    let cursor_of = |key: &[u8]| Cursor(key[prefix.len()..].to_vec());
+    let (mut items, mut last_item, mut scanned) = (Vec::new(), None, 0usize);
+    loop {
+        // One visible row past the limit tells whether another page follows.
+        let want = if filtered {
+            limit + 1
+        } else {
+            limit + 1 - items.len()
+        };
+        let page = ttx.get_range(&lo, &end, RangeOptions::limit(want)).await?;
+        let next = page.next_range(&lo, &end, false);
+        for kv in &page.kvs {
+            scanned += 1;
+            let record: M = match index {
+                None => value::decode(&kv.value)?,
+                Some(name) => indexed_record(ttx, name, &kv.key).await?,
+            };
+            if filtered {
+                let resource = Resource::of(ttx, &record).await?;
+                if !access.allows(ttx, Action::Read, &resource).await? {
+                    continue;
+                }
+            }
+            if items.len() == limit {
+                return Ok(Page {
+                    items,
+                    next: last_item.as_deref().map(cursor_of),
+                });
+            }
+            items.push(record);
+            last_item = Some(kv.key.clone());
+        }
+        match (next, page.kvs.last()) {
+            (None, _) | (_, None) => return Ok(Page { items, next: None }),
+            (Some(_), Some(last)) if filtered && scanned >= budget => {
+                return Ok(Page {
+                    items,
+                    next: Some(cursor_of(&last.key)),
+                })
+            }
+            (Some((next_lo, _)), _) => lo = next_lo,
+        }
+    }
+}
+
+fn page_limit(request: &PageRequest) -> usize {
+    match request.limit {
+        0 => DEFAULT_PAGE,
+        n => n.min(MAX_PAGE),
+    }
+}
+
+fn page_start(prefix: &[u8], request: &PageRequest) -> Vec<u8> {
+    match &request.after {
+        Some(cursor) => {
+            let mut key = prefix.to_vec();
+            key.extend_from_slice(&cursor.0);
+            key_after(&key)
+        }
+        None => prefix.to_vec(),
+    }
+}
+
+/// The record the entry `key` of index `index` names (a missing one is corruption).
+async fn indexed_record<M: Model>(ttx: &TenantTx<'_>, index: &str, key: &[u8]) -> Result<M> {
+    let id = keys::id_of_index_key(key)?;
+    let bytes = ttx
+        .get(&record_key::<M>(ttx, id), false)
+        .await?
+        .ok_or_else(|| Error::Decode {
+            what: M::WHAT,
+            reason: format!("index {index} points at missing record {id}"),
+            source: None,
+        })?;
+    value::decode(&bytes)
+}
+
+/// Whether any record of `M` has `index` values starting with `values` (one key read, no
+/// access check: for the crate's rules).
+pub(crate) async fn any_by<M: Model>(
     ttx: &TenantTx<'_>,
     index: &IndexDef<M>,
     values: &[KeyPart],

@@ -150,15 +150,16 @@ async fn lookup(
 ) -> anyhow::Result<()> {
     let tx = db.begin().await?;
     let ttx = TenantTx::open(&*tx, t.id).await?;
+    // Every read is checked, as the member asking.
+    let actor = Actor::Member(pick(&t.contributors, rng)?);
     if rng.bool() {
         let id = pick(&t.tasks, rng)?;
-        let actor = Actor::Member(pick(&t.contributors, rng)?);
-        record::get_as::<Task>(&ttx, actor, id)
+        record::get::<Task>(&ttx, actor, id)
             .await?
             .with_context(|| format!("task {id} is missing"))?;
     } else {
         let email = &t.emails[rng.usize(0..t.emails.len())];
-        user::by_email(&ttx, email)
+        user::by_email(&ttx, actor, email)
             .await?
             .with_context(|| format!("user {email} is missing"))?;
     }
@@ -183,7 +184,7 @@ async fn write(
     } else {
         let id = pick(&t.tasks, rng)?;
         run_in_tenant(db, options, t.id, |ttx| async move {
-            let mut task = record::require::<Task>(&ttx, id).await?;
+            let mut task = record::require::<Task>(&ttx, actor, id).await?;
             task.status = next_status(task.status);
             record::update(&ttx, actor, task).await.map(drop)
         })
@@ -204,8 +205,10 @@ fn next_status(status: TaskStatus) -> TaskStatus {
 async fn list(db: &dyn KvBackend, t: &BenchTenant, rng: &mut fastrand::Rng) -> anyhow::Result<()> {
     let tx = db.begin().await?;
     let ttx = TenantTx::open(&*tx, t.id).await?;
+    let actor = Actor::Member(pick(&t.contributors, rng)?);
     let page = task::by_project(
         &ttx,
+        actor,
         pick(&t.projects, rng)?,
         &PageRequest::first(LIST_PAGE),
     )

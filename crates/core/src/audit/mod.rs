@@ -48,6 +48,15 @@ pub enum Actor {
     Member(MemberId),
 }
 
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Actor::System => f.write_str("the platform"),
+            Actor::Member(member) => write!(f, "member {member}"),
+        }
+    }
+}
+
 /// What was done.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AuditAction {
@@ -187,7 +196,7 @@ pub async fn record_denial(tx: &dyn Transaction, tenant: TenantId, error: &Error
     let ttx = TenantTx::open_any_status(tx, tenant).await?;
     write(
         &ttx,
-        Actor::Member(*actor),
+        *actor,
         AuditAction::Denied(*action),
         model,
         *id,

@@ -14,6 +14,7 @@ use crate::model::agent_instance::AgentInstance;
 use crate::model::entity::check_code;
 use crate::model::member::Member;
 use crate::model::setting::{check_map, TypedMap};
+use crate::principal::Principal;
 use crate::rbac::ResourceKind;
 use crate::record::{self, check_len, IndexDef, Model, Timestamps};
 use crate::tenant_tx::TenantTx;
@@ -136,6 +137,10 @@ impl Model for AgentConfig {
 }
 
 /// The configuration named `name`, or `None`.
-pub async fn by_name(ttx: &TenantTx<'_>, name: &str) -> Result<Option<AgentConfig>> {
-    record::find_unique(ttx, &AgentConfig::BY_NAME, &[name.into()]).await
+pub async fn by_name(
+    ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
+    name: &str,
+) -> Result<Option<AgentConfig>> {
+    record::find_unique(ttx, by, &AgentConfig::BY_NAME, &[name.into()]).await
 }

@@ -11,6 +11,7 @@ use crate::keys::KeyPart;
 use crate::model::agent_instance::AgentInstance;
 use crate::model::setting::{check_map, TypedMap};
 use crate::model::task::Task;
+use crate::principal::Principal;
 use crate::rbac::{self, ResourceKind, Scope};
 use crate::record::{self, check_len, IndexDef, Model, Page, PageRequest, Reference, Timestamps};
 use crate::tenant_tx::TenantTx;
@@ -135,7 +136,7 @@ impl Model for AgentExecution {
     async fn scope(&self, ttx: &TenantTx<'_>) -> Result<Scope> {
         match self.task {
             Some(task) => {
-                let task = record::require::<Task>(ttx, task).await?;
+                let task = record::require_unchecked::<Task>(ttx, task).await?;
                 rbac::project_scope(ttx, task.project).await
             }
             None => Ok(Scope::Tenant),
@@ -176,11 +177,13 @@ impl Model for AgentExecution {
 /// One page of the runs of `instance`.
 pub async fn by_instance(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     instance: AgentInstanceId,
     request: &PageRequest,
 ) -> Result<Page<AgentExecution>> {
     record::list_by(
         ttx,
+        by,
         &AgentExecution::BY_INSTANCE,
         &[instance.uuid().into()],
         request,
@@ -191,11 +194,13 @@ pub async fn by_instance(
 /// One page of the runs on `task`.
 pub async fn by_task(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     task: TaskId,
     request: &PageRequest,
 ) -> Result<Page<AgentExecution>> {
     record::list_by(
         ttx,
+        by,
         &AgentExecution::BY_TASK,
         &[task.uuid().into()],
         request,

@@ -9,6 +9,7 @@ use crate::ids::{AgentConfigId, AgentInstanceId};
 use crate::keys::KeyPart;
 use crate::model::agent_config::AgentConfig;
 use crate::model::agent_execution::AgentExecution;
+use crate::principal::Principal;
 use crate::rbac::ResourceKind;
 use crate::record::{self, check_len, IndexDef, Model, Page, PageRequest, Reference, Timestamps};
 use crate::tenant_tx::TenantTx;
@@ -150,11 +151,13 @@ impl Model for AgentInstance {
 /// One page of the instances of `config`.
 pub async fn by_config(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     config: AgentConfigId,
     request: &PageRequest,
 ) -> Result<Page<AgentInstance>> {
     record::list_by(
         ttx,
+        by,
         &AgentInstance::BY_CONFIG,
         &[config.uuid().into()],
         request,

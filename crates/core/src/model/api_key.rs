@@ -11,11 +11,12 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::audit::{digest, Actor};
+use crate::audit::digest;
 use crate::error::{Error, Result};
 use crate::ids::{ApiKeyId, MemberId};
 use crate::keys::KeyPart;
-use crate::model::member::Member;
+use crate::model::member::{self, Member};
+use crate::principal::Principal;
 use crate::rbac::{Permission, ResourceKind};
 use crate::record::{self, check_len, IndexDef, Model, Page, PageRequest, Reference, Timestamps};
 use crate::tenant_tx::TenantTx;
@@ -47,7 +48,8 @@ pub struct ApiKey {
     pub stamps: Timestamps,
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex of `bytes` (how secret hashes are indexed).
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes
         .iter()
         .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
@@ -56,15 +58,36 @@ fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// `prefix` then 64 hex digits: 244 random bits from the operating system's generator (two
+/// random v4 UUIDs).
+pub(crate) fn random_secret(prefix: &str) -> String {
+    let mut random = Vec::with_capacity(32);
+    random.extend_from_slice(Uuid::new_v4().as_bytes());
+    random.extend_from_slice(Uuid::new_v4().as_bytes());
+    format!("{prefix}{}", hex(&random))
+}
+
 impl ApiKey {
+    /// [`Error::Unauthenticated`] unless the key is unrevoked and unexpired at `now_ms`.
+    pub fn check_valid(&self, now_ms: i64) -> Result<()> {
+        if self.revoked {
+            return Err(Error::Unauthenticated {
+                reason: "the API key was revoked",
+            });
+        }
+        if self.expires_at_ms.is_some_and(|at| now_ms >= at) {
+            return Err(Error::Unauthenticated {
+                reason: "the API key expired",
+            });
+        }
+        Ok(())
+    }
+
     /// A new key of `member` and its secret, which is shown this once: only its hash is
     /// kept. The secret holds 244 random bits from the operating system's generator (two
     /// random UUIDs). Call it outside a retry loop, so that a retry inserts the same key.
     pub fn generate(member: MemberId, name: impl Into<String>) -> (ApiKey, String) {
-        let mut random = Vec::with_capacity(32);
-        random.extend_from_slice(Uuid::new_v4().as_bytes());
-        random.extend_from_slice(Uuid::new_v4().as_bytes());
-        let secret = format!("{SECRET_PREFIX}{}", hex(&random));
+        let secret = random_secret(SECRET_PREFIX);
         let key = ApiKey {
             id: ApiKeyId::generate(),
             member,
@@ -104,6 +127,8 @@ impl Versioned for ApiKey {
 impl Model for ApiKey {
     const COLLECTION: &'static str = "api_key";
     const INDEXES: &'static [IndexDef<Self>] = &[ApiKey::BY_HASH, ApiKey::BY_MEMBER];
+    const PRIVATE: bool = true;
+    const SELF_SERVICE: bool = true;
     type Id = ApiKeyId;
     const RESOURCE: ResourceKind = ResourceKind::ApiKey;
 
@@ -130,6 +155,9 @@ impl Model for ApiKey {
     fn references(&self) -> Vec<Reference> {
         vec![Reference::to::<Member>("member", self.member)]
     }
+    fn owner(&self) -> Option<MemberId> {
+        Some(self.member)
+    }
     async fn before_write(&self, _ttx: &TenantTx<'_>, before: Option<&Self>) -> Result<()> {
         if let Some(before) = before {
             if before.key_hash != self.key_hash || before.member != self.member {
@@ -149,40 +177,43 @@ impl Model for ApiKey {
     }
 }
 
-/// The key whose secret is `secret`, if it exists, is not revoked and has not expired at
-/// `now_ms`; otherwise [`Error::Unauthenticated`]. Looks up the hash: one index read.
-pub async fn authenticate(ttx: &TenantTx<'_>, secret: &str, now_ms: i64) -> Result<ApiKey> {
+/// The principal of the key whose secret is `secret`, if the key exists, is not revoked,
+/// has not expired at `now_ms` and its member may act (a disabled user's keys stop
+/// authenticating); otherwise [`Error::Unauthenticated`]. The principal carries the key, so
+/// its scopes bound everything it does. Looks up the hash: one index read.
+pub async fn authenticate(ttx: &TenantTx<'_>, secret: &str, now_ms: i64) -> Result<Principal> {
     let hash = hex(&digest(secret.as_bytes()));
-    let key = record::find_unique(ttx, &ApiKey::BY_HASH, &[hash.into()])
+    let key = record::find_unique_unchecked(ttx, &ApiKey::BY_HASH, &[hash.into()])
         .await?
         .ok_or(Error::Unauthenticated {
             reason: "unknown API key",
         })?;
-    if key.revoked {
-        return Err(Error::Unauthenticated {
-            reason: "the API key was revoked",
-        });
-    }
-    if key.expires_at_ms.is_some_and(|at| now_ms >= at) {
-        return Err(Error::Unauthenticated {
-            reason: "the API key expired",
-        });
-    }
-    Ok(key)
+    key.check_valid(now_ms)?;
+    member::check_may_act(ttx, key.member).await?;
+    Ok(Principal::with_api_key(key.member, key.id))
 }
 
 /// Revokes key `id`.
-pub async fn revoke(ttx: &TenantTx<'_>, actor: Actor, id: ApiKeyId) -> Result<ApiKey> {
-    let mut key = record::require::<ApiKey>(ttx, id).await?;
+pub async fn revoke(ttx: &TenantTx<'_>, by: impl Into<Principal>, id: ApiKeyId) -> Result<ApiKey> {
+    let by = by.into();
+    let mut key = record::require::<ApiKey>(ttx, by, id).await?;
     key.revoked = true;
-    record::update(ttx, actor, key).await
+    record::update(ttx, by, key).await
 }
 
 /// One page of the keys of `member`.
 pub async fn by_member(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     member: MemberId,
     request: &PageRequest,
 ) -> Result<Page<ApiKey>> {
-    record::list_by(ttx, &ApiKey::BY_MEMBER, &[member.uuid().into()], request).await
+    record::list_by(
+        ttx,
+        by,
+        &ApiKey::BY_MEMBER,
+        &[member.uuid().into()],
+        request,
+    )
+    .await
 }

@@ -8,12 +8,12 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::audit::Actor;
 use crate::error::Result;
 use crate::ids::{CommentId, MemberId, TaskId};
 use crate::keys::KeyPart;
 use crate::model::member::Member;
 use crate::model::task::Task;
+use crate::principal::Principal;
 use crate::rbac::{self, ResourceKind, Scope};
 use crate::record::{
     self, check_len, now_ms, IndexDef, Model, Page, PageRequest, Reference, Timestamps,
@@ -132,8 +132,11 @@ impl Model for Comment {
     fn timestamps_mut(&mut self) -> &mut Timestamps {
         &mut self.stamps
     }
+    fn owner(&self) -> Option<MemberId> {
+        Some(self.author)
+    }
     async fn scope(&self, ttx: &TenantTx<'_>) -> Result<Scope> {
-        let task = record::require::<Task>(ttx, self.task).await?;
+        let task = record::require_unchecked::<Task>(ttx, self.task).await?;
         rbac::project_scope(ttx, task.project).await
     }
     fn validate(&self) -> Result<()> {
@@ -150,21 +153,23 @@ impl Model for Comment {
 /// One page of the comments on `task`, oldest first.
 pub async fn by_task(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     task: TaskId,
     request: &PageRequest,
 ) -> Result<Page<Comment>> {
-    record::list_by(ttx, &Comment::BY_TASK, &[task.uuid().into()], request).await
+    record::list_by(ttx, by, &Comment::BY_TASK, &[task.uuid().into()], request).await
 }
 
 /// Replaces the body of comment `id` and records when it was edited.
 pub async fn edit(
     ttx: &TenantTx<'_>,
-    actor: Actor,
+    by: impl Into<Principal>,
     id: CommentId,
     body: impl Into<String>,
 ) -> Result<Comment> {
-    let mut comment = record::require::<Comment>(ttx, id).await?;
+    let by = by.into();
+    let mut comment = record::require::<Comment>(ttx, by, id).await?;
     comment.body = body.into();
     comment.edited_at_ms = Some(now_ms());
-    record::update(ttx, actor, comment).await
+    record::update(ttx, by, comment).await
 }

@@ -12,6 +12,7 @@ use crate::keys::{self, KeyPart};
 use crate::model::member::Member;
 use crate::model::message::Message;
 use crate::model::project::Project;
+use crate::principal::Principal;
 use crate::rbac::{self, ResourceKind, Scope};
 use crate::record::{self, check_len, IndexDef, Model, Page, PageRequest, Reference, Timestamps};
 use crate::tenant_tx::TenantTx;
@@ -95,6 +96,9 @@ impl Model for Conversation {
     fn timestamps_mut(&mut self) -> &mut Timestamps {
         &mut self.stamps
     }
+    fn owner(&self) -> Option<MemberId> {
+        Some(self.member)
+    }
     async fn scope(&self, ttx: &TenantTx<'_>) -> Result<Scope> {
         match self.project {
             Some(project) => rbac::project_scope(ttx, project).await,
@@ -153,11 +157,13 @@ pub async fn message_count(ttx: &TenantTx<'_>, id: ConversationId) -> Result<i64
 /// One page of the conversations of `member`.
 pub async fn by_member(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     member: MemberId,
     request: &PageRequest,
 ) -> Result<Page<Conversation>> {
     record::list_by(
         ttx,
+        by,
         &Conversation::BY_MEMBER,
         &[member.uuid().into()],
         request,

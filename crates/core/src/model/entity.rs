@@ -11,6 +11,7 @@ use crate::keys::KeyPart;
 use crate::model::project::Project;
 use crate::model::role_assignment::RoleAssignment;
 use crate::model::setting::Setting;
+use crate::principal::Principal;
 use crate::rbac::{ResourceKind, Scope};
 use crate::record::{self, check_len, IndexDef, Model, PageRequest, Reference, Timestamps};
 use crate::tenant_tx::TenantTx;
@@ -185,7 +186,7 @@ impl Model for Entity {
         if let Some(parent_id) = self.parent {
             // Walk up from the new parent: meeting this entity means the move closes a loop.
             // The whole walk comes first so that a cycle is reported as one.
-            let parent = record::require::<Entity>(ttx, parent_id).await?;
+            let parent = record::require_unchecked::<Entity>(ttx, parent_id).await?;
             let mut cursor = parent.parent;
             let mut steps = 0;
             while let Some(id) = cursor {
@@ -193,7 +194,7 @@ impl Model for Entity {
                 if id == self.id || steps > MAX_DEPTH {
                     return Err(cycle());
                 }
-                cursor = record::require::<Entity>(ttx, id).await?.parent;
+                cursor = record::require_unchecked::<Entity>(ttx, id).await?.parent;
             }
             if parent.kind.level() >= self.kind.level() {
                 return Err(Error::InvalidInput {
@@ -210,7 +211,7 @@ impl Model for Entity {
             if before.kind != self.kind {
                 let mut request = PageRequest::first(record::MAX_PAGE);
                 loop {
-                    let page = record::list_by(
+                    let page = record::list_by_unchecked(
                         ttx,
                         &Entity::BY_PARENT,
                         &[self.id.uuid().into()],
@@ -275,24 +276,37 @@ fn cycle() -> Error {
 }
 
 /// The entity with `code`, or `None`.
-pub async fn by_code(ttx: &TenantTx<'_>, code: &str) -> Result<Option<Entity>> {
-    record::find_unique(ttx, &Entity::BY_CODE, &[code.into()]).await
+pub async fn by_code(
+    ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
+    code: &str,
+) -> Result<Option<Entity>> {
+    record::find_unique(ttx, by, &Entity::BY_CODE, &[code.into()]).await
 }
 
 /// One page of the children of `parent`.
 pub async fn children(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     parent: EntityId,
     request: &PageRequest,
 ) -> Result<record::Page<Entity>> {
-    record::list_by(ttx, &Entity::BY_PARENT, &[parent.uuid().into()], request).await
+    record::list_by(
+        ttx,
+        by,
+        &Entity::BY_PARENT,
+        &[parent.uuid().into()],
+        request,
+    )
+    .await
 }
 
 /// One page of the entities of `kind`.
 pub async fn by_kind(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     kind: EntityKind,
     request: &PageRequest,
 ) -> Result<record::Page<Entity>> {
-    record::list_by(ttx, &Entity::BY_KIND, &[kind.code().into()], request).await
+    record::list_by(ttx, by, &Entity::BY_KIND, &[kind.code().into()], request).await
 }

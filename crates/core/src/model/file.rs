@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::ids::{FileId, ProjectId};
 use crate::keys::KeyPart;
 use crate::model::project::Project;
+use crate::principal::Principal;
 use crate::rbac::{self, ResourceKind, Scope};
 use crate::record::{self, check_len, IndexDef, Model, Page, PageRequest, Reference, Timestamps};
 use crate::tenant_tx::TenantTx;
@@ -118,15 +119,27 @@ impl Model for File {
 }
 
 /// The file at `path` in `project`, or `None`.
-pub async fn by_path(ttx: &TenantTx<'_>, project: ProjectId, path: &str) -> Result<Option<File>> {
-    record::find_unique(ttx, &File::BY_PATH, &[project.uuid().into(), path.into()]).await
+pub async fn by_path(
+    ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
+    project: ProjectId,
+    path: &str,
+) -> Result<Option<File>> {
+    record::find_unique(
+        ttx,
+        by,
+        &File::BY_PATH,
+        &[project.uuid().into(), path.into()],
+    )
+    .await
 }
 
 /// One page of the files of `project`, in path order.
 pub async fn by_project(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     project: ProjectId,
     request: &PageRequest,
 ) -> Result<Page<File>> {
-    record::list_by(ttx, &File::BY_PATH, &[project.uuid().into()], request).await
+    record::list_by(ttx, by, &File::BY_PATH, &[project.uuid().into()], request).await
 }

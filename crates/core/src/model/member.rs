@@ -14,7 +14,8 @@ use crate::model::project::Project;
 use crate::model::role_assignment::RoleAssignment;
 use crate::model::setting::Setting;
 use crate::model::task::Task;
-use crate::model::user::User;
+use crate::model::user::{User, UserStatus};
+use crate::principal::Principal;
 use crate::rbac::ResourceKind;
 use crate::record::{
     self, check_len, check_quota, IndexDef, Model, PageRequest, Reference, Timestamps,
@@ -156,15 +157,38 @@ impl Model for Member {
 }
 
 /// The member of `user`, or `None`.
-pub async fn by_user(ttx: &TenantTx<'_>, user: UserId) -> Result<Option<Member>> {
-    record::find_unique(ttx, &Member::BY_USER, &[user.uuid().into()]).await
+pub async fn by_user(
+    ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
+    user: UserId,
+) -> Result<Option<Member>> {
+    record::find_unique(ttx, by, &Member::BY_USER, &[user.uuid().into()]).await
 }
 
 /// One page of the members running `agent`.
 pub async fn by_agent(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     agent: AgentConfigId,
     request: &PageRequest,
 ) -> Result<record::Page<Member>> {
-    record::list_by(ttx, &Member::BY_AGENT, &[agent.uuid().into()], request).await
+    record::list_by(ttx, by, &Member::BY_AGENT, &[agent.uuid().into()], request).await
+}
+
+/// [`Error::Unauthenticated`] unless `member` exists and, for a human, its user is not
+/// disabled: what a credential of the member needs to authenticate.
+pub async fn check_may_act(ttx: &TenantTx<'_>, member: MemberId) -> Result<()> {
+    let refused = Error::Unauthenticated {
+        reason: "the member cannot act (unknown, or its user is disabled)",
+    };
+    let Some(record) = record::get_unchecked::<Member>(ttx, member).await? else {
+        return Err(refused);
+    };
+    if let MemberKind::Human(user) = record.kind {
+        match record::get_unchecked::<User>(ttx, user).await? {
+            Some(user) if user.status != UserStatus::Disabled => {}
+            _ => return Err(refused),
+        }
+    }
+    Ok(())
 }

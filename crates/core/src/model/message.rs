@@ -12,6 +12,7 @@ use crate::ids::{ConversationId, MemberId, MessageId};
 use crate::keys::KeyPart;
 use crate::model::conversation::{message_counter, Conversation, ConversationStatus};
 use crate::model::member::Member;
+use crate::principal::Principal;
 use crate::rbac::{ResourceKind, Scope};
 use crate::record::{self, check_len, IndexDef, Model, Page, PageRequest, Reference, Timestamps};
 use crate::tenant_tx::TenantTx;
@@ -102,8 +103,11 @@ impl Model for Message {
     fn timestamps_mut(&mut self) -> &mut Timestamps {
         &mut self.stamps
     }
+    fn owner(&self) -> Option<MemberId> {
+        Some(self.author)
+    }
     async fn scope(&self, ttx: &TenantTx<'_>) -> Result<Scope> {
-        record::require::<Conversation>(ttx, self.conversation)
+        record::require_unchecked::<Conversation>(ttx, self.conversation)
             .await?
             .scope(ttx)
             .await
@@ -127,7 +131,8 @@ impl Model for Message {
     async fn before_write(&self, ttx: &TenantTx<'_>, before: Option<&Self>) -> Result<()> {
         match before {
             None => {
-                let conversation = record::require::<Conversation>(ttx, self.conversation).await?;
+                let conversation =
+                    record::require_unchecked::<Conversation>(ttx, self.conversation).await?;
                 if conversation.status != ConversationStatus::Active {
                     return Err(Error::InvalidInput {
                         field: "conversation",
@@ -155,11 +160,13 @@ impl Model for Message {
 /// One page of the messages of `conversation`, oldest first.
 pub async fn by_conversation(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     conversation: ConversationId,
     request: &PageRequest,
 ) -> Result<Page<Message>> {
     record::list_by(
         ttx,
+        by,
         &Message::BY_CONVERSATION,
         &[conversation.uuid().into()],
         request,

@@ -13,6 +13,7 @@ use crate::model::file::File;
 use crate::model::member::Member;
 use crate::model::task::Task;
 use crate::model::Priority;
+use crate::principal::Principal;
 use crate::rbac::{ResourceKind, Scope};
 use crate::record::{
     self, check_len, check_quota, IndexDef, Model, Page, PageRequest, Reference, Timestamps,
@@ -169,24 +170,37 @@ impl Model for Project {
 }
 
 /// The project with `code`, or `None`.
-pub async fn by_code(ttx: &TenantTx<'_>, code: &str) -> Result<Option<Project>> {
-    record::find_unique(ttx, &Project::BY_CODE, &[code.into()]).await
+pub async fn by_code(
+    ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
+    code: &str,
+) -> Result<Option<Project>> {
+    record::find_unique(ttx, by, &Project::BY_CODE, &[code.into()]).await
 }
 
 /// One page of the projects of `entity`.
 pub async fn by_entity(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     entity: EntityId,
     request: &PageRequest,
 ) -> Result<Page<Project>> {
-    record::list_by(ttx, &Project::BY_ENTITY, &[entity.uuid().into()], request).await
+    record::list_by(
+        ttx,
+        by,
+        &Project::BY_ENTITY,
+        &[entity.uuid().into()],
+        request,
+    )
+    .await
 }
 
 /// One page of the projects owned by `owner`.
 pub async fn by_owner(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     owner: MemberId,
     request: &PageRequest,
 ) -> Result<Page<Project>> {
-    record::list_by(ttx, &Project::BY_OWNER, &[owner.uuid().into()], request).await
+    record::list_by(ttx, by, &Project::BY_OWNER, &[owner.uuid().into()], request).await
 }

@@ -13,6 +13,7 @@ use crate::ids::RoleId;
 use crate::keys::KeyPart;
 use crate::model::entity::check_code;
 use crate::model::role_assignment::RoleAssignment;
+use crate::principal::Principal;
 use crate::rbac::{Action, Permission, ResourceKind};
 use crate::record::{self, check_len, IndexDef, Model, Timestamps};
 use crate::tenant_tx::TenantTx;
@@ -180,6 +181,10 @@ impl Model for Role {
 }
 
 /// The role named `name`, or `None`.
-pub async fn by_name(ttx: &TenantTx<'_>, name: &str) -> Result<Option<Role>> {
-    record::find_unique(ttx, &Role::BY_NAME, &[name.into()]).await
+pub async fn by_name(
+    ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
+    name: &str,
+) -> Result<Option<Role>> {
+    record::find_unique(ttx, by, &Role::BY_NAME, &[name.into()]).await
 }

@@ -17,6 +17,7 @@ use crate::kv::RangeOptions;
 use crate::model::entity::Entity;
 use crate::model::member::Member;
 use crate::model::role::Role;
+use crate::principal::Principal;
 use crate::rbac::{ResourceKind, Scope};
 use crate::record::{self, IndexDef, Model, Page, PageRequest, Reference, Timestamps};
 use crate::tenant_tx::TenantTx;
@@ -153,11 +154,13 @@ pub async fn held_by(ttx: &TenantTx<'_>, member: MemberId) -> Result<Vec<(Entity
 /// One page of the assignments of `member`.
 pub async fn by_member(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     member: MemberId,
     request: &PageRequest,
 ) -> Result<Page<RoleAssignment>> {
     record::list_by(
         ttx,
+        by,
         &RoleAssignment::BY_MEMBER,
         &[member.uuid().into()],
         request,
@@ -168,11 +171,13 @@ pub async fn by_member(
 /// One page of the assignments at `entity`.
 pub async fn by_entity(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     entity: EntityId,
     request: &PageRequest,
 ) -> Result<Page<RoleAssignment>> {
     record::list_by(
         ttx,
+        by,
         &RoleAssignment::BY_ENTITY,
         &[entity.uuid().into()],
         request,

@@ -13,6 +13,7 @@ use crate::ids::{EntityId, MemberId, SettingId};
 use crate::keys::KeyPart;
 use crate::model::entity::Entity;
 use crate::model::member::Member;
+use crate::principal::Principal;
 use crate::rbac::{ResourceKind, Scope};
 use crate::record::{self, check_len, IndexDef, Model, Page, PageRequest, Reference, Timestamps};
 use crate::tenant_tx::TenantTx;
@@ -172,6 +173,12 @@ impl Model for Setting {
     fn timestamps_mut(&mut self) -> &mut Timestamps {
         &mut self.stamps
     }
+    fn owner(&self) -> Option<MemberId> {
+        match self.scope {
+            SettingScope::Member(member) => Some(member),
+            SettingScope::Tenant | SettingScope::Entity(_) => None,
+        }
+    }
     async fn scope(&self, _ttx: &TenantTx<'_>) -> Result<Scope> {
         Ok(match self.scope {
             SettingScope::Entity(entity) => Scope::Entity(entity),
@@ -192,17 +199,23 @@ impl Model for Setting {
 }
 
 /// The setting `name` at `scope`, or `None`.
-pub async fn get(ttx: &TenantTx<'_>, scope: SettingScope, name: &str) -> Result<Option<Setting>> {
+pub async fn get(
+    ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
+    scope: SettingScope,
+    name: &str,
+) -> Result<Option<Setting>> {
     let [kind, id] = scope.key_parts();
-    record::find_unique(ttx, &Setting::BY_SCOPE_NAME, &[kind, id, name.into()]).await
+    record::find_unique(ttx, by, &Setting::BY_SCOPE_NAME, &[kind, id, name.into()]).await
 }
 
 /// One page of the settings at `scope`, by name.
 pub async fn at_scope(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     scope: SettingScope,
     request: &PageRequest,
 ) -> Result<Page<Setting>> {
     let [kind, id] = scope.key_parts();
-    record::list_by(ttx, &Setting::BY_SCOPE_NAME, &[kind, id], request).await
+    record::list_by(ttx, by, &Setting::BY_SCOPE_NAME, &[kind, id], request).await
 }

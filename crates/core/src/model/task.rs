@@ -11,6 +11,7 @@ use crate::model::comment::Comment;
 use crate::model::member::Member;
 use crate::model::project::Project;
 use crate::model::Priority;
+use crate::principal::Principal;
 use crate::rbac::{self, ResourceKind, Scope};
 use crate::record::{self, check_len, IndexDef, Model, Page, PageRequest, Reference, Timestamps};
 use crate::tenant_tx::TenantTx;
@@ -195,7 +196,7 @@ impl Model for Task {
                 if id == self.id || steps > MAX_DEPTH {
                     return Err(cycle());
                 }
-                let ancestor = record::require::<Task>(ttx, id).await?;
+                let ancestor = record::require_unchecked::<Task>(ttx, id).await?;
                 if id == parent_id && ancestor.project != self.project {
                     return Err(Error::InvalidInput {
                         field: "parent",
@@ -241,35 +242,53 @@ fn cycle() -> Error {
 /// One page of the tasks of `project`.
 pub async fn by_project(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     project: ProjectId,
     request: &PageRequest,
 ) -> Result<Page<Task>> {
-    record::list_by(ttx, &Task::BY_PROJECT, &[project.uuid().into()], request).await
+    record::list_by(
+        ttx,
+        by,
+        &Task::BY_PROJECT,
+        &[project.uuid().into()],
+        request,
+    )
+    .await
 }
 
 /// One page of the tasks assigned to `member`.
 pub async fn by_assignee(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     member: MemberId,
     request: &PageRequest,
 ) -> Result<Page<Task>> {
-    record::list_by(ttx, &Task::BY_ASSIGNEE, &[member.uuid().into()], request).await
+    record::list_by(
+        ttx,
+        by,
+        &Task::BY_ASSIGNEE,
+        &[member.uuid().into()],
+        request,
+    )
+    .await
 }
 
 /// One page of the tasks in `status`.
 pub async fn by_status(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     status: TaskStatus,
     request: &PageRequest,
 ) -> Result<Page<Task>> {
-    record::list_by(ttx, &Task::BY_STATUS, &[status.code().into()], request).await
+    record::list_by(ttx, by, &Task::BY_STATUS, &[status.code().into()], request).await
 }
 
 /// One page of the subtasks of `parent`.
 pub async fn subtasks(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     parent: TaskId,
     request: &PageRequest,
 ) -> Result<Page<Task>> {
-    record::list_by(ttx, &Task::BY_PARENT, &[parent.uuid().into()], request).await
+    record::list_by(ttx, by, &Task::BY_PARENT, &[parent.uuid().into()], request).await
 }

@@ -8,8 +8,11 @@ use serde::{Deserialize, Serialize};
 use crate::audit::{self, Actor, AuditAction};
 use crate::error::{Error, Result};
 use crate::keys::{self, TenantId};
-use crate::kv::Transaction;
+use crate::kv::{KvBackend, Transaction};
+use crate::principal::Principal;
+use crate::rbac::{self, Action, Resource, ResourceKind, Scope};
 use crate::record::{check_len, now_ms, Timestamps};
+use crate::retry::{run, RetryOptions};
 use crate::tenant_tx::TenantTx;
 use crate::value::{self, Versioned};
 
@@ -215,19 +218,136 @@ pub(crate) async fn register(tx: &dyn Transaction, tenant: &Tenant) -> Result<Ve
     Ok(bytes)
 }
 
-/// Replaces a tenant's registry entry (name, domain, plan, quotas, status), moving the domain
-/// index when the domain changes, audited in the tenant by `actor`.
-pub async fn update(tx: &dyn Transaction, actor: Actor, mut tenant: Tenant) -> Result<Tenant> {
+/// Replaces a tenant's settings (name, domain, plan, quotas), moving the domain index when
+/// the domain changes, audited in the tenant. Only the system and the tenant's Admins may
+/// ([`Error::Forbidden`] otherwise: the right to update [`ResourceKind::Tenant`] tenant-wide);
+/// the status is not a setting: a different status is [`Error::InvalidInput`], and changes
+/// through [`set_status`].
+pub async fn update(
+    tx: &dyn Transaction,
+    by: impl Into<Principal>,
+    tenant: Tenant,
+) -> Result<Tenant> {
+    let by = by.into();
+    let (ttx, before_bytes, before) = open_entry(tx, tenant.id).await?;
+    if before.status != tenant.status {
+        return Err(Error::InvalidInput {
+            field: "status",
+            reason: "a tenant's status changes only through tenant::set_status, by the platform \
+                     operator"
+                .into(),
+        });
+    }
+    let resource = Resource::new(
+        ResourceKind::Tenant,
+        Tenant::WHAT,
+        tenant.id.uuid(),
+        Scope::Tenant,
+    );
+    rbac::authorize(&ttx, by, Action::Update, &resource).await?;
+    write_entry(tx, &ttx, by.actor(), (&before_bytes, &before), tenant).await
+}
+
+/// Sets a tenant's status (suspend, activate): the platform operator's (and the system's)
+/// alone, [`Error::Forbidden`] for anyone else, a tenant Admin included. Setting the status
+/// it already has changes nothing and audits nothing.
+pub async fn set_status(
+    tx: &dyn Transaction,
+    by: impl Into<Principal>,
+    id: TenantId,
+    status: TenantStatus,
+) -> Result<Tenant> {
+    let by = by.into();
+    let (ttx, before_bytes, before) = open_entry(tx, id).await?;
+    if !matches!(by, Principal::System | Principal::Operator) {
+        return Err(Error::Forbidden {
+            actor: by.actor(),
+            action: Action::Update,
+            model: "tenant status",
+            id: id.uuid(),
+        });
+    }
+    if before.status == status {
+        return Ok(before);
+    }
+    let tenant = Tenant {
+        status,
+        ..before.clone()
+    };
+    write_entry(tx, &ttx, by.actor(), (&before_bytes, &before), tenant).await
+}
+
+/// [`update`] in the retry loop, its denial audited in the tenant (as
+/// [`run_in_tenant`](crate::run_in_tenant) audits one): what a service calls.
+pub async fn update_settings(
+    backend: &dyn KvBackend,
+    by: impl Into<Principal>,
+    tenant: Tenant,
+) -> Result<Tenant> {
+    let by = by.into();
+    let id = tenant.id;
+    let result = run(backend, &RetryOptions::default(), |tx| {
+        let tenant = tenant.clone();
+        async move { update(&*tx, by, tenant).await }
+    })
+    .await;
+    audited(backend, id, result).await
+}
+
+/// [`set_status`] in the retry loop, its denial audited in the tenant: what the operator's
+/// tools call.
+pub async fn change_status(
+    backend: &dyn KvBackend,
+    by: impl Into<Principal>,
+    id: TenantId,
+    status: TenantStatus,
+) -> Result<Tenant> {
+    let by = by.into();
+    let result = run(backend, &RetryOptions::default(), |tx| async move {
+        set_status(&*tx, by, id, status).await
+    })
+    .await;
+    audited(backend, id, result).await
+}
+
+/// Records `result`'s denial, if it is one, in a transaction of its own; returns `result`.
+async fn audited(
+    backend: &dyn KvBackend,
+    id: TenantId,
+    result: Result<(Tenant, crate::CommitInfo)>,
+) -> Result<Tenant> {
+    if let Err(error @ Error::Forbidden { .. }) = &result {
+        run(backend, &RetryOptions::default(), |tx| async move {
+            audit::record_denial(&*tx, id, error).await
+        })
+        .await?;
+    }
+    result.map(|(tenant, _)| tenant)
+}
+
+/// The registry entry of `id` (its bytes and decoded), and the tenant scoped whatever its
+/// status (a change is audited even when the tenant is, or becomes, suspended).
+async fn open_entry(tx: &dyn Transaction, id: TenantId) -> Result<(TenantTx<'_>, Vec<u8>, Tenant)> {
+    let before_bytes = tx
+        .get(&keys::tenant_registry_key(id), false)
+        .await?
+        .ok_or(Error::TenantNotFound { tenant: id.uuid() })?;
+    let before: Tenant = value::decode(&before_bytes)?;
+    let ttx = TenantTx::open_any_status(tx, id).await?;
+    Ok((ttx, before_bytes, before))
+}
+
+/// Writes `tenant` over `before` (domain index moved), audited by `actor`.
+async fn write_entry(
+    tx: &dyn Transaction,
+    ttx: &TenantTx<'_>,
+    actor: Actor,
+    (before_bytes, before): (&[u8], &Tenant),
+    mut tenant: Tenant,
+) -> Result<Tenant> {
     tenant.domain = normalize_domain(&tenant.domain)?;
     tenant.validate()?;
-    let key = keys::tenant_registry_key(tenant.id);
-    let before_bytes = tx.get(&key, false).await?.ok_or(Error::TenantNotFound {
-        tenant: tenant.id.uuid(),
-    })?;
-    let before: Tenant = value::decode(&before_bytes)?;
-    // Audited even when the tenant is (or becomes) suspended.
-    let ttx = TenantTx::open_any_status(tx, tenant.id).await?;
-    audit::check_actor(&ttx, actor).await?;
+    audit::check_actor(ttx, actor).await?;
     if before.domain != tenant.domain {
         let new_key = keys::tenant_domain_key(&tenant.domain);
         if tx.get(&new_key, false).await?.is_some() {
@@ -244,14 +364,14 @@ pub async fn update(tx: &dyn Transaction, actor: Actor, mut tenant: Tenant) -> R
         updated_at_ms: now_ms().max(before.stamps.created_at_ms),
     };
     let bytes = value::encode(&tenant)?;
-    tx.set(&key, &bytes)?;
+    tx.set(&keys::tenant_registry_key(tenant.id), &bytes)?;
     audit::write(
-        &ttx,
+        ttx,
         actor,
         AuditAction::Update,
         Tenant::WHAT,
         tenant.id.uuid(),
-        Some(&before_bytes),
+        Some(before_bytes),
         Some(&bytes),
     )?;
     Ok(tenant)

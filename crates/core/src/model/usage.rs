@@ -12,6 +12,7 @@ use crate::ids::{MemberId, UsageId};
 use crate::keys::{self, KeyPart};
 use crate::model::member::Member;
 use crate::model::setting::check_name;
+use crate::principal::Principal;
 use crate::rbac::ResourceKind;
 use crate::record::{self, IndexDef, Model, Page, PageRequest, Reference, Timestamps};
 use crate::tenant_tx::TenantTx;
@@ -197,12 +198,14 @@ pub async fn series(
 /// One page of the uses of `metric` on `day`.
 pub async fn by_metric_day(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     metric: &str,
     day: i64,
     request: &PageRequest,
 ) -> Result<Page<Usage>> {
     record::list_by(
         ttx,
+        by,
         &Usage::BY_METRIC_DAY,
         &[metric.into(), day.into()],
         request,

@@ -16,12 +16,13 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::audit::{self, Actor, AuditAction};
+use crate::audit::{self, AuditAction};
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::keys::{self, KeyPart};
 use crate::model::member::Member;
-use crate::rbac::ResourceKind;
+use crate::principal::Principal;
+use crate::rbac::{self, Action, Resource, ResourceKind, Scope};
 use crate::record::{self, check_len, check_quota, IndexDef, Model, Timestamps};
 use crate::tenant_tx::TenantTx;
 use crate::value::{self, Versioned};
@@ -165,9 +166,13 @@ impl Model for User {
 }
 
 /// The user with `email` (any case), or `None`.
-pub async fn by_email(ttx: &TenantTx<'_>, email: &str) -> Result<Option<User>> {
+pub async fn by_email(
+    ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
+    email: &str,
+) -> Result<Option<User>> {
     let email = normalize_email(email)?;
-    record::find_unique(ttx, &User::BY_EMAIL, &[KeyPart::Str(email)]).await
+    record::find_unique(ttx, by, &User::BY_EMAIL, &[KeyPart::Str(email)]).await
 }
 
 /// A stored password hash (PHC string: algorithm, parameters, salt and hash).
@@ -211,11 +216,11 @@ pub fn hash_password(password: &str, params: Params) -> Result<String> {
 /// ([`Params::default`]: 19 MiB, 2 passes, 1 lane, OWASP's recommendation).
 pub async fn set_password(
     ttx: &TenantTx<'_>,
-    actor: Actor,
+    by: impl Into<Principal>,
     user: UserId,
     password: &str,
 ) -> Result<()> {
-    set_password_with(ttx, actor, user, password, Params::default()).await
+    set_password_with(ttx, by, user, password, Params::default()).await
 }
 
 /// Sets the password of `user` hashed with `params` (tests use cheaper ones; verification
@@ -223,13 +228,16 @@ pub async fn set_password(
 /// without any digest of the hash. Setting the password a user already has changes nothing.
 pub async fn set_password_with(
     ttx: &TenantTx<'_>,
-    actor: Actor,
+    by: impl Into<Principal>,
     user: UserId,
     password: &str,
     params: Params,
 ) -> Result<()> {
+    let by = by.into();
+    let actor = by.actor();
     audit::check_actor(ttx, actor).await?;
-    let mut record = record::require::<User>(ttx, user).await?;
+    let mut record = record::require_unchecked::<User>(ttx, user).await?;
+    check_password_change(ttx, by, &record).await?;
     if record.status != UserStatus::Invited && stored_password_matches(ttx, user, password).await? {
         // The password is already this one: nothing changes, nothing is audited (as for an
         // update that changes nothing). This costs one verification per change, and is what
@@ -253,16 +261,37 @@ pub async fn set_password_with(
         None,
     )?;
     if record.status == UserStatus::Invited {
+        // Activation is part of the password change authorized above.
         record.status = UserStatus::Active;
-        record::update(ttx, actor, record).await?;
+        record::update_authorized(ttx, by, record).await?;
     }
     Ok(())
+}
+
+/// Who may set a user's password: the user's own member (within its key's scopes), or a
+/// member who may act for others on users (tenant Admins), or the system.
+async fn check_password_change(ttx: &TenantTx<'_>, by: Principal, user: &User) -> Result<()> {
+    let owner = record::find_unique_unchecked(ttx, &Member::BY_USER, &[user.id.uuid().into()])
+        .await?
+        .map(|member: Member| member.id);
+    let resource = Resource {
+        owner,
+        private: true,
+        self_service: true,
+        ..Resource::new(
+            ResourceKind::User,
+            User::WHAT,
+            user.id.uuid(),
+            Scope::Tenant,
+        )
+    };
+    rbac::authorize(ttx, by, Action::Update, &resource).await
 }
 
 /// Whether `password` is the password of `user`. False when the user has no password or is
 /// disabled; [`Error::NotFound`] when there is no such user.
 pub async fn verify_password(ttx: &TenantTx<'_>, user: UserId, password: &str) -> Result<bool> {
-    let record = record::require::<User>(ttx, user).await?;
+    let record = record::require_unchecked::<User>(ttx, user).await?;
     if record.status == UserStatus::Disabled {
         return Ok(false);
     }

@@ -10,13 +10,13 @@ use async_trait::async_trait;
 use foundationdb_tuple::pack_into;
 use serde::{Deserialize, Serialize};
 
-use crate::audit::Actor;
 use crate::error::{Error, Result};
 use crate::ids::{AgentConfigId, ProjectId, WorkflowId};
 use crate::keys::{self, KeyPart};
 use crate::model::agent_config::AgentConfig;
 use crate::model::project::Project;
 use crate::model::task::TaskStatus;
+use crate::principal::Principal;
 use crate::rbac::{ResourceKind, Scope};
 use crate::record::{
     self, check_len, now_ms, page_of_rows, IndexDef, Model, Page, PageRequest, Reference,
@@ -237,16 +237,17 @@ impl Model for Workflow {
 /// stay readable. Setting the same definition changes nothing (and audits nothing).
 pub async fn set_definition(
     ttx: &TenantTx<'_>,
-    actor: Actor,
+    by: impl Into<Principal>,
     id: WorkflowId,
     definition: WorkflowDefinition,
 ) -> Result<Workflow> {
-    let mut workflow = record::require::<Workflow>(ttx, id).await?;
+    let by = by.into();
+    let mut workflow = record::require::<Workflow>(ttx, by, id).await?;
     if workflow.definition != definition {
         workflow.version = workflow.version.saturating_add(1);
         workflow.definition = definition;
     }
-    record::update(ttx, actor, workflow).await
+    record::update(ttx, by, workflow).await
 }
 
 /// Version `version` of workflow `id`, or `None`.
@@ -278,11 +279,13 @@ pub async fn versions(
 /// One page of the workflows of `project`.
 pub async fn by_project(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     project: ProjectId,
     request: &PageRequest,
 ) -> Result<Page<Workflow>> {
     record::list_by(
         ttx,
+        by,
         &Workflow::BY_PROJECT,
         &[project.uuid().into()],
         request,
