@@ -35,6 +35,7 @@ pub mod kv;
 pub mod model;
 pub mod ops;
 pub mod recording;
+pub mod security;
 
 /// What a case needs from a backend.
 #[async_trait]
@@ -132,6 +133,37 @@ macro_rules! kv_suite {
                 $crate::kv::$case(&harness).await;
             }
         )+
+    };
+}
+
+/// Runs the security cases ([`security`]) on a backend: the authorization matrix, one case
+/// per finding of the outside review, and the policy against its reference model.
+#[macro_export]
+macro_rules! security_suite {
+    ($harness:expr) => {
+        $crate::security_suite!(@cases $harness;
+            authorization_matrix_of_the_models, authorization_matrix_of_the_special_operations,
+            a_viewer_cannot_take_over_the_admin_password,
+            members_cannot_change_the_plan_or_suspend_the_tenant,
+            session_ids_are_not_bearer_tokens, a_disabled_user_does_nothing,
+            api_key_scopes_bound_what_the_key_does, members_author_only_as_themselves,
+            lists_hold_only_what_the_reader_may_read,
+            authorization_agrees_with_a_reference_model,
+        );
+    };
+    (@cases $harness:expr; $($case:ident),* $(,)?) => {
+        mod security {
+            // The harness expression may name items of the including test file.
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let harness = $harness;
+                    $crate::security::$case(&harness).await;
+                }
+            )*
+        }
     };
 }
 

@@ -12,3 +12,6 @@ coditect_conformance::audit_suite!(coditect_conformance::EngineHarness::new(|opt
 coditect_conformance::ops_suite!(coditect_conformance::EngineHarness::new(|options| Ok(
     coditect_mem::new_backend(options)
 )));
+coditect_conformance::security_suite!(coditect_conformance::EngineHarness::new(|options| Ok(
+    coditect_mem::new_backend(options)
+)));

@@ -53,3 +53,4 @@ coditect_conformance::kv_suite!(SledHarness::new());
 coditect_conformance::model_suite!(SledHarness::new());
 coditect_conformance::audit_suite!(SledHarness::new());
 coditect_conformance::ops_suite!(SledHarness::new());
+coditect_conformance::security_suite!(SledHarness::new());

@@ -1,0 +1,462 @@
+//! One case per finding of the outside review of e616e67 (an attacker with a Viewer seat or
+//! an AI agent inside a tenant). Each asserts the attack is refused and nothing changed.
+
+use coditect_core::model::{
+    api_key, comment, project, session, task, tenant, user, Comment, Message, MessageRole, Session,
+    TenantStatus,
+};
+use coditect_core::record::PageRequest;
+
+use super::*;
+use crate::Harness;
+
+/// A Viewer (human or agent) cannot set another user's password, the Admin's included; the
+/// Admin's password still verifies afterwards.
+pub async fn a_viewer_cannot_take_over_the_admin_password(h: &dyn Harness) {
+    let db = h.backend();
+    let org = Org::new(db.as_ref(), "password.security.test").await;
+    let t = org.tenant();
+    let admin_user = org.p.admin.id;
+    let admin = Principal::member(org.p.admin_member.id);
+    attempt!(db.as_ref(), t, |ttx| user::set_password_with(
+        &ttx,
+        admin,
+        admin_user,
+        "the admin's own",
+        cheap_argon2()
+    )
+    .await)
+    .expect("the admin sets their own password");
+    for kind in [Kind::Human, Kind::Agent] {
+        let viewer = member(
+            db.as_ref(),
+            &org.p,
+            kind,
+            &format!("{kind:?}v"),
+            Some("viewer"),
+        )
+        .await;
+        let by = Principal::member(viewer.id);
+        let error = attempt!(db.as_ref(), t, |ttx| user::set_password_with(
+            &ttx,
+            by,
+            admin_user,
+            "taken over!",
+            cheap_argon2()
+        )
+        .await)
+        .expect_err("a viewer may not set the admin's password");
+        assert!(
+            matches!(error, Error::Forbidden { .. }),
+            "{kind:?}: {error:?}"
+        );
+    }
+    let still = attempt!(db.as_ref(), t, |ttx| user::verify_password(
+        &ttx,
+        admin_user,
+        "the admin's own"
+    )
+    .await)
+    .expect("verify");
+    assert!(still, "the admin's password is unchanged");
+}
+
+/// No member changes the tenant's plan unless a tenant Admin, and nobody but the platform
+/// operator suspends it: a Viewer, an agent and even an Admin are refused the suspension.
+pub async fn members_cannot_change_the_plan_or_suspend_the_tenant(h: &dyn Harness) {
+    let db = h.backend();
+    let org = Org::new(db.as_ref(), "plan.security.test").await;
+    let t = org.tenant();
+    let viewer = member(db.as_ref(), &org.p, Kind::Agent, "bot", Some("viewer")).await;
+    let admin = Principal::member(org.p.admin_member.id);
+    let mut cheaper = org.p.tenant.clone();
+    cheaper.plan = Plan::Free;
+    let error = tenant::update_settings(db.as_ref(), Principal::member(viewer.id), cheaper.clone())
+        .await
+        .expect_err("a viewer agent may not change the plan");
+    assert!(matches!(error, Error::Forbidden { .. }), "{error:?}");
+    for by in [Principal::member(viewer.id), admin] {
+        let error = tenant::change_status(db.as_ref(), by, t, TenantStatus::Suspended)
+            .await
+            .expect_err("only the operator suspends");
+        assert!(matches!(error, Error::Forbidden { .. }), "{error:?}");
+    }
+    let (now, _) = run(db.as_ref(), &RetryOptions::default(), |tx| async move {
+        tenant::get(&*tx, t).await
+    })
+    .await
+    .expect("read");
+    let now = now.expect("tenant");
+    assert_eq!(
+        (now.plan, now.status),
+        (Plan::Enterprise, TenantStatus::Active)
+    );
+    // The Admin may change the plan, and may not sneak a status change into it.
+    let changed = tenant::update_settings(db.as_ref(), admin, cheaper.clone()).await;
+    assert_eq!(changed.expect("an admin changes the plan").plan, Plan::Free);
+    let mut sneaky = cheaper;
+    sneaky.status = TenantStatus::Suspended;
+    let error = tenant::update_settings(db.as_ref(), admin, sneaky)
+        .await
+        .expect_err("status is not a setting");
+    assert!(
+        matches!(
+            error,
+            Error::InvalidInput {
+                field: "status",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    tenant::change_status(
+        db.as_ref(),
+        Principal::operator(),
+        t,
+        TenantStatus::Suspended,
+    )
+    .await
+    .expect("the operator suspends");
+}
+
+/// A session's id is not its token: whoever may read sessions cannot log in with what they
+/// read, and the token is in no stored byte (records, indexes, the audit trail).
+pub async fn session_ids_are_not_bearer_tokens(h: &dyn Harness) {
+    let db = h.backend();
+    let org = Org::new(db.as_ref(), "tokens.security.test").await;
+    let t = org.tenant();
+    let now = 1_800_000_000_000;
+    let (s, token) = Session::generate(org.other.id, now + 60_000);
+    let s = attempt!(db.as_ref(), t, |ttx| record::insert(
+        &ttx,
+        Principal::member(org.other.id),
+        s
+    )
+    .await)
+    .expect("own session");
+    let listed = attempt!(db.as_ref(), t, |ttx| session::by_member(
+        &ttx,
+        Principal::operator(),
+        org.other.id,
+        &PageRequest::first(10)
+    )
+    .await)
+    .expect("the operator lists sessions");
+    assert_eq!(listed.items.len(), 1);
+    let id = listed.items[0].id.to_string();
+    let error = attempt!(db.as_ref(), t, |ttx| session::authenticate(&ttx, &id, now)
+        .await)
+    .expect_err("the id logs nobody in");
+    assert!(matches!(error, Error::Unauthenticated { .. }), "{error:?}");
+    let (begin, end) = t.range();
+    for (key, value) in crate::model::scan(db.as_ref(), &begin, &end).await {
+        for bytes in [&key, &value] {
+            assert!(
+                !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+                "the token is stored"
+            );
+        }
+    }
+    let by = attempt!(db.as_ref(), t, |ttx| session::authenticate(
+        &ttx, &token, now
+    )
+    .await)
+    .expect("the token logs in");
+    assert_eq!(by, Principal::with_session(org.other.id, s.id));
+}
+
+/// A disabled user does nothing: denied every action, its session and API key stop
+/// authenticating, and a principal obtained before the disable is refused afterwards.
+pub async fn a_disabled_user_does_nothing(h: &dyn Harness) {
+    let db = h.backend();
+    let org = Org::new(db.as_ref(), "disabled.security.test").await;
+    let t = org.tenant();
+    let m = member(
+        db.as_ref(),
+        &org.p,
+        Kind::Human,
+        "soon-gone",
+        Some("contributor"),
+    )
+    .await;
+    let now = record_now();
+    let (s, token) = Session::generate(m.id, now + 3_600_000);
+    attempt!(db.as_ref(), t, |ttx| record::insert(&ttx, Actor::System, s)
+        .await)
+    .expect("session");
+    let (_, secret) = api_key(db.as_ref(), t, m.id, &[]).await;
+    let (token, secret) = (&token, &secret);
+    let by_session = attempt!(db.as_ref(), t, |ttx| session::authenticate(
+        &ttx, token, now
+    )
+    .await)
+    .expect("valid before");
+    let task = org.task;
+    let rename = |by: Principal| {
+        let db = db.clone();
+        async move {
+            attempt!(db.as_ref(), t, |ttx| {
+                let mut x = record::require::<Task>(&ttx, Actor::System, task).await?;
+                x.title = "renamed by a disabled user".into();
+                record::update(&ttx, by, x).await
+            })
+        }
+    };
+    rename(by_session)
+        .await
+        .expect("a contributor renames a task");
+    set_user_status(db.as_ref(), t, user_of(&m), UserStatus::Disabled).await;
+    for by in [by_session, Principal::member(m.id)] {
+        let error = rename(by).await.expect_err("disabled");
+        assert!(matches!(error, Error::Forbidden { .. }), "{error:?}");
+        let read = attempt!(db.as_ref(), t, |ttx| record::get::<Task>(&ttx, by, task)
+            .await);
+        assert!(matches!(read, Err(Error::Forbidden { .. })), "{read:?}");
+    }
+    let error = attempt!(db.as_ref(), t, |ttx| session::authenticate(
+        &ttx, token, now
+    )
+    .await)
+    .expect_err("session refused");
+    assert!(matches!(error, Error::Unauthenticated { .. }), "{error:?}");
+    let error = attempt!(db.as_ref(), t, |ttx| api_key::authenticate(
+        &ttx, secret, now
+    )
+    .await)
+    .expect_err("key refused");
+    assert!(matches!(error, Error::Unauthenticated { .. }), "{error:?}");
+}
+
+fn record_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// An API key's scopes are checked: a key scoped to reading tasks and projects reads a task
+/// and cannot rename it, read a user or mint a new key; revoking it ends a principal that
+/// was authenticated before.
+pub async fn api_key_scopes_bound_what_the_key_does(h: &dyn Harness) {
+    let db = h.backend();
+    let org = Org::new(db.as_ref(), "scopes.security.test").await;
+    let t = org.tenant();
+    let m = member(db.as_ref(), &org.p, Kind::Agent, "ci", Some("contributor")).await;
+    let (key, secret) = api_key(db.as_ref(), t, m.id, &NARROW_SCOPES).await;
+    let secret = &secret;
+    let now = record_now();
+    let by = attempt!(db.as_ref(), t, |ttx| api_key::authenticate(
+        &ttx, secret, now
+    )
+    .await)
+    .expect("authenticates");
+    let task_id = org.task;
+    let read = attempt!(db.as_ref(), t, |ttx| record::require::<Task>(
+        &ttx, by, task_id
+    )
+    .await)
+    .expect("reading tasks is in scope");
+    let mut renamed = read.clone();
+    renamed.title = "renamed through a read-only key".into();
+    let error = attempt!(db.as_ref(), t, |ttx| record::update(&ttx, by, renamed)
+        .await)
+    .expect_err("renaming is not in scope");
+    assert!(
+        matches!(
+            error,
+            Error::Forbidden {
+                action: Action::Update,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let other_user = user_of(&org.other);
+    let error = attempt!(db.as_ref(), t, |ttx| record::get::<User>(
+        &ttx, by, other_user
+    )
+    .await)
+    .expect_err("reading users is not in scope");
+    assert!(matches!(error, Error::Forbidden { .. }), "{error:?}");
+    let (wide, _) = ApiKey::generate(m.id, "wider");
+    let error = attempt!(db.as_ref(), t, |ttx| record::insert(&ttx, by, wide).await)
+        .expect_err("a key mints no keys");
+    assert!(
+        matches!(
+            error,
+            Error::Forbidden {
+                action: Action::Create,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    // Lists through the key hold what it may read: tasks, not comments.
+    let tasks = attempt!(db.as_ref(), t, |ttx| task::by_project(
+        &ttx,
+        by,
+        org.project,
+        &PageRequest::first(10)
+    )
+    .await)
+    .expect("list");
+    assert_eq!(tasks.items.len(), 1);
+    attempt!(db.as_ref(), t, |ttx| api_key::revoke(
+        &ttx,
+        Actor::System,
+        key.id
+    )
+    .await)
+    .expect("revoke");
+    let error = attempt!(db.as_ref(), t, |ttx| record::get::<Task>(&ttx, by, task_id)
+        .await)
+    .expect_err("a revoked key's principal is refused");
+    assert!(matches!(error, Error::Unauthenticated { .. }), "{error:?}");
+}
+
+/// A contributor authors comments and messages as itself only, and edits only its own.
+pub async fn members_author_only_as_themselves(h: &dyn Harness) {
+    let db = h.backend();
+    let org = Org::new(db.as_ref(), "authors.security.test").await;
+    let t = org.tenant();
+    for kind in [Kind::Human, Kind::Agent] {
+        let c = member(
+            db.as_ref(),
+            &org.p,
+            kind,
+            &format!("{kind:?}c"),
+            Some("contributor"),
+        )
+        .await;
+        let by = Principal::member(c.id);
+        let forged = Comment::new(org.task, org.other.id, "I did not write this");
+        let error = attempt!(db.as_ref(), t, |ttx| record::insert(&ttx, by, forged).await)
+            .expect_err("comment as another");
+        assert!(
+            matches!(error, Error::Forbidden { .. }),
+            "{kind:?}: {error:?}"
+        );
+        let forged = Message::new(
+            org.conversation,
+            org.other.id,
+            MessageRole::User,
+            "nor this",
+        );
+        let error = attempt!(db.as_ref(), t, |ttx| record::insert(&ttx, by, forged).await)
+            .expect_err("message as another");
+        assert!(
+            matches!(error, Error::Forbidden { .. }),
+            "{kind:?}: {error:?}"
+        );
+        let mine = Comment::new(org.task, c.id, "mine");
+        let mine = attempt!(db.as_ref(), t, |ttx| record::insert(&ttx, by, mine).await)
+            .expect("own comment");
+        let theirs = Comment::new(org.task, org.other.id, "theirs");
+        let theirs = attempt!(db.as_ref(), t, |ttx| record::insert(
+            &ttx,
+            Actor::System,
+            theirs
+        )
+        .await)
+        .expect("their comment");
+        attempt!(db.as_ref(), t, |ttx| comment::edit(
+            &ttx,
+            by,
+            mine.id,
+            "mine, edited"
+        )
+        .await)
+        .expect("edit own");
+        let error = attempt!(db.as_ref(), t, |ttx| comment::edit(
+            &ttx, by, theirs.id, "hijacked"
+        )
+        .await)
+        .expect_err("edit theirs");
+        assert!(
+            matches!(error, Error::Forbidden { .. }),
+            "{kind:?}: {error:?}"
+        );
+        let mut handed = mine.clone();
+        handed.author = org.other.id;
+        let error = attempt!(db.as_ref(), t, |ttx| record::update(&ttx, by, handed).await)
+            .expect_err("hand own comment to another");
+        assert!(
+            matches!(error, Error::Forbidden { .. }),
+            "{kind:?}: {error:?}"
+        );
+    }
+}
+
+/// A list holds only what its reader may read, and its cursors page past what is hidden:
+/// a viewer granted at one division pages through every project and sees exactly that
+/// division's, in pages of 2.
+pub async fn lists_hold_only_what_the_reader_may_read(h: &dyn Harness) {
+    let db = h.backend();
+    let org = Org::new(db.as_ref(), "lists.security.test").await;
+    let t = org.tenant();
+    let root = org.p.root.id;
+    let division = org.division;
+    let (mut seen_here, mut expected) = (Vec::new(), vec![org.project]);
+    let other_division = attempt!(db.as_ref(), t, |ttx| {
+        let d = Entity::new("DIVB", "B", EntityKind::Division, Some(root));
+        record::insert(&ttx, Actor::System, d).await
+    })
+    .expect("division b")
+    .id;
+    for n in 0..7 {
+        let (entity, visible) = if n % 3 == 0 {
+            (division, true)
+        } else {
+            (other_division, false)
+        };
+        let owner = org.other.id;
+        let made = attempt!(db.as_ref(), t, |ttx| record::insert(
+            &ttx,
+            Actor::System,
+            Project::new(format!("L{n}"), "P", entity, owner)
+        )
+        .await)
+        .expect("project");
+        if visible {
+            expected.push(made.id);
+        }
+    }
+    let viewer = member(db.as_ref(), &org.p, Kind::Agent, "scoped", None).await;
+    attempt!(db.as_ref(), t, |ttx| {
+        let role = coditect_core::model::role::by_name(&ttx, Actor::System, "viewer").await?;
+        let role = role.expect("viewer").id;
+        record::insert(
+            &ttx,
+            Actor::System,
+            RoleAssignment::new(viewer.id, role, division),
+        )
+        .await
+    })
+    .expect("grant");
+    let by = Principal::member(viewer.id);
+    let mut request = PageRequest::first(2);
+    loop {
+        let page = attempt!(db.as_ref(), t, |ttx| record::list::<Project>(
+            &ttx, by, &request
+        )
+        .await)
+        .expect("list");
+        assert!(page.items.len() <= 2);
+        seen_here.extend(page.items.iter().map(|p| p.id));
+        match page.next {
+            Some(next) => request = PageRequest::after(next, 2),
+            None => break,
+        }
+    }
+    seen_here.sort();
+    expected.sort();
+    assert_eq!(
+        seen_here, expected,
+        "exactly the division's projects, each once"
+    );
+    let by_code = attempt!(db.as_ref(), t, |ttx| project::by_code(&ttx, by, "L1").await);
+    assert!(
+        matches!(by_code, Err(Error::Forbidden { .. })),
+        "{by_code:?}"
+    );
+}
