@@ -13,7 +13,8 @@ use coditect_core::audit::{query, seal, Actor, AuditAction, AuditEntry, AuditQue
 use coditect_core::{TenantId, TenantTx};
 use serde_json::json;
 
-use crate::output::Output;
+use crate::output::{path_text, text, Output};
+use crate::safe_file;
 use crate::store::{self, StoreSpec};
 use crate::tenant::{parse_tenant_id, require};
 
@@ -57,7 +58,12 @@ pub enum AuditCommand {
 
 /// Runs one `audit` subcommand.
 pub async fn run(spec: &StoreSpec, out: &Output, command: AuditCommand) -> anyhow::Result<()> {
-    let db = store::open(spec).await?;
+    // A file to write is checked before any work (and before the store is opened).
+    let receipt_to = match &command {
+        AuditCommand::Receipt { out: path, .. } => Some(safe_file::check(path, spec.local_path())?),
+        _ => None,
+    };
+    let db = store::open(spec, store::Missing::Refuse).await?;
     let db = &*db;
     match command {
         AuditCommand::Tail { id, n } => {
@@ -80,7 +86,7 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: AuditCommand) -> anyho
                         entry.position.to_string(),
                         utc(e.at_ms),
                         action_name(e.action),
-                        e.model,
+                        text(&e.model),
                         e.record_id,
                         actor_name(e.actor)
                     );
@@ -110,9 +116,9 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: AuditCommand) -> anyho
             let verdict = match &receipt {
                 Some(path) => {
                     let text = std::fs::read_to_string(path)
-                        .with_context(|| format!("reading receipt {}", path.display()))?;
+                        .with_context(|| format!("reading receipt {}", path_text(path)))?;
                     let receipt = Receipt::parse(&text)
-                        .with_context(|| format!("receipt {}", path.display()))?;
+                        .with_context(|| format!("receipt {}", path_text(path)))?;
                     verify_receipt(db, id, &receipt, VerifyOptions::default().chunk_events).await?
                 }
                 None => verify(db, id, &VerifyOptions::default()).await?,
@@ -151,10 +157,12 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: AuditCommand) -> anyho
             }
         }
         AuditCommand::Receipt { id, out: path } => {
+            let target = receipt_to.context("the receipt's file was checked above")?;
             require(db, id).await?;
             let receipt = coditect_core::audit::verify::receipt(db, id).await?;
-            std::fs::write(&path, format!("{}\n", receipt.to_text()))
-                .with_context(|| format!("writing receipt {}", path.display()))?;
+            target
+                .write(format!("{}\n", receipt.to_text()).as_bytes())
+                .with_context(|| format!("writing receipt {}", path_text(&path)))?;
             if out.json {
                 out.json(&json!({
                     "tenant": id.uuid(), "count": receipt.count, "head": hex(&receipt.head),
@@ -165,7 +173,7 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: AuditCommand) -> anyho
                     "receipt of tenant {id} ({} sealed event(s), head {}) written to {}",
                     receipt.count,
                     hex(&receipt.head),
-                    path.display()
+                    path_text(&path)
                 );
             }
         }

@@ -25,7 +25,7 @@ const MAX_DOMAIN_TRIES: u32 = 10_000;
 
 /// Runs the demo on `spec`.
 pub async fn run(spec: &StoreSpec, out: &Output) -> anyhow::Result<()> {
-    let db = store::open(spec).await?;
+    let db = store::open(spec, store::Missing::Create).await?;
     let db = &*db;
 
     let domain = free_domain(db, "techstartup", "example").await?;

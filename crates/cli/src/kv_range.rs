@@ -45,7 +45,7 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: KvCommand) -> anyhow::
         limit,
         hex: as_hex,
     } = command;
-    let db = store::open(spec).await?;
+    let db = store::open(spec, store::Missing::Refuse).await?;
     // Suspended tenants are shown too: this is how an operator looks at one.
     require(&*db, tenant).await?;
     let begin = match &collection {

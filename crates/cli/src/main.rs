@@ -14,6 +14,7 @@ mod bench;
 mod demo;
 mod kv_range;
 mod output;
+mod safe_file;
 mod scan;
 mod store;
 mod tenant;
@@ -35,8 +36,10 @@ use crate::store::StoreSpec;
 struct Cli {
     /// Where the data lives: `mem` (gone when the command ends), `sled:PATH` (a durable
     /// directory) or `fdb[:CLUSTER_FILE]` (FoundationDB; needs the `fdb` cargo feature).
-    /// Default `sled:./coditect-data`; `bench` defaults to a fresh temporary sled directory.
-    #[arg(long, global = true, env = "CODITECT_STORE")]
+    /// Default: the `CODITECT_STORE` environment variable if set and not empty, else
+    /// `sled:./coditect-data` (`bench`: a fresh temporary sled directory). Only demo, tenant
+    /// create, tenant import and bench create a sled store that does not exist.
+    #[arg(long, global = true)]
     store: Option<StoreSpec>,
     /// Print one JSON document for scripts instead of text for people.
     #[arg(long, global = true)]
@@ -99,8 +102,9 @@ fn main() -> ExitCode {
     }
 }
 
-async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+async fn dispatch(mut cli: Cli) -> anyhow::Result<ExitCode> {
     let out = output::Output::new(cli.json);
+    cli.store = store::from_flag_or_env(cli.store.take())?;
     match cli.command {
         Command::Demo => {
             let store = cli.store.unwrap_or_default();
@@ -112,7 +116,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Analytics { k } => {
             let store = cli.store.unwrap_or_default();
-            let db = store::open(&store).await?;
+            let db = store::open(&store, store::Missing::Refuse).await?;
             tenant_ops::analytics(&*db, &out, k).await?;
         }
         Command::Audit(command) => {

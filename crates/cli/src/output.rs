@@ -1,6 +1,12 @@
 //! How results and failures reach the user: text for people, one JSON document with `--json`,
 //! and every failure as exactly one line on stderr (`error: ...`) with a non-zero exit code.
+//!
+//! Text for people shows stored data (names, domains, emails, titles, audit fields) and paths
+//! the user gave: every such string goes through [`text`], so a newline cannot forge a row and
+//! an escape sequence cannot drive the terminal. JSON needs nothing: serde_json escapes.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
@@ -24,6 +30,48 @@ impl Output {
     }
 }
 
+/// Whether `c` must not reach a terminal as it is: C0 and C1 controls and DEL (newline, ESC,
+/// the 8-bit CSI ...), the Unicode line and paragraph separators, and the bidirectional
+/// formatting characters, which reorder what is shown after them.
+fn unsafe_for_text(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{061c}'
+        )
+        || ('\u{202a}'..='\u{202e}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+}
+
+/// `value` made safe to print as text: `\n`, `\r`, `\t` for those, `\u{1b}` (hex) for every
+/// other control or formatting character listed in [`unsafe_for_text`]; the rest, backslashes
+/// included, as it is (a name typed with a literal `\n` looks like an escaped newline, but
+/// cannot break a line). Borrowed when nothing needs escaping.
+pub fn text(value: &str) -> Cow<'_, str> {
+    if !value.chars().any(unsafe_for_text) {
+        return Cow::Borrowed(value);
+    }
+    let mut escaped = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        match c {
+            '\n' => escaped.push_str("\\n"),
+            '\r' => escaped.push_str("\\r"),
+            '\t' => escaped.push_str("\\t"),
+            c if unsafe_for_text(c) => {
+                // Writing to a String cannot fail.
+                let _ = write!(escaped, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => escaped.push(c),
+        }
+    }
+    Cow::Owned(escaped)
+}
+
+/// [`text`] of a path as shown (lossily for non-UTF-8 names).
+pub fn path_text(path: &std::path::Path) -> String {
+    text(&path.display().to_string()).into_owned()
+}
+
 /// Joins an error and its sources into one line: `outer: inner: innermost`.
 pub fn one_line(error: &anyhow::Error) -> String {
     // `{:#}` joins the chain with ": "; a source's own text may still hold a newline.
@@ -35,9 +83,10 @@ pub fn one_line(error: &anyhow::Error) -> String {
         .join(" ")
 }
 
-/// Reports a failed command: one line on stderr, exit code 1.
+/// Reports a failed command: one line on stderr, exit code 1. Errors quote user input (names,
+/// paths), so the line is escaped like any text.
 pub fn fail(error: &anyhow::Error) -> ExitCode {
-    eprintln!("error: {}", one_line(error));
+    eprintln!("error: {}", text(&one_line(error)));
     ExitCode::FAILURE
 }
 
@@ -70,5 +119,22 @@ pub fn usage_error(error: clap::Error) -> ExitCode {
             eprintln!("{line}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::text;
+
+    #[test]
+    fn text_escapes_controls_and_keeps_the_rest() {
+        assert_eq!(text("Acme GmbH, Zürich 日本"), "Acme GmbH, Zürich 日本");
+        assert_eq!(text("a\nb\r\tc"), r"a\nb\r\tc");
+        assert_eq!(text("\x1b[2J\u{9b}\u{7f}\0"), r"\u{1b}[2J\u{9b}\u{7f}\u{0}");
+        assert_eq!(
+            text("evil\u{202e}txt.exe\u{2028}"),
+            r"evil\u{202e}txt.exe\u{2028}"
+        );
+        assert_eq!(text(r"C:\dir"), r"C:\dir");
     }
 }

@@ -1,18 +1,58 @@
 //! `--store`: which backend a command runs on, chosen at run time behind
 //! `Arc<dyn KvBackend>` (the model layer is written against the trait object once).
+//!
+//! The flag wins over `CODITECT_STORE`, which is read here rather than by clap: clap would
+//! parse the variable even when the flag is given, so a bad or empty variable broke every
+//! command. An empty variable counts as unset.
+//!
+//! Only commands that create data create a sled store ([`Missing::Create`]); one that only
+//! reads (or changes what is there) on a path where no store exists fails naming the path, so
+//! a mistyped `--store` never leaves an empty store behind.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::{anyhow, bail, Context};
 use coditect_core::KvBackend;
 use coditect_engine::EngineOptions;
 use coditect_sled::SledOptions;
 
 /// The store when neither `--store` nor `CODITECT_STORE` names one.
 pub const DEFAULT_SLED_DIR: &str = "./coditect-data";
+
+/// The environment variable naming the store when `--store` is not given.
+pub const STORE_VAR: &str = "CODITECT_STORE";
+
+/// What [`open`] does with a sled path where no store exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Missing {
+    /// Create the store (commands that create data: demo, tenant create, import, bench).
+    Create,
+    /// Fail naming the path (every other command).
+    Refuse,
+}
+
+/// The store the command line names: `--store` if given, else `CODITECT_STORE` if set and
+/// not empty (a bad value is an error naming the variable), else none.
+pub fn from_flag_or_env(flag: Option<StoreSpec>) -> anyhow::Result<Option<StoreSpec>> {
+    if flag.is_some() {
+        return Ok(flag);
+    }
+    match std::env::var_os(STORE_VAR) {
+        None => Ok(None),
+        Some(value) if value.is_empty() => Ok(None),
+        Some(value) => {
+            let text = value
+                .to_str()
+                .ok_or_else(|| anyhow!("{STORE_VAR} is not valid UTF-8"))?;
+            text.parse()
+                .map(Some)
+                .map_err(|e| anyhow!("{STORE_VAR}={text:?}: {e} (or give --store)"))
+        }
+    }
+}
 
 /// A parsed `--store` value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +97,17 @@ impl FromStr for StoreSpec {
     }
 }
 
+impl StoreSpec {
+    /// The local file or directory holding the store's data or configuration (a sled
+    /// directory, an fdb cluster file), which no command may write a file into.
+    pub fn local_path(&self) -> Option<&std::path::Path> {
+        match self {
+            StoreSpec::Mem | StoreSpec::Fdb(None) => None,
+            StoreSpec::Sled(path) | StoreSpec::Fdb(Some(path)) => Some(path),
+        }
+    }
+}
+
 impl fmt::Display for StoreSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -68,20 +119,32 @@ impl fmt::Display for StoreSpec {
     }
 }
 
-/// Opens the store `spec` names. Sled opens durable (the default `SledOptions`).
-pub async fn open(spec: &StoreSpec) -> anyhow::Result<Arc<dyn KvBackend>> {
+/// Opens the store `spec` names. Sled opens durable (the default `SledOptions`); where no
+/// store exists, `missing` says whether to create one.
+pub async fn open(spec: &StoreSpec, missing: Missing) -> anyhow::Result<Arc<dyn KvBackend>> {
     match spec {
         StoreSpec::Mem => Ok(Arc::new(
             coditect_mem::new_backend(EngineOptions::default()),
         )),
         StoreSpec::Sled(path) => {
+            let shown = crate::output::path_text(path);
             if path.is_file() {
+                bail!("store {spec}: {shown} is a file, not a directory");
+            }
+            let create = missing == Missing::Create;
+            if !create
+                && std::fs::symlink_metadata(path)
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+            {
                 bail!(
-                    "store {spec}: {} is a file, not a directory",
-                    path.display()
+                    "store {spec}: {shown} does not exist (only demo, tenant create, tenant import and bench create a store)"
                 );
             }
-            let backend = coditect_sled::open(path, SledOptions::default())
+            let options = SledOptions {
+                create,
+                ..SledOptions::default()
+            };
+            let backend = coditect_sled::open(path, options)
                 .with_context(|| format!("opening store {spec}"))?;
             Ok(Arc::new(backend))
         }

@@ -15,8 +15,9 @@ use coditect_core::{KvBackend, Principal, RetryOptions, TenantId, TenantTx};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::output::Output;
-use crate::store::{self, StoreSpec};
+use crate::output::{text, Output};
+use crate::safe_file;
+use crate::store::{self, Missing, StoreSpec};
 use crate::tenant_ops;
 
 /// `coditect tenant ...`
@@ -151,9 +152,29 @@ pub fn parse_tenant_id(text: &str) -> Result<TenantId, String> {
     TenantId::new(uuid).map_err(|e| e.to_string())
 }
 
+impl TenantCommand {
+    /// Whether the command creates a tenant, and so may create the store it goes into.
+    fn creates(&self) -> bool {
+        matches!(
+            self,
+            TenantCommand::Create { .. } | TenantCommand::Import { .. }
+        )
+    }
+}
+
 /// Runs one `tenant` subcommand.
 pub async fn run(spec: &StoreSpec, out: &Output, command: TenantCommand) -> anyhow::Result<()> {
-    let db = store::open(spec).await?;
+    // A file to write is checked before any work (and before the store is opened).
+    let export_to = match &command {
+        TenantCommand::Export { out: path, .. } => Some(safe_file::check(path, spec.local_path())?),
+        _ => None,
+    };
+    let missing = if command.creates() {
+        Missing::Create
+    } else {
+        Missing::Refuse
+    };
+    let db = store::open(spec, missing).await?;
     let db = &*db;
     match command {
         TenantCommand::Create {
@@ -173,14 +194,17 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: TenantCommand) -> anyh
             } else {
                 println!(
                     "created tenant {} ({}, {})",
-                    made.tenant.id, made.tenant.name, made.tenant.domain
+                    made.tenant.id,
+                    text(&made.tenant.name),
+                    text(&made.tenant.domain)
                 );
                 println!("  plan        {}", plan_name(made.tenant.plan));
                 println!(
                     "  admin       {} (invited; member {})",
-                    made.admin.email, made.admin_member.id
+                    text(&made.admin.email),
+                    made.admin_member.id
                 );
-                println!("  root entity {} ({})", made.root.code, made.root.id);
+                println!("  root entity {} ({})", text(&made.root.code), made.root.id);
             }
         }
         TenantCommand::List => {
@@ -188,7 +212,10 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: TenantCommand) -> anyh
             if out.json {
                 out.json(&json!({"tenants": tenants.iter().map(tenant_json).collect::<Vec<_>>()}));
             } else if tenants.is_empty() {
-                println!("no tenants in {spec} (try `coditect demo`)");
+                println!(
+                    "no tenants in {} (try `coditect demo`)",
+                    text(&spec.to_string())
+                );
             } else {
                 println!(
                     "{:<36}  {:<9}  {:<12}  {:<28}  name",
@@ -200,8 +227,8 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: TenantCommand) -> anyh
                         t.id,
                         status_name(t.status),
                         plan_name(t.plan),
-                        t.domain,
-                        t.name
+                        text(&t.domain),
+                        text(&t.name)
                     );
                 }
                 println!("{} tenant(s)", tenants.len());
@@ -235,9 +262,9 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: TenantCommand) -> anyh
                 }
             }
         }
-        TenantCommand::Export { id, out: path } => {
-            tenant_ops::check_out_path(&path)?;
-            tenant_ops::export(db, out, id, &path).await?;
+        TenantCommand::Export { id, .. } => {
+            let target = export_to.context("the export's file was checked above")?;
+            tenant_ops::export(db, out, id, &target).await?;
         }
         TenantCommand::Import {
             file,
@@ -256,7 +283,7 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: TenantCommand) -> anyh
             if to_store == *spec {
                 bail!("--to-store {to_store} is the store the tenant is in: use `tenant migrate` to re-key it there");
             }
-            let to = store::open(&to_store).await?;
+            let to = store::open(&to_store, Missing::Create).await?;
             let target = ImportTarget { id: as_id, domain };
             tenant_ops::copy(db, &*to, &to_store.to_string(), out, id, target).await?;
         }
@@ -377,7 +404,7 @@ async fn set_status(
         println!(
             "tenant {} ({}) is {}",
             tenant.id,
-            tenant.domain,
+            text(&tenant.domain),
             status_name(tenant.status)
         );
     }
@@ -386,8 +413,8 @@ async fn set_status(
 
 fn print_tenant(t: &Tenant) {
     println!("tenant {}", t.id);
-    println!("  name        {}", t.name);
-    println!("  domain      {}", t.domain);
+    println!("  name        {}", text(&t.name));
+    println!("  domain      {}", text(&t.domain));
     println!("  plan        {}", plan_name(t.plan));
     println!("  status      {}", status_name(t.status));
     println!(

@@ -3,6 +3,7 @@
 //! progress bar (records, bytes, rate) when stderr is a terminal and quiet under `--json` or a
 //! pipe.
 
+use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -15,7 +16,8 @@ use coditect_core::{KvBackend, TenantId};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::output::Output;
+use crate::output::{path_text, text, Output};
+use crate::safe_file::Target;
 use crate::tenant::{plan_name, require};
 
 /// Who an erasure record names when `--actor` is not given.
@@ -74,22 +76,24 @@ fn import_json(r: &ImportReport) -> serde_json::Value {
     })
 }
 
-/// `tenant export ID --out FILE`.
+/// `tenant export ID --out FILE`: into a temporary file next to FILE, renamed over it only
+/// once the export succeeded (see `safe_file`).
 pub async fn export(
     db: &dyn KvBackend,
     out: &Output,
     id: TenantId,
-    path: &Path,
+    target: &Target,
 ) -> anyhow::Result<()> {
+    let path = target.shown();
     require(db, id).await?;
     let (bar, chunk) = progress(out, "export", None);
     let options = ExportOptions {
         chunk,
         ..ExportOptions::default()
     };
-    let report = ops::export_to_path(db, id, path, &options)
+    let report = write_export(db, id, target, &options)
         .await
-        .with_context(|| format!("exporting tenant {id} to {}", path.display()));
+        .with_context(|| format!("exporting tenant {id} to {}", path_text(path)));
     bar.finish_and_clear();
     let report = report?;
     if out.json {
@@ -99,7 +103,7 @@ pub async fn export(
     } else {
         println!(
             "exported tenant {id} to {}: {} records ({} bytes of data) in {} frames, {} bytes, sha256 {}{}",
-            path.display(),
+            path_text(path),
             report.records,
             report.data_bytes,
             report.frames,
@@ -111,6 +115,22 @@ pub async fn export(
     Ok(())
 }
 
+/// The export itself, into `target`'s temporary file, committed only when it succeeded.
+async fn write_export(
+    db: &dyn KvBackend,
+    id: TenantId,
+    target: &Target,
+    options: &ExportOptions,
+) -> anyhow::Result<ExportReport> {
+    let mut pending = target.begin()?;
+    let mut writer = std::io::BufWriter::new(pending.file());
+    let report = ops::export(db, id, &mut writer, options).await?;
+    writer.flush()?;
+    drop(writer);
+    pending.commit()?;
+    Ok(report)
+}
+
 /// `tenant import FILE [--as NEW_ID] [--domain D]`.
 pub async fn import(
     db: &dyn KvBackend,
@@ -120,13 +140,13 @@ pub async fn import(
     domain: Option<String>,
 ) -> anyhow::Result<()> {
     let size = std::fs::metadata(path)
-        .with_context(|| format!("reading backup {}", path.display()))?
+        .with_context(|| format!("reading backup {}", path_text(path)))?
         .len();
     let (bar, chunk) = progress(out, "import", Some(size));
     let target = ImportTarget { id, domain };
     let report = ops::import_from_path(db, path, &target, &chunk)
         .await
-        .with_context(|| format!("importing backup {}", path.display()));
+        .with_context(|| format!("importing backup {}", path_text(path)));
     bar.finish_and_clear();
     let report = report?;
     if out.json {
@@ -135,7 +155,7 @@ pub async fn import(
         println!(
             "imported tenant {} from {} (taken of tenant {}): {} records, {} audit events re-stamped, chain sealed over {} events",
             report.tenant,
-            path.display(),
+            path_text(path),
             report.source,
             report.records,
             report.audit_events,
@@ -216,10 +236,13 @@ fn print_moved(
         }));
     } else {
         println!(
-            "{verb} tenant {} to {}{} ({domain}): {} records, audit chain re-sealed over {} events",
+            "{verb} tenant {} to {}{} ({}): {} records, audit chain re-sealed over {} events",
             report.import.source,
             report.import.tenant,
-            store.map(|s| format!(" in store {s}")).unwrap_or_default(),
+            store
+                .map(|s| format!(" in store {}", text(s)))
+                .unwrap_or_default(),
+            text(domain),
             report.import.records,
             report.import.sealed
         );
@@ -252,8 +275,8 @@ pub async fn erase(
         }));
     } else {
         println!(
-            "erased tenant {id}: {} keys ({} bytes) in {} transactions; the erasure record (no tenant data) names {:?}",
-            record.keys, record.bytes, record.chunks, record.actor
+            "erased tenant {id}: {} keys ({} bytes) in {} transactions; the erasure record (no tenant data) names \"{}\"",
+            record.keys, record.bytes, record.chunks, text(&record.actor)
         );
     }
     Ok(())
@@ -286,21 +309,7 @@ pub async fn analytics(db: &dyn KvBackend, out: &Output, k: usize) -> anyhow::Re
         println!();
         println!("{} plan: {} tenants", plan_name(g.plan), g.tenants);
         for (name, total) in &g.totals {
-            println!("  {name:<32} {total}");
-        }
-    }
-    Ok(())
-}
-
-/// A path argument's parent directory must exist before hours of work are spent.
-pub fn check_out_path(path: &Path) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.is_dir() {
-            bail!(
-                "{}: directory {} does not exist",
-                path.display(),
-                dir.display()
-            );
+            println!("  {:<32} {total}", text(name));
         }
     }
     Ok(())

@@ -1,59 +1,12 @@
 //! The `coditect` command as a user runs it: a real process on a temporary sled store, its
 //! exit code, its stdout (`--json` parsed) and its one-line errors.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod support;
+
+use std::process::Command;
 
 use serde_json::Value;
-
-fn coditect(store: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_coditect"))
-        .arg("--store")
-        .arg(format!("sled:{}", store.display()))
-        .args(args)
-        .env_remove("CODITECT_STORE")
-        .output()
-        .expect("the coditect binary runs")
-}
-
-fn ok(output: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout: {stdout}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
-
-fn json(output: &Output) -> Value {
-    serde_json::from_str(ok(output).trim()).expect("stdout is one JSON document")
-}
-
-/// A failure: non-zero exit, nothing on stdout, exactly one line on stderr starting `error: `.
-fn fails(output: &Output) -> String {
-    assert!(
-        !output.status.success(),
-        "expected a failure, got {:?}",
-        output.status
-    );
-    assert!(
-        output.stdout.is_empty(),
-        "stdout: {}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "stderr is not one line: {stderr:?}");
-    assert!(lines[0].starts_with("error: "), "{stderr:?}");
-    assert!(!stderr.contains("panicked"), "{stderr:?}");
-    stderr
-}
-
-fn store() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
-}
+use support::{coditect, fails, json, ok, store};
 
 #[test]
 fn demo_makes_the_seed_scenario_and_runs_again() {

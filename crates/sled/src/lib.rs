@@ -58,8 +58,8 @@ use coditect_engine::Engine;
 /// The durable embedded backend: a [`KvBackend`](coditect_core::KvBackend) via [`Engine`].
 pub type SledBackend = Engine<SledStore>;
 
-/// Opens (or creates) the store in directory `path` and starts the engine on it, continuing
-/// from the last version committed there.
+/// Opens (or, unless [`SledOptions::create`] is `false`, creates) the store in directory
+/// `path` and starts the engine on it, continuing from the last version committed there.
 ///
 /// Fails, naming `path`, when the store is open elsewhere (in this or another process), when
 /// `path` holds something that is not a coditect-sled store, or when sled cannot open it.

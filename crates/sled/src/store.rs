@@ -43,6 +43,10 @@ pub struct SledOptions {
     pub cache_capacity_bytes: u64,
     /// Options of the engine on top (its clock).
     pub engine: EngineOptions,
+    /// Whether opening a path where no store exists creates one (the default). `false` is for
+    /// tools that only read: a mistyped path is then an error naming it instead of a new,
+    /// empty store.
+    pub create: bool,
 }
 
 impl Default for SledOptions {
@@ -51,6 +55,7 @@ impl Default for SledOptions {
             sync: true,
             cache_capacity_bytes: 256 * 1024 * 1024,
             engine: EngineOptions::default(),
+            create: true,
         }
     }
 }
@@ -91,7 +96,8 @@ fn is_sled_entry(name: &str) -> bool {
 
 impl SledStore {
     /// Opens the store in directory `path`, creating the directory and an empty store when
-    /// `path` does not exist or is an empty directory.
+    /// `path` does not exist (unless [`SledOptions::create`] is `false`: then that is an
+    /// error) or is an empty directory.
     ///
     /// Errors ([`Error::Backend`] naming `path`): `path` is a file or a directory holding
     /// anything besides a coditect-sled store; the store is open already, in this process or
@@ -99,7 +105,7 @@ impl SledStore {
     /// or recover it.
     pub fn open(path: impl AsRef<Path>, options: SledOptions) -> Result<SledStore> {
         let path = path.as_ref();
-        let created = prepare_directory(path)?;
+        let created = prepare_directory(path, options.create)?;
         let lock = StoreLock::acquire(path)?;
         let config = sled::Config::new()
             .path(path)
@@ -186,9 +192,9 @@ fn open_sled(path: &Path, config: &sled::Config) -> Result<sled::Db> {
     }
 }
 
-/// Creates `path` when missing (returning `true`) or checks that the directory there is empty
-/// or holds only a sled database.
-fn prepare_directory(path: &Path) -> Result<bool> {
+/// Creates `path` when missing and `create` allows it (returning `true`) or checks that the
+/// directory there is empty or holds only a sled database.
+fn prepare_directory(path: &Path, create: bool) -> Result<bool> {
     match fs::metadata(path) {
         Ok(meta) if !meta.is_dir() => Err(open_failed(path, "it is not a directory", None)),
         Ok(_) => {
@@ -223,6 +229,11 @@ fn prepare_directory(path: &Path) -> Result<bool> {
             }
             Ok(empty)
         }
+        Err(e) if e.kind() == io::ErrorKind::NotFound && !create => Err(open_failed(
+            path,
+            "it does not exist (and this opener does not create stores)",
+            None,
+        )),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             fs::create_dir_all(path)
                 .map_err(|e| open_failed(path, "cannot create it", Some(e.into())))?;

@@ -133,6 +133,32 @@ fn a_directory_of_other_files_is_not_a_store() {
 }
 
 #[test]
+fn without_create_a_missing_path_is_an_error_and_stays_missing() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let no_create = || SledOptions {
+        create: false,
+        ..SledOptions::default()
+    };
+    for path in [dir.path().join("mistyped"), dir.path().join("a/b")] {
+        let message = match coditect_sled::open(&path, no_create()) {
+            Ok(_) => panic!("{} opened, but should not have", path.display()),
+            Err(error) => error.to_string(),
+        };
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(message.contains("does not exist"), "{message}");
+        assert!(!path.exists());
+    }
+    // An existing store opens as usual.
+    let path = dir.path().join("store");
+    put(&open(&path).expect("create"), b"k", b"v");
+    let db = coditect_sled::open(&path, no_create()).expect("reopen without create");
+    assert_eq!(
+        db.begin_tx().get(b"k", false).expect("get"),
+        Some(b"v".to_vec())
+    );
+}
+
+#[test]
 fn an_empty_directory_becomes_a_store() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let db = open(dir.path()).expect("open an empty directory");

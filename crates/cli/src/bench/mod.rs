@@ -29,7 +29,8 @@ use self::mix::Mix;
 use self::report::Report;
 use self::setup::BenchTenant;
 use self::workload::Recorder;
-use crate::output::Output;
+use crate::output::{path_text, Output};
+use crate::safe_file;
 use crate::store::{self, StoreSpec};
 
 /// Tenants onboarded while the workload runs (besides the N of the setup), spread evenly
@@ -74,18 +75,14 @@ pub async fn run(
     if !(args.duration.is_finite() && args.duration > 0.0 && args.duration <= 86_400.0) {
         bail!("--duration must be a number of seconds above 0 and at most 86400");
     }
-    if let Some(plot) = &args.plot {
-        let dir = plot.parent().filter(|d| !d.as_os_str().is_empty());
-        if let Some(dir) = dir {
-            if !dir.is_dir() {
-                bail!(
-                    "--plot {}: directory {} does not exist",
-                    plot.display(),
-                    dir.display()
-                );
-            }
+    // The plot's file is checked before hours of work are spent.
+    let plot_to = match &args.plot {
+        Some(path) => {
+            let store = spec.as_ref().and_then(StoreSpec::local_path);
+            Some(safe_file::check(path, store)?)
         }
-    }
+        None => None,
+    };
     // Without --store: a fresh temporary sled directory, removed when `_scratch` drops (after
     // the store is closed below).
     let (spec, _scratch) = match spec {
@@ -98,7 +95,7 @@ pub async fn run(
             (StoreSpec::Sled(dir.path().to_path_buf()), Some(dir))
         }
     };
-    let db = store::open(&spec).await?;
+    let db = store::open(&spec, store::Missing::Create).await?;
     let progress = !out.json && std::io::stderr().is_terminal();
     let run_id = format!("{:08x}", fastrand::u32(..));
 
@@ -119,19 +116,19 @@ pub async fn run(
         duration_s,
         &recorder,
     );
-    if let Some(path) = &args.plot {
+    if let Some(target) = &plot_to {
         let title = format!(
             "coditect bench: {}, {} tenants, {} workers, {:.0} s",
             report.store, report.tenants, report.concurrency, report.duration_s
         );
-        plot::write(path, &title, &recorder)?;
+        plot::write(target, &title, &recorder)?;
     }
     if out.json {
         out.json(&report.json());
     } else {
         println!("{}", report.text());
         if let Some(path) = &args.plot {
-            println!("plot: {}", path.display());
+            println!("plot: {}", path_text(path));
         }
     }
     Ok(if args.check && !report.targets_met() {

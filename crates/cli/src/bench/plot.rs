@@ -3,13 +3,13 @@
 //! visible; the y axis is the latency on a log scale; one line per operation kind, and each
 //! kind's p99 target as a dashed line in its colour.
 
-use std::path::Path;
-
 use hdrhistogram::Histogram;
 use plotters::prelude::*;
 
 use super::report::{LOOKUP_P99_US, ONBOARDING_P99_US, WRITE_P99_US};
 use super::workload::Recorder;
+use crate::output::path_text;
+use crate::safe_file::Target;
 
 /// The deepest percentile drawn: 1 - 10^-5 (99.999%).
 const MAX_NINES: f64 = 5.0;
@@ -54,8 +54,15 @@ fn latency_label(us: &f64) -> String {
     }
 }
 
-/// Writes the chart of `recorder` to `path` (SVG).
-pub fn write(path: &Path, title: &str, recorder: &Recorder) -> anyhow::Result<()> {
+/// Writes the chart of `recorder` to `target` (SVG), whole or not at all.
+pub fn write(target: &Target, title: &str, recorder: &Recorder) -> anyhow::Result<()> {
+    let mut svg = String::new();
+    render(&mut svg, &path_text(target.shown()), title, recorder)?;
+    target.write(svg.as_bytes())
+}
+
+/// Draws the chart of `recorder` into `svg`; `shown` names the file in errors.
+fn render(svg: &mut String, shown: &str, title: &str, recorder: &Recorder) -> anyhow::Result<()> {
     let series = [
         (
             "lookup",
@@ -91,8 +98,8 @@ pub fn write(path: &Path, title: &str, recorder: &Recorder) -> anyhow::Result<()
         .fold(f64::INFINITY, f64::min)
         .clamp(0.1, 1.0);
 
-    let root = SVGBackend::new(path, (960, 600)).into_drawing_area();
-    let draw = |e: &dyn std::fmt::Display| anyhow::anyhow!("drawing {}: {e}", path.display());
+    let root = SVGBackend::with_string(svg, (960, 600)).into_drawing_area();
+    let draw = |e: &dyn std::fmt::Display| anyhow::anyhow!("drawing {shown}: {e}");
     root.fill(&WHITE).map_err(|e| draw(&e))?;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 20))

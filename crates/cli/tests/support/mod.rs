@@ -1,0 +1,64 @@
+//! Helpers shared by the command's test files (`cli.rs`, `safety.rs`): run the binary on a
+//! store and check its exit code, stdout and one-line errors.
+//!
+//! Each test file includes this module with `mod support;`; as `tests/support/mod.rs` it is
+//! not a test target of its own. Not every file uses every helper.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// Runs `coditect --store sled:STORE ARGS...` with `CODITECT_STORE` unset.
+pub fn coditect(store: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_coditect"))
+        .arg("--store")
+        .arg(format!("sled:{}", store.display()))
+        .args(args)
+        .env_remove("CODITECT_STORE")
+        .output()
+        .expect("the coditect binary runs")
+}
+
+/// A success: exit 0; returns stdout.
+pub fn ok(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {stdout}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// A success printing one JSON document.
+pub fn json(output: &Output) -> Value {
+    serde_json::from_str(ok(output).trim()).expect("stdout is one JSON document")
+}
+
+/// A failure: non-zero exit, nothing on stdout, exactly one line on stderr starting `error: `.
+pub fn fails(output: &Output) -> String {
+    assert!(
+        !output.status.success(),
+        "expected a failure, got {:?}",
+        output.status
+    );
+    assert!(
+        output.stdout.is_empty(),
+        "stdout: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "stderr is not one line: {stderr:?}");
+    assert!(lines[0].starts_with("error: "), "{stderr:?}");
+    assert!(!stderr.contains("panicked"), "{stderr:?}");
+    stderr
+}
+
+/// A fresh temporary directory.
+pub fn store() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
