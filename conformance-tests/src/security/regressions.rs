@@ -291,6 +291,42 @@ pub async fn api_key_scopes_bound_what_the_key_does(h: &dyn Harness) {
         ),
         "{error:?}"
     );
+    // Nor does a key that may update keys widen itself.
+    let (wide_key, wide_secret) = api_key(
+        db.as_ref(),
+        t,
+        m.id,
+        &[
+            Permission::new(Action::Update, ResourceKind::ApiKey),
+            Permission::new(Action::Read, ResourceKind::Any),
+        ],
+    )
+    .await;
+    let wide_secret = &wide_secret;
+    let by_wide = attempt!(db.as_ref(), t, |ttx| api_key::authenticate(
+        &ttx,
+        wide_secret,
+        now
+    )
+    .await)
+    .expect("authenticates");
+    let mut unscoped = wide_key.clone();
+    unscoped.scopes.clear();
+    let error = attempt!(db.as_ref(), t, |ttx| record::update(
+        &ttx, by_wide, unscoped
+    )
+    .await)
+    .expect_err("a key does not widen itself");
+    assert!(
+        matches!(
+            error,
+            Error::Forbidden {
+                action: Action::Update,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
     // Lists through the key hold what it may read: tasks, not comments.
     let tasks = attempt!(db.as_ref(), t, |ttx| task::by_project(
         &ttx,

@@ -22,7 +22,8 @@
 //!    [`Disabled`](crate::model::UserStatus::Disabled) (a disabled user may do nothing, and its
 //!    sessions and keys stop authenticating);
 //! 3. the credential, checked again in the transaction: a session or API key must still be
-//!    valid, and a key's scopes (when it has any) bound every action;
+//!    valid, and a key's scopes (when it has any) bound every action; a key never creates,
+//!    changes or deletes sessions or keys;
 //! 4. ownership, for models with an author or owner ([`Model::owner`]): acting on another
 //!    member's content (creating it in their name, editing, deleting; for private models such
 //!    as sessions and keys, also reading) needs [`Action::ManageOthers`] on top of the
@@ -391,8 +392,9 @@ impl Grants {
         resource: &Resource,
     ) -> Result<bool> {
         let own = resource.owner == Some(self.member);
-        if self.by_api_key && action == Action::Create && resource.kind.is_credential() {
-            // A key never mints credentials: a narrow key could make itself a wide one.
+        if self.by_api_key && action != Action::Read && resource.kind.is_credential() {
+            // A key never mints or changes credentials, whatever its scopes: a narrow key
+            // could otherwise make itself (or a new key) a wide one.
             return Ok(false);
         }
         if own && resource.self_service {
