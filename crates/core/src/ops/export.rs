@@ -27,9 +27,7 @@
 //!
 //! [`OpKind::Export`]: super::OpKind::Export
 
-use std::fs;
-use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::io::Write;
 
 use foundationdb_tuple::pack_into;
 
@@ -104,30 +102,6 @@ pub async fn export<W: Write>(
     } else {
         result
     }
-}
-
-/// [`export`] to a file at `path` (created or truncated, synced to disk at the end; removed
-/// again when the export fails).
-pub async fn export_to_path(
-    db: &dyn KvBackend,
-    tenant: TenantId,
-    path: &Path,
-    options: &ExportOptions,
-) -> Result<ExportReport> {
-    let file = fs::File::create(path)?;
-    let result = async {
-        let mut out = BufWriter::new(file);
-        let report = export(db, tenant, &mut out, options).await?;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        Ok(report)
-    }
-    .await;
-    if result.is_err() {
-        // A partial file must not be mistaken for a backup (it would not verify anyway).
-        let _ = fs::remove_file(path);
-    }
-    result
 }
 
 struct Start {

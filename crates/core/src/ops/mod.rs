@@ -26,7 +26,7 @@ use std::sync::Arc;
 pub use analytics::{report, AnalyticsReport, GroupReport, ReportOptions};
 pub use backup::{verify_backup, verify_backup_from, BackupHeader, BackupSummary, BackupTrailer};
 pub use erase::{erase, erasure_record, EraseOptions, Erasure};
-pub use export::{export, export_to_path, ExportOptions, ExportReport};
+pub use export::{export, ExportOptions, ExportReport};
 pub use import::{import, import_from_path, ImportReport, ImportTarget};
 pub use migrate::{copy, migrate, MigrateReport};
 pub use state::{pending_operation, OpKind, TenantOp};
