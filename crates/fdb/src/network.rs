@@ -2,10 +2,12 @@
 //!
 //! The C client runs every transaction on one network thread, which a process may start only
 //! once (API version 730 is selected at the same time) and never restart after stopping. The
-//! `foundationdb` 0.11 crate starts it with `unsafe fn boot`, returning a guard that stops and
-//! joins the thread when dropped, and it is undefined behaviour to exit the process with the
-//! thread still running. Since [`FdbBackend`](crate::FdbBackend)s are opened from anywhere
-//! (the CLI, every test of a test binary), the guard lives here, in a process-wide static:
+//! `foundationdb` 0.11 crate's `boot` runs it on a thread that panics when the run loop fails
+//! (leaving every future waiting), so this module runs the loop on a thread of its own from the
+//! crate's lower-level `NetworkBuilder::build`, and records such a failure. It is undefined
+//! behaviour to exit the process with the thread still running. Since
+//! [`FdbBackend`](crate::FdbBackend)s are opened from anywhere (the CLI, every test of a test
+//! binary), the guard that stops and joins the thread lives here, in a process-wide static:
 //!
 //! - [`boot`] starts the network the first time and is a no-op afterwards; a failure is kept
 //!   and returned again ([`boot_state`](crate::boot_state));
