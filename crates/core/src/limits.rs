@@ -26,7 +26,9 @@
 //! overlapping and adjacent conflict ranges and repeated sets of one key before counting, which
 //! only makes its figure smaller, and each entry carries the in-memory size of its struct
 //! ([`MUTATION_OVERHEAD`], [`CONFLICT_RANGE_OVERHEAD`]), which the count includes in case the
-//! vector's `expectedSize` does. A transaction that fits here fits on FoundationDB.
+//! vector's `expectedSize` does (`NativeAPI.actor.cpp` at 7.3 and `flow/Arena.h` could not be
+//! read where this was written, so the overheads are the safe assumption, not a transcription).
+//! A transaction that fits here fits on FoundationDB.
 
 use std::time::Duration;
 

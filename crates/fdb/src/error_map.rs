@@ -22,7 +22,12 @@
 //! RETRYABLE                = MAYBE_COMMITTED || RETRYABLE_NOT_COMMITTED
 //! ```
 //!
-//! 7.2's predicate had `unknown_tenant` (2137) where 7.3 has `proxy_tag_throttled` (1223).
+//! Source note: the copy of `bindings/c/fdb_c.cpp` that could be read here is 7.2's (API 720,
+//! listing `unknown_tenant`, 2137); 7.3's lines 86-93 could not be read, so the 7.3 column is
+//! the 7.2 predicate with the change the issue reports. The code names are from the readable
+//! `flow/include/flow/error_definitions.h` (a later copy than 7.3, which still defines 1223 and
+//! 1079 under these names). 7.2's predicate had `unknown_tenant` (2137) where 7.3 has
+//! `proxy_tag_throttled` (1223).
 //! `Transaction::onError` in 7.3 also retries `blob_granule_request_failed` (1079), which the
 //! predicate does not list; it maps to [`Error::Unavailable`] here too.
 
