@@ -10,7 +10,7 @@
 //! [`run_sequence`] runs one sequence of [`Op`]s on an [`Engine`] and on the model side by
 //! side, several transactions open and interleaved, and reports the first result that
 //! differs: every read's rows and `more` flag, every commit's version, versionstamp and
-//! outcome (ok, `Conflict`, `TransactionTooOld`), and at the end the whole database. Sequences
+//! outcome (ok, `Conflict`, `TransactionTooOld`, `AccessedUnreadable`), and at the end the whole database. Sequences
 //! come from bytes ([`ops_from_bytes`]), so the stable proptest, the fuzz target and the
 //! corpus replay all run the same decoder and the same runner.
 //!
@@ -257,6 +257,8 @@ enum Outcome {
     Committed(u64, [u8; 10]),
     Conflict,
     TooOld,
+    /// A read where the transaction's own versionstamped keys may land.
+    Unreadable,
     /// Any other error: never expected here.
     Other(String),
 }
@@ -265,6 +267,7 @@ fn outcome_of_error(error: Error) -> Outcome {
     match error {
         Error::Conflict => Outcome::Conflict,
         Error::TransactionTooOld => Outcome::TooOld,
+        Error::AccessedUnreadable => Outcome::Unreadable,
         other => Outcome::Other(other.to_string()),
     }
 }
@@ -378,6 +381,26 @@ impl Model {
         self.now.saturating_sub(tx.started) > MAX_READ_VERSION_AGE
     }
 
+    /// Every key the transaction's versionstamped keys may become: for each, the key with the
+    /// stamp bytes all 0x00 up to the key with them all 0xFF followed by 0x00. FoundationDB
+    /// refuses reads there (`accessed_unreadable`).
+    fn unreadable(tx: &ModelTx) -> Vec<Span> {
+        tx.mutations
+            .iter()
+            .filter_map(|m| match m {
+                Mutation::Stamped(k, _) => {
+                    let mut lowest = k.clone();
+                    lowest[1..11].fill(0x00);
+                    let mut past_highest = k.clone();
+                    past_highest[1..11].fill(0xFF);
+                    past_highest.push(0x00);
+                    Some((lowest, past_highest))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     fn snapshot(&self, version: u64) -> &BTreeMap<Vec<u8>, Vec<u8>> {
         match self.versions.range(..=version).next_back() {
             Some((_, map)) => map,
@@ -405,6 +428,12 @@ impl Model {
     }
 
     fn get(&self, tx: &mut ModelTx, key: &[u8], snapshot: bool) -> Outcome {
+        if Self::unreadable(tx)
+            .iter()
+            .any(|span| intersects(span, &single(key)))
+        {
+            return Outcome::Unreadable;
+        }
         if self.too_old(tx) {
             return Outcome::TooOld;
         }
@@ -415,6 +444,13 @@ impl Model {
     }
 
     fn range(&self, tx: &mut ModelTx, begin: &[u8], end: &[u8], options: RangeOptions) -> Outcome {
+        let read = (begin.to_vec(), end.to_vec());
+        if Self::unreadable(tx)
+            .iter()
+            .any(|span| intersects(span, &read))
+        {
+            return Outcome::Unreadable;
+        }
         if self.too_old(tx) {
             return Outcome::TooOld;
         }
@@ -455,11 +491,15 @@ impl Model {
     }
 
     fn commit(&mut self, tx: ModelTx) -> Outcome {
-        if self.too_old(&tx) {
-            return Outcome::TooOld;
-        }
+        // A read-only commit never reaches the resolver, however old.
         if tx.mutations.is_empty() {
             return Outcome::Committed(tx.read_version, versionstamp(tx.read_version, 0));
+        }
+        // The resolver finds a commit too old only when it has read conflict ranges
+        // (FoundationDB's fdbserver/SkipList.cpp).
+        let has_reads = tx.reads.iter().any(|(b, e)| b < e);
+        if has_reads && self.too_old(&tx) {
+            return Outcome::TooOld;
         }
         let overtaken = self
             .commits

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use coditect_core::limits::{MAX_KEY_SIZE, MAX_TRANSACTION_SIZE, MAX_VALUE_SIZE};
+use coditect_core::limits::MAX_VALUE_SIZE;
 use coditect_core::{
     run, Error, KeyValue, KvBackend, RangeOptions, RetryOptions, RetryStats, Transaction,
     RANGE_PAGE_MAX_ROWS,
@@ -812,23 +812,6 @@ pub async fn read_only_commit_succeeds(h: &dyn Harness) {
 // ---------------------------------------------------------------------------------------
 // limits
 
-/// A key of exactly 10,000 bytes is accepted; 10,001 is `KeyTooLarge`, for writes and reads.
-pub async fn key_size_limit_at_and_past_the_boundary(h: &dyn Harness) {
-    let db = h.backend();
-    let at = vec![b'k'; MAX_KEY_SIZE];
-    let past = vec![b'k'; MAX_KEY_SIZE + 1];
-    put(db.as_ref(), &[(&at, b"v")]).await;
-    assert_eq!(get(db.as_ref(), &at).await, Some(b"v".to_vec()));
-    let tx = begin(db.as_ref()).await;
-    let too_large = |r: coditect_core::Result<()>| matches!(r, Err(Error::KeyTooLarge { size, limit }) if size == MAX_KEY_SIZE + 1 && limit == MAX_KEY_SIZE);
-    assert!(too_large(tx.set(&past, b"v")));
-    assert!(too_large(tx.clear(&past)));
-    assert!(too_large(tx.atomic_add(&past, 1)));
-    assert!(too_large(tx.get(&past, false).await.map(|_| ())));
-    tx.commit().await.unwrap();
-    assert_eq!(scan(db.as_ref(), b"", b"\xff").await.len(), 1);
-}
-
 /// A value of exactly 100,000 bytes is accepted; 100,001 is `ValueTooLarge`.
 pub async fn value_size_limit_at_and_past_the_boundary(h: &dyn Harness) {
     let db = h.backend();
@@ -848,45 +831,6 @@ pub async fn value_size_limit_at_and_past_the_boundary(h: &dyn Harness) {
     assert!(matches!(err, Error::ValueTooLarge { .. }));
     tx.commit().await.unwrap();
     assert_eq!(get(db.as_ref(), b"past").await, None);
-}
-
-/// Mutations adding up to exactly 10,000,000 bytes (key + value each) commit; one byte more
-/// is `TransactionTooLarge`, and nothing of it is written.
-pub async fn transaction_size_limit_at_and_past_the_boundary(h: &dyn Harness) {
-    let db = h.backend();
-    // 100 sets of a 10-byte key and a 99,990-byte value: exactly the limit.
-    let value = vec![1u8; MAX_VALUE_SIZE - 10];
-    let fill = |tx: &dyn Transaction| {
-        for i in 0..100u32 {
-            let key = format!("big/{i:06}");
-            assert_eq!(key.len(), 10);
-            tx.set(key.as_bytes(), &value).expect("within the limit");
-        }
-    };
-    assert_eq!(100 * (10 + value.len()), MAX_TRANSACTION_SIZE);
-    let tx = begin(db.as_ref()).await;
-    fill(tx.as_ref());
-    tx.commit().await.expect("exactly at the limit commits");
-    assert_eq!(scan(db.as_ref(), b"big/", b"big0").await.len(), 100);
-
-    let tx = begin(db.as_ref()).await;
-    tx.clear_range(b"big/", b"big0").unwrap(); // 8 bytes
-    for i in 0..100u32 {
-        let key = format!("new/{i:06}");
-        let value = &value[..value.len() - usize::from(i == 0) * 8];
-        tx.set(key.as_bytes(), value).expect("within the limit");
-    }
-    let past = tx.set(b"x", b"");
-    let result = match past {
-        Err(error) => Err(error),
-        Ok(()) => tx.commit().await.map(|_| ()),
-    };
-    assert!(
-        matches!(result, Err(Error::TransactionTooLarge { size, limit }) if size == MAX_TRANSACTION_SIZE + 1 && limit == MAX_TRANSACTION_SIZE),
-        "one byte past the limit: {result:?}"
-    );
-    assert_eq!(scan(db.as_ref(), b"big/", b"big0").await.len(), 100);
-    assert!(scan(db.as_ref(), b"new/", b"new0").await.is_empty());
 }
 
 /// A transaction older than 5 s fails its next read with the retryable `TransactionTooOld`.

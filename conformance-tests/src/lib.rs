@@ -32,6 +32,7 @@ pub mod decoders;
 pub mod differential;
 pub mod faults;
 pub mod kv;
+pub mod kv_limits;
 pub mod model;
 pub mod ops;
 pub mod recording;
@@ -46,6 +47,13 @@ pub trait Harness: Send + Sync {
     /// Makes every transaction begun so far older than the read-version limit (5 s). Engine
     /// backends move a manual clock; FoundationDB waits for real.
     async fn age_past_read_version_limit(&self);
+
+    /// Bytes this harness puts in front of every key before the store sees it (0 unless it
+    /// confines each case to a subspace). The limit cases shorten their keys by this much, so
+    /// the store sees exactly the boundary they state.
+    fn key_prefix_len(&self) -> usize {
+        0
+    }
 }
 
 /// A [`Harness`] for any engine backend, on a manual clock.
@@ -117,12 +125,19 @@ macro_rules! kv_suite {
             versionstamp_is_shared_within_a_commit, versionstamp_offset_must_fit,
             versionstamped_key_then_clear_range_applies_in_order,
             commit_versions_increase, read_only_commit_succeeds,
-            key_size_limit_at_and_past_the_boundary, value_size_limit_at_and_past_the_boundary,
-            transaction_size_limit_at_and_past_the_boundary,
+            value_size_limit_at_and_past_the_boundary,
             too_old_transaction_cannot_read, too_old_transaction_cannot_commit,
             retry_loop_retries_a_conflict, retry_loop_does_not_retry_a_non_retryable_error,
             retry_loop_honours_its_attempt_limit, dropped_transaction_writes_nothing,
             failed_commit_writes_nothing, bank_transfers_keep_the_total,
+        );
+        $crate::kv_suite!(@limits $harness;
+            key_size_limit_at_and_past_the_boundary,
+            ten_megabytes_of_keys_and_values_do_not_commit,
+            counted_size_just_under_the_limit_commits_and_one_byte_more_does_not,
+            versionstamped_key_of_9996_bytes_is_accepted_and_9997_refused,
+            reading_where_a_stamped_key_may_land_is_accessed_unreadable,
+            only_a_commit_with_read_conflicts_is_too_old,
         );
     };
     (@cases $harness:expr; $($case:ident),+ $(,)?) => {
@@ -131,6 +146,15 @@ macro_rules! kv_suite {
             async fn $case() {
                 let harness = $harness;
                 $crate::kv::$case(&harness).await;
+            }
+        )+
+    };
+    (@limits $harness:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let harness = $harness;
+                $crate::kv_limits::$case(&harness).await;
             }
         )+
     };

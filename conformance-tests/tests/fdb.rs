@@ -69,6 +69,10 @@ impl Harness for FdbHarness {
         // FoundationDB's window is 5,000,000 versions, about 5 s at its normal version rate.
         tokio::time::sleep(Duration::from_millis(5_500)).await;
     }
+
+    fn key_prefix_len(&self) -> usize {
+        self.subspace.prefix.len()
+    }
 }
 
 impl Drop for FdbHarness {

@@ -158,7 +158,10 @@ async fn open_fdb(
     cluster_file: Option<PathBuf>,
 ) -> anyhow::Result<Arc<dyn KvBackend>> {
     use coditect_fdb::{FdbBackend, FdbOptions};
-    let options = FdbOptions { cluster_file };
+    let options = FdbOptions {
+        cluster_file,
+        ..FdbOptions::default()
+    };
     let backend = FdbBackend::connect(&options, std::time::Duration::from_secs(5))
         .await
         .with_context(|| format!("opening store {spec}"))?;

@@ -63,9 +63,10 @@ pub enum Error {
         limit: usize,
     },
 
-    /// The transaction's mutations add up to more than
-    /// [`MAX_TRANSACTION_SIZE`](crate::limits::MAX_TRANSACTION_SIZE).
-    #[error("transaction of {size} mutation bytes exceeds the limit of {limit} bytes")]
+    /// The transaction's mutations and conflict ranges add up to more than
+    /// [`MAX_TRANSACTION_SIZE`](crate::limits::MAX_TRANSACTION_SIZE), counted as the
+    /// [limits](crate::limits) module says.
+    #[error("transaction of {size} bytes (mutations and conflict ranges) exceeds the limit of {limit} bytes")]
     TransactionTooLarge {
         /// The size the transaction reached.
         size: usize,
@@ -83,6 +84,14 @@ pub enum Error {
         /// The key's length.
         key_len: usize,
     },
+
+    /// A read touched keys that one of this transaction's own versionstamped keys may become
+    /// (FoundationDB `accessed_unreadable`, 1036): their final keys are known only at commit,
+    /// so FoundationDB refuses to answer. Read before writing the versionstamped key, or
+    /// outside its range ([`versionstamp_unreadable_range`](crate::versionstamp_unreadable_range)).
+    /// Not retryable: the same body fails the same way again.
+    #[error("read of a range that may hold this transaction's own versionstamped keys")]
+    AccessedUnreadable,
 
     /// The transaction was used after it committed or failed to commit, or a handle to it was
     /// still held when the retry loop wanted to commit it.
@@ -258,6 +267,13 @@ impl Error {
     /// effect twice.
     pub fn is_maybe_committed(&self) -> bool {
         matches!(self, Error::CommitUnknownResult)
+    }
+
+    /// Whether the store is shedding load or lagging ([`Unavailable`](Error::Unavailable)):
+    /// the retry loop waits longer before trying again, as FoundationDB's `onError` does for
+    /// its throttling codes.
+    pub fn is_throttled(&self) -> bool {
+        matches!(self, Error::Unavailable { .. })
     }
 
     /// A [`Backend`](Error::Backend) error with a message and no native code.

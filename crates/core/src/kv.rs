@@ -25,7 +25,7 @@
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::limits::{MAX_KEY_SIZE, MAX_VALUE_SIZE, VERSIONSTAMP_LEN};
+use crate::limits::{MAX_KEY_SIZE, MAX_VALUE_SIZE, MAX_VERSIONSTAMPED_KEY_SIZE, VERSIONSTAMP_LEN};
 
 /// A store that hands out transactions.
 #[async_trait]
@@ -173,7 +173,9 @@ pub trait Transaction: Send + Sync {
     /// The value of `key`, or `None` when it has none. Unless `snapshot`, the key is added to
     /// the read conflict ranges. A key longer than
     /// [`MAX_KEY_SIZE`](crate::limits::MAX_KEY_SIZE) is
-    /// [`Error::KeyTooLarge`](crate::Error::KeyTooLarge).
+    /// [`Error::KeyTooLarge`](crate::Error::KeyTooLarge). A key that one of this transaction's
+    /// versionstamped keys may become (see [`versionstamp_unreadable_range`]) is
+    /// [`Error::AccessedUnreadable`](crate::Error::AccessedUnreadable), snapshot or not.
     async fn get(&self, key: &[u8], snapshot: bool) -> Result<Option<Vec<u8>>>;
 
     /// Rows with `begin <= key < end`, in key order (or reversed), at most `options.limit`
@@ -184,6 +186,12 @@ pub trait Transaction: Send + Sync {
     /// conflict ranges: all of it when the page reaches the range's end, else up to and
     /// including the last row returned. So an insert into that part by a later commit (a
     /// phantom) is a conflict.
+    ///
+    /// A range overlapping what one of this transaction's versionstamped keys may become (see
+    /// [`versionstamp_unreadable_range`]) is
+    /// [`Error::AccessedUnreadable`](crate::Error::AccessedUnreadable), snapshot or not, even
+    /// when a limit would have stopped the read before it: FoundationDB fails such a read as
+    /// soon as it reaches that part, and the contract does not depend on where that is.
     async fn get_range(&self, begin: &[u8], end: &[u8], options: RangeOptions)
         -> Result<RangePage>;
 
@@ -204,7 +212,10 @@ pub trait Transaction: Send + Sync {
     /// Buffers `key = value` where the 10 bytes of `key` starting at `versionstamp_offset` are
     /// replaced at commit by the commit's versionstamp. Keys written this way are strictly
     /// increasing across commits and share one stamp within a commit. They are not visible to
-    /// this transaction's own reads.
+    /// this transaction's own reads: reading where they may land is
+    /// [`Error::AccessedUnreadable`](crate::Error::AccessedUnreadable) (read first, then
+    /// stamp). The key may be at most
+    /// [`MAX_VERSIONSTAMPED_KEY_SIZE`](crate::limits::MAX_VERSIONSTAMPED_KEY_SIZE) bytes.
     fn set_versionstamped_key(
         &self,
         key: &[u8],
@@ -220,6 +231,13 @@ pub trait Transaction: Send + Sync {
     fn add_write_conflict_range(&self, begin: &[u8], end: &[u8]) -> Result<()>;
 
     /// Commits: checks for conflicts, then applies every buffered write atomically.
+    /// A transaction older than
+    /// [`MAX_READ_VERSION_AGE`](crate::limits::MAX_READ_VERSION_AGE) fails with
+    /// [`TransactionTooOld`](crate::Error::TransactionTooOld) only when it has read conflict
+    /// ranges (a non-snapshot read or an explicit read range), as FoundationDB's resolver
+    /// decides; with snapshot reads only, it commits. A transaction whose counted size passes
+    /// [`MAX_TRANSACTION_SIZE`](crate::limits::MAX_TRANSACTION_SIZE) (reads can add the last
+    /// bytes) is [`TransactionTooLarge`](crate::Error::TransactionTooLarge).
     /// On error nothing was applied, except after
     /// [`CommitUnknownResult`](crate::Error::CommitUnknownResult), when it may have been.
     async fn commit(self: Box<Self>) -> Result<CommitInfo>;
@@ -234,6 +252,34 @@ pub fn check_key(key: &[u8]) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// Checks a versionstamped key against [`MAX_VERSIONSTAMPED_KEY_SIZE`]. Backends call it
+/// before buffering or sending.
+pub fn check_versionstamped_key(key: &[u8]) -> Result<()> {
+    if key.len() > MAX_VERSIONSTAMPED_KEY_SIZE {
+        return Err(crate::Error::KeyTooLarge {
+            size: key.len(),
+            limit: MAX_VERSIONSTAMPED_KEY_SIZE,
+        });
+    }
+    Ok(())
+}
+
+/// The keys a versionstamped key with its placeholder at `offset` may become, as a range
+/// `[begin, end)`: the key with the placeholder all 0x00 to the key with it all 0xFF, followed
+/// by 0x00. FoundationDB's `getVersionstampKeyRange` (`fdbclient/ReadYourWrites.actor.cpp`)
+/// starts the range at the transaction's read version when it knows it; starting at zero is a
+/// superset, so a read the embedded backends allow FoundationDB allows too. The offset must
+/// fit ([`check_versionstamp_offset`]).
+pub fn versionstamp_unreadable_range(key: &[u8], offset: usize) -> (Vec<u8>, Vec<u8>) {
+    let stamp = offset..offset + VERSIONSTAMP_LEN;
+    let mut begin = key.to_vec();
+    begin[stamp.clone()].fill(0);
+    let mut end = key.to_vec();
+    end[stamp].fill(0xFF);
+    end.push(0);
+    (begin, end)
 }
 
 /// Checks a value against [`MAX_VALUE_SIZE`]. Backends call it before buffering or sending.
@@ -312,6 +358,24 @@ mod tests {
         assert!(check_versionstamp_offset(&[0; 12], 2).is_ok());
         assert!(check_versionstamp_offset(&[0; 12], 3).is_err());
         assert!(check_versionstamp_offset(&[0; 5], u32::MAX).is_err());
+    }
+
+    #[test]
+    fn the_unreadable_range_spans_every_stamp() {
+        let (begin, end) = versionstamp_unreadable_range(b"a0123456789z", 1);
+        assert_eq!(begin, b"a\0\0\0\0\0\0\0\0\0\0z".to_vec());
+        let mut expected = b"a".to_vec();
+        expected.extend([0xFF; 10]);
+        expected.extend(b"z\0");
+        assert_eq!(end, expected);
+        assert!(check_versionstamped_key(&[0; 9_996]).is_ok());
+        assert!(matches!(
+            check_versionstamped_key(&[0; 9_997]),
+            Err(crate::Error::KeyTooLarge {
+                size: 9_997,
+                limit: 9_996
+            })
+        ));
     }
 
     #[test]

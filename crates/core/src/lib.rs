@@ -43,9 +43,9 @@ pub mod value;
 pub use error::{Error, Result};
 pub use keys::TenantId;
 pub use kv::{
-    check_key, check_value, check_versionstamp_offset, key_after, prefix_end, versionstamp,
-    CommitInfo, KeyValue, KvBackend, RangeOptions, RangePage, Transaction, RANGE_PAGE_MAX_BYTES,
-    RANGE_PAGE_MAX_ROWS,
+    check_key, check_value, check_versionstamp_offset, check_versionstamped_key, key_after,
+    prefix_end, versionstamp, versionstamp_unreadable_range, CommitInfo, KeyValue, KvBackend,
+    RangeOptions, RangePage, Transaction, RANGE_PAGE_MAX_BYTES, RANGE_PAGE_MAX_ROWS,
 };
 pub use principal::{Credential, Principal};
 pub use retry::{run, RetryOptions, RetryStats, RetryTx};

@@ -24,17 +24,26 @@ pub struct RetryOptions {
     pub initial_backoff: Duration,
     /// The cap of the back-off.
     pub max_backoff: Duration,
+    /// Back-off before the first retry after the store said it is throttling or lagging
+    /// ([`Error::is_throttled`]); it doubles up to `throttled_max_backoff`. Longer than
+    /// `initial_backoff`, because retrying a shedding cluster at once adds to its load.
+    pub throttled_initial_backoff: Duration,
+    /// The cap of the back-off after a throttling error.
+    pub throttled_max_backoff: Duration,
     /// Counters the loop adds to; share one `Arc` between calls to read their totals.
     pub stats: Arc<RetryStats>,
 }
 
 impl Default for RetryOptions {
-    /// 100 attempts, back-off from 1 ms doubling to at most 200 ms, fresh counters.
+    /// 100 attempts, back-off from 1 ms doubling to at most 200 ms (after a throttling error
+    /// from 50 ms to at most 2 s), fresh counters.
     fn default() -> Self {
         RetryOptions {
             max_attempts: 100,
             initial_backoff: Duration::from_millis(1),
             max_backoff: Duration::from_millis(200),
+            throttled_initial_backoff: Duration::from_millis(50),
+            throttled_max_backoff: Duration::from_secs(2),
             stats: Arc::default(),
         }
     }
@@ -48,11 +57,17 @@ impl RetryOptions {
 
     /// The back-off before retry number `retry` (1 for the first retry), with jitter: a uniform
     /// pick in `[d/2, d]` of the capped exponential `d`, so that contending clients spread out.
-    fn backoff(&self, retry: u32) -> Duration {
-        let doubled = self
-            .initial_backoff
-            .saturating_mul(1u32 << retry.saturating_sub(1).min(30));
-        let capped = doubled.min(self.max_backoff);
+    fn backoff(&self, retry: u32, throttled: bool) -> Duration {
+        let (initial, max) = if throttled {
+            (
+                self.throttled_initial_backoff.max(self.initial_backoff),
+                self.throttled_max_backoff.max(self.max_backoff),
+            )
+        } else {
+            (self.initial_backoff, self.max_backoff)
+        };
+        let doubled = initial.saturating_mul(1u32 << retry.saturating_sub(1).min(30));
+        let capped = doubled.min(max);
         let half = capped / 2;
         let jitter_nanos = fastrand::u64(0..=half.as_nanos().min(u128::from(u64::MAX)) as u64);
         half + Duration::from_nanos(jitter_nanos)
@@ -67,6 +82,7 @@ pub struct RetryStats {
     conflicts: AtomicU64,
     too_old: AtomicU64,
     maybe_committed: AtomicU64,
+    throttled: AtomicU64,
     commits: AtomicU64,
 }
 
@@ -91,6 +107,11 @@ impl RetryStats {
     pub fn maybe_committed(&self) -> u64 {
         self.maybe_committed.load(Ordering::Relaxed)
     }
+    /// Attempts that failed because the store was throttling or lagging
+    /// ([`Error::is_throttled`]).
+    pub fn throttled(&self) -> u64 {
+        self.throttled.load(Ordering::Relaxed)
+    }
     /// Attempts that committed.
     pub fn commits(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)
@@ -101,6 +122,7 @@ impl RetryStats {
             Error::Conflict => &self.conflicts,
             Error::TransactionTooOld => &self.too_old,
             Error::CommitUnknownResult => &self.maybe_committed,
+            Error::Unavailable { .. } => &self.throttled,
             _ => return,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -214,7 +236,7 @@ where
         }
         maybe_committed |= error.is_maybe_committed();
         stats.retries.fetch_add(1, Ordering::Relaxed);
-        tokio::time::sleep(options.backoff(attempt)).await;
+        tokio::time::sleep(options.backoff(attempt, error.is_throttled())).await;
     }
 }
 
@@ -256,12 +278,24 @@ mod tests {
             ..RetryOptions::default()
         };
         for _ in 0..100 {
-            let first = options.backoff(1);
+            let first = options.backoff(1, false);
             assert!(first >= Duration::from_millis(5) && first <= Duration::from_millis(10));
-            let third = options.backoff(3);
+            let third = options.backoff(3, false);
             assert!(third >= Duration::from_millis(20) && third <= Duration::from_millis(40));
-            let capped = options.backoff(40);
+            let capped = options.backoff(40, false);
             assert!(capped >= Duration::from_millis(25) && capped <= Duration::from_millis(50));
+        }
+    }
+
+    #[test]
+    fn throttling_backs_off_from_its_own_longer_start_and_cap() {
+        let options = RetryOptions::default();
+        for _ in 0..100 {
+            let first = options.backoff(1, true);
+            assert!(first >= Duration::from_millis(25) && first <= Duration::from_millis(50));
+            let capped = options.backoff(40, true);
+            assert!(capped >= Duration::from_secs(1) && capped <= Duration::from_secs(2));
+            assert!(options.backoff(1, false) <= Duration::from_millis(1));
         }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use coditect_core::limits::MAX_READ_VERSION_AGE;
+use coditect_core::limits::{MAX_READ_VERSION_AGE, MAX_TRANSACTION_SIZE};
 use coditect_core::{versionstamp, CommitInfo, Error, KvBackend, Result, Transaction};
 
 use crate::clock::{Clock, SystemClock};
@@ -181,14 +181,24 @@ impl<S: BaseStore> Shared<S> {
             read_version,
             held: true,
         };
-        if self.is_too_old(started) {
-            return Err(Error::TransactionTooOld);
-        }
         if buffer.is_empty() {
-            // Nothing to write: serializable at its read version already.
+            // Nothing to write: serializable at its read version already, however old (a
+            // read-only FoundationDB commit never reaches the resolver).
             return Ok(CommitInfo {
                 version: read_version,
                 versionstamp: versionstamp(read_version, 0),
+            });
+        }
+        // FoundationDB's resolver refuses a too-old commit only when it has read conflict
+        // ranges (fdbserver/SkipList.cpp): blind and snapshot-only writes still commit.
+        if !reads.is_empty() && self.is_too_old(started) {
+            return Err(Error::TransactionTooOld);
+        }
+        if buffer.size() > MAX_TRANSACTION_SIZE {
+            // Reads can add the last bytes; FoundationDB refuses such a commit with 2101.
+            return Err(Error::TransactionTooLarge {
+                size: buffer.size(),
+                limit: MAX_TRANSACTION_SIZE,
             });
         }
         let version = {

@@ -47,7 +47,16 @@
 //! ## The 5 s window and bounded memory
 //!
 //! A transaction older than [`MAX_READ_VERSION_AGE`](coditect_core::limits::MAX_READ_VERSION_AGE)
-//! (by the injectable [`Clock`]) fails with `TransactionTooOld`. After each commit, the window
+//! (by the injectable [`Clock`]) fails its reads with `TransactionTooOld`, and its commit too
+//! when it has read conflict ranges: as in FoundationDB's resolver, a commit that read nothing
+//! (or only as snapshots) cannot be overtaken and still commits.
+//!
+//! ## FoundationDB's limits
+//!
+//! Sizes are counted as `coditect_core::limits` says (mutations and conflict ranges, reads
+//! included), refused at the write that crosses the limit or at commit. A read of a key or
+//! range where one of the transaction's own versionstamped keys may land is
+//! `AccessedUnreadable`, as in FoundationDB's read-your-writes layer. After each commit, the window
 //! and resolver forget every version at or below the oldest read version of a live, not yet
 //! too old transaction: with no long reader around, they hold almost nothing.
 //!

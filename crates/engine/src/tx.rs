@@ -4,9 +4,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use coditect_core::limits::{
+    atomic_size, clear_range_size, clear_size, conflict_range_size, key_conflict_size, set_size,
+    versionstamped_key_size,
+};
 use coditect_core::{
-    check_key, check_value, check_versionstamp_offset, key_after, CommitInfo, Error, KeyValue,
-    RangeOptions, RangePage, Result, Transaction, RANGE_PAGE_MAX_BYTES, RANGE_PAGE_MAX_ROWS,
+    check_key, check_value, check_versionstamp_offset, check_versionstamped_key, key_after,
+    versionstamp_unreadable_range, CommitInfo, Error, KeyValue, RangeOptions, RangePage, Result,
+    Transaction, RANGE_PAGE_MAX_BYTES, RANGE_PAGE_MAX_ROWS,
 };
 
 use crate::engine::{lock, read, Shared};
@@ -29,6 +34,15 @@ pub struct EngineTx<S: BaseStore> {
 struct TxState {
     buffer: WriteBuffer,
     reads: RangeSet,
+    /// Where this transaction's versionstamped keys may land: unreadable to it, as in
+    /// FoundationDB's read-your-writes layer.
+    unreadable: RangeSet,
+}
+
+/// Bytes a row counts against a page's byte target: FoundationDB's `GetRangeLimits` counts
+/// 8 + key + value per row.
+fn row_bytes(row: &KeyValue) -> usize {
+    8 + row.key.len() + row.value.len()
 }
 
 /// Rows a range read fetches from storage per step when it has no limit of its own.
@@ -60,6 +74,9 @@ impl<S: BaseStore> EngineTx<S> {
     /// See [`Transaction::get`].
     pub fn get(&self, key: &[u8], snapshot: bool) -> Result<Option<Vec<u8>>> {
         check_key(key)?;
+        if lock(&self.state).unreadable.contains(key) {
+            return Err(Error::AccessedUnreadable);
+        }
         self.check_age()?;
         let local = lock(&self.state).buffer.local(key);
         let added = match local {
@@ -68,7 +85,9 @@ impl<S: BaseStore> EngineTx<S> {
         };
         let stored = self.shared.read_at(key, self.read_version)?;
         if !snapshot {
-            lock(&self.state).reads.insert(KeyRange::single(key));
+            let mut state = lock(&self.state);
+            state.reads.insert(KeyRange::single(key));
+            state.buffer.count_read(key_conflict_size(key.len()));
         }
         Ok(match added {
             Some(delta) => Some(add_le(stored.as_deref(), delta)),
@@ -80,6 +99,9 @@ impl<S: BaseStore> EngineTx<S> {
     pub fn get_range(&self, begin: &[u8], end: &[u8], options: RangeOptions) -> Result<RangePage> {
         check_key(begin)?;
         check_key(end)?;
+        if begin < end && lock(&self.state).unreadable.overlaps(begin, end) {
+            return Err(Error::AccessedUnreadable);
+        }
         self.check_age()?;
         if begin >= end {
             return Ok(RangePage::default());
@@ -115,7 +137,7 @@ impl<S: BaseStore> EngineTx<S> {
                     cut = true;
                     break;
                 }
-                bytes += row.key.len() + row.value.len();
+                bytes += row_bytes(&row);
                 rows.push(row);
             }
             match chunk.resume {
@@ -134,7 +156,11 @@ impl<S: BaseStore> EngineTx<S> {
                 Some(last) if more => KeyRange::new(begin, &key_after(&last.key)),
                 _ => KeyRange::new(begin, end),
             };
-            lock(&self.state).reads.insert(read);
+            let mut state = lock(&self.state);
+            state
+                .buffer
+                .count_read(conflict_range_size(read.begin.len(), read.end.len()));
+            state.reads.insert(read);
         }
         Ok(RangePage { kvs: rows, more })
     }
@@ -193,9 +219,9 @@ impl<S: BaseStore> EngineTx<S> {
         Ok(Chunk { rows, resume })
     }
 
-    fn mutate(&self, size: (usize, usize), apply: impl FnOnce(&mut WriteBuffer)) -> Result<()> {
+    fn mutate(&self, size: usize, apply: impl FnOnce(&mut WriteBuffer)) -> Result<()> {
         let mut state = lock(&self.state);
-        state.buffer.account(size.0, size.1)?;
+        state.buffer.account(size)?;
         apply(&mut state.buffer);
         Ok(())
     }
@@ -204,13 +230,13 @@ impl<S: BaseStore> EngineTx<S> {
     pub fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
         check_key(key)?;
         check_value(value)?;
-        self.mutate((key.len(), value.len()), |b| b.set(key, value))
+        self.mutate(set_size(key.len(), value.len()), |b| b.set(key, value))
     }
 
     /// See [`Transaction::clear`].
     pub fn clear(&self, key: &[u8]) -> Result<()> {
         check_key(key)?;
-        self.mutate((key.len(), 0), |b| b.clear(key))
+        self.mutate(clear_size(key.len()), |b| b.clear(key))
     }
 
     /// See [`Transaction::clear_range`].
@@ -220,36 +246,50 @@ impl<S: BaseStore> EngineTx<S> {
         if begin >= end {
             return Ok(());
         }
-        self.mutate((begin.len(), end.len()), |b| b.clear_range(begin, end))
+        self.mutate(clear_range_size(begin.len(), end.len()), |b| {
+            b.clear_range(begin, end)
+        })
     }
 
     /// See [`Transaction::atomic_add`].
     pub fn atomic_add(&self, key: &[u8], delta: i64) -> Result<()> {
         check_key(key)?;
-        self.mutate((key.len(), 8), |b| b.add(key, delta))
+        self.mutate(atomic_size(key.len(), 8), |b| b.add(key, delta))
     }
 
     /// See [`Transaction::set_versionstamped_key`].
     pub fn set_versionstamped_key(&self, key: &[u8], offset: u32, value: &[u8]) -> Result<()> {
         check_key(key)?;
+        check_versionstamped_key(key)?;
         check_value(value)?;
         check_versionstamp_offset(key, offset)?;
         let offset = offset as usize;
-        self.mutate((key.len(), value.len()), |b| {
-            b.stamped.push(StampedWrite {
-                key: key.to_vec(),
-                offset,
-                value: value.to_vec(),
-                cleared_after: Vec::new(),
-            })
-        })
+        let mut state = lock(&self.state);
+        state
+            .buffer
+            .account(versionstamped_key_size(key.len(), value.len()))?;
+        state.buffer.stamped.push(StampedWrite {
+            key: key.to_vec(),
+            offset,
+            value: value.to_vec(),
+            cleared_after: Vec::new(),
+        });
+        let (begin, end) = versionstamp_unreadable_range(key, offset);
+        state.unreadable.insert(KeyRange { begin, end });
+        Ok(())
     }
 
     /// See [`Transaction::add_read_conflict_range`].
     pub fn add_read_conflict_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
         check_key(begin)?;
         check_key(end)?;
-        lock(&self.state).reads.insert(KeyRange::new(begin, end));
+        if begin < end {
+            let mut state = lock(&self.state);
+            state.reads.insert(KeyRange::new(begin, end));
+            state
+                .buffer
+                .count_read(conflict_range_size(begin.len(), end.len()));
+        }
         Ok(())
     }
 
@@ -258,10 +298,11 @@ impl<S: BaseStore> EngineTx<S> {
         check_key(begin)?;
         check_key(end)?;
         if begin < end {
-            lock(&self.state)
+            let mut state = lock(&self.state);
+            state
                 .buffer
-                .write_conflicts
-                .push(KeyRange::new(begin, end));
+                .account(conflict_range_size(begin.len(), end.len()))?;
+            state.buffer.write_conflicts.push(KeyRange::new(begin, end));
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use coditect_core::limits::{mutation_size, MAX_TRANSACTION_SIZE};
+use coditect_core::limits::MAX_TRANSACTION_SIZE;
 use coditect_core::{Error, KeyValue, Result};
 
 use crate::ranges::{KeyRange, RangeSet};
@@ -51,7 +51,8 @@ pub(crate) struct WriteBuffer {
     pub stamped: Vec<StampedWrite>,
     /// Explicit write conflict ranges.
     pub write_conflicts: Vec<KeyRange>,
-    /// Mutation bytes so far, as [`mutation_size`] counts them.
+    /// The transaction's size so far, as `coditect_core::limits` counts it (mutations and
+    /// conflict ranges, reads included).
     size: usize,
 }
 
@@ -70,9 +71,9 @@ pub(crate) fn add_le(base: Option<&[u8]>, delta: i64) -> Vec<u8> {
 }
 
 impl WriteBuffer {
-    /// Counts a mutation's bytes, refusing it when the transaction would pass the limit.
-    pub fn account(&mut self, a: usize, b: usize) -> Result<()> {
-        let size = self.size.saturating_add(mutation_size(a, b));
+    /// Counts a write's bytes, refusing it when the transaction would pass the limit.
+    pub fn account(&mut self, bytes: usize) -> Result<()> {
+        let size = self.size.saturating_add(bytes);
         if size > MAX_TRANSACTION_SIZE {
             return Err(Error::TransactionTooLarge {
                 size,
@@ -81,6 +82,17 @@ impl WriteBuffer {
         }
         self.size = size;
         Ok(())
+    }
+
+    /// Counts a read conflict range's bytes. A read is never refused for its size: like
+    /// FoundationDB, the commit is ([`Self::size`]).
+    pub fn count_read(&mut self, bytes: usize) {
+        self.size = self.size.saturating_add(bytes);
+    }
+
+    /// The transaction's counted size.
+    pub fn size(&self) -> usize {
+        self.size
     }
 
     pub fn set(&mut self, key: &[u8], value: &[u8]) {
@@ -228,11 +240,13 @@ mod tests {
     #[test]
     fn the_size_limit_refuses_the_mutation_that_crosses_it() {
         let mut buffer = WriteBuffer::default();
-        assert!(buffer.account(MAX_TRANSACTION_SIZE - 1, 1).is_ok());
+        assert!(buffer.account(MAX_TRANSACTION_SIZE).is_ok());
         assert!(matches!(
-            buffer.account(1, 0),
+            buffer.account(1),
             Err(Error::TransactionTooLarge { .. })
         ));
         assert_eq!(buffer.size, MAX_TRANSACTION_SIZE);
+        buffer.count_read(1);
+        assert_eq!(buffer.size(), MAX_TRANSACTION_SIZE + 1);
     }
 }

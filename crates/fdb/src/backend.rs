@@ -11,15 +11,33 @@ use foundationdb::Database;
 use crate::cluster_file::{resolve_cluster_file, CLUSTER_FILE_ENV};
 use crate::error_map::TRANSACTION_TIMED_OUT;
 use crate::native_error::from_fdb;
-use crate::network::boot;
+use crate::network::{boot, check_network};
 use crate::transaction::FdbTransaction;
 
 /// How to reach a cluster.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct FdbOptions {
-    /// The cluster file. `None`: the path in `FDB_CLUSTER_FILE`, else
-    /// [`DEFAULT_CLUSTER_FILE`](crate::DEFAULT_CLUSTER_FILE).
+    /// The cluster file. `None`: FoundationDB's search order (`FDB_CLUSTER_FILE`, else
+    /// `./fdb.cluster`, else [`DEFAULT_CLUSTER_FILE`](crate::DEFAULT_CLUSTER_FILE)).
     pub cluster_file: Option<PathBuf>,
+    /// Every transaction's time-out (FoundationDB's `timeout` transaction option): without
+    /// one, a cluster outage makes every transaction wait forever. It fails with
+    /// [`Error::Timeout`], or [`Error::CommitUnknownResult`] when it fires during the commit.
+    /// `None`: no time-out.
+    pub transaction_timeout: Option<Duration>,
+}
+
+/// The default [`FdbOptions::transaction_timeout`]: far above a normal transaction's latency
+/// (milliseconds) and above the 5 s a transaction may live, so only an outage reaches it.
+pub const DEFAULT_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Default for FdbOptions {
+    fn default() -> Self {
+        FdbOptions {
+            cluster_file: None,
+            transaction_timeout: Some(DEFAULT_TRANSACTION_TIMEOUT),
+        }
+    }
 }
 
 impl FdbOptions {
@@ -27,8 +45,16 @@ impl FdbOptions {
     pub fn cluster_file(path: impl Into<PathBuf>) -> Self {
         FdbOptions {
             cluster_file: Some(path.into()),
+            ..FdbOptions::default()
         }
     }
+}
+
+/// A duration as FoundationDB's millisecond option value (at least 1: 0 means none).
+fn millis(timeout: Duration) -> i32 {
+    i32::try_from(timeout.as_millis())
+        .unwrap_or(i32::MAX)
+        .max(1)
 }
 
 /// The contract over a FoundationDB cluster: each [`begin`](KvBackend::begin) is one
@@ -41,6 +67,7 @@ impl FdbOptions {
 pub struct FdbBackend {
     db: Database,
     cluster_file: PathBuf,
+    transaction_timeout: Option<Duration>,
 }
 
 impl FdbBackend {
@@ -58,7 +85,11 @@ impl FdbBackend {
             .to_str()
             .ok_or_else(|| Error::backend("cluster file path is not UTF-8"))?;
         let db = Database::new(Some(path)).map_err(from_fdb)?;
-        Ok(FdbBackend { db, cluster_file })
+        Ok(FdbBackend {
+            db,
+            cluster_file,
+            transaction_timeout: options.transaction_timeout,
+        })
     }
 
     /// [`open`](FdbBackend::open), then one read-version request that must answer within
@@ -73,10 +104,7 @@ impl FdbBackend {
     /// Asks the cluster for a read version within `timeout` and returns it.
     pub async fn ping(&self, timeout: Duration) -> Result<u64> {
         let tx = self.db.create_trx().map_err(from_fdb)?;
-        let millis = i32::try_from(timeout.as_millis())
-            .unwrap_or(i32::MAX)
-            .max(1);
-        tx.set_option(TransactionOption::Timeout(millis))
+        tx.set_option(TransactionOption::Timeout(millis(timeout)))
             .map_err(from_fdb)?;
         match tx.get_read_version().await {
             Ok(version) => u64::try_from(version)
@@ -109,7 +137,13 @@ impl FdbBackend {
 #[async_trait]
 impl KvBackend for FdbBackend {
     async fn begin(&self) -> Result<Box<dyn Transaction>> {
+        // A failed network thread would leave every future of this transaction waiting.
+        check_network()?;
         let tx = self.db.create_trx().map_err(from_fdb)?;
+        if let Some(timeout) = self.transaction_timeout {
+            tx.set_option(TransactionOption::Timeout(millis(timeout)))
+                .map_err(from_fdb)?;
+        }
         Ok(Box::new(FdbTransaction::new(tx)))
     }
 }

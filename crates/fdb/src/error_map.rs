@@ -4,10 +4,13 @@
 //! library, so this module builds and is tested without libfdb_c
 //! (`cargo test -p coditect-fdb --no-default-features`).
 //!
-//! Codes and names are FoundationDB's own, from `flow/include/flow/error_definitions.h`. The
-//! retry predicates are copied from `fdb_error_predicate` in `bindings/c/fdb_c.cpp` (release
-//! 7.3), which is what `FdbError::is_retryable` / `is_maybe_committed` of the `foundationdb`
-//! crate call:
+//! Codes and names are FoundationDB's own, from `flow/include/flow/error_definitions.h`.
+//! Retryability comes from the loaded client library when there is one: the backend asks
+//! `fdb_error_predicate` (what `FdbError::is_retryable_not_committed` / `is_maybe_committed` of
+//! the `foundationdb` crate call) for every code without a kind of its own, so a newer client
+//! (7.4 adds throttling codes) is followed without a change here ([`map_fdb_error_with`]). The
+//! pure table below is the fallback and what the tests check: `fdb_error_predicate` of release
+//! 7.3 (`bindings/c/fdb_c.cpp`), as the issue that asked for it quotes lines 86-93:
 //!
 //! ```text
 //! MAYBE_COMMITTED          = commit_unknown_result || cluster_version_changed
@@ -15,9 +18,18 @@
 //!                            || database_locked || grv_proxy_memory_limit_exceeded
 //!                            || commit_proxy_memory_limit_exceeded
 //!                            || batch_transaction_throttled || process_behind
-//!                            || tag_throttled || unknown_tenant
+//!                            || tag_throttled || proxy_tag_throttled
 //! RETRYABLE                = MAYBE_COMMITTED || RETRYABLE_NOT_COMMITTED
 //! ```
+//!
+//! Source note: the copy of `bindings/c/fdb_c.cpp` that could be read here is 7.2's (API 720,
+//! listing `unknown_tenant`, 2137); 7.3's lines 86-93 could not be read, so the 7.3 column is
+//! the 7.2 predicate with the change the issue reports. The code names are from the readable
+//! `flow/include/flow/error_definitions.h` (a later copy than 7.3, which still defines 1223 and
+//! 1079 under these names). 7.2's predicate had `unknown_tenant` (2137) where 7.3 has
+//! `proxy_tag_throttled` (1223).
+//! `Transaction::onError` in 7.3 also retries `blob_granule_request_failed` (1079), which the
+//! predicate does not list; it maps to [`Error::Unavailable`] here too.
 
 use coditect_core::limits::{MAX_KEY_SIZE, MAX_TRANSACTION_SIZE, MAX_VALUE_SIZE};
 use coditect_core::Error;
@@ -47,15 +59,18 @@ pub const BATCH_TRANSACTION_THROTTLED: i32 = 1051;
 pub const GRV_PROXY_MEMORY_LIMIT_EXCEEDED: i32 = 1078;
 /// `tag_throttled`: the transaction's tag is throttled.
 pub const TAG_THROTTLED: i32 = 1213;
+/// `proxy_tag_throttled`: the transaction's tag was throttled at a proxy for too long (7.3).
+pub const PROXY_TAG_THROTTLED: i32 = 1223;
+/// `accessed_unreadable`: a read of keys this transaction's versionstamped keys may become.
+pub const ACCESSED_UNREADABLE: i32 = 1036;
+/// `blob_granule_request_failed`: retried by 7.3's `onError`, not by its predicate.
+pub const BLOB_GRANULE_REQUEST_FAILED: i32 = 1079;
 /// `transaction_too_large`: more than 10,000,000 bytes of mutations and conflict ranges.
 pub const TRANSACTION_TOO_LARGE: i32 = 2101;
 /// `key_too_large`: a key longer than 10,000 bytes.
 pub const KEY_TOO_LARGE: i32 = 2102;
 /// `value_too_large`: a value longer than 100,000 bytes.
 pub const VALUE_TOO_LARGE: i32 = 2103;
-/// `unknown_tenant` (7.1 to 7.3, removed with native tenants afterwards; we use none, but the
-/// 7.3 predicate lists it).
-pub const UNKNOWN_TENANT: i32 = 2137;
 
 /// Whether FoundationDB reports the code as "the transaction may have committed"
 /// (`fdb_error_predicate(FDB_ERROR_PREDICATE_MAYBE_COMMITTED, code)`).
@@ -77,7 +92,7 @@ pub fn is_retryable_not_committed_code(code: i32) -> bool {
             | BATCH_TRANSACTION_THROTTLED
             | PROCESS_BEHIND
             | TAG_THROTTLED
-            | UNKNOWN_TENANT
+            | PROXY_TAG_THROTTLED
     )
 }
 
@@ -87,34 +102,60 @@ pub fn is_retryable_code(code: i32) -> bool {
     is_maybe_committed_code(code) || is_retryable_not_committed_code(code)
 }
 
-/// Maps a FoundationDB error code (and the library's message for it) onto the contract's kinds.
+/// What the client library's `fdb_error_predicate` says about a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Predicates {
+    /// `FDB_ERROR_PREDICATE_MAYBE_COMMITTED`.
+    pub maybe_committed: bool,
+    /// `FDB_ERROR_PREDICATE_RETRYABLE_NOT_COMMITTED`.
+    pub retryable_not_committed: bool,
+}
+
+impl Predicates {
+    /// The pure 7.3 table's answer for `code`, for when no library is loaded.
+    pub fn of_7_3(code: i32) -> Self {
+        Predicates {
+            maybe_committed: is_maybe_committed_code(code),
+            retryable_not_committed: is_retryable_not_committed_code(code),
+        }
+    }
+}
+
+/// Maps a FoundationDB error code (and the library's message for it) onto the contract's
+/// kinds, with the pure 7.3 predicate table ([`map_fdb_error_with`]).
+pub fn map_fdb_error(code: i32, message: &str) -> Error {
+    map_fdb_error_with(code, message, Predicates::of_7_3(code))
+}
+
+/// Maps a FoundationDB error code onto the contract's kinds, `predicates` being what the
+/// client library says about the code.
 ///
 /// | code | FoundationDB name | kind |
 /// |---|---|---|
 /// | 1020 | `not_committed` | [`Error::Conflict`] |
 /// | 1007 | `transaction_too_old` | [`Error::TransactionTooOld`] |
-/// | 1021, 1039 | `commit_unknown_result`, `cluster_version_changed` | [`Error::CommitUnknownResult`] (both are FoundationDB's "maybe committed") |
-/// | 1031 | `transaction_timed_out` | [`Error::Timeout`] |
+/// | 1021, 1039 | `commit_unknown_result`, `cluster_version_changed` | [`Error::CommitUnknownResult`] |
+/// | 1031 | `transaction_timed_out` | [`Error::Timeout`] (the backend reports one during commit as [`Error::CommitUnknownResult`]) |
+/// | 1036 | `accessed_unreadable` | [`Error::AccessedUnreadable`] |
 /// | 2101 | `transaction_too_large` | [`Error::TransactionTooLarge`] |
 /// | 2102 | `key_too_large` | [`Error::KeyTooLarge`] |
 /// | 2103 | `value_too_large` | [`Error::ValueTooLarge`] |
-/// | 1009, 1037, 1038, 1042, 1051, 1078, 1213, 2137 | throttling, lagging, locked | [`Error::Unavailable`] (retryable) |
+/// | 1079 | `blob_granule_request_failed` | [`Error::Unavailable`] (7.3's `onError` retries it) |
+/// | any other the library calls maybe committed | | [`Error::CommitUnknownResult`] |
+/// | any other the library calls retryable, not committed | throttling, lagging, locked (7.3: 1009, 1037, 1038, 1042, 1051, 1078, 1213, 1223) | [`Error::Unavailable`] |
 /// | any other | | [`Error::Backend`] with the code and message |
 ///
 /// FoundationDB does not say how large the rejected key, value or transaction was: the three
 /// limit kinds carry `size: 0` here, and the backend fills in the size it knows. It checks every
 /// size before sending, so these codes reach a caller only if the cluster runs with limits other
 /// than FoundationDB's defaults.
-///
-/// The transient codes FoundationDB retries without a kind of their own (1009, 1037, 1038,
-/// 1042, 1051, 1078, 1213, 2137: see [`TRANSIENT_CODES`]) become the retryable
-/// [`Error::Unavailable`] with their code and message.
-pub fn map_fdb_error(code: i32, message: &str) -> Error {
+pub fn map_fdb_error_with(code: i32, message: &str, predicates: Predicates) -> Error {
     match code {
         NOT_COMMITTED => Error::Conflict,
         TRANSACTION_TOO_OLD => Error::TransactionTooOld,
         COMMIT_UNKNOWN_RESULT | CLUSTER_VERSION_CHANGED => Error::CommitUnknownResult,
         TRANSACTION_TIMED_OUT => Error::Timeout,
+        ACCESSED_UNREADABLE => Error::AccessedUnreadable,
         TRANSACTION_TOO_LARGE => Error::TransactionTooLarge {
             size: 0,
             limit: MAX_TRANSACTION_SIZE,
@@ -127,10 +168,13 @@ pub fn map_fdb_error(code: i32, message: &str) -> Error {
             size: 0,
             limit: MAX_VALUE_SIZE,
         },
-        _ if TRANSIENT_CODES.contains(&code) => Error::Unavailable {
-            code: Some(code),
-            message: message.to_owned(),
-        },
+        _ if predicates.maybe_committed => Error::CommitUnknownResult,
+        _ if predicates.retryable_not_committed || code == BLOB_GRANULE_REQUEST_FAILED => {
+            Error::Unavailable {
+                code: Some(code),
+                message: message.to_owned(),
+            }
+        }
         _ => Error::Backend {
             code: Some(code),
             message: message.to_owned(),
@@ -139,18 +183,19 @@ pub fn map_fdb_error(code: i32, message: &str) -> Error {
     }
 }
 
-/// Codes FoundationDB retries that are neither a conflict, a too-old read version nor a
-/// maybe-committed commit: throttling, lagging storage, a locked database. They map to
-/// [`Error::Unavailable`], retryable like in FoundationDB.
-pub const TRANSIENT_CODES: [i32; 8] = [
+/// Codes 7.3 retries that are neither a conflict, a too-old read version nor a
+/// maybe-committed commit: throttling, lagging storage, a locked database (and 1079, retried
+/// by `onError`). They map to [`Error::Unavailable`], retryable like in FoundationDB.
+pub const TRANSIENT_CODES: [i32; 9] = [
     FUTURE_VERSION,
     PROCESS_BEHIND,
     DATABASE_LOCKED,
     COMMIT_PROXY_MEMORY_LIMIT_EXCEEDED,
     BATCH_TRANSACTION_THROTTLED,
     GRV_PROXY_MEMORY_LIMIT_EXCEEDED,
+    BLOB_GRANULE_REQUEST_FAILED,
     TAG_THROTTLED,
-    UNKNOWN_TENANT,
+    PROXY_TAG_THROTTLED,
 ];
 
 #[cfg(test)]
@@ -217,15 +262,50 @@ mod tests {
         );
     }
 
+    /// 7.3's `fdb_error_predicate`, transcribed (see the module docs for the source and
+    /// what could not be read): the codes it calls retryable-not-committed, by name from
+    /// `error_definitions.h`.
+    const RETRYABLE_NOT_COMMITTED_7_3: [(i32, &str); 10] = [
+        (1007, "transaction_too_old"),
+        (1009, "future_version"),
+        (1020, "not_committed"),
+        (1037, "process_behind"),
+        (1038, "database_locked"),
+        (1042, "commit_proxy_memory_limit_exceeded"),
+        (1051, "batch_transaction_throttled"),
+        (1078, "grv_proxy_memory_limit_exceeded"),
+        (1213, "tag_throttled"),
+        (1223, "proxy_tag_throttled"),
+    ];
+    const MAYBE_COMMITTED_7_3: [(i32, &str); 2] = [
+        (1021, "commit_unknown_result"),
+        (1039, "cluster_version_changed"),
+    ];
+
     #[test]
-    fn the_predicates_are_fdb_c_s() {
-        let retryable: Vec<i32> = codes().filter(|&c| is_retryable_code(c)).collect();
-        assert_eq!(
-            retryable,
-            [1007, 1009, 1020, 1021, 1037, 1038, 1039, 1042, 1051, 1078, 1213, 2137]
+    fn the_predicates_are_7_3_s_for_every_code() {
+        let not_committed: Vec<i32> = RETRYABLE_NOT_COMMITTED_7_3.iter().map(|c| c.0).collect();
+        let maybe: Vec<i32> = MAYBE_COMMITTED_7_3.iter().map(|c| c.0).collect();
+        for code in codes() {
+            assert_eq!(
+                is_retryable_not_committed_code(code),
+                not_committed.contains(&code),
+                "code {code}"
+            );
+            assert_eq!(
+                is_maybe_committed_code(code),
+                maybe.contains(&code),
+                "code {code}"
+            );
+        }
+        assert!(
+            !is_retryable_code(2137),
+            "unknown_tenant is 7.2's, gone in 7.3"
         );
-        let maybe: Vec<i32> = codes().filter(|&c| is_maybe_committed_code(c)).collect();
-        assert_eq!(maybe, [1021, 1039]);
+        assert!(
+            is_retryable_code(1223),
+            "proxy_tag_throttled is retried in 7.3"
+        );
         assert!(
             !is_retryable_code(TRANSACTION_TIMED_OUT),
             "FDB does not retry a time-out"
@@ -233,15 +313,14 @@ mod tests {
         assert!(!is_retryable_code(TRANSACTION_TOO_LARGE));
     }
 
+    /// Every code from -1 to 4300: its kind is retryable exactly when 7.3 retries it (the
+    /// predicate, plus 1079 which `onError` retries), maybe-committed exactly when 7.3 says so.
     #[test]
-    fn is_retryable_agrees_with_fdb_for_every_code() {
+    fn is_retryable_agrees_with_7_3_for_every_code() {
         for code in codes() {
             let mapped = map_fdb_error(code, "");
-            assert_eq!(
-                mapped.is_retryable(),
-                is_retryable_code(code),
-                "code {code}"
-            );
+            let retried = is_retryable_code(code) || code == BLOB_GRANULE_REQUEST_FAILED;
+            assert_eq!(mapped.is_retryable(), retried, "code {code}");
             assert_eq!(
                 mapped.is_maybe_committed(),
                 is_maybe_committed_code(code),
@@ -253,6 +332,38 @@ mod tests {
                 matches!(map_fdb_error(code, "busy"), Error::Unavailable { code: Some(c), .. } if c == code)
             );
         }
+        assert!(matches!(map_fdb_error(1036, ""), Error::AccessedUnreadable));
         assert!(!map_fdb_error(TRANSACTION_TIMED_OUT, "").is_retryable());
+    }
+
+    /// A newer library's predicate decides codes the 7.3 table does not know (7.4's
+    /// `transaction_throttled_hot_shard`, 1235), and cannot turn a code with a kind of its own
+    /// into another kind.
+    #[test]
+    fn the_library_predicate_decides_codes_without_a_kind() {
+        let retryable = Predicates {
+            maybe_committed: false,
+            retryable_not_committed: true,
+        };
+        assert!(!map_fdb_error(1235, "").is_retryable());
+        assert!(matches!(
+            map_fdb_error_with(1235, "hot shard", retryable),
+            Error::Unavailable {
+                code: Some(1235),
+                ..
+            }
+        ));
+        let maybe = Predicates {
+            maybe_committed: true,
+            retryable_not_committed: false,
+        };
+        assert!(matches!(
+            map_fdb_error_with(4000, "", maybe),
+            Error::CommitUnknownResult
+        ));
+        assert!(matches!(
+            map_fdb_error_with(1031, "", retryable),
+            Error::Timeout
+        ));
     }
 }

@@ -26,7 +26,7 @@
 //! use std::time::Duration;
 //! use coditect_fdb::{FdbBackend, FdbOptions};
 //!
-//! // The cluster file from FDB_CLUSTER_FILE (or /etc/foundationdb/fdb.cluster).
+//! // The cluster file from FDB_CLUSTER_FILE (else ./fdb.cluster, else /etc/foundationdb/fdb.cluster).
 //! let backend = FdbBackend::connect(&FdbOptions::default(), Duration::from_secs(5)).await?;
 //! # let _ = backend;
 //! // ... hand `backend` (an `Arc<dyn KvBackend>`) to the layers above ...
@@ -35,6 +35,7 @@
 //! # }
 //! ```
 
+pub mod boot_state;
 pub mod cluster_file;
 pub mod error_map;
 
@@ -48,9 +49,14 @@ mod network;
 mod transaction;
 
 #[cfg(feature = "native")]
-pub use backend::{FdbBackend, FdbOptions};
-pub use cluster_file::{resolve_cluster_file, CLUSTER_FILE_ENV, DEFAULT_CLUSTER_FILE};
-pub use error_map::{is_maybe_committed_code, is_retryable_code, map_fdb_error};
+pub use backend::{FdbBackend, FdbOptions, DEFAULT_TRANSACTION_TIMEOUT};
+pub use cluster_file::{
+    resolve_cluster_file, resolve_cluster_file_from, CLUSTER_FILE_ENV, DEFAULT_CLUSTER_FILE,
+    LOCAL_CLUSTER_FILE,
+};
+pub use error_map::{
+    is_maybe_committed_code, is_retryable_code, map_fdb_error, map_fdb_error_with, Predicates,
+};
 #[cfg(feature = "native")]
 pub use network::{boot, stop_network};
 #[cfg(feature = "native")]

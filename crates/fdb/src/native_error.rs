@@ -4,12 +4,17 @@
 use coditect_core::Error;
 use foundationdb::FdbError;
 
-use crate::error_map::map_fdb_error;
+use crate::error_map::{map_fdb_error_with, Predicates};
 
-/// The contract's error for a FoundationDB error. A [`Error::Backend`] keeps the `FdbError` as
-/// its source, so its chain still shows FoundationDB's own text.
+/// The contract's error for a FoundationDB error, retryability decided by the loaded client
+/// library's `fdb_error_predicate` for codes without a kind of their own. A [`Error::Backend`]
+/// keeps the `FdbError` as its source, so its chain still shows FoundationDB's own text.
 pub(crate) fn from_fdb(err: FdbError) -> Error {
-    match map_fdb_error(err.code(), err.message()) {
+    let predicates = Predicates {
+        maybe_committed: err.is_maybe_committed(),
+        retryable_not_committed: err.is_retryable_not_committed(),
+    };
+    match map_fdb_error_with(err.code(), err.message(), predicates) {
         Error::Backend {
             code,
             message,
@@ -23,14 +28,13 @@ pub(crate) fn from_fdb(err: FdbError) -> Error {
     }
 }
 
-/// [`from_fdb`] for an error raised at commit or by a mutation, where the backend knows the
-/// transaction's size and FoundationDB does not say it.
-pub(crate) fn from_fdb_sized(err: FdbError, mutation_bytes: usize) -> Error {
+/// [`from_fdb`] for an error raised by the commit, where the backend knows the transaction's
+/// size and FoundationDB does not say it. A time-out during the commit is reported as maybe
+/// committed: the commit may have reached the proxies before the time-out fired.
+pub(crate) fn from_fdb_at_commit(err: FdbError, size: usize) -> Error {
     match from_fdb(err) {
-        Error::TransactionTooLarge { limit, .. } => Error::TransactionTooLarge {
-            size: mutation_bytes,
-            limit,
-        },
+        Error::TransactionTooLarge { limit, .. } => Error::TransactionTooLarge { size, limit },
+        Error::Timeout => Error::CommitUnknownResult,
         other => other,
     }
 }

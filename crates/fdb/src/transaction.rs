@@ -7,9 +7,11 @@
 //! - sizes are checked before anything is sent ([`check_key`], [`check_value`], the
 //!   versionstamp offset), because FoundationDB's `set` cannot fail: it defers a size error to
 //!   `commit`, and it silently answers "no value" to a read of a key that is too long;
-//! - mutation bytes are counted the way the engine counts them
-//!   ([`mutation_size`]), so the mutation that would take the transaction past
-//!   [`MAX_TRANSACTION_SIZE`] is refused where the engine refuses it;
+//! - the transaction's size is counted the way the engine counts it (mutations and conflict
+//!   ranges, reads included: `coditect_core::limits`, an upper bound of FoundationDB's own
+//!   figure), so the write that would take it past [`MAX_TRANSACTION_SIZE`] is refused where
+//!   the engine refuses it, and a commit the reads took past it is refused before sending;
+//! - a versionstamped key longer than 9,996 bytes is refused before sending;
 //! - a read more than [`MAX_READ_VERSION_AGE`] after the transaction's first read is
 //!   [`Error::TransactionTooOld`], as on the embedded backends: FoundationDB would answer a
 //!   repeated read from the transaction's cache instead, and fail only uncached reads (and the
@@ -18,29 +20,34 @@
 //! - empty and inverted ranges are answered here, because FoundationDB calls an inverted range
 //!   an error (`inverted_range`, 2005) where the contract calls it empty;
 //! - a read-only commit reports its read version, as the contract says and as the engine does
-//!   (FoundationDB reports -1 and has no versionstamp for it).
+//!   (FoundationDB reports -1 and has no versionstamp for it); a commit with writes asks for
+//!   no read version (a blind write needs none: no extra round trip);
+//! - a time-out during the commit is [`Error::CommitUnknownResult`]: the commit may have been
+//!   applied before the time-out fired.
 
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
 use async_trait::async_trait;
 use coditect_core::limits::{
-    mutation_size, MAX_READ_VERSION_AGE, MAX_TRANSACTION_SIZE, VERSIONSTAMP_LEN,
+    atomic_size, clear_range_size, clear_size, conflict_range_size, key_conflict_size, set_size,
+    versionstamped_key_size, MAX_READ_VERSION_AGE, MAX_TRANSACTION_SIZE, VERSIONSTAMP_LEN,
 };
 use coditect_core::{
-    check_key, check_value, check_versionstamp_offset, versionstamp, CommitInfo, Error, KeyValue,
-    RangeOptions, RangePage, Result, Transaction, RANGE_PAGE_MAX_BYTES, RANGE_PAGE_MAX_ROWS,
+    check_key, check_value, check_versionstamp_offset, check_versionstamped_key, versionstamp,
+    CommitInfo, Error, KeyValue, RangeOptions, RangePage, Result, Transaction,
+    RANGE_PAGE_MAX_BYTES, RANGE_PAGE_MAX_ROWS,
 };
 use foundationdb::options::{ConflictRangeType, MutationType, StreamingMode};
 use foundationdb::{FdbError, KeySelector, RangeOption};
 
-use crate::native_error::{from_fdb, from_fdb_sized};
+use crate::native_error::{from_fdb, from_fdb_at_commit};
 
 /// What the transaction has buffered so far, as the limits count it.
 #[derive(Debug, Default)]
 struct Buffered {
-    /// Mutation bytes, as [`mutation_size`] counts them.
-    mutation_bytes: usize,
+    /// The transaction's size as `coditect_core::limits` counts it.
+    size: usize,
     /// Whether a mutation or a write conflict range was sent: only then does the commit get a
     /// version and a versionstamp of its own.
     writes: bool,
@@ -84,7 +91,7 @@ impl FdbTransaction {
         // The counters stay consistent whatever a panicking holder did: each update is one
         // assignment after the check.
         let mut buffered = self.buffered.lock().unwrap_or_else(PoisonError::into_inner);
-        let total = buffered.mutation_bytes.saturating_add(size);
+        let total = buffered.size.saturating_add(size);
         if total > MAX_TRANSACTION_SIZE {
             return Err(Error::TransactionTooLarge {
                 size: total,
@@ -92,14 +99,20 @@ impl FdbTransaction {
             });
         }
         send(&self.tx);
-        buffered.mutation_bytes = total;
+        buffered.size = total;
         buffered.writes = true;
         Ok(())
     }
 
+    /// Counts a read conflict range: never refused, the commit is.
+    fn count_read(&self, size: usize) {
+        let mut buffered = self.buffered.lock().unwrap_or_else(PoisonError::into_inner);
+        buffered.size = buffered.size.saturating_add(size);
+    }
+
     fn snapshot_of_buffered(&self) -> (usize, bool) {
         let buffered = self.buffered.lock().unwrap_or_else(PoisonError::into_inner);
-        (buffered.mutation_bytes, buffered.writes)
+        (buffered.size, buffered.writes)
     }
 }
 
@@ -120,6 +133,9 @@ impl Transaction for FdbTransaction {
         check_key(key)?;
         self.check_age()?;
         let value = self.tx.get(key, snapshot).await.map_err(from_fdb)?;
+        if !snapshot {
+            self.count_read(key_conflict_size(key.len()));
+        }
         Ok(value.map(|v| v.to_vec()))
     }
 
@@ -156,6 +172,10 @@ impl Transaction for FdbTransaction {
             .get_range(&range, 1, options.snapshot)
             .await
             .map_err(from_fdb)?;
+        if !options.snapshot {
+            // Counted as the whole range: at least what FoundationDB adds for the page.
+            self.count_read(conflict_range_size(begin.len(), end.len()));
+        }
         let kvs = values
             .iter()
             .map(|kv| KeyValue {
@@ -172,14 +192,12 @@ impl Transaction for FdbTransaction {
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
         check_key(key)?;
         check_value(value)?;
-        self.mutate(mutation_size(key.len(), value.len()), |tx| {
-            tx.set(key, value)
-        })
+        self.mutate(set_size(key.len(), value.len()), |tx| tx.set(key, value))
     }
 
     fn clear(&self, key: &[u8]) -> Result<()> {
         check_key(key)?;
-        self.mutate(mutation_size(key.len(), 0), |tx| tx.clear(key))
+        self.mutate(clear_size(key.len()), |tx| tx.clear(key))
     }
 
     fn clear_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
@@ -188,7 +206,7 @@ impl Transaction for FdbTransaction {
         if begin >= end {
             return Ok(());
         }
-        self.mutate(mutation_size(begin.len(), end.len()), |tx| {
+        self.mutate(clear_range_size(begin.len(), end.len()), |tx| {
             tx.clear_range(begin, end)
         })
     }
@@ -196,7 +214,7 @@ impl Transaction for FdbTransaction {
     fn atomic_add(&self, key: &[u8], delta: i64) -> Result<()> {
         check_key(key)?;
         let operand = delta.to_le_bytes();
-        self.mutate(mutation_size(key.len(), operand.len()), |tx| {
+        self.mutate(atomic_size(key.len(), operand.len()), |tx| {
             tx.atomic_op(key, &operand, MutationType::Add)
         })
     }
@@ -208,6 +226,7 @@ impl Transaction for FdbTransaction {
         value: &[u8],
     ) -> Result<()> {
         check_key(key)?;
+        check_versionstamped_key(key)?;
         check_value(value)?;
         check_versionstamp_offset(key, versionstamp_offset)?;
         // API 520 and later: the key carries the placeholder's offset as a 4-byte
@@ -215,7 +234,7 @@ impl Transaction for FdbTransaction {
         let mut param = Vec::with_capacity(key.len() + 4);
         param.extend_from_slice(key);
         param.extend_from_slice(&versionstamp_offset.to_le_bytes());
-        self.mutate(mutation_size(key.len(), value.len()), |tx| {
+        self.mutate(versionstamped_key_size(key.len(), value.len()), |tx| {
             tx.atomic_op(&param, value, MutationType::SetVersionstampedKey)
         })
     }
@@ -228,7 +247,9 @@ impl Transaction for FdbTransaction {
         }
         self.tx
             .add_conflict_range(begin, end, ConflictRangeType::Read)
-            .map_err(from_fdb)
+            .map_err(from_fdb)?;
+        self.count_read(conflict_range_size(begin.len(), end.len()));
+        Ok(())
     }
 
     fn add_write_conflict_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
@@ -237,40 +258,51 @@ impl Transaction for FdbTransaction {
         if begin >= end {
             return Ok(());
         }
-        self.tx
-            .add_conflict_range(begin, end, ConflictRangeType::Write)
-            .map_err(from_fdb)?;
-        self.buffered
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .writes = true;
-        Ok(())
+        let mut sent = Ok(());
+        self.mutate(conflict_range_size(begin.len(), end.len()), |tx| {
+            sent = tx.add_conflict_range(begin, end, ConflictRangeType::Write);
+        })?;
+        sent.map_err(from_fdb)
     }
 
     async fn commit(self: Box<Self>) -> Result<CommitInfo> {
-        let (mutation_bytes, writes) = self.snapshot_of_buffered();
+        let (size, writes) = self.snapshot_of_buffered();
         let FdbTransaction { tx, .. } = *self;
-        // Asked for before the commit, as FoundationDB requires for the versionstamp; the read
-        // version is already known (or being fetched) by then, so waiting on it costs nothing.
-        let read_version = tx.get_read_version();
         if !writes {
-            let read_version = version(read_version.await.map_err(from_fdb)?, "read version")?;
-            tx.commit().await.map_err(|e| from_fdb(FdbError::from(e)))?;
+            // Read-only: nothing is sent; the read version is known already, or this is the
+            // one request the commit makes.
+            let read_version = version(
+                tx.get_read_version().await.map_err(from_fdb)?,
+                "read version",
+            )?;
             return Ok(CommitInfo {
                 version: read_version,
                 versionstamp: versionstamp(read_version, 0),
             });
         }
+        if size > MAX_TRANSACTION_SIZE {
+            // Reads added the last bytes: FoundationDB would answer 2101 at commit.
+            return Err(Error::TransactionTooLarge {
+                size,
+                limit: MAX_TRANSACTION_SIZE,
+            });
+        }
+        // Asked for before the commit, as FoundationDB requires; no read version is asked for,
+        // so a blind write makes one round trip.
         let stamp = tx.get_versionstamp();
         let committed = tx
             .commit()
             .await
-            .map_err(|e| from_fdb_sized(FdbError::from(e), mutation_bytes))?;
+            .map_err(|e| from_fdb_at_commit(FdbError::from(e), size))?;
         let raw = committed.committed_version().map_err(from_fdb)?;
         if raw < 0 {
-            // FoundationDB found nothing to write after all (-1, and no versionstamp): the
-            // contract's read-only commit.
-            let read_version = version(read_version.await.map_err(from_fdb)?, "read version")?;
+            // FoundationDB found nothing to write after all (-1, no versionstamp): the
+            // contract's read-only commit. Rare, so the read version is only asked for now.
+            let tx = committed.reset();
+            let read_version = version(
+                tx.get_read_version().await.map_err(from_fdb)?,
+                "read version",
+            )?;
             return Ok(CommitInfo {
                 version: read_version,
                 versionstamp: versionstamp(read_version, 0),
