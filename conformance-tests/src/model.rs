@@ -61,7 +61,7 @@ fn new_tenant(domain: &str, plan: Plan) -> NewTenant {
 }
 
 /// Provisions a tenant through the retry loop, as an application would.
-async fn provisioned(db: &dyn KvBackend, domain: &str, plan: Plan) -> Provisioned {
+pub(crate) async fn provisioned(db: &dyn KvBackend, domain: &str, plan: Plan) -> Provisioned {
     let new = new_tenant(domain, plan);
     let (made, _) = run(db, &RetryOptions::default(), |tx| {
         let new = new.clone();
@@ -81,7 +81,7 @@ fn tid(p: &Provisioned) -> TenantId {
 }
 
 /// Argon2id parameters cheap enough for tests (8 KiB, 1 pass); production uses the default.
-fn cheap_argon2() -> argon2::Params {
+pub(crate) fn cheap_argon2() -> argon2::Params {
     argon2::Params::new(8, 1, 1, None).expect("argon2 params")
 }
 

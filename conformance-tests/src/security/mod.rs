@@ -12,10 +12,12 @@ use coditect_core::model::{
     role, AgentConfig, AgentType, ApiKey, Conversation, Entity, EntityKind, Member, MemberKind,
     Plan, Project, Role as TenantRole, RoleAssignment, Task, User, UserStatus,
 };
-use coditect_core::provision::{provision, NewTenant, Provisioned};
+use coditect_core::provision::Provisioned;
 use coditect_core::rbac::{Action, Permission, ResourceKind};
 use coditect_core::record;
 use coditect_core::{run, Error, KvBackend, Principal, Result, RetryOptions, TenantId, TenantTx};
+
+pub(crate) use crate::model::{cheap_argon2, grant, provisioned};
 
 pub mod matrix;
 pub mod policy;
@@ -41,29 +43,9 @@ macro_rules! attempt {
 }
 pub(crate) use attempt;
 
-/// Argon2id parameters cheap enough for tests.
-pub(crate) fn cheap_argon2() -> argon2::Params {
-    argon2::Params::new(8, 1, 1, None).expect("argon2 params")
-}
-
 /// A tenant on the Enterprise plan (no quotas in the way), provisioned as an application would.
 pub(crate) async fn tenant(db: &dyn KvBackend, domain: &str) -> Provisioned {
-    let new = NewTenant {
-        id: TenantId::generate(),
-        name: "Acme".into(),
-        domain: domain.into(),
-        plan: Plan::Enterprise,
-        root_code: "ROOT".into(),
-        admin_email: "admin@acme.test".into(),
-        admin_name: "Ada Admin".into(),
-    };
-    run(db, &RetryOptions::default(), |tx| {
-        let new = new.clone();
-        async move { provision(&*tx, new).await }
-    })
-    .await
-    .expect("provision")
-    .0
+    provisioned(db, domain, Plan::Enterprise).await
 }
 
 /// Who a member is: a human (a user of the Developer role) or an agent.
@@ -81,10 +63,8 @@ pub(crate) async fn member(
     name: &str,
     role_name: Option<&str>,
 ) -> Member {
-    let root = p.root.id;
     let name = name.to_owned();
-    let role_name = role_name.map(str::to_owned);
-    attempt!(db, p.tenant.id, |ttx| {
+    let m = attempt!(db, p.tenant.id, |ttx| {
         let member_kind = match kind {
             Kind::Human => {
                 let email = format!("{name}@acme.test");
@@ -96,17 +76,13 @@ pub(crate) async fn member(
                 MemberKind::Agent(record::insert(&ttx, Actor::System, config).await?.id)
             }
         };
-        let m = record::insert(&ttx, Actor::System, Member::new(member_kind, &name)).await?;
-        if let Some(role_name) = role_name {
-            let role = role::by_name(&ttx, Actor::System, &role_name)
-                .await?
-                .expect("built-in role");
-            let assignment = RoleAssignment::new(m.id, role.id, root);
-            record::insert(&ttx, Actor::System, assignment).await?;
-        }
-        Ok(m)
+        record::insert(&ttx, Actor::System, Member::new(member_kind, &name)).await
     })
-    .expect("member")
+    .expect("member");
+    if let Some(role_name) = role_name {
+        grant(db, p, m.id, role_name, p.root.id).await;
+    }
+    m
 }
 
 /// The user behind a human member.

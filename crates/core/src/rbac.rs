@@ -51,12 +51,11 @@ use crate::error::{Error, Result};
 use crate::ids::{EntityId, MemberId, ProjectId, RoleId};
 use crate::model::api_key::ApiKey;
 use crate::model::entity::Entity;
-use crate::model::member::{Member, MemberKind};
+use crate::model::member;
 use crate::model::project::Project;
 use crate::model::role::Role;
 use crate::model::role_assignment;
 use crate::model::session::Session;
-use crate::model::user::{self, User, UserStatus};
 use crate::principal::{Credential, Principal};
 use crate::record::{self, Model};
 use crate::tenant_tx::TenantTx;
@@ -356,18 +355,9 @@ impl Grants {
         member: MemberId,
         credential: Credential,
     ) -> Result<Option<Grants>> {
-        let Some(record) = record::get_unchecked::<Member>(ttx, member).await? else {
+        let Some(admin) = member::acting_as(ttx, member).await? else {
             return Ok(None);
         };
-        let mut admin = false;
-        if let MemberKind::Human(user_id) = record.kind {
-            match record::get_unchecked::<User>(ttx, user_id).await? {
-                Some(user) if user.status != UserStatus::Disabled => {
-                    admin = user.role == user::Role::Admin;
-                }
-                _ => return Ok(None),
-            }
-        }
         let scopes = credential_scopes(ttx, member, credential).await?;
         let held = if admin {
             Vec::new()

@@ -580,20 +580,18 @@ async fn check_update_access<M: Model>(
         // right to act for others. A scope follows from the references alone (the contract
         // of `Model::scope`), so unchanged references mean an unchanged scope.
         let owner = record.owner();
-        if record.references() != before.references() || owner != old.owner {
-            let scope = if record.references() != before.references() {
-                record.scope(ttx).await?
-            } else {
-                old.scope
+        let scope = if record.references() != before.references() {
+            record.scope(ttx).await?
+        } else {
+            old.scope
+        };
+        if scope != old.scope || owner != old.owner {
+            let moved = Resource {
+                scope,
+                owner,
+                ..old
             };
-            if scope != old.scope || owner != old.owner {
-                let moved = Resource {
-                    scope,
-                    owner,
-                    ..old
-                };
-                access.require(ttx, Action::Update, &moved).await?;
-            }
+            access.require(ttx, Action::Update, &moved).await?;
         }
     }
     Ok(())

@@ -290,13 +290,5 @@ where
         }
     })
     .await;
-    if let Err(error @ Error::Forbidden { .. }) = &result {
-        // The denied attempt was dropped, so its writes are gone; the denial itself is
-        // recorded in a small transaction of its own.
-        run(backend, options, |tx| async move {
-            audit::record_denial(&*tx, tenant, error).await
-        })
-        .await?;
-    }
-    result
+    audit::audit_denial(backend, options, tenant, result).await
 }

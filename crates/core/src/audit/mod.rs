@@ -32,10 +32,11 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::ids::MemberId;
 use crate::keys::{self, KeyPart, TenantId};
-use crate::kv::Transaction;
+use crate::kv::{KvBackend, Transaction};
 use crate::model::member::Member;
 use crate::rbac::Action;
 use crate::record::{self, now_ms, Page, PageRequest};
+use crate::retry::{run, RetryOptions};
 use crate::tenant_tx::TenantTx;
 use crate::value::{self, Versioned};
 
@@ -173,6 +174,27 @@ pub async fn list(ttx: &TenantTx<'_>, request: &PageRequest) -> Result<Page<Audi
         .map(|kv| value::decode(&kv.value))
         .collect::<Result<Vec<AuditEvent>>>()?;
     Ok(Page { items, next })
+}
+
+/// Records the denial that `result` reports, if it is one, in a retry-loop transaction of its
+/// own, and hands `result` back: how [`run_in_tenant`](crate::run_in_tenant) and the
+/// tenant-level operations ([`tenant::update_settings`](crate::model::tenant::update_settings))
+/// audit what they refuse.
+pub async fn audit_denial<T>(
+    backend: &dyn KvBackend,
+    options: &RetryOptions,
+    tenant: TenantId,
+    result: Result<T>,
+) -> Result<T> {
+    if let Err(error @ Error::Forbidden { .. }) = &result {
+        // The denied attempt was dropped, so its writes are gone; the denial itself is
+        // recorded in a small transaction of its own.
+        run(backend, options, |tx| async move {
+            record_denial(&*tx, tenant, error).await
+        })
+        .await?;
+    }
+    result
 }
 
 /// Records the denial that `error` reports ([`Error::Forbidden`]) as an audit event

@@ -14,7 +14,7 @@ use crate::model::project::Project;
 use crate::model::role_assignment::RoleAssignment;
 use crate::model::setting::Setting;
 use crate::model::task::Task;
-use crate::model::user::{User, UserStatus};
+use crate::model::user::{Role, User, UserStatus};
 use crate::principal::Principal;
 use crate::rbac::ResourceKind;
 use crate::record::{
@@ -175,20 +175,29 @@ pub async fn by_agent(
     record::list_by(ttx, by, &Member::BY_AGENT, &[agent.uuid().into()], request).await
 }
 
-/// [`Error::Unauthenticated`] unless `member` exists and, for a human, its user is not
-/// disabled: what a credential of the member needs to authenticate.
-pub async fn check_may_act(ttx: &TenantTx<'_>, member: MemberId) -> Result<()> {
-    let refused = Error::Unauthenticated {
-        reason: "the member cannot act (unknown, or its user is disabled)",
-    };
+/// Whether `member` may act at all: `None` when it does not exist or is a human whose user
+/// is missing or disabled; otherwise whether it is a tenant Admin user. Read in the
+/// transaction (not snapshots), for authentication and for the authorization decision.
+pub(crate) async fn acting_as(ttx: &TenantTx<'_>, member: MemberId) -> Result<Option<bool>> {
     let Some(record) = record::get_unchecked::<Member>(ttx, member).await? else {
-        return Err(refused);
+        return Ok(None);
     };
-    if let MemberKind::Human(user) = record.kind {
-        match record::get_unchecked::<User>(ttx, user).await? {
-            Some(user) if user.status != UserStatus::Disabled => {}
-            _ => return Err(refused),
-        }
+    let MemberKind::Human(user) = record.kind else {
+        return Ok(Some(false));
+    };
+    Ok(record::get_unchecked::<User>(ttx, user)
+        .await?
+        .filter(|user| user.status != UserStatus::Disabled)
+        .map(|user| user.role == Role::Admin))
+}
+
+/// [`Error::Unauthenticated`] unless `member` may act ([`acting_as`]): what a credential of
+/// the member needs to authenticate.
+pub async fn check_may_act(ttx: &TenantTx<'_>, member: MemberId) -> Result<()> {
+    match acting_as(ttx, member).await? {
+        Some(_) => Ok(()),
+        None => Err(Error::Unauthenticated {
+            reason: "the member cannot act (unknown, or its user is disabled)",
+        }),
     }
-    Ok(())
 }

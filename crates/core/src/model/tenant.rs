@@ -291,7 +291,9 @@ pub async fn update_settings(
         async move { update(&*tx, by, tenant).await }
     })
     .await;
-    audited(backend, id, result).await
+    audit::audit_denial(backend, &RetryOptions::default(), id, result)
+        .await
+        .map(|(tenant, _)| tenant)
 }
 
 /// [`set_status`] in the retry loop, its denial audited in the tenant: what the operator's
@@ -307,22 +309,9 @@ pub async fn change_status(
         set_status(&*tx, by, id, status).await
     })
     .await;
-    audited(backend, id, result).await
-}
-
-/// Records `result`'s denial, if it is one, in a transaction of its own; returns `result`.
-async fn audited(
-    backend: &dyn KvBackend,
-    id: TenantId,
-    result: Result<(Tenant, crate::CommitInfo)>,
-) -> Result<Tenant> {
-    if let Err(error @ Error::Forbidden { .. }) = &result {
-        run(backend, &RetryOptions::default(), |tx| async move {
-            audit::record_denial(&*tx, id, error).await
-        })
-        .await?;
-    }
-    result.map(|(tenant, _)| tenant)
+    audit::audit_denial(backend, &RetryOptions::default(), id, result)
+        .await
+        .map(|(tenant, _)| tenant)
 }
 
 /// The registry entry of `id` (its bytes and decoded), and the tenant scoped whatever its
