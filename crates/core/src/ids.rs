@@ -41,9 +41,12 @@ macro_rules! record_id {
                 Ok($name(uuid))
             }
 
-            /// A fresh id: UUID v7, so ids sort by creation time.
+            /// A fresh id: UUID v7, so ids sort by creation time. Inside a
+            /// [`run`](crate::run) body, every attempt of the run gets the same ids in the
+            /// same order ([`replay`](mod@crate::replay)), so a record built inside a retried
+            /// body is not created twice.
             pub fn generate() -> Self {
-                $name(Uuid::now_v7())
+                $name(crate::replay::uuid_v7())
             }
 
             /// The UUID inside.

@@ -64,9 +64,9 @@ impl TenantId {
     }
 
     /// A fresh random (v4) tenant id: random ids spread tenants evenly over FoundationDB's
-    /// shards.
+    /// shards. Replayed across the attempts of a [`run`](crate::run) like record ids.
     pub fn generate() -> Self {
-        TenantId(Uuid::new_v4())
+        TenantId(crate::replay::uuid_v4())
     }
 
     /// The UUID.

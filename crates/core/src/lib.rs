@@ -36,6 +36,7 @@ pub mod principal;
 pub mod provision;
 pub mod rbac;
 pub mod record;
+pub mod replay;
 mod retry;
 mod tenant_tx;
 pub mod value;

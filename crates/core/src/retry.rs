@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::kv::{CommitInfo, KvBackend, Transaction};
+use crate::replay::{replaying, Draws};
 
 /// How [`run`] retries.
 #[derive(Debug, Clone)]
@@ -213,10 +214,19 @@ where
     let mut maybe_committed = false;
     let mut attempt = 0u32;
     let memory = Memory::default();
+    let draws = Arc::new(Draws::default());
     loop {
         attempt += 1;
         stats.attempts.fetch_add(1, Ordering::Relaxed);
-        let error = match attempt_once(backend, &mut body, attempt, maybe_committed, &memory).await
+        let error = match attempt_once(
+            backend,
+            &mut body,
+            attempt,
+            maybe_committed,
+            &memory,
+            &draws,
+        )
+        .await
         {
             Ok(done) => {
                 stats.commits.fetch_add(1, Ordering::Relaxed);
@@ -246,6 +256,7 @@ async fn attempt_once<T, F, Fut>(
     attempt: u32,
     maybe_committed: bool,
     memory: &Memory,
+    draws: &Arc<Draws>,
 ) -> Result<(T, CommitInfo)>
 where
     F: FnMut(RetryTx) -> Fut,
@@ -258,7 +269,9 @@ where
         maybe_committed,
         memory: Arc::clone(memory),
     };
-    let value = body(handle).await?;
+    // The body is called inside the replaying scope too, so records it builds before its
+    // first `.await` also get the run's ids.
+    let value = replaying(Arc::clone(draws), async { body(handle).await }).await?;
     let tx = Arc::try_unwrap(tx).map_err(|_| {
         Error::TransactionClosed("a clone of the RetryTx outlived the body, so it cannot commit")
     })?;

@@ -9,7 +9,6 @@ use std::fmt::Write as _;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::audit::digest;
 use crate::error::{Error, Result};
@@ -59,11 +58,12 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 /// `prefix` then 64 hex digits: 244 random bits from the operating system's generator (two
-/// random v4 UUIDs).
+/// random v4 UUIDs), the same on every attempt of a [`run`](crate::run) body so that a
+/// retried insert of the credential finds the one an earlier attempt committed.
 pub(crate) fn random_secret(prefix: &str) -> String {
     let mut random = Vec::with_capacity(32);
-    random.extend_from_slice(Uuid::new_v4().as_bytes());
-    random.extend_from_slice(Uuid::new_v4().as_bytes());
+    random.extend_from_slice(crate::replay::uuid_v4().as_bytes());
+    random.extend_from_slice(crate::replay::uuid_v4().as_bytes());
     format!("{prefix}{}", hex(&random))
 }
 

@@ -14,7 +14,6 @@ use argon2::{Algorithm, Argon2, Params, Version};
 pub use argon2::Params as Argon2Params;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::audit::{self, AuditAction};
 use crate::error::{Error, Result};
@@ -198,11 +197,13 @@ fn argon2(params: Params) -> Argon2<'static> {
 /// Hashes `password` with Argon2id and `params` and a fresh random salt, as a PHC string.
 pub fn hash_password(password: &str, params: Params) -> Result<String> {
     check_len("password", password, 8, 1024)?;
-    // A v4 UUID is 122 bits from the operating system's CSPRNG: a unique salt.
-    let salt = SaltString::encode_b64(Uuid::new_v4().as_bytes()).map_err(|e| Error::Encode {
-        what: "password salt",
-        source: Box::new(e),
-    })?;
+    // A v4 UUID is 122 bits from the operating system's CSPRNG: a unique salt. Replayed
+    // across a run's attempts, so a retried password change stores the same hash.
+    let salt =
+        SaltString::encode_b64(crate::replay::uuid_v4().as_bytes()).map_err(|e| Error::Encode {
+            what: "password salt",
+            source: Box::new(e),
+        })?;
     let hash = argon2(params)
         .hash_password(password.as_bytes(), &salt)
         .map_err(|e| Error::Encode {
