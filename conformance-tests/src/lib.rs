@@ -30,7 +30,8 @@ use coditect_engine::{BaseStore, Engine, EngineOptions, ManualClock};
 pub mod audit;
 pub mod decoders;
 pub mod differential;
-pub mod faults;
+/// The fault-injecting backend wrapper, from the testing kit.
+pub use coditect_testing::faults;
 pub mod kv;
 pub mod kv_limits;
 pub mod model;
@@ -173,6 +174,8 @@ macro_rules! security_suite {
             api_key_scopes_bound_what_the_key_does, members_author_only_as_themselves,
             lists_hold_only_what_the_reader_may_read,
             authorization_agrees_with_a_reference_model,
+            naive_retry_bodies_write_each_record_once, a_retried_password_change_is_one_change,
+            the_record_layer_example_makes_one_task_under_unknown_commits,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {

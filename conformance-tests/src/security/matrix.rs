@@ -31,6 +31,8 @@ use coditect_core::model::{
 use coditect_core::record::Model;
 use coditect_core::record::PageRequest;
 
+use crate::faults::FaultyBackend;
+
 use super::*;
 use crate::Harness;
 
@@ -138,14 +140,14 @@ pub(crate) enum Special {
 
 /// One principal of the cast, with the member it acts as (if any).
 #[derive(Clone, Copy)]
-struct Seat {
+pub(crate) struct Seat {
     who: Who,
     principal: Principal,
     member: Option<MemberId>,
 }
 
-struct Cast {
-    org: Org,
+pub(crate) struct Cast {
+    pub(crate) org: Org,
     seats: Vec<Seat>,
     viewer_role: RoleId,
     /// Members to assign roles to: an assignment is unique per (member, role, entity), and
@@ -154,7 +156,7 @@ struct Cast {
 }
 
 impl Cast {
-    async fn new(db: &dyn KvBackend, domain: &str) -> Cast {
+    pub(crate) async fn new(db: &dyn KvBackend, domain: &str) -> Cast {
         let org = Org::new(db, domain).await;
         let t = org.tenant();
         let p = &org.p;
@@ -225,28 +227,36 @@ impl Cast {
 
 static UNIQUE: AtomicU64 = AtomicU64::new(0);
 
-fn unique() -> u64 {
+pub(crate) fn unique() -> u64 {
     UNIQUE.fetch_add(1, Ordering::Relaxed)
 }
 
 /// A model's row: how to make a valid record owned by a member, and a valid change.
-struct Crud<M> {
-    name: &'static str,
-    make: fn(&Cast, MemberId, u64) -> M,
-    change: fn(&Cast, &mut M),
+pub(crate) struct Crud<M> {
+    pub(crate) name: &'static str,
+    pub(crate) make: fn(&Cast, MemberId, u64) -> M,
+    pub(crate) change: fn(&Cast, &mut M),
 }
 
 #[async_trait]
-trait Subject: Send + Sync {
+pub(crate) trait Subject: Send + Sync {
     fn name(&self) -> &'static str;
     /// Whether `by` did `op` (one of `CRUDL`); `Err` for anything but a denial.
     async fn attempt(&self, db: &dyn KvBackend, cast: &Cast, seat: Seat, op: char) -> bool;
+    /// Runs create, update and delete through `faulty`, each commit reported unknown after
+    /// it applied, with the record built inside the retry body; panics unless each made
+    /// exactly one change ([`super::exactly_once`]).
+    async fn exactly_once(&self, db: &dyn KvBackend, faulty: &FaultyBackend, cast: &Cast);
 }
 
 #[async_trait]
 impl<M: Model + std::fmt::Debug> Subject for Crud<M> {
     fn name(&self) -> &'static str {
         self.name
+    }
+
+    async fn exactly_once(&self, db: &dyn KvBackend, faulty: &FaultyBackend, cast: &Cast) {
+        super::exactly_once::create_update_delete(self, db, faulty, cast).await;
     }
 
     async fn attempt(&self, db: &dyn KvBackend, cast: &Cast, seat: Seat, op: char) -> bool {
@@ -320,7 +330,7 @@ fn definition(step: &str) -> WorkflowDefinition {
     }
 }
 
-fn subjects() -> Vec<Box<dyn Subject>> {
+pub(crate) fn subjects() -> Vec<Box<dyn Subject>> {
     use coditect_core::model::*;
     vec![
         Box::new(Crud {

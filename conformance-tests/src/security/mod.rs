@@ -19,10 +19,12 @@ use coditect_core::{run, Error, KvBackend, Principal, Result, RetryOptions, Tena
 
 pub(crate) use crate::model::{cheap_argon2, grant, provisioned};
 
+pub mod exactly_once;
 pub mod matrix;
 pub mod policy;
 pub mod regressions;
 
+pub use exactly_once::*;
 pub use matrix::*;
 pub use policy::*;
 pub use regressions::*;

@@ -9,7 +9,7 @@ use coditect_core::model::role;
 use coditect_core::model::tenant::{self as tenant_model, Tenant, TenantStatus};
 use coditect_core::model::{Member, Plan, Project, Task, User};
 use coditect_core::ops::ImportTarget;
-use coditect_core::provision::{provision, NewTenant, Provisioned};
+use coditect_core::provision::{self, provision, NewTenant, Provisioned};
 use coditect_core::record::{self, Model};
 use coditect_core::{KvBackend, Principal, RetryOptions, TenantId, TenantTx};
 use serde_json::json;
@@ -310,7 +310,7 @@ pub async fn create(
         name: name.to_owned(),
         domain: domain.to_owned(),
         plan,
-        root_code: root_code(name),
+        root_code: provision::root_code(name),
         admin_email: admin_email.to_owned(),
         admin_name: admin_name.to_owned(),
     };
@@ -333,21 +333,6 @@ pub async fn role_id(db: &dyn KvBackend, tenant: TenantId, name: &str) -> anyhow
         .await?
         .with_context(|| format!("tenant {tenant} has no role {name:?}"))?;
     Ok(role.id)
-}
-
-/// The code of a tenant's root entity, from its name: its letters and digits, upper-cased.
-fn root_code(name: &str) -> String {
-    let code: String = name
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_uppercase())
-        .take(64)
-        .collect();
-    if code.is_empty() {
-        "ROOT".into()
-    } else {
-        code
-    }
 }
 
 /// Every tenant of the registry, in id order, a page per transaction.

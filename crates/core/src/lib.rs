@@ -51,3 +51,5 @@ pub use kv::{
 pub use principal::{Credential, Principal};
 pub use retry::{run, RetryOptions, RetryStats, RetryTx};
 pub use tenant_tx::{run_in_tenant, TenantTx};
+/// The `uuid` crate every id is made of, re-exported so callers name the same version.
+pub use uuid;

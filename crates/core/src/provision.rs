@@ -39,6 +39,58 @@ pub struct NewTenant {
     pub admin_name: String,
 }
 
+impl NewTenant {
+    /// A tenant named `name` at `domain` on the Free plan, its first Admin at `admin_email`
+    /// (named after the address's local part), with a fresh id (drawn once per
+    /// [`run`](crate::run), so a retried provisioning finds the tenant it made) and a root
+    /// code derived from the name ([`root_code`]). Change the public fields for the rest.
+    pub fn new(
+        name: impl Into<String>,
+        domain: impl Into<String>,
+        admin_email: impl Into<String>,
+    ) -> Self {
+        let name = name.into();
+        let admin_email = admin_email.into();
+        let admin_name = admin_email
+            .split('@')
+            .next()
+            .filter(|local| !local.is_empty())
+            .unwrap_or("admin")
+            .to_owned();
+        NewTenant {
+            id: TenantId::generate(),
+            root_code: root_code(&name),
+            name,
+            domain: domain.into(),
+            plan: Plan::Free,
+            admin_email,
+            admin_name,
+        }
+    }
+
+    /// The same, on `plan`.
+    pub fn with_plan(mut self, plan: Plan) -> Self {
+        self.plan = plan;
+        self
+    }
+}
+
+/// The code of a tenant's root entity from its name: its ASCII letters and digits,
+/// upper-cased, at most 64 of them; `ROOT` when the name has none.
+pub fn root_code(name: &str) -> String {
+    let code: String = name
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .take(64)
+        .collect();
+    if code.is_empty() {
+        "ROOT".into()
+    } else {
+        code
+    }
+}
+
 /// What provisioning made.
 #[derive(Clone, Debug)]
 pub struct Provisioned {

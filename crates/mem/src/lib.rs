@@ -12,7 +12,10 @@ use std::ops::Bound;
 use std::sync::RwLock;
 
 use coditect_core::{KeyValue, Result};
-use coditect_engine::{BaseStore, CommitBatch, Engine, EngineOptions};
+/// The engine's options (limits, conflict window), re-exported so a caller of
+/// [`new_backend`] needs no dependency on coditect-engine.
+pub use coditect_engine::EngineOptions;
+use coditect_engine::{BaseStore, CommitBatch, Engine};
 use smallvec::SmallVec;
 
 /// A key stored inline up to 64 bytes (a tenant-scoped tuple key usually fits), so that a

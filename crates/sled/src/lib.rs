@@ -48,6 +48,9 @@ mod layout;
 mod lock;
 mod store;
 
+/// The engine's options inside [`SledOptions::engine`], re-exported so a caller needs no
+/// dependency on coditect-engine.
+pub use coditect_engine::EngineOptions;
 pub use store::{SledOptions, SledStore};
 
 use std::path::Path;

@@ -14,8 +14,11 @@
 //! | commit     | `TransactionTooOld`                         | has nothing              |
 //! | any read   | `TransactionTooOld`                         | (the attempt is dropped) |
 //!
-//! Faults are drawn from one seeded generator, so a failing run repeats with its seed.
+//! Faults are drawn from one seeded generator, so a failing run repeats with its seed; or
+//! they follow a script ([`FaultyBackend::scripted`]): "the 2nd commit reports
+//! `CommitUnknownResult` after it applied", which is how a service tests its retry path.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -57,6 +60,20 @@ impl FaultPlan {
     };
 }
 
+/// One fault a [script](FaultyBackend::scripted) injects at a given commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The commit applies, then reports `CommitUnknownResult` (the connection dropped after
+    /// the cluster committed).
+    UnknownAfterCommit,
+    /// The commit is dropped and reports `CommitUnknownResult`.
+    UnknownWithoutCommit,
+    /// The commit is dropped and reports `Conflict`.
+    Conflict,
+    /// The commit is dropped and reports `TransactionTooOld`.
+    TooOld,
+}
+
 /// How many faults of each kind were injected.
 #[derive(Debug, Default)]
 pub struct FaultStats {
@@ -91,6 +108,10 @@ struct Shared {
     stats: Arc<FaultStats>,
     /// Faults still to inject; none once it reaches 0.
     budget: AtomicU64,
+    /// Commits attempted through this wrapper so far.
+    commits: AtomicU64,
+    /// Scripted faults by commit number (from 1); they come on top of the plan's.
+    script: Mutex<BTreeMap<u64, Fault>>,
 }
 
 impl Shared {
@@ -128,8 +149,44 @@ impl FaultyBackend {
                 rng: Mutex::new(fastrand::Rng::with_seed(seed)),
                 stats: Arc::default(),
                 budget: AtomicU64::new(u64::MAX),
+                commits: AtomicU64::new(0),
+                script: Mutex::new(BTreeMap::new()),
             }),
         }
+    }
+
+    /// Wraps `inner` with no random faults, only `script`: each `(n, fault)` makes the n-th
+    /// commit through this wrapper (counting from 1, every commit counted, failed ones too)
+    /// fail with `fault`. `scripted(db, [(1, Fault::UnknownAfterCommit)])` makes the first
+    /// commit apply and then report `CommitUnknownResult`.
+    pub fn scripted(
+        inner: Arc<dyn KvBackend>,
+        script: impl IntoIterator<Item = (u64, Fault)>,
+    ) -> Self {
+        let backend = FaultyBackend::new(inner, FaultPlan::NONE, 0);
+        backend
+            .shared
+            .script
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(script);
+        backend
+    }
+
+    /// Adds `fault` at the `n`-th commit counted from the commits made so far: `then(1, f)`
+    /// makes the next commit fail with `f`.
+    pub fn then(&self, n: u64, fault: Fault) {
+        let at = self.shared.commits.load(Ordering::SeqCst) + n.max(1);
+        self.shared
+            .script
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(at, fault);
+    }
+
+    /// Commits attempted through this wrapper so far (failed ones included).
+    pub fn commits(&self) -> u64 {
+        self.shared.commits.load(Ordering::SeqCst)
     }
 
     /// Stops injecting after `faults` faults: `limited(1)` with a probability of 1 makes
@@ -211,6 +268,31 @@ impl Transaction for FaultyTx {
     }
     async fn commit(self: Box<Self>) -> Result<CommitInfo> {
         let FaultyTx { inner, shared } = *self;
+        let n = shared.commits.fetch_add(1, Ordering::SeqCst) + 1;
+        let scripted = shared
+            .script
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&n);
+        match scripted {
+            Some(Fault::UnknownAfterCommit) => {
+                inner.commit().await?;
+                shared.count(|s| &s.unknown_after_commit);
+                return Err(Error::CommitUnknownResult);
+            }
+            Some(fault) => {
+                let (error, counter): (Error, fn(&FaultStats) -> &AtomicU64) = match fault {
+                    Fault::UnknownWithoutCommit => {
+                        (Error::CommitUnknownResult, |s| &s.unknown_without_commit)
+                    }
+                    Fault::Conflict => (Error::Conflict, |s| &s.conflict),
+                    _ => (Error::TransactionTooOld, |s| &s.too_old),
+                };
+                shared.count(counter);
+                return Err(error);
+            }
+            None => {}
+        }
         let plan = shared.plan;
         let mut roll = shared.roll();
         // Failures that leave nothing behind: the transaction is dropped uncommitted.
