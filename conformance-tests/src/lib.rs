@@ -168,6 +168,7 @@ macro_rules! security_suite {
     ($harness:expr) => {
         $crate::security_suite!(@cases $harness;
             authorization_matrix_of_the_models, authorization_matrix_of_the_special_operations,
+            authorization_matrix_of_the_user_roles,
             a_viewer_cannot_take_over_the_admin_password,
             members_cannot_change_the_plan_or_suspend_the_tenant,
             session_ids_are_not_bearer_tokens, a_disabled_user_does_nothing,

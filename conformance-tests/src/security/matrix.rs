@@ -96,6 +96,35 @@ pub(crate) const MODEL_TABLE: &[(&str, [&str; 11])] = &[
     ("setting",         ["CRUDL", "CRUDL", "CRUDL", "-R--L", "-R--L", "-R--L", "-R--L", "-----", "-----", "-----", "-R--L"]),
 ];
 
+/// Per model, for a human whose only grant is its user-level role (no role assignment), in
+/// the columns Manager, Developer, Viewer, Guest: what the role's documentation promises
+/// (the built-in maintainer, contributor and viewer permissions tenant-wide; a guest
+/// nothing but its own credentials). Another member's comments, conversations and messages
+/// still need the right to act for others, which none of these roles holds.
+#[rustfmt::skip]
+pub(crate) const USER_ROLE_TABLE: &[(&str, [&str; 4])] = &[
+    //                   Manager  Developer Viewer  Guest
+    ("entity",          ["CRUDL", "-R--L", "-R--L", "-----"]),
+    ("user",            ["-R--L", "-R--L", "-R--L", "-----"]),
+    ("member",          ["-R--L", "-R--L", "-R--L", "-----"]),
+    ("project",         ["CRUDL", "-R--L", "-R--L", "-----"]),
+    ("task",            ["CRUDL", "CRU-L", "-R--L", "-----"]),
+    ("comment",         ["CR--L", "CR--L", "-R--L", "-----"]),
+    ("file",            ["CRUDL", "CRU-L", "-R--L", "-----"]),
+    ("agent config",    ["CRUDL", "-R--L", "-R--L", "-----"]),
+    ("agent instance",  ["CRUDL", "-R--L", "-R--L", "-----"]),
+    ("agent execution", ["CRUDL", "CRU-L", "-R--L", "-----"]),
+    ("workflow",        ["CRUDL", "-R--L", "-R--L", "-----"]),
+    ("conversation",    ["CR--L", "CR--L", "-R--L", "-----"]),
+    ("message",         ["CR--L", "CR--L", "-R--L", "-----"]),
+    ("role",            ["-R--L", "-R--L", "-R--L", "-----"]),
+    ("role assignment", ["-R--L", "-R--L", "-R--L", "-----"]),
+    ("session",         ["C----", "C----", "C----", "C----"]),
+    ("api key",         ["C----", "C----", "C----", "C----"]),
+    ("usage",           ["-R--L", "-R--L", "-R--L", "-----"]),
+    ("setting",         ["CRUDL", "-R--L", "-R--L", "-----"]),
+];
+
 /// The special operations: `Y` allowed, `-` denied, `n` not applicable (an agent has no
 /// password, the operator is no member and has no sessions or keys of its own).
 #[rustfmt::skip]
@@ -509,6 +538,64 @@ pub async fn authorization_matrix_of_the_models(h: &dyn Harness) {
     agrees(&wrong);
     for (name, row) in MODEL_TABLE {
         humans_and_agents_alike(name, row, None);
+    }
+}
+
+/// Every model's create, read, update, delete and list for a human holding only a user-level
+/// role, against [`USER_ROLE_TABLE`]; a Developer and a Viewer answer as a contributor and a
+/// viewer assigned at the root do in [`MODEL_TABLE`].
+pub async fn authorization_matrix_of_the_user_roles(h: &dyn Harness) {
+    let db = h.backend();
+    let cast = Cast::new(db.as_ref(), "matrix-user-roles.test").await;
+    let mut watch = DenialWatch::new(db.as_ref(), cast.org.tenant()).await;
+    let mut seats = Vec::new();
+    for (name, user_role) in [
+        ("mgr", TenantRole::Manager),
+        ("dev", TenantRole::Developer),
+        ("vwr", TenantRole::Viewer),
+        ("gst", TenantRole::Guest),
+    ] {
+        let m = member_as(db.as_ref(), &cast.org.p, Kind::Human, name, user_role, None).await;
+        seats.push(Seat {
+            who: Who::ViewerHuman, // only named in messages
+            principal: Principal::member(m.id),
+            member: Some(m.id),
+        });
+    }
+    let mut wrong = Vec::new();
+    for (subject, (name, row)) in subjects().iter().zip(USER_ROLE_TABLE) {
+        assert_eq!(subject.name(), *name, "rows in table order");
+        for (column, (seat, expected)) in seats.iter().zip(row).enumerate() {
+            let mut got = String::new();
+            for op in ['C', 'R', 'U', 'D', 'L'] {
+                let done = subject.attempt(db.as_ref(), &cast, *seat, op).await;
+                let denials = watch.take(db.as_ref()).await;
+                let audited = if done || op == 'L' {
+                    vec![]
+                } else {
+                    vec![(seat.principal.actor(), action_of(op))]
+                };
+                assert_eq!(
+                    denials, audited,
+                    "{name} {op} by user role {column}: denials audited"
+                );
+                got.push(if done { op } else { '-' });
+            }
+            if got != *expected {
+                wrong.push(format!(
+                    "{name} by user role {column}: expected {expected}, got {got}"
+                ));
+            }
+        }
+    }
+    agrees(&wrong);
+    for ((name, roles), (model_name, row)) in USER_ROLE_TABLE.iter().zip(MODEL_TABLE) {
+        assert_eq!(name, model_name);
+        assert_eq!(
+            roles[1], row[3],
+            "{name}: a Developer is a contributor everywhere"
+        );
+        assert_eq!(roles[2], row[5], "{name}: a Viewer is a viewer everywhere");
     }
 }
 

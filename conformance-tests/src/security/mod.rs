@@ -57,7 +57,9 @@ pub(crate) enum Kind {
     Agent,
 }
 
-/// A member of `kind` named `name` holding the built-in `role` (if any) at the root.
+/// A member of `kind` named `name` holding the built-in `role` (if any) at the root; a human
+/// is a [guest](TenantRole::Guest) user, so that its grants are its assignments, as an
+/// agent's are.
 pub(crate) async fn member(
     db: &dyn KvBackend,
     p: &Provisioned,
@@ -65,12 +67,24 @@ pub(crate) async fn member(
     name: &str,
     role_name: Option<&str>,
 ) -> Member {
+    member_as(db, p, kind, name, TenantRole::Guest, role_name).await
+}
+
+/// [`member`] with the user role `user_role` for a human.
+pub(crate) async fn member_as(
+    db: &dyn KvBackend,
+    p: &Provisioned,
+    kind: Kind,
+    name: &str,
+    user_role: TenantRole,
+    role_name: Option<&str>,
+) -> Member {
     let name = name.to_owned();
     let m = attempt!(db, p.tenant.id, |ttx| {
         let member_kind = match kind {
             Kind::Human => {
                 let email = format!("{name}@acme.test");
-                let user = User::new(email, name.clone(), TenantRole::Developer);
+                let user = User::new(email, name.clone(), user_role);
                 MemberKind::Human(record::insert(&ttx, Actor::System, user).await?.id)
             }
             Kind::Agent => {

@@ -28,8 +28,10 @@
 //!    member's content (creating it in their name, editing, deleting; for private models such
 //!    as sessions and keys, also reading) needs [`Action::ManageOthers`] on top of the
 //!    action; a member's own sessions and keys are self-service;
-//! 5. grants: a tenant Admin user holds every action; otherwise a role held at the
-//!    resource's entity or an ancestor must grant it.
+//! 5. grants: a tenant Admin user holds every action; a user's role grants its tenant-wide
+//!    baseline ([`user::Role`](crate::model::user::Role): Manager, Developer and Viewer
+//!    hold the built-in maintainer, contributor and viewer permissions everywhere, a Guest
+//!    nothing); otherwise a role held at the resource's entity or an ancestor must grant it.
 //!
 //! What one check reads, all in the caller's transaction (so moving an entity, or changing a
 //! role, an assignment, a user's status or a credential, conflicts with a check that read the
@@ -46,6 +48,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 use crate::ids::{EntityId, MemberId, ProjectId, RoleId};
@@ -53,9 +56,10 @@ use crate::model::api_key::ApiKey;
 use crate::model::entity::Entity;
 use crate::model::member;
 use crate::model::project::Project;
-use crate::model::role::Role;
+use crate::model::role::{built_in_roles, Role};
 use crate::model::role_assignment;
 use crate::model::session::Session;
+use crate::model::user::Role as UserRole;
 use crate::principal::{Credential, Principal};
 use crate::record::{self, Model};
 use crate::tenant_tx::TenantTx;
@@ -215,6 +219,35 @@ impl Resource {
     }
 }
 
+/// The permissions `role` grants tenant-wide: those of the built-in access role it names,
+/// computed once per process.
+fn baseline(role: UserRole) -> &'static [Permission] {
+    static BASELINES: OnceLock<Vec<(UserRole, Vec<Permission>)>> = OnceLock::new();
+    let all = BASELINES.get_or_init(|| {
+        let built_in = built_in_roles();
+        [
+            UserRole::Admin,
+            UserRole::Manager,
+            UserRole::Developer,
+            UserRole::Viewer,
+            UserRole::Guest,
+        ]
+        .into_iter()
+        .map(|role| {
+            let permissions = role
+                .built_in_role()
+                .and_then(|name| built_in.iter().find(|r| r.name == name))
+                .map(|r| r.permissions.iter().copied().collect())
+                .unwrap_or_default();
+            (role, permissions)
+        })
+        .collect()
+    });
+    all.iter()
+        .find(|(r, _)| *r == role)
+        .map_or(&[], |(_, permissions)| permissions.as_slice())
+}
+
 /// How far up the tree a walk goes before the tree is taken to be corrupt (the levels allow 4).
 const MAX_DEPTH: usize = 64;
 
@@ -273,6 +306,8 @@ struct Grants {
     member: MemberId,
     /// A tenant Admin user: every action on everything (still within a key's scopes).
     admin: bool,
+    /// What the user's role grants tenant-wide (empty for agents and guests).
+    baseline: &'static [Permission],
     /// The key's scopes, when it came with an API key that has some.
     scopes: Option<BTreeSet<Permission>>,
     /// Whether it authenticated with an API key (which may not mint credentials).
@@ -355,9 +390,10 @@ impl Grants {
         member: MemberId,
         credential: Credential,
     ) -> Result<Option<Grants>> {
-        let Some(admin) = member::acting_as(ttx, member).await? else {
+        let Some(user_role) = member::acting_as(ttx, member).await? else {
             return Ok(None);
         };
+        let admin = user_role == Some(UserRole::Admin);
         let scopes = credential_scopes(ttx, member, credential).await?;
         let held = if admin {
             Vec::new()
@@ -367,6 +403,7 @@ impl Grants {
         Ok(Some(Grants {
             member,
             admin,
+            baseline: user_role.map_or(&[], baseline),
             scopes,
             by_api_key: matches!(credential, Credential::ApiKey(_)),
             held,
@@ -418,7 +455,12 @@ impl Grants {
         if !self.in_scopes(action, resource.kind) {
             return Ok(false);
         }
-        if self.admin {
+        if self.admin
+            || self
+                .baseline
+                .iter()
+                .any(|p| p.allows(action, resource.kind))
+        {
             return Ok(true);
         }
         let granting = self.granting_entities(ttx, action, resource.kind).await?;
@@ -531,8 +573,9 @@ async fn credential_scopes(
     }
 }
 
-/// The scope of a record that belongs to `project`: the project's entity.
-pub(crate) async fn project_scope(ttx: &TenantTx<'_>, project: ProjectId) -> Result<Scope> {
+/// The scope of a record that belongs to `project`: the project's entity (read without a
+/// check: the scope of a question, not an answer).
+pub async fn project_scope(ttx: &TenantTx<'_>, project: ProjectId) -> Result<Scope> {
     let project = record::require_unchecked::<Project>(ttx, project).await?;
     Ok(Scope::Entity(project.entity))
 }

@@ -176,19 +176,23 @@ pub async fn by_agent(
 }
 
 /// Whether `member` may act at all: `None` when it does not exist or is a human whose user
-/// is missing or disabled; otherwise whether it is a tenant Admin user. Read in the
-/// transaction (not snapshots), for authentication and for the authorization decision.
-pub(crate) async fn acting_as(ttx: &TenantTx<'_>, member: MemberId) -> Result<Option<bool>> {
+/// is missing or disabled; otherwise its user's role (`Some(None)` for an agent, which has
+/// no user). Read in the transaction (not snapshots), for authentication and for the
+/// authorization decision.
+pub(crate) async fn acting_as(
+    ttx: &TenantTx<'_>,
+    member: MemberId,
+) -> Result<Option<Option<Role>>> {
     let Some(record) = record::get_unchecked::<Member>(ttx, member).await? else {
         return Ok(None);
     };
     let MemberKind::Human(user) = record.kind else {
-        return Ok(Some(false));
+        return Ok(Some(None));
     };
     Ok(record::get_unchecked::<User>(ttx, user)
         .await?
         .filter(|user| user.status != UserStatus::Disabled)
-        .map(|user| user.role == Role::Admin))
+        .map(|user| Some(user.role)))
 }
 
 /// [`Error::Unauthenticated`] unless `member` may act ([`acting_as`]): what a credential of

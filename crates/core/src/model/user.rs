@@ -26,17 +26,41 @@ use crate::record::{self, check_len, check_quota, IndexDef, Model, Timestamps};
 use crate::tenant_tx::TenantTx;
 use crate::value::{self, Versioned};
 
-/// What a user may do in the tenant.
+/// What a user may do anywhere in the tenant, before any role assignment: a tenant-wide
+/// baseline, as if the user held the built-in access role of the same standing
+/// ([`built_in_roles`](crate::model::role::built_in_roles)) at the root entity. Role
+/// assignments add to it, at the entities they name. The baseline is fixed by the code (a
+/// tenant's edits of its built-in roles change assignments, not this).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Role {
-    /// Everything in the tenant.
+    /// Everything in the tenant (the built-in `admin` role, and nothing can narrow it but an
+    /// API key's scopes).
     Admin,
-    /// Builds.
+    /// Does the work everywhere: the built-in `contributor` role's permissions tenant-wide
+    /// (reads everything; creates and updates tasks, comments, files, agent runs,
+    /// conversations and messages).
     Developer,
-    /// Plans.
+    /// Runs the work everywhere: the built-in `maintainer` role's permissions tenant-wide.
     Manager,
-    /// Reads.
+    /// Reads everything: the built-in `viewer` role's permissions tenant-wide.
     Viewer,
+    /// Nothing beyond the user's role assignments: for users whose rights are given per
+    /// entity (a contractor on one team), exactly as an agent's are.
+    Guest,
+}
+
+impl Role {
+    /// The built-in access role whose permissions this user role grants tenant-wide
+    /// (`None`: a guest, granted nothing by its user role).
+    pub fn built_in_role(self) -> Option<&'static str> {
+        match self {
+            Role::Admin => Some("admin"),
+            Role::Manager => Some("maintainer"),
+            Role::Developer => Some("contributor"),
+            Role::Viewer => Some("viewer"),
+            Role::Guest => None,
+        }
+    }
 }
 
 /// Whether the user can log in.
