@@ -17,6 +17,8 @@
 //! - [`value`]: versioned postcard values and schema evolution;
 //! - [`audit`]: one audit event per mutation, at a versionstamped key;
 //! - [`model`]: the 21 models; [`provision`]: a new tenant in one transaction;
+//! - [`handle`]: `Db::tenant(id).as_member(m)`, a handle scoped to a tenant and a principal,
+//!   one retried transaction per call; [`prelude`] for one `use` line;
 //! - [`ops`]: tenant operations: backup and restore, migration, GDPR erasure, analytics;
 //! - [`principal`]: who asks and how they authenticated; [`rbac`]: the one authorization
 //!   decision (user status, credential and key scopes, ownership, role grants inherited down
@@ -26,6 +28,7 @@
 
 pub mod audit;
 mod error;
+pub mod handle;
 pub mod ids;
 pub mod keys;
 mod kv;
@@ -51,5 +54,25 @@ pub use kv::{
 pub use principal::{Credential, Principal};
 pub use retry::{run, RetryOptions, RetryStats, RetryTx};
 pub use tenant_tx::{run_in_tenant, TenantTx};
+
+/// What a service usually needs, in one `use coditect_core::prelude::*;`: the handle, the
+/// models and their ids, the decision's vocabulary, errors and paging.
+pub mod prelude {
+    pub use crate::handle::{AsPrincipal, Db, InTenant, Pages};
+    pub use crate::ids::*;
+    pub use crate::model::role_assignment::grant;
+    pub use crate::model::user::Role as UserRole;
+    pub use crate::model::{
+        AgentConfig, AgentType, Comment, Conversation, Entity, EntityKind, Member, MemberKind,
+        Message, MessageRole, Plan, Project, ProjectStatus, RoleAssignment, Task, TaskStatus,
+        TaskType, Tenant, TenantStatus, User, UserStatus,
+    };
+    pub use crate::provision::{NewTenant, Provisioned};
+    pub use crate::rbac::{Action, Permission, ResourceKind};
+    pub use crate::record::{Model, Page, PageRequest};
+    pub use crate::{
+        run_in_tenant, Error, KvBackend, Principal, Result, RetryOptions, TenantId, TenantTx,
+    };
+}
 /// The `uuid` crate every id is made of, re-exported so callers name the same version.
 pub use uuid;

@@ -8,11 +8,12 @@ use std::sync::Arc;
 
 use coditect_core::ids::{EntityId, MemberId};
 use coditect_core::model::{
-    role, AgentConfig, AgentType, Member, MemberKind, Plan, Role as UserRole, RoleAssignment, User,
+    role_assignment, AgentConfig, AgentType, Member, MemberKind, Plan, Role as UserRole,
+    RoleAssignment, User,
 };
 use coditect_core::provision::{provision, NewTenant, Provisioned};
 use coditect_core::{
-    record, run, run_in_tenant, Error, KvBackend, Principal, Result, RetryOptions, TenantId,
+    record, run, run_in_tenant, KvBackend, Principal, Result, RetryOptions, TenantId,
 };
 
 /// A fresh in-memory backend with the default limits.
@@ -69,7 +70,7 @@ impl Company {
         let (admin, name) = (self.admin(), name.to_owned());
         let member = self
             .in_tenant(move |ttx| async move {
-                let user = User::new(email, name.clone(), UserRole::Developer);
+                let user = User::new(email, name.clone(), UserRole::Guest);
                 let user = record::insert(&ttx, admin, user).await?;
                 let member = Member::new(MemberKind::Human(user.id), name);
                 record::insert(&ttx, admin, member).await
@@ -101,15 +102,9 @@ impl Company {
         role: &str,
         entity: EntityId,
     ) -> Result<RoleAssignment> {
-        let (admin, role_name) = (self.admin(), role.to_owned());
+        let (admin, role) = (self.admin(), role.to_owned());
         self.in_tenant(move |ttx| async move {
-            let role = role::by_name(&ttx, admin, &role_name)
-                .await?
-                .ok_or_else(|| Error::InvalidInput {
-                    field: "role",
-                    reason: format!("the tenant has no access role {role_name:?}"),
-                })?;
-            record::insert(&ttx, admin, RoleAssignment::new(member, role.id, entity)).await
+            role_assignment::grant(&ttx, admin, member, &role, entity).await
         })
         .await
     }

@@ -184,3 +184,24 @@ pub async fn by_entity(
     )
     .await
 }
+
+/// Grants `member` the access role named `role` (a built-in one such as `"contributor"`, or
+/// one the tenant made) at `entity`, in one call: the role looked up by name as `by`, the
+/// assignment created as `by`. [`Error::InvalidInput`] when the tenant has no role of that
+/// name; otherwise [`record::insert`]'s errors (a grant needs the right to create assignments).
+pub async fn grant(
+    ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
+    member: MemberId,
+    role: &str,
+    entity: EntityId,
+) -> Result<RoleAssignment> {
+    let by = by.into();
+    let Some(found) = crate::model::role::by_name(ttx, by, role).await? else {
+        return Err(Error::InvalidInput {
+            field: "role",
+            reason: format!("the tenant has no access role named {role:?}"),
+        });
+    };
+    record::insert(ttx, by, RoleAssignment::new(member, found.id, entity)).await
+}

@@ -108,6 +108,19 @@ impl Task {
         }
     }
 
+    /// The same task assigned to `member` (the third argument of [`Task::new`] is the
+    /// reporter, who filed it).
+    pub fn assigned_to(mut self, member: MemberId) -> Self {
+        self.assignee = Some(member);
+        self
+    }
+
+    /// The same task with `description`.
+    pub fn described(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+
     /// Tasks of a project.
     pub const BY_PROJECT: IndexDef<Task> = IndexDef {
         name: "task_by_project",
