@@ -69,7 +69,7 @@ pub mod prelude {
     };
     pub use crate::provision::{NewTenant, Provisioned};
     pub use crate::rbac::{Action, Permission, ResourceKind};
-    pub use crate::record::{Model, Page, PageRequest};
+    pub use crate::record::{self, Model, Page, PageRequest};
     pub use crate::{
         run_in_tenant, Error, KvBackend, Principal, Result, RetryOptions, TenantId, TenantTx,
     };

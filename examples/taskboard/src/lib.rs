@@ -8,6 +8,11 @@
 
 #![forbid(unsafe_code)]
 
+/// The README's quickstart, compiled and run here as a doc test (examples/quickstart.rs;
+/// tests/readme.rs checks the README shows the same program).
+#[doc = concat!("```\n", include_str!("../examples/quickstart.rs"), "```")]
+pub mod quickstart {}
+
 use coditect_core::model::{task, Plan};
 use coditect_core::prelude::*;
 
@@ -71,18 +76,12 @@ impl Board {
         self.as_member(company, company.admin)
             .transaction(move |ttx, admin| async move {
                 // Built inside the body: the run replays the ids, so a retry makes nothing twice.
-                let user = coditect_core::record::insert(
-                    &ttx,
-                    admin,
-                    User::new(email, name.clone(), UserRole::Guest),
-                )
-                .await?;
-                let member = coditect_core::record::insert(
-                    &ttx,
-                    admin,
-                    Member::new(MemberKind::Human(user.id), name),
-                )
-                .await?;
+                let user =
+                    record::insert(&ttx, admin, User::new(email, name.clone(), UserRole::Guest))
+                        .await?;
+                let member =
+                    record::insert(&ttx, admin, Member::new(MemberKind::Human(user.id), name))
+                        .await?;
                 grant(&ttx, admin, member.id, &role, root).await?;
                 Ok(member.id)
             })
@@ -95,13 +94,10 @@ impl Board {
         self.as_member(company, company.admin)
             .transaction(move |ttx, admin| async move {
                 let config = AgentConfig::new(&name, AgentType::Coder, "anthropic", "claude");
-                let config = coditect_core::record::insert(&ttx, admin, config).await?;
-                let member = coditect_core::record::insert(
-                    &ttx,
-                    admin,
-                    Member::new(MemberKind::Agent(config.id), name),
-                )
-                .await?;
+                let config = record::insert(&ttx, admin, config).await?;
+                let member =
+                    record::insert(&ttx, admin, Member::new(MemberKind::Agent(config.id), name))
+                        .await?;
                 grant(&ttx, admin, member.id, &role, root).await?;
                 Ok(member.id)
             })

@@ -4,7 +4,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use coditect_core::prelude::*;
-use coditect_core::record;
 use coditect_testing::faults::{Fault, FaultyBackend};
 use taskboard::{Board, Company};
 
