@@ -1,3 +1,5 @@
+//! Quickstart: a tenant, a member with a role, writes and reads as that member, pages.
+
 use std::sync::Arc;
 
 use coditect_core::prelude::*;
