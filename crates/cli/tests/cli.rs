@@ -210,6 +210,8 @@ fn bench_reports_every_kind_as_json_and_plots() {
             "--concurrency",
             "2",
             "--json",
+            "--peer",
+            "sqlite",
             "--plot",
             plot.to_str().unwrap(),
         ],
@@ -225,18 +227,30 @@ fn bench_reports_every_kind_as_json_and_plots() {
         keys,
         [
             "duration_s",
+            "fsync_floor_us",
             "list_us",
             "lookup_us",
             "onboarding_us",
             "ops",
             "ops_per_s",
+            "peer",
             "store",
             "targets",
             "targets_met",
             "tenants",
+            "vs_peer",
             "write_tx_us"
         ]
     );
+    // The SQLite peer ran the same mix in the same run, and the ratios are ours over its.
+    let peer = &report["peer"];
+    assert_eq!(peer["tenants"], 3);
+    assert!(peer["ops"].as_u64().unwrap() > 0, "{peer}");
+    assert!(peer["write_tx_us"]["p50"].as_f64().unwrap() > 0.0, "{peer}");
+    let ratio = report["vs_peer"]["ops_per_s"].as_f64().unwrap();
+    let expected = report["ops_per_s"].as_f64().unwrap() / peer["ops_per_s"].as_f64().unwrap();
+    assert!((ratio - expected).abs() < 0.01, "{ratio} vs {expected}");
+    assert!(report["fsync_floor_us"]["p50"].as_f64().unwrap() > 0.0);
     assert_eq!(report["tenants"], 3);
     assert!(report["ops"].as_u64().unwrap() > 0);
     for kind in ["lookup_us", "write_tx_us", "list_us", "onboarding_us"] {

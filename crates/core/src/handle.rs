@@ -37,6 +37,7 @@ use crate::rbac::{self, Action, Resource, ResourceKind, Scope};
 use crate::record::{self, Cursor, Model, Page, PageRequest};
 use crate::retry::{run, RetryOptions};
 use crate::tenant_tx::{run_in_tenant, TenantTx};
+use crate::value;
 
 /// A backend with the retry options every call through it uses.
 #[derive(Clone)]
@@ -217,16 +218,30 @@ impl AsPrincipal {
 
     /// Reads record `id`, applies `change` and writes it back, in one transaction: a
     /// concurrent change conflicts and the retry applies `change` to the newer record, so
-    /// neither change is lost.
+    /// neither change is lost. After a commit that reported an unknown result, a retry that
+    /// finds the record exactly as its earlier attempt wrote it returns it without applying
+    /// `change` again (so an append or an increment happens once).
     pub async fn modify<M, F>(&self, id: M::Id, change: F) -> Result<M>
     where
         M: Model,
         F: Fn(&mut M) + Clone,
     {
         self.transaction(move |ttx, by| async move {
+            let mut memo = b"handle::modify ".to_vec();
+            memo.extend_from_slice(&record::key_of::<M>(&ttx, id));
             let mut current = record::require::<M>(&ttx, by, id).await?;
+            if ttx.maybe_committed() {
+                if let Some(written) = ttx.recall(&memo) {
+                    if value::decode::<M>(&written)? == current {
+                        // The earlier attempt committed this very record.
+                        return Ok(current);
+                    }
+                }
+            }
             change(&mut current);
-            record::update(&ttx, by, current).await
+            let updated = record::update(&ttx, by, current).await?;
+            ttx.remember(&memo, &value::encode(&updated)?);
+            Ok(updated)
         })
         .await
     }
@@ -272,11 +287,15 @@ impl AsPrincipal {
     }
 
     /// Whether the principal may do `action` on `record` (ownership, scope and key scopes
-    /// included), as the record layer would decide it.
+    /// included), as the record layer would decide it: judged on the stored record with that
+    /// id when there is one (so a modified copy cannot change the answer), on `record` itself
+    /// for a record not stored yet (may I create this?).
     pub async fn can<M: Model>(&self, action: Action, on: &M) -> Result<bool> {
         let on = on.clone();
         self.transaction(move |ttx, by| async move {
-            let resource = Resource::of(&ttx, &on).await?;
+            let stored = record::get_unchecked::<M>(&ttx, on.id()).await?;
+            let judged = stored.as_ref().unwrap_or(&on);
+            let resource = Resource::of(&ttx, judged).await?;
             rbac::is_allowed(&ttx, by, action, &resource).await
         })
         .await

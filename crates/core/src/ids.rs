@@ -44,7 +44,10 @@ macro_rules! record_id {
             /// A fresh id: UUID v7, so ids sort by creation time. Inside a
             /// [`run`](crate::run) body, every attempt of the run gets the same ids in the
             /// same order ([`replay`](mod@crate::replay)), so a record built inside a retried
-            /// body is not created twice.
+            /// body is not created twice. Draws are replayed per calling site (this
+            /// function and the model constructors that call it pass their caller's
+            /// location on), so two records built on different lines never swap ids.
+            #[track_caller]
             pub fn generate() -> Self {
                 $name(crate::replay::uuid_v7())
             }

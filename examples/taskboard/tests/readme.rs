@@ -15,7 +15,13 @@ fn the_readme_quickstart_is_the_compiled_example() {
         .nth(1)
         .and_then(|rest| rest.split("```").next())
         .expect("the Quickstart section shows a rust block");
-    assert_eq!(code, example, "README quickstart and examples/quickstart.rs differ");
+    assert_eq!(
+        code, example,
+        "README quickstart and examples/quickstart.rs differ"
+    );
     let first_screen: usize = readme[..start].lines().count();
-    assert!(first_screen < 40, "the quickstart starts on the first screen (line {first_screen})");
+    assert!(
+        first_screen < 40,
+        "the quickstart starts on the first screen (line {first_screen})"
+    );
 }

@@ -8,10 +8,12 @@
 //! others. Without `--store` the bench runs on a fresh temporary sled directory (durable
 //! commits), deleted afterwards, so it never touches the data of `coditect demo`.
 
+mod fsync;
 mod mix;
 mod plot;
 mod report;
 mod setup;
+mod sqlite_peer;
 mod workload;
 
 use std::io::IsTerminal;
@@ -58,6 +60,17 @@ pub struct BenchArgs {
     /// The shares of the operation kinds.
     #[arg(long, default_value_t = Mix::default())]
     mix: Mix,
+    /// Run the same workload on a peer afterwards, in the same run, and report ours beside
+    /// it as ratios: `sqlite` (WAL, synchronous=FULL, tenant_id-led keys).
+    #[arg(long, value_enum)]
+    peer: Option<Peer>,
+}
+
+/// A store the bench compares with.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peer {
+    /// SQLite (bundled), WAL mode, `synchronous=FULL`.
+    Sqlite,
 }
 
 /// Runs the bench; the exit code says whether `--check` found the targets met.
@@ -107,7 +120,49 @@ pub async fn run(
     let duration_s = run_workload(&db, &tenants, &run_id, &args, progress, &mut recorder)?;
     drop(db);
 
-    let report = Report::new(
+    // The disk's floor for a durable commit, measured where the store lives (or in a temp
+    // directory for mem and fdb): a 4 KiB write and one fdatasync.
+    let floor_dir = match spec.local_path() {
+        Some(path) => path.to_path_buf(),
+        None => std::env::temp_dir(),
+    };
+    let fsync_floor = fsync::floor(&floor_dir).context("measuring the fdatasync floor")?;
+    let peer = match args.peer {
+        Some(Peer::Sqlite) => {
+            let dir = tempfile::Builder::new()
+                .prefix("coditect-bench-peer-")
+                .tempdir_in(&floor_dir)
+                .or_else(|_| {
+                    tempfile::Builder::new()
+                        .prefix("coditect-bench-peer-")
+                        .tempdir()
+                })
+                .context("creating a directory for the SQLite peer")?;
+            if progress {
+                eprintln!("running the same workload on SQLite ...");
+            }
+            let ran = sqlite_peer::run(
+                dir.path(),
+                args.tenants,
+                args.concurrency,
+                args.mix,
+                Duration::from_secs_f64(args.duration),
+                &run_id,
+            )?;
+            Some(Report::new(
+                "sqlite (WAL, synchronous=FULL)".into(),
+                args.tenants,
+                args.concurrency,
+                args.mix.to_string(),
+                ran.setup_s,
+                ran.duration_s,
+                &ran.recorder,
+            ))
+        }
+        None => None,
+    };
+
+    let mut report = Report::new(
         spec.to_string(),
         tenants.len(),
         args.concurrency,
@@ -116,6 +171,8 @@ pub async fn run(
         duration_s,
         &recorder,
     );
+    report.fsync_floor = Some(fsync_floor);
+    report.peer = peer.map(Box::new);
     if let Some(target) = &plot_to {
         let title = format!(
             "coditect bench: {}, {} tenants, {} workers, {:.0} s",

@@ -79,6 +79,10 @@ pub struct Report {
     pub errors: u64,
     /// The first failure.
     pub first_error: Option<String>,
+    /// A 4 KiB write and one fdatasync where the store lives: a durable commit's floor.
+    pub fsync_floor: Option<Summary>,
+    /// The same workload on a peer store, in the same run.
+    pub peer: Option<Box<Report>>,
 }
 
 impl Report {
@@ -105,7 +109,40 @@ impl Report {
             onboarding: Summary::of(&recorder.onboarding),
             errors: recorder.errors,
             first_error: recorder.first_error.clone(),
+            fsync_floor: None,
+            peer: None,
         }
+    }
+
+    /// Ours over the peer's, per figure (ops/s: higher is better for us; latencies: lower
+    /// is better for us), rounded to three decimals; `None` without a peer.
+    pub fn ratios(&self) -> Option<Vec<(&'static str, f64)>> {
+        let peer = self.peer.as_deref()?;
+        let ratio = |ours: f64, theirs: f64| {
+            if theirs > 0.0 {
+                (ours / theirs * 1000.0).round() / 1000.0
+            } else {
+                f64::NAN
+            }
+        };
+        Some(vec![
+            ("ops_per_s", ratio(self.ops_per_s(), peer.ops_per_s())),
+            ("lookup_p50", ratio(self.lookup.p50, peer.lookup.p50)),
+            ("lookup_p99", ratio(self.lookup.p99, peer.lookup.p99)),
+            ("write_tx_p50", ratio(self.write.p50, peer.write.p50)),
+            ("write_tx_p99", ratio(self.write.p99, peer.write.p99)),
+            ("write_tx_p999", ratio(self.write.p999, peer.write.p999)),
+            ("list_p50", ratio(self.list.p50, peer.list.p50)),
+            ("list_p99", ratio(self.list.p99, peer.list.p99)),
+            (
+                "onboarding_p50",
+                ratio(self.onboarding.p50, peer.onboarding.p50),
+            ),
+            (
+                "onboarding_p99",
+                ratio(self.onboarding.p99, peer.onboarding.p99),
+            ),
+        ])
     }
 
     /// Workload operations completed.
@@ -148,6 +185,14 @@ impl Report {
                 "onboarding_p99_us": ONBOARDING_P99_US as u64,
             },
             "targets_met": self.targets_met(),
+            "fsync_floor_us": self.fsync_floor.map(|f| f.json()),
+            "peer": self.peer.as_deref().map(Report::json),
+            "vs_peer": self.ratios().map(|ratios| {
+                ratios
+                    .into_iter()
+                    .map(|(name, r)| (name.to_owned(), json!(r)))
+                    .collect::<serde_json::Map<_, _>>()
+            }),
         })
     }
 
@@ -228,6 +273,59 @@ impl Report {
         } else {
             "targets MISSED".into()
         });
+        if let Some(floor) = &self.fsync_floor {
+            lines.push(format!(
+                "fdatasync floor here (4 KiB write + fdatasync): p50 {}, p99 {}; write_tx p50 is {:.1}x the floor's p50",
+                duration(floor.p50),
+                duration(floor.p99),
+                if floor.p50 > 0.0 { self.write.p50 / floor.p50 } else { f64::NAN }
+            ));
+        }
+        if let (Some(peer), Some(ratios)) = (self.peer.as_deref(), self.ratios()) {
+            lines.push(String::new());
+            lines.push(format!(
+                "peer: {}, the same data and mix, setup {:.2} s, workload {:.2} s: {} operations, {} ops/s",
+                peer.store,
+                peer.setup_s,
+                peer.duration_s,
+                peer.ops(),
+                peer.ops_per_s()
+            ));
+            lines.push(format!(
+                "{:<11} {:>10} {:>10} {:>10} {:>10}",
+                "peer kind", "p50", "p99", "p99.9", "max"
+            ));
+            for (name, s) in [
+                ("lookup", &peer.lookup),
+                ("write_tx", &peer.write),
+                ("list", &peer.list),
+                ("onboarding", &peer.onboarding),
+            ] {
+                lines.push(format!(
+                    "{:<11} {:>10} {:>10} {:>10} {:>10}",
+                    name,
+                    duration(s.p50),
+                    duration(s.p99),
+                    duration(s.p999),
+                    duration(s.max)
+                ));
+            }
+            if peer.errors > 0 {
+                lines.push(format!(
+                    "peer: {} operations FAILED; the first: {}",
+                    peer.errors,
+                    peer.first_error.as_deref().unwrap_or("?")
+                ));
+            }
+            let shown: Vec<String> = ratios
+                .iter()
+                .map(|(name, r)| format!("{name} {r:.3}x"))
+                .collect();
+            lines.push(format!(
+                "ours / peer (ops/s: above 1 is faster; latencies: below 1 is faster): {}",
+                shown.join(", ")
+            ));
+        }
         lines.join("\n")
     }
 }

@@ -93,10 +93,12 @@ pub async fn fill(
     let mut users = Vec::with_capacity(USERS);
     let mut members = Vec::with_capacity(USERS);
     for u in 1..USERS {
+        // Guests: their rights come from the contributor assignment below, so every check
+        // walks the assignments (a Developer's tenant-wide baseline would answer first).
         let user = User::new(
             format!("user{u}@bench.example"),
             format!("User {u}"),
-            Role::Developer,
+            Role::Guest,
         );
         members.push(Member::new(MemberKind::Human(user.id), format!("User {u}")));
         users.push(user);

@@ -59,6 +59,7 @@ pub struct AgentConfig {
 
 impl AgentConfig {
     /// A new configuration with a fresh id, no capabilities and no settings.
+    #[track_caller]
     pub fn new(
         name: impl Into<String>,
         kind: AgentType,

@@ -81,6 +81,7 @@ pub struct AgentExecution {
 
 impl AgentExecution {
     /// A new, queued run of `instance` with a fresh id.
+    #[track_caller]
     pub fn new(instance: AgentInstanceId, task: Option<TaskId>) -> Self {
         AgentExecution {
             id: AgentExecutionId::generate(),

@@ -79,6 +79,7 @@ pub struct AgentInstance {
 
 impl AgentInstance {
     /// A new, starting instance of `config` with a fresh id.
+    #[track_caller]
     pub fn new(config: AgentConfigId, location: impl Into<String>) -> Self {
         AgentInstance {
             id: AgentInstanceId::generate(),

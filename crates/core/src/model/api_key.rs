@@ -59,7 +59,10 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 
 /// `prefix` then 64 hex digits: 244 random bits from the operating system's generator (two
 /// random v4 UUIDs), the same on every attempt of a [`run`](crate::run) body so that a
-/// retried insert of the credential finds the one an earlier attempt committed.
+/// retried insert of the credential finds the one an earlier attempt committed. The draws
+/// belong to the caller's site, so a session token and a key secret never replay each
+/// other's bits.
+#[track_caller]
 pub(crate) fn random_secret(prefix: &str) -> String {
     let mut random = Vec::with_capacity(32);
     random.extend_from_slice(crate::replay::uuid_v4().as_bytes());
@@ -86,6 +89,7 @@ impl ApiKey {
     /// A new key of `member` and its secret, which is shown this once: only its hash is
     /// kept. The secret holds 244 random bits from the operating system's generator (two
     /// random UUIDs). Call it outside a retry loop, so that a retry inserts the same key.
+    #[track_caller]
     pub fn generate(member: MemberId, name: impl Into<String>) -> (ApiKey, String) {
         let secret = random_secret(SECRET_PREFIX);
         let key = ApiKey {

@@ -84,6 +84,7 @@ impl From<CommentV1> for Comment {
 
 impl Comment {
     /// A new comment with a fresh (time-ordered) id.
+    #[track_caller]
     pub fn new(task: TaskId, author: MemberId, body: impl Into<String>) -> Self {
         Comment {
             id: CommentId::generate(),

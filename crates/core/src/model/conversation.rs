@@ -49,6 +49,7 @@ pub struct Conversation {
 
 impl Conversation {
     /// A new, active conversation of `member` with a fresh id.
+    #[track_caller]
     pub fn new(member: MemberId, title: impl Into<String>) -> Self {
         Conversation {
             id: ConversationId::generate(),

@@ -75,6 +75,7 @@ const MAX_DEPTH: usize = 64;
 
 impl Entity {
     /// A new entity with a fresh id.
+    #[track_caller]
     pub fn new(
         code: impl Into<String>,
         name: impl Into<String>,

@@ -36,6 +36,7 @@ pub struct File {
 
 impl File {
     /// A new file record with a fresh id.
+    #[track_caller]
     pub fn new(
         project: ProjectId,
         path: impl Into<String>,

@@ -51,6 +51,7 @@ const AGENTS: &str = "member_agent";
 
 impl Member {
     /// A new member with a fresh id.
+    #[track_caller]
     pub fn new(kind: MemberKind, display_name: impl Into<String>) -> Self {
         Member {
             id: MemberId::generate(),

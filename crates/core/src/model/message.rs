@@ -56,6 +56,7 @@ pub struct Message {
 
 impl Message {
     /// A new message with a fresh, time-ordered id.
+    #[track_caller]
     pub fn new(
         conversation: ConversationId,
         author: MemberId,

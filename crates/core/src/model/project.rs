@@ -64,6 +64,7 @@ pub struct Project {
 
 impl Project {
     /// A new, planned project with a fresh id.
+    #[track_caller]
     pub fn new(
         code: impl Into<String>,
         name: impl Into<String>,

@@ -41,6 +41,7 @@ pub const BUILT_IN: [&str; 4] = ["admin", "maintainer", "contributor", "viewer"]
 
 impl Role {
     /// A new role with a fresh id.
+    #[track_caller]
     pub fn new(name: impl Into<String>, permissions: impl IntoIterator<Item = Permission>) -> Self {
         Role {
             id: RoleId::generate(),

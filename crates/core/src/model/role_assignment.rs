@@ -40,6 +40,7 @@ pub struct RoleAssignment {
 
 impl RoleAssignment {
     /// `member` holds `role` at `entity`; a fresh id.
+    #[track_caller]
     pub fn new(member: MemberId, role: RoleId, entity: EntityId) -> Self {
         RoleAssignment {
             id: RoleAssignmentId::generate(),

@@ -64,6 +64,7 @@ impl Session {
     /// A new session of `member` valid until `expires_at_ms`, and its token, which is
     /// shown this once: only its hash is kept. The token holds 244 random bits from the
     /// operating system's generator.
+    #[track_caller]
     pub fn generate(member: MemberId, expires_at_ms: i64) -> (Session, String) {
         let token = random_secret(TOKEN_PREFIX);
         let session = Session {

@@ -130,6 +130,7 @@ pub struct Setting {
 
 impl Setting {
     /// A new setting with a fresh id.
+    #[track_caller]
     pub fn new(scope: SettingScope, name: impl Into<String>, value: TypedValue) -> Self {
         Setting {
             id: SettingId::generate(),

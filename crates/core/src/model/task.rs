@@ -92,6 +92,7 @@ const MAX_DEPTH: usize = 256;
 
 impl Task {
     /// A new to-do task with a fresh id.
+    #[track_caller]
     pub fn new(project: ProjectId, title: impl Into<String>, reporter: MemberId) -> Self {
         Task {
             id: TaskId::generate(),

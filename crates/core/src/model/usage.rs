@@ -58,6 +58,7 @@ pub struct UsageTotals {
 
 impl Usage {
     /// A use of `quantity` of `metric` on `day` costing `cost_micros`, with a fresh id.
+    #[track_caller]
     pub fn new(metric: impl Into<String>, day: i64, quantity: i64, cost_micros: i64) -> Self {
         Usage {
             id: UsageId::generate(),

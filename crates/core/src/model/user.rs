@@ -93,6 +93,7 @@ pub struct User {
 
 impl User {
     /// An invited user with a fresh id.
+    #[track_caller]
     pub fn new(email: impl Into<String>, name: impl Into<String>, role: Role) -> Self {
         User {
             id: UserId::generate(),

@@ -96,6 +96,7 @@ const VERSIONS: &str = "workflow_version";
 
 impl Workflow {
     /// A new, enabled workflow at version 1, with a fresh id.
+    #[track_caller]
     pub fn new(
         project: ProjectId,
         name: impl Into<String>,
