@@ -58,7 +58,7 @@ pub struct User {
     pub id: UserId,
     /// Lower-case email, unique in the tenant.
     pub email: String,
-    /// Display name.
+    /// Display name, 1 to 200 bytes (UTF-8).
     pub name: String,
     /// Its role.
     pub role: Role,
@@ -103,7 +103,7 @@ pub fn normalize_email(email: &str) -> Result<String> {
         field: "email",
         reason: reason.into(),
     };
-    check_len("email", &email, 3, 254)?;
+    check_len("user", "email", &email, 3, 254)?;
     if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(invalid("contains spaces or control characters"));
     }
@@ -140,7 +140,7 @@ impl Model for User {
     }
     fn validate(&self) -> Result<()> {
         normalize_email(&self.email)?;
-        check_len("name", &self.name, 1, 200)
+        check_len(Self::WHAT, "name", &self.name, 1, 200)
     }
     async fn before_write(&self, ttx: &TenantTx<'_>, before: Option<&Self>) -> Result<()> {
         if before.is_none() {
@@ -155,12 +155,6 @@ impl Model for User {
         Ok(())
     }
     async fn before_delete(&self, ttx: &TenantTx<'_>) -> Result<()> {
-        if record::any_by(ttx, &Member::BY_USER, &[self.id.uuid().into()]).await? {
-            return Err(Error::InvalidInput {
-                field: "user",
-                reason: "the user still has a member; delete it first".into(),
-            });
-        }
         ttx.clear(&credential_key(ttx, self.id))
     }
 }
@@ -197,7 +191,7 @@ fn argon2(params: Params) -> Argon2<'static> {
 
 /// Hashes `password` with Argon2id and `params` and a fresh random salt, as a PHC string.
 pub fn hash_password(password: &str, params: Params) -> Result<String> {
-    check_len("password", password, 8, 1024)?;
+    check_len("user", "password", password, 8, 1024)?;
     // A v4 UUID is 122 bits from the operating system's CSPRNG: a unique salt.
     let salt = SaltString::encode_b64(Uuid::new_v4().as_bytes()).map_err(|e| Error::Encode {
         what: "password salt",
