@@ -172,6 +172,7 @@ macro_rules! security_suite {
             session_ids_are_not_bearer_tokens, a_disabled_user_does_nothing,
             api_key_scopes_bound_what_the_key_does, members_author_only_as_themselves,
             lists_hold_only_what_the_reader_may_read,
+            a_task_reporter_cannot_be_deleted,
             authorization_agrees_with_a_reference_model,
         );
     };
@@ -221,6 +222,11 @@ macro_rules! model_suite {
             rbac_matrix_role_level_action, grant_inherits_down_the_tree_and_follows_moves,
             denied_action_changes_nothing_and_is_audited, agents_do_everything_humans_do,
             tenant_admins_hold_all_and_members_without_roles_nothing,
+            every_reference_refuses_the_delete_of_its_target,
+            still_referenced_names_the_first_few,
+            oversize_fields_are_refused_naming_model_and_field,
+            a_refused_insert_leaves_no_index_entries,
+            a_refused_email_change_keeps_the_email_index,
         );
     };
     (@cases $harness:expr; $($case:ident),+ $(,)?) => {

@@ -185,8 +185,10 @@ pub(crate) async fn scan(db: &dyn KvBackend, begin: &[u8], end: &[u8]) -> Vec<(V
 // they use).
 mod access;
 mod ai;
+mod integrity;
 pub use access::*;
 pub use ai::*;
+pub use integrity::*;
 
 // ---------------------------------------------------------------------------------------
 // tenants and provisioning
