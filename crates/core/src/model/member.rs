@@ -1,7 +1,7 @@
 //! Member: the one identity that owns, is assigned and acts, human (a user) or AI agent (an
 //! agent configuration). Every owner, assignee, reporter and audit actor is a member.
 //!
-//! Deleting a member is refused with [`Error::StillReferenced`](crate::Error::StillReferenced)
+//! Deleting a member is refused with [`Error::StillReferenced`]
 //! while anything refers to it: content (projects it owns, tasks it reported or is assigned,
 //! comments and messages it wrote, its conversations and personal settings) and its own
 //! access too (sessions, API keys, role assignments). Nothing is removed with it: its
