@@ -174,6 +174,7 @@ macro_rules! security_suite {
             session_ids_are_not_bearer_tokens, a_disabled_user_does_nothing,
             api_key_scopes_bound_what_the_key_does, members_author_only_as_themselves,
             lists_hold_only_what_the_reader_may_read,
+            a_task_reporter_cannot_be_deleted,
             authorization_agrees_with_a_reference_model,
             naive_retry_bodies_write_each_record_once, a_retried_password_change_is_one_change,
             the_record_layer_example_makes_one_task_under_unknown_commits,
@@ -225,6 +226,12 @@ macro_rules! model_suite {
             rbac_matrix_role_level_action, grant_inherits_down_the_tree_and_follows_moves,
             denied_action_changes_nothing_and_is_audited, agents_do_everything_humans_do,
             tenant_admins_hold_all_and_members_without_roles_nothing,
+            every_reference_refuses_the_delete_of_its_target,
+            still_referenced_names_the_first_few,
+            oversize_fields_are_refused_naming_model_and_field,
+            a_refused_insert_leaves_no_index_entries,
+            a_refused_email_change_keeps_the_email_index,
+            an_index_value_too_large_for_a_key_is_refused_naming_its_field,
         );
     };
     (@cases $harness:expr; $($case:ident),+ $(,)?) => {

@@ -185,8 +185,10 @@ pub(crate) async fn scan(db: &dyn KvBackend, begin: &[u8], end: &[u8]) -> Vec<(V
 // they use).
 mod access;
 mod ai;
+mod integrity;
 pub use access::*;
 pub use ai::*;
+pub use integrity::*;
 
 // ---------------------------------------------------------------------------------------
 // tenants and provisioning
@@ -720,13 +722,14 @@ pub async fn entity_hierarchy_rules_and_lookups(h: &dyn Harness) {
     )
     .await)
     .expect_err("has children");
-    assert!(matches!(
-        error,
-        Error::InvalidInput {
-            field: "entity",
-            ..
-        }
-    ));
+    assert!(
+        matches!(
+        &error,
+                Error::StillReferenced { model: "entity", by, .. }
+                                if by.iter().any(|r| r.collection == "entity" && r.field == "parent")
+                    ),
+        "{error:?}"
+    );
 }
 
 /// Re-parenting an entity under its own descendant is a cycle, refused; so is a kind change
@@ -876,7 +879,9 @@ pub async fn member_lookups_and_rules(h: &dyn Harness) {
     )
     .await)
     .expect_err("user with a member");
-    assert!(matches!(error, Error::InvalidInput { field: "user", .. }));
+    assert!(matches!(
+&error, Error::StillReferenced { model: "user", by, .. }
+                if by.iter().any(|r| r.collection == "member" && r.field == "user")));
     let web = project_in(db.as_ref(), &p, "OWNED").await;
     let error = in_tenant!(db, tid(&p), |ttx| record::delete::<Member>(
         &ttx,
@@ -887,12 +892,10 @@ pub async fn member_lookups_and_rules(h: &dyn Harness) {
     .expect_err("owner of a project");
     assert!(
         matches!(
-            error,
-            Error::InvalidInput {
-                field: "member",
-                ..
-            }
-        ),
+        &error,
+                Error::StillReferenced { model: "member", by, .. }
+                                if by.iter().any(|r| r.collection == "project" && r.field == "owner")
+                        ),
         "{error:?}"
     );
     in_tenant!(db, tid(&p), |ttx| record::delete::<Project>(
@@ -987,12 +990,10 @@ pub async fn project_crud_lookups_and_references(h: &dyn Harness) {
     .await)
     .expect_err("has tasks");
     assert!(matches!(
-        error,
-        Error::InvalidInput {
-            field: "project",
-            ..
-        }
-    ));
+    &error,
+        Error::StillReferenced { model: "project", by, .. }
+                        if by.iter().any(|r| r.collection == "task" && r.field == "project")
+            ));
     let mut archived = web.clone();
     archived.archived = true;
     archived.code = "WEB-OLD".into();
@@ -1083,7 +1084,9 @@ pub async fn task_crud_and_lookups(h: &dyn Harness) {
     )
     .await)
     .expect_err("has subtasks");
-    assert!(matches!(error, Error::InvalidInput { field: "task", .. }));
+    assert!(matches!(
+&error, Error::StillReferenced { model: "task", by, .. }
+                if by.iter().any(|r| r.collection == "task" && r.field == "parent")));
     in_tenant!(db, tid(&p), |ttx| record::delete::<Task>(
         &ttx,
         admin(&p),

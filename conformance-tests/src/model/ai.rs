@@ -134,12 +134,10 @@ pub async fn agent_config_crud_lookup_and_rules(h: &dyn Harness) {
     .expect_err("in use");
     assert!(
         matches!(
-            error,
-            Error::InvalidInput {
-                field: "agent_config",
-                ..
-            }
-        ),
+        &error,
+                Error::StillReferenced { model: "agent config", by, .. }
+                                if by.iter().any(|r| r.collection == "member" && r.field == "agent")
+                        ),
         "{error:?}"
     );
     in_tenant!(db, tid(&p), |ttx| {
@@ -254,12 +252,10 @@ pub async fn agent_instances_and_executions(h: &dyn Harness) {
     .await)
     .expect_err("has runs");
     assert!(matches!(
-        error,
-        Error::InvalidInput {
-            field: "agent_instance",
-            ..
-        }
-    ));
+    &error,
+        Error::StillReferenced { model: "agent instance", by, .. }
+                        if by.iter().any(|r| r.collection == "agent_execution" && r.field == "instance")
+            ));
     in_tenant!(db, tid(&p), |ttx| {
         record::delete::<AgentExecution>(&ttx, admin(&p), done.id).await?;
         record::delete::<AgentInstance>(&ttx, admin(&p), instance.id).await
@@ -491,12 +487,10 @@ pub async fn conversation_messages_in_order_and_counted_exactly(h: &dyn Harness)
     .await)
     .expect_err("has messages");
     assert!(matches!(
-        error,
-        Error::InvalidInput {
-            field: "conversation",
-            ..
-        }
-    ));
+    &error,
+        Error::StillReferenced { model: "conversation", by, .. }
+                        if by.iter().any(|r| r.collection == "message" && r.field == "conversation")
+            ));
     let empty = in_tenant!(db, tid(&p), |ttx| record::insert(
         &ttx,
         admin(&p),
@@ -611,7 +605,9 @@ pub async fn roles_and_assignments(h: &dyn Harness) {
     )
     .await)
     .expect_err("assigned");
-    assert!(matches!(error, Error::InvalidInput { field: "role", .. }));
+    assert!(matches!(
+&error, Error::StillReferenced { model: "role", by, .. }
+                if by.iter().any(|r| r.collection == "role_assignment" && r.field == "role")));
     in_tenant!(db, tid(&p), |ttx| {
         record::delete::<RoleAssignment>(&ttx, admin(&p), assignment.id).await?;
         record::delete::<role::Role>(&ttx, admin(&p), auditor.id).await
@@ -638,12 +634,10 @@ pub async fn roles_and_assignments(h: &dyn Harness) {
     .expect_err("assigned at it");
     assert!(
         matches!(
-            error,
-            Error::InvalidInput {
-                field: "entity",
-                ..
-            }
-        ),
+        &error,
+                Error::StillReferenced { model: "entity", by, .. }
+                                if by.iter().any(|r| r.collection == "role_assignment" && r.field == "entity")
+                        ),
         "{error:?}"
     );
     let error = in_tenant!(db, tid(&p), |ttx| record::delete::<Member>(
@@ -655,12 +649,10 @@ pub async fn roles_and_assignments(h: &dyn Harness) {
     .expect_err("holds a role");
     assert!(
         matches!(
-            error,
-            Error::InvalidInput {
-                field: "member",
-                ..
-            }
-        ),
+        &error,
+                Error::StillReferenced { model: "member", by, .. }
+                                if by.iter().any(|r| r.collection == "role_assignment" && r.field == "member")
+                        ),
         "{error:?}"
     );
     in_tenant!(db, tid(&p), |ttx| {

@@ -496,3 +496,58 @@ pub async fn lists_hold_only_what_the_reader_may_read(h: &dyn Harness) {
         "{by_code:?}"
     );
 }
+
+/// Deleting a member who is still a task's reporter is refused, naming the task (it was
+/// allowed, and the task could never be updated again: its reporter no longer resolved).
+/// The member is still there, the task still updates, and once the task is gone the member
+/// can be deleted.
+pub async fn a_task_reporter_cannot_be_deleted(h: &dyn Harness) {
+    let db = h.backend();
+    let org = Org::new(db.as_ref(), "reporter.security.test").await;
+    let t = org.tenant();
+    let admin = Principal::member(org.p.admin_member.id);
+    let reporter = member(db.as_ref(), &org.p, Kind::Human, "reporter", None).await;
+    let reported = Task::new(org.project, "Reported", reporter.id);
+    let reported = attempt!(db.as_ref(), t, |ttx| record::insert(&ttx, admin, reported)
+        .await)
+    .expect("task");
+    let error = attempt!(db.as_ref(), t, |ttx| record::delete::<Member>(
+        &ttx,
+        admin,
+        reporter.id
+    )
+    .await)
+    .expect_err("the reporter of a task");
+    assert!(
+        matches!(&error, Error::StillReferenced { model: "member", id, by, .. }
+            if *id == reporter.id.uuid()
+                && by.iter().any(|r| r.collection == "task"
+                    && r.field == "reporter"
+                    && r.id == reported.id.uuid())),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("task.reporter {}", reported.id.uuid())),
+        "{error}"
+    );
+    let still = attempt!(db.as_ref(), t, |ttx| record::get::<Member>(
+        &ttx,
+        admin,
+        reporter.id
+    )
+    .await)
+    .expect("get");
+    assert_eq!(still, Some(reporter.clone()));
+    let mut renamed = reported.clone();
+    renamed.title = "Renamed".into();
+    attempt!(db.as_ref(), t, |ttx| record::update(&ttx, admin, renamed)
+        .await)
+    .expect("the task still updates");
+    attempt!(db.as_ref(), t, |ttx| {
+        record::delete::<Task>(&ttx, admin, reported.id).await?;
+        record::delete::<Member>(&ttx, admin, reporter.id).await
+    })
+    .expect("without its task, the member goes");
+}

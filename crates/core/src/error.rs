@@ -163,6 +163,39 @@ pub enum Error {
         id: uuid::Uuid,
     },
 
+    /// A record, a field of it or an index key made from it is larger than the store or the
+    /// model allows: a field over its documented byte cap, a record whose encoding passes
+    /// [`MAX_VALUE_SIZE`](crate::limits::MAX_VALUE_SIZE) (`field` is then its largest field),
+    /// or an index value that makes its key pass
+    /// [`MAX_KEY_SIZE`](crate::limits::MAX_KEY_SIZE). Sizes are bytes (UTF-8 for text).
+    /// Refused before anything of the operation was written; not retryable.
+    #[error("{model}.{field} is too large: {size} bytes, the limit is {limit} bytes")]
+    TooLarge {
+        /// The model's name.
+        model: &'static str,
+        /// The field at fault (the largest one when the whole record is too large).
+        field: &'static str,
+        /// The size found, in bytes (of the field, the encoded record or the key).
+        size: usize,
+        /// The limit it exceeded, in bytes.
+        limit: usize,
+    },
+
+    /// A record cannot be deleted while other records still refer to it: `by` names the
+    /// first few of them (each as its model's collection, the referring field and its id).
+    /// Delete them or change their references first. Nothing was written; not retryable.
+    #[error("{model} {id} is still referred to by {}{}: delete or change them first", referrers(by), if *more { " and more" } else { "" })]
+    StillReferenced {
+        /// The model of the record that was to be deleted.
+        model: &'static str,
+        /// Its id.
+        id: uuid::Uuid,
+        /// The first records found referring to it (at most [`MAX_REFERRERS`](crate::MAX_REFERRERS)).
+        by: Vec<Referrer>,
+        /// Whether more records than `by` names refer to it.
+        more: bool,
+    },
+
     /// Input that breaks a rule of the model (length, format, nil id, hierarchy, cycle...).
     #[error("invalid {field}: {reason}")]
     InvalidInput {
@@ -242,6 +275,31 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+}
+
+/// The most referrers a [`Error::StillReferenced`] names.
+pub const MAX_REFERRERS: usize = 5;
+
+/// A record that refers to another, as [`Error::StillReferenced`] names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Referrer {
+    /// The collection of the referring record (its model's storage name, e.g. `task`).
+    pub collection: String,
+    /// The referring field (e.g. `reporter`).
+    pub field: String,
+    /// The referring record's id.
+    pub id: uuid::Uuid,
+}
+
+impl std::fmt::Display for Referrer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{} {}", self.collection, self.field, self.id)
+    }
+}
+
+fn referrers(by: &[Referrer]) -> String {
+    let names: Vec<String> = by.iter().map(Referrer::to_string).collect();
+    names.join(", ")
 }
 
 impl Error {

@@ -11,6 +11,9 @@
 //! (tenant_uuid, "idx", "audit_by_target", model, id, stamp)    its event's versionstamp
 //! (tenant_uuid, "meta", "audit", "head")                  the audit seal's head
 //! (tenant_uuid, "meta", "audit", "window", n)             the audit seal's n-th window
+//! (tenant_uuid, "ref", target_collection, target_id,
+//!     source_collection, field, source_id)                 a reference, reversed: the
+//!                                                          source's field names the target
 //! (tenant_uuid, "meta", "count", counter)                 a per-tenant counter
 //! (tenant_uuid, "meta", "record_count", collection, id)   a counter of one record
 //! (tenant_uuid, "cred", user_id)                          a user's password hash
@@ -40,8 +43,10 @@ pub(crate) const INDEX: &str = "idx";
 pub(crate) const AUDIT: &str = "audit";
 /// The collection of counters inside a tenant.
 pub(crate) const META: &str = "meta";
+/// The collection of reversed references inside a tenant: who refers to a record.
+pub(crate) const REFS: &str = "ref";
 /// Collections that records may not use, since the layer keeps its own data there.
-pub(crate) const RESERVED: [&str; 4] = [INDEX, AUDIT, META, CREDENTIALS];
+pub(crate) const RESERVED: [&str; 5] = [INDEX, AUDIT, META, CREDENTIALS, REFS];
 /// The collection of password hashes, kept apart from the user record so the hash is never
 /// decoded, listed or digested with it.
 pub(crate) const CREDENTIALS: &str = "cred";
@@ -185,6 +190,45 @@ pub(crate) fn index_key(prefix: &[u8], index: &str, values: &[KeyPart], id: Uuid
         .parts(values)
         .push(id)
         .0
+}
+
+/// The key saying that record `source_id` of `source_collection` refers to record
+/// `target_id` of `target_collection` by `field`, valued empty: what a delete of the target
+/// reads to refuse while others still refer to it.
+pub(crate) fn reference_key(
+    prefix: &[u8],
+    target_collection: &str,
+    target_id: Uuid,
+    source_collection: &str,
+    field: &str,
+    source_id: Uuid,
+) -> Vec<u8> {
+    KeyBuf(referrers_prefix(prefix, target_collection, target_id))
+        .push(source_collection)
+        .push(field)
+        .push(source_id)
+        .0
+}
+
+/// The prefix of every [`reference_key`] to record `target_id` of `target_collection`.
+pub(crate) fn referrers_prefix(prefix: &[u8], target_collection: &str, target_id: Uuid) -> Vec<u8> {
+    KeyBuf::from_prefix(prefix)
+        .push(REFS)
+        .push(target_collection)
+        .push(target_id)
+        .0
+}
+
+/// The referring `(source_collection, field, source_id)` a [`reference_key`] holds.
+pub(crate) fn referrer_of_key(key: &[u8]) -> Result<(String, String, Uuid)> {
+    let elements = decode_key(key)?;
+    match elements.as_slice() {
+        [_, _, _, _, source, field, Element::Uuid(id)] => match (source.as_str(), field.as_str()) {
+            (Some(source), Some(field)) => Ok((source.to_owned(), field.to_owned(), *id)),
+            _ => Err(bad_key("reference key without its source and field")),
+        },
+        _ => Err(bad_key("reference key of the wrong shape")),
+    }
 }
 
 /// Length of a tuple-encoded UUID: its code and 16 bytes.
@@ -363,6 +407,20 @@ mod tests {
             &["a@b.c".into()]
         )));
         assert!(!key.starts_with(&index_prefix(&t.prefix(), "user_by_email", &["a@b".into()])));
+    }
+
+    #[test]
+    fn reference_keys_sit_under_their_target_and_name_their_source() {
+        let t = TenantId::generate();
+        let (target, source) = (Uuid::new_v4(), Uuid::now_v7());
+        let key = reference_key(&t.prefix(), "member", target, "task", "reporter", source);
+        assert!(key.starts_with(&referrers_prefix(&t.prefix(), "member", target)));
+        assert!(!key.starts_with(&referrers_prefix(&t.prefix(), "member", source)));
+        assert_eq!(
+            referrer_of_key(&key).unwrap(),
+            ("task".to_owned(), "reporter".to_owned(), source)
+        );
+        assert!(referrer_of_key(&record_key(&t.prefix(), "task", source)).is_err());
     }
 
     #[test]

@@ -44,7 +44,7 @@ mod retry;
 mod tenant_tx;
 pub mod value;
 
-pub use error::{Error, Result};
+pub use error::{Error, Referrer, Result, MAX_REFERRERS};
 pub use keys::TenantId;
 pub use kv::{
     check_key, check_value, check_versionstamp_offset, check_versionstamped_key, key_after,

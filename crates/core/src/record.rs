@@ -9,6 +9,23 @@
 //!   no list values, so no hot key and no read-modify-write of a shared list. A unique index
 //!   is checked by reading the entries for the value (a range read, so a concurrent insert of
 //!   the same value is a conflict, never a duplicate).
+//! - A reference is also one key, reversed: `(tenant, "ref", target collection, target id,
+//!   source collection, field, source id)`, empty, written with the record and moved by the
+//!   updates that change it. A delete reads the target's range of them (a few keys) and is
+//!   refused with [`Error::StillReferenced`] while any is left, naming them: references stay
+//!   valid, for every reference of every model, with no model code. Records written before
+//!   this index existed (stores older than it) have no entries until their next update, so
+//!   deleting what only they refer to is not refused.
+//! - Sizes are checked in bytes before anything is written: each model caps its text fields
+//!   (documented on each field; [`Error::TooLarge`] names model and field), and every record
+//!   whose encoding would pass the store's value limit, or whose index key would pass the key
+//!   limit, is refused the same way, naming its largest field (or the index's field).
+//! - A model write is atomic inside its transaction: every check that can fail (validation,
+//!   sizes, existence, references, authorization, every unique index, the model's rules and
+//!   quotas) runs before the first key is buffered, so a refused insert, update or delete
+//!   leaves nothing behind and the transaction may go on and commit. (A write refused by the
+//!   transaction's own size limit part way is not covered: the caller must drop that
+//!   transaction.)
 //! - Lists are pages with an opaque [`Cursor`], never unbounded.
 //!
 //! ```
@@ -49,6 +66,7 @@
 //! # Ok(()) }
 //! ```
 
+use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -56,10 +74,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::audit::{self, AuditAction};
-use crate::error::{Error, Result};
+use crate::error::{Error, Referrer, Result, MAX_REFERRERS};
 use crate::ids::{not_nil, MemberId, RecordId};
 use crate::keys::{self, KeyPart};
 use crate::kv::{key_after, KeyValue, RangeOptions};
+use crate::limits::{MAX_KEY_SIZE, MAX_VALUE_SIZE};
 use crate::principal::Principal;
 use crate::rbac::{Access, Action, Resource, ResourceKind, Scope};
 use crate::tenant_tx::TenantTx;
@@ -146,7 +165,8 @@ pub trait Model: Versioned + Clone + PartialEq + Send + Sync + 'static {
     fn normalize(&mut self) {}
     /// Checks the record on its own: lengths, formats, enums.
     fn validate(&self) -> Result<()>;
-    /// The records it refers to; each must exist in the same tenant.
+    /// The records it refers to; each must exist in the same tenant, and none of them can
+    /// be deleted while this record refers to it ([`Error::StillReferenced`]).
     fn references(&self) -> Vec<Reference> {
         Vec::new()
     }
@@ -176,13 +196,16 @@ pub trait Model: Versioned + Clone + PartialEq + Send + Sync + 'static {
     const SELF_SERVICE: bool = false;
     /// Rules that need the store (quotas, hierarchies), run in the transaction before a create
     /// (`before` is `None`) or an update (`before` is the stored record); an error aborts the
-    /// write.
+    /// write. It runs after every generic check has passed and right before the record's own
+    /// keys are written, so it must make all of its checks before it buffers anything (a
+    /// refused write leaves nothing in the transaction).
     async fn before_write(&self, ttx: &TenantTx<'_>, before: Option<&Self>) -> Result<()> {
         let _ = (ttx, before);
         Ok(())
     }
-    /// Rules and clean-up run in the transaction before the record is deleted (e.g. refuse
-    /// to orphan children, clear data kept beside the record).
+    /// Rules and clean-up run in the transaction before the record is deleted (e.g. clear data
+    /// kept beside the record), after the generic checks (access, no record still refers to
+    /// it): as for [`before_write`](Model::before_write), every check before any write.
     async fn before_delete(&self, ttx: &TenantTx<'_>) -> Result<()> {
         let _ = ttx;
         Ok(())
@@ -389,6 +412,101 @@ async fn ensure_unique<M: Model>(
     Ok(())
 }
 
+/// One index entry a record is to have: its index, values and key.
+struct IndexEntry<M: 'static> {
+    index: &'static IndexDef<M>,
+    values: Vec<KeyPart>,
+    key: Vec<u8>,
+}
+
+/// The index entries of `record`, each key checked against the key limit: an index value
+/// too large for a key is [`Error::TooLarge`] naming the index's field.
+fn index_entries<M: Model>(ttx: &TenantTx<'_>, record: &M) -> Result<Vec<IndexEntry<M>>> {
+    let id = record.id().uuid();
+    let mut entries = Vec::with_capacity(M::INDEXES.len());
+    for index in M::INDEXES {
+        if let Some(values) = (index.values)(record) {
+            let key = keys::index_key(ttx.prefix(), index.name, &values, id);
+            if key.len() > MAX_KEY_SIZE {
+                return Err(Error::TooLarge {
+                    model: M::WHAT,
+                    field: index.field,
+                    size: key.len(),
+                    limit: MAX_KEY_SIZE,
+                });
+            }
+            entries.push(IndexEntry { index, values, key });
+        }
+    }
+    Ok(entries)
+}
+
+/// The stored bytes of `record`, or [`Error::TooLarge`] when they pass the store's value
+/// limit, naming the record's largest field (by its encoded size): whatever each model's
+/// own caps allow, no record reaches the store's generic [`Error::ValueTooLarge`].
+fn encode_checked<M: Model>(record: &M) -> Result<Vec<u8>> {
+    let bytes = value::encode(record)?;
+    if bytes.len() > MAX_VALUE_SIZE {
+        let field = value::field_sizes(record)
+            .into_iter()
+            .max_by_key(|&(_, size)| size)
+            .map_or("record", |(field, _)| field);
+        return Err(Error::TooLarge {
+            model: M::WHAT,
+            field,
+            size: bytes.len(),
+            limit: MAX_VALUE_SIZE,
+        });
+    }
+    Ok(bytes)
+}
+
+/// The keys of the reversed references of `record` (one per distinct target and field).
+fn reference_keys<M: Model>(ttx: &TenantTx<'_>, record: &M) -> BTreeSet<Vec<u8>> {
+    let id = record.id().uuid();
+    record
+        .references()
+        .iter()
+        .map(|r| keys::reference_key(ttx.prefix(), r.collection, r.id, M::COLLECTION, r.field, id))
+        .collect()
+}
+
+/// Fails with [`Error::StillReferenced`], naming the first few, when another record refers
+/// to record `id` of `M`. One small range read, not a snapshot: a concurrent insert of a
+/// referrer conflicts with the delete instead of slipping past it.
+async fn check_unreferenced<M: Model>(ttx: &TenantTx<'_>, id: Uuid) -> Result<()> {
+    let prefix = keys::referrers_prefix(ttx.prefix(), M::COLLECTION, id);
+    let end = keys::prefix_range_end(&prefix)?;
+    // One more than is named tells whether there are more; one more again for the record's
+    // own reference to itself, which its delete removes (no model has one today).
+    let page = ttx
+        .get_range(&prefix, &end, RangeOptions::limit(MAX_REFERRERS + 2))
+        .await?;
+    let mut by = Vec::new();
+    for kv in &page.kvs {
+        let (collection, field, source) = keys::referrer_of_key(&kv.key)?;
+        if collection == M::COLLECTION && source == id {
+            continue;
+        }
+        by.push(Referrer {
+            collection,
+            field,
+            id: source,
+        });
+    }
+    if by.is_empty() {
+        return Ok(());
+    }
+    let more = by.len() > MAX_REFERRERS || page.more;
+    by.truncate(MAX_REFERRERS);
+    Err(Error::StillReferenced {
+        model: M::WHAT,
+        id,
+        by,
+        more,
+    })
+}
+
 /// Whether two records are equal but for their timestamps.
 fn same_content<M: Model>(a: &M, b: &M) -> bool {
     let mut a = a.clone();
@@ -408,7 +526,11 @@ fn check_collection<M: Model>() -> Result<()> {
 
 /// Creates `record` (its timestamps set now), with every index entry and one audit event, in
 /// the transaction. [`Error::AlreadyExists`] when its id or a unique index value is taken,
-/// [`Error::InvalidReference`] when a reference does not exist in the tenant.
+/// [`Error::InvalidReference`] when a reference does not exist in the tenant,
+/// [`Error::TooLarge`] when it (or an index key made from it) cannot fit the store.
+///
+/// Every check that can fail runs before the first key is buffered, so a refused insert
+/// leaves nothing in the transaction: the transaction can go on and commit without it.
 pub async fn insert<M: Model>(
     ttx: &TenantTx<'_>,
     by: impl Into<Principal>,
@@ -437,22 +559,28 @@ pub async fn insert<M: Model>(
     }
     check_references(ttx, &record).await?;
     check_access(ttx, by, Action::Create, &record).await?;
-    record.before_write(ttx, None).await?;
     let now = now_ms();
     *record.timestamps_mut() = Timestamps {
         created_at_ms: now,
         updated_at_ms: now,
     };
-    for index in M::INDEXES {
-        if let Some(values) = (index.values)(&record) {
-            if index.unique {
-                ensure_unique(ttx, index, &values, id).await?;
-            }
-            ttx.set(&keys::index_key(ttx.prefix(), index.name, &values, id), &[])?;
+    let bytes = encode_checked(&record)?;
+    let entries = index_entries(ttx, &record)?;
+    for entry in &entries {
+        if entry.index.unique {
+            ensure_unique(ttx, entry.index, &entry.values, id).await?;
         }
     }
-    let bytes = value::encode(&record)?;
+    // The model's own rules come last: they may buffer keys of their own once they pass.
+    record.before_write(ttx, None).await?;
+    // Nothing below refuses the record: only writes follow.
+    for entry in &entries {
+        ttx.set(&entry.key, &[])?;
+    }
     ttx.set(&key, &bytes)?;
+    for reference in reference_keys(ttx, &record) {
+        ttx.set(&reference, &[])?;
+    }
     for counter in record.counters() {
         ttx.atomic_add(&keys::counter_key(ttx.prefix(), counter), 1)?;
     }
@@ -520,27 +648,51 @@ async fn update_inner<M: Model>(
         // this one) or not (then the update was a no-op), the outcome is the same.
         return Ok(before);
     }
-    record.before_write(ttx, Some(&before)).await?;
     let created = before.timestamps().created_at_ms;
     *record.timestamps_mut() = Timestamps {
         created_at_ms: created,
         updated_at_ms: now_ms().max(created),
     };
-    for index in M::INDEXES {
-        let old = (index.values)(&before);
-        let new = (index.values)(&record);
-        if old == new {
+    let bytes = encode_checked(&record)?;
+    // Every index whose values change is checked (key size, uniqueness) before any entry
+    // moves: an update refused for one index must not have moved another's entry.
+    let mut moves = Vec::new();
+    for entry in index_entries(ttx, &record)? {
+        let old = (entry.index.values)(&before);
+        if old.as_ref() == Some(&entry.values) {
             continue;
         }
+        if entry.index.unique {
+            ensure_unique(ttx, entry.index, &entry.values, id).await?;
+        }
+        moves.push((entry.index, old, Some(entry.key)));
+    }
+    for index in M::INDEXES {
+        if (index.values)(&record).is_none() {
+            if let Some(old) = (index.values)(&before) {
+                moves.push((index, Some(old), None));
+            }
+        }
+    }
+    // The model's own rules come last: they may buffer keys of their own once they pass.
+    record.before_write(ttx, Some(&before)).await?;
+    // Nothing below refuses the update: only writes follow.
+    for (index, old, new) in moves {
         if let Some(old) = old {
             ttx.clear(&keys::index_key(ttx.prefix(), index.name, &old, id))?;
         }
         if let Some(new) = new {
-            if index.unique {
-                ensure_unique(ttx, index, &new, id).await?;
-            }
-            ttx.set(&keys::index_key(ttx.prefix(), index.name, &new, id), &[])?;
+            ttx.set(&new, &[])?;
         }
+    }
+    let (old_refs, new_refs) = (reference_keys(ttx, &before), reference_keys(ttx, &record));
+    for gone in old_refs.difference(&new_refs) {
+        ttx.clear(gone)?;
+    }
+    // Every reference is written, not only the new ones: a record stored before references
+    // were indexed gets its entries on its next update (a set of an existing key is a no-op).
+    for reference in &new_refs {
+        ttx.set(reference, &[])?;
     }
     let (old_counters, new_counters) = (before.counters(), record.counters());
     for counter in old_counters.iter().filter(|c| !new_counters.contains(c)) {
@@ -549,7 +701,6 @@ async fn update_inner<M: Model>(
     for counter in new_counters.iter().filter(|c| !old_counters.contains(c)) {
         ttx.atomic_add(&keys::counter_key(ttx.prefix(), counter), 1)?;
     }
-    let bytes = value::encode(&record)?;
     ttx.set(&key, &bytes)?;
     audit::write(
         ttx,
@@ -597,8 +748,9 @@ async fn check_update_access<M: Model>(
     Ok(())
 }
 
-/// Deletes record `id` and its index entries, with one audit event; returns what was
-/// stored. [`Error::NotFound`] when it does not exist. Retried by `run_in_tenant` after
+/// Deletes record `id`, its index entries and the entries of its own references, with one
+/// audit event; returns what was stored. [`Error::NotFound`] when it does not exist,
+/// [`Error::StillReferenced`] (and nothing written) while another record refers to it. Retried by `run_in_tenant` after
 /// `CommitUnknownResult`, a delete whose earlier attempt committed returns what that attempt
 /// deleted (the attempts of one operation share what they remember) instead of `NotFound`.
 pub async fn delete<M: Model>(
@@ -622,11 +774,17 @@ pub async fn delete<M: Model>(
     };
     let before: M = value::decode(&before_bytes)?;
     check_access(ttx, by, Action::Delete, &before).await?;
+    check_unreferenced::<M>(ttx, id).await?;
+    // The model's own rules come last: they may buffer keys of their own once they pass.
     before.before_delete(ttx).await?;
+    // Nothing below refuses the delete: only writes follow.
     for index in M::INDEXES {
         if let Some(values) = (index.values)(&before) {
             ttx.clear(&keys::index_key(ttx.prefix(), index.name, &values, id))?;
         }
+    }
+    for reference in reference_keys(ttx, &before) {
+        ttx.clear(&reference)?;
     }
     ttx.clear(&key)?;
     // For a retry after CommitUnknownResult: the record this attempt removes.
@@ -849,13 +1007,28 @@ pub(crate) async fn check_quota(
     Ok(())
 }
 
-/// Checks a string field's length in characters.
-pub(crate) fn check_len(field: &'static str, value: &str, min: usize, max: usize) -> Result<()> {
-    let len = value.chars().count();
-    if len < min || len > max {
+/// Checks a string field's length in bytes (UTF-8), as the store counts them: shorter than
+/// `min` is [`Error::InvalidInput`], longer than `max` is [`Error::TooLarge`] naming `model`.
+pub(crate) fn check_len(
+    model: &'static str,
+    field: &'static str,
+    value: &str,
+    min: usize,
+    max: usize,
+) -> Result<()> {
+    let len = value.len();
+    if len > max {
+        return Err(Error::TooLarge {
+            model,
+            field,
+            size: len,
+            limit: max,
+        });
+    }
+    if len < min {
         return Err(Error::InvalidInput {
             field,
-            reason: format!("length {len} is outside {min}..={max}"),
+            reason: format!("length {len} bytes is below the minimum of {min}"),
         });
     }
     Ok(())

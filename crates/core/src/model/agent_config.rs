@@ -10,9 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::ids::AgentConfigId;
 use crate::keys::KeyPart;
-use crate::model::agent_instance::AgentInstance;
 use crate::model::entity::check_code;
-use crate::model::member::Member;
 use crate::model::setting::{check_map, TypedMap};
 use crate::principal::Principal;
 use crate::rbac::ResourceKind;
@@ -45,9 +43,9 @@ pub struct AgentConfig {
     pub name: String,
     /// What it does.
     pub kind: AgentType,
-    /// Who serves the model (`anthropic`, `local`...), 1 to 100 characters.
+    /// Who serves the model (`anthropic`, `local`...), 1 to 100 bytes (UTF-8).
     pub provider: String,
-    /// The model it runs, 1 to 200 characters.
+    /// The model it runs, 1 to 200 bytes (UTF-8).
     pub model: String,
     /// What it may do (names, `A-Z a-z 0-9 _ -`), at most 100.
     pub capabilities: BTreeSet<String>,
@@ -109,9 +107,9 @@ impl Model for AgentConfig {
         &mut self.stamps
     }
     fn validate(&self) -> Result<()> {
-        check_code("name", &self.name)?;
-        check_len("provider", &self.provider, 1, 100)?;
-        check_len("model", &self.model, 1, 200)?;
+        check_code(Self::WHAT, "name", &self.name)?;
+        check_len(Self::WHAT, "provider", &self.provider, 1, 100)?;
+        check_len(Self::WHAT, "model", &self.model, 1, 200)?;
         if self.capabilities.len() > 100 {
             return Err(Error::InvalidInput {
                 field: "capabilities",
@@ -119,21 +117,9 @@ impl Model for AgentConfig {
             });
         }
         for capability in &self.capabilities {
-            check_code("capabilities", capability)?;
+            check_code(Self::WHAT, "capabilities", capability)?;
         }
-        check_map("settings", &self.settings)
-    }
-    async fn before_delete(&self, ttx: &TenantTx<'_>) -> Result<()> {
-        let id = [KeyPart::Uuid(self.id.uuid())];
-        if record::any_by(ttx, &Member::BY_AGENT, &id).await?
-            || record::any_by(ttx, &AgentInstance::BY_CONFIG, &id).await?
-        {
-            return Err(Error::InvalidInput {
-                field: "agent_config",
-                reason: "agent members or instances still use it".into(),
-            });
-        }
-        Ok(())
+        check_map(Self::WHAT, "settings", &self.settings)
     }
 }
 

@@ -73,7 +73,7 @@ pub struct AgentExecution {
     pub outputs: TypedMap,
     /// What it cost.
     pub metrics: ExecutionMetrics,
-    /// Why it failed, up to 10,000 characters.
+    /// Why it failed, up to 10,000 bytes (UTF-8).
     pub error: Option<String>,
     /// Creation and update times.
     pub stamps: Timestamps,
@@ -144,10 +144,10 @@ impl Model for AgentExecution {
         }
     }
     fn validate(&self) -> Result<()> {
-        check_map("inputs", &self.inputs)?;
-        check_map("outputs", &self.outputs)?;
+        check_map(Self::WHAT, "inputs", &self.inputs)?;
+        check_map(Self::WHAT, "outputs", &self.outputs)?;
         if let Some(error) = &self.error {
-            check_len("error", error, 1, 10_000)?;
+            check_len(Self::WHAT, "error", error, 1, 10_000)?;
         }
         Ok(())
     }

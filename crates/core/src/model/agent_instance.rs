@@ -8,7 +8,6 @@ use crate::error::{Error, Result};
 use crate::ids::{AgentConfigId, AgentInstanceId};
 use crate::keys::KeyPart;
 use crate::model::agent_config::AgentConfig;
-use crate::model::agent_execution::AgentExecution;
 use crate::principal::Principal;
 use crate::rbac::ResourceKind;
 use crate::record::{self, check_len, IndexDef, Model, Page, PageRequest, Reference, Timestamps};
@@ -63,7 +62,7 @@ pub struct AgentInstance {
     pub id: AgentInstanceId,
     /// Its configuration.
     pub config: AgentConfigId,
-    /// Where it runs (a host or pod name), up to 200 characters.
+    /// Where it runs (a host or pod name), up to 200 bytes (UTF-8).
     pub location: String,
     /// Where it is in its life.
     pub status: InstanceStatus,
@@ -124,7 +123,7 @@ impl Model for AgentInstance {
         &mut self.stamps
     }
     fn validate(&self) -> Result<()> {
-        check_len("location", &self.location, 0, 200)
+        check_len(Self::WHAT, "location", &self.location, 0, 200)
     }
     fn references(&self) -> Vec<Reference> {
         vec![Reference::to::<AgentConfig>("config", self.config)]
@@ -134,15 +133,6 @@ impl Model for AgentInstance {
             return Err(Error::InvalidInput {
                 field: "config",
                 reason: "an instance cannot change its configuration".into(),
-            });
-        }
-        Ok(())
-    }
-    async fn before_delete(&self, ttx: &TenantTx<'_>) -> Result<()> {
-        if record::any_by(ttx, &AgentExecution::BY_INSTANCE, &[self.id.uuid().into()]).await? {
-            return Err(Error::InvalidInput {
-                field: "agent_instance",
-                reason: "executions still refer to it".into(),
             });
         }
         Ok(())

@@ -31,7 +31,7 @@ pub struct ApiKey {
     pub id: ApiKeyId,
     /// Whose key it is: it acts as this member.
     pub member: MemberId,
-    /// Display name, 1 to 200 characters.
+    /// Display name, 1 to 200 bytes (UTF-8).
     pub name: String,
     /// SHA-256 of the secret.
     pub key_hash: [u8; 32],
@@ -146,8 +146,8 @@ impl Model for ApiKey {
         &mut self.stamps
     }
     fn validate(&self) -> Result<()> {
-        check_len("name", &self.name, 1, 200)?;
-        check_len("hint", &self.hint, 0, 12)?;
+        check_len(Self::WHAT, "name", &self.name, 1, 200)?;
+        check_len(Self::WHAT, "hint", &self.hint, 0, 12)?;
         if self.key_hash == [0; 32] {
             return Err(Error::InvalidInput {
                 field: "key_hash",

@@ -30,7 +30,7 @@ pub struct Comment {
     pub task: TaskId,
     /// The member who wrote it.
     pub author: MemberId,
-    /// Its text.
+    /// Its text, 1 to 20,000 bytes (UTF-8).
     pub body: String,
     /// When its body was last edited (new in version 2; `None` for comments never edited,
     /// and for every version-1 comment).
@@ -141,7 +141,7 @@ impl Model for Comment {
         rbac::project_scope(ttx, task.project).await
     }
     fn validate(&self) -> Result<()> {
-        check_len("body", &self.body, 1, 20_000)
+        check_len(Self::WHAT, "body", &self.body, 1, 20_000)
     }
     fn references(&self) -> Vec<Reference> {
         vec![

@@ -10,7 +10,6 @@ use crate::error::{Error, Result};
 use crate::ids::{ConversationId, MemberId, ProjectId};
 use crate::keys::{self, KeyPart};
 use crate::model::member::Member;
-use crate::model::message::Message;
 use crate::model::project::Project;
 use crate::principal::Principal;
 use crate::rbac::{self, ResourceKind, Scope};
@@ -39,7 +38,7 @@ pub struct Conversation {
     pub member: MemberId,
     /// The project it is about, if any (its access scope; tenant-wide without one).
     pub project: Option<ProjectId>,
-    /// Title, up to 500 characters.
+    /// Title, up to 500 bytes (UTF-8).
     pub title: String,
     /// Where it stands.
     pub status: ConversationStatus,
@@ -107,7 +106,7 @@ impl Model for Conversation {
         }
     }
     fn validate(&self) -> Result<()> {
-        check_len("title", &self.title, 0, 500)
+        check_len(Self::WHAT, "title", &self.title, 0, 500)
     }
     fn references(&self) -> Vec<Reference> {
         let mut refs = vec![Reference::to::<Member>("member", self.member)];
@@ -134,12 +133,7 @@ impl Model for Conversation {
         Ok(())
     }
     async fn before_delete(&self, ttx: &TenantTx<'_>) -> Result<()> {
-        if record::any_by(ttx, &Message::BY_CONVERSATION, &[self.id.uuid().into()]).await? {
-            return Err(Error::InvalidInput {
-                field: "conversation",
-                reason: "it has messages: set its status to Deleted instead".into(),
-            });
-        }
+        // Its messages refer to it, so it has none left here.
         ttx.clear(&message_counter(ttx, self.id))
     }
 }

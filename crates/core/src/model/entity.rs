@@ -8,9 +8,6 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::ids::EntityId;
 use crate::keys::KeyPart;
-use crate::model::project::Project;
-use crate::model::role_assignment::RoleAssignment;
-use crate::model::setting::Setting;
 use crate::principal::Principal;
 use crate::rbac::{ResourceKind, Scope};
 use crate::record::{self, check_len, IndexDef, Model, PageRequest, Reference, Timestamps};
@@ -57,7 +54,7 @@ impl EntityKind {
 pub struct Entity {
     /// Its id.
     pub id: EntityId,
-    /// Short code, unique in the tenant (`A-Z a-z 0-9 _ -`, 1 to 64 characters).
+    /// Short code, unique in the tenant (`A-Z a-z 0-9 _ -`, 1 to 64 bytes).
     pub code: String,
     /// Display name.
     pub name: String,
@@ -125,8 +122,8 @@ impl Versioned for Entity {
 }
 
 /// Checks a record code: 1 to 64 of `A-Z a-z 0-9 _ -`.
-pub(crate) fn check_code(field: &'static str, code: &str) -> Result<()> {
-    check_len(field, code, 1, 64)?;
+pub(crate) fn check_code(model: &'static str, field: &'static str, code: &str) -> Result<()> {
+    check_len(model, field, code, 1, 64)?;
     if !code
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
@@ -161,8 +158,8 @@ impl Model for Entity {
         Ok(Scope::Entity(self.parent.unwrap_or(self.id)))
     }
     fn validate(&self) -> Result<()> {
-        check_code("code", &self.code)?;
-        check_len("name", &self.name, 1, 200)?;
+        check_code(Self::WHAT, "code", &self.code)?;
+        check_len(Self::WHAT, "name", &self.name, 1, 200)?;
         match (self.kind, self.parent) {
             (EntityKind::Corporation, Some(_)) => Err(Error::InvalidInput {
                 field: "parent",
@@ -235,35 +232,6 @@ impl Model for Entity {
                     }
                 }
             }
-        }
-        Ok(())
-    }
-    async fn before_delete(&self, ttx: &TenantTx<'_>) -> Result<()> {
-        let id = [KeyPart::Uuid(self.id.uuid())];
-        if record::any_by(ttx, &Entity::BY_PARENT, &id).await? {
-            return Err(Error::InvalidInput {
-                field: "entity",
-                reason: "it still has child entities".into(),
-            });
-        }
-        if record::any_by(ttx, &Project::BY_ENTITY, &id).await? {
-            return Err(Error::InvalidInput {
-                field: "entity",
-                reason: "projects still belong to it".into(),
-            });
-        }
-        if record::any_by(ttx, &RoleAssignment::BY_ENTITY, &id).await?
-            || record::any_by(
-                ttx,
-                &Setting::BY_SCOPE_NAME,
-                &[KeyPart::from("entity"), id[0].clone()],
-            )
-            .await?
-        {
-            return Err(Error::InvalidInput {
-                field: "entity",
-                reason: "roles are still assigned or settings kept at it".into(),
-            });
         }
         Ok(())
     }

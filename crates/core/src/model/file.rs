@@ -22,13 +22,13 @@ pub struct File {
     pub id: FileId,
     /// Its project.
     pub project: ProjectId,
-    /// Absolute path in the project (`/docs/a.md`), unique in the project.
+    /// Absolute path in the project (`/docs/a.md`), unique in the project, 1 to 1,024 bytes.
     pub path: String,
     /// Size in bytes.
     pub size: u64,
     /// SHA-256 of its content.
     pub content_hash: [u8; 32],
-    /// Where the bytes are (an object-store URL or similar).
+    /// Where the bytes are (an object-store URL or similar), 1 to 2,048 bytes.
     pub storage_location: String,
     /// Creation and update times.
     pub stamps: Timestamps,
@@ -94,7 +94,7 @@ impl Model for File {
         rbac::project_scope(ttx, self.project).await
     }
     fn validate(&self) -> Result<()> {
-        check_len("path", &self.path, 1, 1024)?;
+        check_len(Self::WHAT, "path", &self.path, 1, 1024)?;
         let invalid = |reason: &str| Error::InvalidInput {
             field: "path",
             reason: reason.into(),
@@ -112,7 +112,13 @@ impl Model for File {
         if self.path.chars().any(char::is_control) {
             return Err(invalid("no control characters"));
         }
-        check_len("storage_location", &self.storage_location, 1, 2048)
+        check_len(
+            Self::WHAT,
+            "storage_location",
+            &self.storage_location,
+            1,
+            2048,
+        )
     }
     fn references(&self) -> Vec<Reference> {
         vec![Reference::to::<Project>("project", self.project)]

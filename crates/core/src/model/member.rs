@@ -1,5 +1,13 @@
 //! Member: the one identity that owns, is assigned and acts, human (a user) or AI agent (an
 //! agent configuration). Every owner, assignee, reporter and audit actor is a member.
+//!
+//! Deleting a member is refused with [`Error::StillReferenced`]
+//! while anything refers to it: content (projects it owns, tasks it reported or is assigned,
+//! comments and messages it wrote, its conversations and personal settings) and its own
+//! access too (sessions, API keys, role assignments). Nothing is removed with it: its
+//! credentials and grants are deleted first, each an authorized, audited operation of its
+//! own, so a delete never grows into an unbounded cascade that could pass the transaction
+//! limit part way, and a refused delete changes nothing.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -8,12 +16,6 @@ use crate::error::{Error, Result};
 use crate::ids::{AgentConfigId, MemberId, UserId};
 use crate::keys::KeyPart;
 use crate::model::agent_config::AgentConfig;
-use crate::model::api_key::ApiKey;
-use crate::model::conversation::Conversation;
-use crate::model::project::Project;
-use crate::model::role_assignment::RoleAssignment;
-use crate::model::setting::Setting;
-use crate::model::task::Task;
 use crate::model::user::{Role, User, UserStatus};
 use crate::principal::Principal;
 use crate::rbac::ResourceKind;
@@ -40,7 +42,7 @@ pub struct Member {
     pub id: MemberId,
     /// Human or agent.
     pub kind: MemberKind,
-    /// Display name.
+    /// Display name, 1 to 200 bytes (UTF-8).
     pub display_name: String,
     /// Creation and update times.
     pub stamps: Timestamps,
@@ -105,7 +107,7 @@ impl Model for Member {
         &mut self.stamps
     }
     fn validate(&self) -> Result<()> {
-        check_len("display_name", &self.display_name, 1, 200)
+        check_len(Self::WHAT, "display_name", &self.display_name, 1, 200)
     }
     fn references(&self) -> Vec<Reference> {
         match self.kind {
@@ -123,35 +125,6 @@ impl Model for Member {
         let was_agent = matches!(before.map(|b| b.kind), Some(MemberKind::Agent(_)));
         if matches!(self.kind, MemberKind::Agent(_)) && !was_agent {
             check_quota(ttx, "agents", AGENTS, ttx.tenant().quotas.max_agents).await?;
-        }
-        Ok(())
-    }
-    async fn before_delete(&self, ttx: &TenantTx<'_>) -> Result<()> {
-        // Reporters and comment authors are not indexed, so they are not checked here.
-        let id = [KeyPart::Uuid(self.id.uuid())];
-        if record::any_by(ttx, &Project::BY_OWNER, &id).await?
-            || record::any_by(ttx, &Task::BY_ASSIGNEE, &id).await?
-        {
-            return Err(Error::InvalidInput {
-                field: "member",
-                reason: "it still owns projects or is assigned tasks".into(),
-            });
-        }
-        // Its access (roles, keys) and conversations go first, explicitly.
-        if record::any_by(ttx, &RoleAssignment::BY_MEMBER, &id).await?
-            || record::any_by(ttx, &ApiKey::BY_MEMBER, &id).await?
-            || record::any_by(ttx, &Conversation::BY_MEMBER, &id).await?
-            || record::any_by(
-                ttx,
-                &Setting::BY_SCOPE_NAME,
-                &[KeyPart::from("member"), id[0].clone()],
-            )
-            .await?
-        {
-            return Err(Error::InvalidInput {
-                field: "member",
-                reason: "it still holds roles or API keys, or has conversations or settings".into(),
-            });
         }
         Ok(())
     }

@@ -114,14 +114,7 @@ impl Model for Message {
             .await
     }
     fn validate(&self) -> Result<()> {
-        check_len("content", &self.content, 1, MAX_CONTENT_BYTES)?;
-        if self.content.len() > MAX_CONTENT_BYTES {
-            return Err(Error::InvalidInput {
-                field: "content",
-                reason: format!("more than {MAX_CONTENT_BYTES} bytes"),
-            });
-        }
-        Ok(())
+        check_len(Self::WHAT, "content", &self.content, 1, MAX_CONTENT_BYTES)
     }
     fn references(&self) -> Vec<Reference> {
         vec![

@@ -5,13 +5,11 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ids::{EntityId, MemberId, ProjectId};
 use crate::keys::KeyPart;
 use crate::model::entity::{check_code, Entity};
-use crate::model::file::File;
 use crate::model::member::Member;
-use crate::model::task::Task;
 use crate::model::Priority;
 use crate::principal::Principal;
 use crate::rbac::{ResourceKind, Scope};
@@ -44,9 +42,9 @@ pub struct Project {
     pub id: ProjectId,
     /// Short code, unique in the tenant.
     pub code: String,
-    /// Display name.
+    /// Display name, 1 to 200 bytes (UTF-8).
     pub name: String,
-    /// Free text.
+    /// Free text, up to 10,000 bytes (UTF-8).
     pub description: String,
     /// The entity it belongs to.
     pub entity: EntityId,
@@ -134,9 +132,9 @@ impl Model for Project {
         Ok(Scope::Entity(self.entity))
     }
     fn validate(&self) -> Result<()> {
-        check_code("code", &self.code)?;
-        check_len("name", &self.name, 1, 200)?;
-        check_len("description", &self.description, 0, 10_000)
+        check_code(Self::WHAT, "code", &self.code)?;
+        check_len(Self::WHAT, "name", &self.name, 1, 200)?;
+        check_len(Self::WHAT, "description", &self.description, 0, 10_000)
     }
     fn references(&self) -> Vec<Reference> {
         vec![
@@ -153,18 +151,6 @@ impl Model for Project {
                 ttx.tenant().quotas.max_projects,
             )
             .await?;
-        }
-        Ok(())
-    }
-    async fn before_delete(&self, ttx: &TenantTx<'_>) -> Result<()> {
-        let id = [KeyPart::Uuid(self.id.uuid())];
-        if record::any_by(ttx, &Task::BY_PROJECT, &id).await?
-            || record::any_by(ttx, &File::BY_PATH, &id).await?
-        {
-            return Err(Error::InvalidInput {
-                field: "project",
-                reason: "it still has tasks or files: archive it instead".into(),
-            });
         }
         Ok(())
     }

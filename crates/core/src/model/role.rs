@@ -1,7 +1,7 @@
 //! Role: a named set of permissions (an action on a kind of resource), unique by name in the
 //! tenant. Provisioning creates the built-in roles ([`BUILT_IN`]: admin, maintainer,
 //! contributor, viewer); each tenant may edit them like any other role. A role still
-//! assigned cannot be deleted. Not re-exported as `model::Role`, which is the user's role.
+//! assigned cannot be deleted (its assignments refer to it). Not re-exported as `model::Role`, which is the user's role.
 
 use std::collections::BTreeSet;
 
@@ -12,7 +12,6 @@ use crate::error::{Error, Result};
 use crate::ids::RoleId;
 use crate::keys::KeyPart;
 use crate::model::entity::check_code;
-use crate::model::role_assignment::RoleAssignment;
 use crate::principal::Principal;
 use crate::rbac::{Action, Permission, ResourceKind};
 use crate::record::{self, check_len, IndexDef, Model, Timestamps};
@@ -26,7 +25,7 @@ pub struct Role {
     pub id: RoleId,
     /// Its name, unique in the tenant (`A-Z a-z 0-9 _ -`, 1 to 64).
     pub name: String,
-    /// Free text, up to 1,000 characters.
+    /// Free text, up to 1,000 bytes (UTF-8).
     pub description: String,
     /// What it allows (at most 500).
     pub permissions: BTreeSet<Permission>,
@@ -160,21 +159,12 @@ impl Model for Role {
         &mut self.stamps
     }
     fn validate(&self) -> Result<()> {
-        check_code("name", &self.name)?;
-        check_len("description", &self.description, 0, 1_000)?;
+        check_code(Self::WHAT, "name", &self.name)?;
+        check_len(Self::WHAT, "description", &self.description, 0, 1_000)?;
         if self.permissions.len() > 500 {
             return Err(Error::InvalidInput {
                 field: "permissions",
                 reason: "more than 500".into(),
-            });
-        }
-        Ok(())
-    }
-    async fn before_delete(&self, ttx: &TenantTx<'_>) -> Result<()> {
-        if record::any_by(ttx, &RoleAssignment::BY_ROLE, &[self.id.uuid().into()]).await? {
-            return Err(Error::InvalidInput {
-                field: "role",
-                reason: "it is still assigned".into(),
             });
         }
         Ok(())

@@ -40,7 +40,7 @@ pub struct Session {
     pub expires_at_ms: i64,
     /// When it was revoked, if it was.
     pub revoked_at_ms: Option<i64>,
-    /// The client that opened it, up to 500 characters.
+    /// The client that opened it, up to 500 bytes (UTF-8).
     pub user_agent: String,
     /// Creation and update times.
     pub stamps: Timestamps,
@@ -155,7 +155,7 @@ impl Model for Session {
         &mut self.stamps
     }
     fn validate(&self) -> Result<()> {
-        check_len("user_agent", &self.user_agent, 0, 500)?;
+        check_len(Self::WHAT, "user_agent", &self.user_agent, 0, 500)?;
         if self.expires_at_ms <= 0 {
             return Err(Error::InvalidInput {
                 field: "expires_at_ms",

@@ -35,14 +35,14 @@ pub enum TypedValue {
 }
 
 impl TypedValue {
-    /// Checks sizes (text up to 10,000 characters, lists up to 1,000 items) and finiteness.
-    pub fn validate(&self, field: &'static str) -> Result<()> {
+    /// Checks sizes (text up to 10,000 bytes of UTF-8, lists up to 1,000 items) and finiteness.
+    pub fn validate(&self, model: &'static str, field: &'static str) -> Result<()> {
         match self {
             TypedValue::Float(f) if !f.is_finite() => Err(Error::InvalidInput {
                 field,
                 reason: "a float must be finite".into(),
             }),
-            TypedValue::Text(t) => check_len(field, t, 0, 10_000),
+            TypedValue::Text(t) => check_len(model, field, t, 0, 10_000),
             TypedValue::List(items) => {
                 if items.len() > 1_000 {
                     return Err(Error::InvalidInput {
@@ -52,7 +52,7 @@ impl TypedValue {
                 }
                 items
                     .iter()
-                    .try_for_each(|t| check_len(field, t, 0, 10_000))
+                    .try_for_each(|t| check_len(model, field, t, 0, 10_000))
             }
             _ => Ok(()),
         }
@@ -63,7 +63,7 @@ impl TypedValue {
 pub type TypedMap = BTreeMap<String, TypedValue>;
 
 /// Checks a free-form map: at most 200 entries, valid names and values.
-pub(crate) fn check_map(field: &'static str, map: &TypedMap) -> Result<()> {
+pub(crate) fn check_map(model: &'static str, field: &'static str, map: &TypedMap) -> Result<()> {
     if map.len() > 200 {
         return Err(Error::InvalidInput {
             field,
@@ -71,15 +71,15 @@ pub(crate) fn check_map(field: &'static str, map: &TypedMap) -> Result<()> {
         });
     }
     for (name, value) in map {
-        check_name(field, name)?;
-        value.validate(field)?;
+        check_name(model, field, name)?;
+        value.validate(model, field)?;
     }
     Ok(())
 }
 
 /// Checks a setting or metric name: 1 to 128 of `a-z A-Z 0-9 _ - .`.
-pub(crate) fn check_name(field: &'static str, name: &str) -> Result<()> {
-    check_len(field, name, 1, 128)?;
+pub(crate) fn check_name(model: &'static str, field: &'static str, name: &str) -> Result<()> {
+    check_len(model, field, name, 1, 128)?;
     if !name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
@@ -187,8 +187,8 @@ impl Model for Setting {
         })
     }
     fn validate(&self) -> Result<()> {
-        check_name("name", &self.name)?;
-        self.value.validate("value")
+        check_name(Self::WHAT, "name", &self.name)?;
+        self.value.validate(Self::WHAT, "value")
     }
     fn references(&self) -> Vec<Reference> {
         match self.scope {

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::ids::{MemberId, ProjectId, TaskId};
 use crate::keys::KeyPart;
-use crate::model::comment::Comment;
 use crate::model::member::Member;
 use crate::model::project::Project;
 use crate::model::Priority;
@@ -67,9 +66,9 @@ pub struct Task {
     pub id: TaskId,
     /// Its project.
     pub project: ProjectId,
-    /// Short title.
+    /// Short title, 1 to 500 bytes (UTF-8).
     pub title: String,
-    /// Free text.
+    /// Free text, up to 50,000 bytes (UTF-8).
     pub description: String,
     /// Where it stands.
     pub status: TaskStatus,
@@ -182,8 +181,8 @@ impl Model for Task {
         rbac::project_scope(ttx, self.project).await
     }
     fn validate(&self) -> Result<()> {
-        check_len("title", &self.title, 1, 500)?;
-        check_len("description", &self.description, 0, 50_000)?;
+        check_len(Self::WHAT, "title", &self.title, 1, 500)?;
+        check_len(Self::WHAT, "description", &self.description, 0, 50_000)?;
         if self.parent == Some(self.id) {
             return Err(cycle());
         }
@@ -229,18 +228,6 @@ impl Model for Task {
                     reason: "a task with subtasks cannot move to another project".into(),
                 });
             }
-        }
-        Ok(())
-    }
-    async fn before_delete(&self, ttx: &TenantTx<'_>) -> Result<()> {
-        let id = [KeyPart::Uuid(self.id.uuid())];
-        if record::any_by(ttx, &Task::BY_PARENT, &id).await?
-            || record::any_by(ttx, &Comment::BY_TASK, &id).await?
-        {
-            return Err(Error::InvalidInput {
-                field: "task",
-                reason: "it still has subtasks or comments".into(),
-            });
         }
         Ok(())
     }

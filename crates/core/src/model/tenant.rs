@@ -94,14 +94,14 @@ impl Versioned for Tenant {
 }
 
 /// Lower-cases and checks a domain name: labels of `a-z`, `0-9` and `-` joined by dots, at
-/// least two labels, at most 253 characters.
+/// least two labels, at most 253 bytes.
 pub fn normalize_domain(domain: &str) -> Result<String> {
     let domain = domain.trim().to_ascii_lowercase();
     let invalid = |reason: &str| Error::InvalidInput {
         field: "domain",
         reason: reason.into(),
     };
-    check_len("domain", &domain, 3, 253)?;
+    check_len("tenant", "domain", &domain, 3, 253)?;
     let labels: Vec<&str> = domain.split('.').collect();
     if labels.len() < 2 {
         return Err(invalid("needs at least two labels"));
@@ -126,7 +126,7 @@ pub fn normalize_domain(domain: &str) -> Result<String> {
 impl Tenant {
     /// Checks the entry on its own.
     pub fn validate(&self) -> Result<()> {
-        check_len("name", &self.name, 1, 200)?;
+        check_len(Self::WHAT, "name", &self.name, 1, 200)?;
         if normalize_domain(&self.domain)? != self.domain {
             return Err(Error::InvalidInput {
                 field: "domain",

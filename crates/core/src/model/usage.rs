@@ -120,7 +120,7 @@ impl Model for Usage {
         &mut self.stamps
     }
     fn validate(&self) -> Result<()> {
-        check_name("metric", &self.metric)?;
+        check_name(Self::WHAT, "metric", &self.metric)?;
         for (field, amount) in [
             ("quantity", self.quantity),
             ("cost_micros", self.cost_micros),

@@ -81,7 +81,7 @@ pub struct User {
     pub id: UserId,
     /// Lower-case email, unique in the tenant.
     pub email: String,
-    /// Display name.
+    /// Display name, 1 to 200 bytes (UTF-8).
     pub name: String,
     /// Its role.
     pub role: Role,
@@ -127,7 +127,7 @@ pub fn normalize_email(email: &str) -> Result<String> {
         field: "email",
         reason: reason.into(),
     };
-    check_len("email", &email, 3, 254)?;
+    check_len("user", "email", &email, 3, 254)?;
     if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(invalid("contains spaces or control characters"));
     }
@@ -164,7 +164,7 @@ impl Model for User {
     }
     fn validate(&self) -> Result<()> {
         normalize_email(&self.email)?;
-        check_len("name", &self.name, 1, 200)
+        check_len(Self::WHAT, "name", &self.name, 1, 200)
     }
     async fn before_write(&self, ttx: &TenantTx<'_>, before: Option<&Self>) -> Result<()> {
         if before.is_none() {
@@ -179,12 +179,6 @@ impl Model for User {
         Ok(())
     }
     async fn before_delete(&self, ttx: &TenantTx<'_>) -> Result<()> {
-        if record::any_by(ttx, &Member::BY_USER, &[self.id.uuid().into()]).await? {
-            return Err(Error::InvalidInput {
-                field: "user",
-                reason: "the user still has a member; delete it first".into(),
-            });
-        }
         ttx.clear(&credential_key(ttx, self.id))
     }
 }
@@ -221,7 +215,7 @@ fn argon2(params: Params) -> Argon2<'static> {
 
 /// Hashes `password` with Argon2id and `params` and a fresh random salt, as a PHC string.
 pub fn hash_password(password: &str, params: Params) -> Result<String> {
-    check_len("password", password, 8, 1024)?;
+    check_len("user", "password", password, 8, 1024)?;
     // A v4 UUID is 122 bits from the operating system's CSPRNG: a unique salt. Replayed
     // across a run's attempts, so a retried password change stores the same hash.
     let salt =

@@ -28,9 +28,9 @@ use crate::value::{self, Versioned};
 /// One step of a workflow.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
-    /// Its name, unique in the definition, 1 to 100 characters.
+    /// Its name, unique in the definition, 1 to 100 bytes (UTF-8).
     pub name: String,
-    /// What it does, up to 10,000 characters.
+    /// What it does, up to 10,000 bytes (UTF-8).
     pub instruction: String,
     /// The agent that runs it, or `None` for a human step.
     pub agent: Option<AgentConfigId>,
@@ -43,7 +43,7 @@ pub enum Trigger {
     Manual,
     /// A task of the project enters a status.
     TaskStatus(TaskStatus),
-    /// A schedule, in cron syntax (1 to 100 characters).
+    /// A schedule, in cron syntax (1 to 100 bytes).
     Schedule(String),
 }
 
@@ -79,7 +79,7 @@ pub struct Workflow {
     pub id: WorkflowId,
     /// Its project.
     pub project: ProjectId,
-    /// Display name, 1 to 200 characters.
+    /// Display name, 1 to 200 bytes (UTF-8).
     pub name: String,
     /// The number of the current definition, from 1.
     pub version: u32,
@@ -164,14 +164,14 @@ impl Model for Workflow {
         crate::rbac::project_scope(ttx, self.project).await
     }
     fn validate(&self) -> Result<()> {
-        check_len("name", &self.name, 1, 200)?;
+        check_len(Self::WHAT, "name", &self.name, 1, 200)?;
         let steps = &self.definition.steps;
         if steps.is_empty() || steps.len() > 100 {
             return Err(invalid("steps", "a definition has 1 to 100 steps"));
         }
         for (i, step) in steps.iter().enumerate() {
-            check_len("steps", &step.name, 1, 100)?;
-            check_len("steps", &step.instruction, 0, 10_000)?;
+            check_len(Self::WHAT, "steps", &step.name, 1, 100)?;
+            check_len(Self::WHAT, "steps", &step.instruction, 0, 10_000)?;
             if steps[..i].iter().any(|s| s.name == step.name) {
                 return Err(invalid("steps", format!("two steps named {:?}", step.name)));
             }
@@ -181,7 +181,7 @@ impl Model for Workflow {
         }
         for trigger in &self.definition.triggers {
             if let Trigger::Schedule(cron) = trigger {
-                check_len("triggers", cron, 1, 100)?;
+                check_len(Self::WHAT, "triggers", cron, 1, 100)?;
             }
         }
         if self.version == 0 {

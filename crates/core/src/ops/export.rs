@@ -273,9 +273,15 @@ pub(crate) async fn read_chunk(
             snapshot: true,
             ..RangeOptions::default()
         };
+        let asked = options.limit.min(crate::kv::RANGE_PAGE_MAX_ROWS);
         let page = tx.get_range(&lo, end, options).await?;
         let next = page.next_range(&lo, end, false);
+        // A page the store ended short of the rows asked for, with more to come, stopped at
+        // the store's own byte cap (which may count more per row than this chunk does): the
+        // chunk ends with it, instead of reading a whole second page for a few rows.
+        let full = page.more && page.kvs.len() < asked;
         let mut cut = None;
+        let last = page.kvs.last().map(|kv| crate::kv::key_after(&kv.key));
         for kv in page.kvs {
             bytes += kv.key.len() + kv.value.len();
             let after = crate::kv::key_after(&kv.key);
@@ -285,7 +291,7 @@ pub(crate) async fn read_chunk(
                 break;
             }
         }
-        if let Some(after) = cut {
+        if let Some(after) = cut.or(last.filter(|_| full)) {
             return Ok((pairs, Some(after)));
         }
         match next {
