@@ -795,7 +795,10 @@ pub async fn interrupted_erase_resumes_to_completion(h: &dyn Harness) {
     let tx = db.begin().await.expect("begin");
     assert!(matches!(
         TenantTx::open(tx.as_ref(), tenant_id).await,
-        Err(Error::TenantInactive { .. })
+        Err(Error::OperationPending {
+            operation: "erase",
+            ..
+        })
     ));
     drop(tx);
     // Nothing else can start on it meanwhile.
@@ -890,7 +893,10 @@ pub async fn interrupted_import_resumes_or_is_dropped(h: &dyn Harness) {
     let tx = db.begin().await.expect("begin");
     assert!(matches!(
         TenantTx::open(tx.as_ref(), target).await,
-        Err(Error::TenantInactive { .. })
+        Err(Error::OperationPending {
+            operation: "import",
+            ..
+        })
     ));
     drop(tx);
     let pending = ops::pending_operation(db.as_ref(), target)

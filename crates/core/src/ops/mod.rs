@@ -18,7 +18,7 @@ pub mod erase;
 pub mod export;
 pub mod import;
 pub mod migrate;
-mod state;
+pub(crate) mod state;
 
 use std::fmt;
 use std::sync::Arc;
