@@ -160,6 +160,23 @@ async fn status(db: &dyn KvBackend, id: TenantId) -> TenantStatus {
     entry(db, id).await.expect("registered").status
 }
 
+/// The tenant is as `before` (after a refusal named `what`).
+async fn unchanged(
+    db: &dyn KvBackend,
+    id: TenantId,
+    before: &(Option<Tenant>, Vec<(Vec<u8>, Vec<u8>)>, Option<ops::TenantOp>),
+    what: &str,
+) {
+    let now = snapshot(db, id).await;
+    assert_eq!(now.0, before.0, "{what}: the registry entry changed");
+    assert_eq!(
+        split(now.1.clone()).events.len(),
+        split(before.1.clone()).events.len(),
+        "{what}: audit events were written"
+    );
+    assert!(now == *before, "{what}: the tenant changed");
+}
+
 /// `result` is [`Error::OperationPending`] for `operation`, with a hint naming a command.
 fn assert_pending<T: std::fmt::Debug>(result: Result<T>, operation: &str) {
     match result {
@@ -534,11 +551,13 @@ pub async fn refused_migrations_and_imports_change_nothing(h: &dyn Harness) {
         matches!(onto_existing, Err(Error::AlreadyExists { field: "id", .. })),
         "{onto_existing:?}"
     );
+    unchanged(db, id, &before, "onto existing").await;
     let onto_itself = ops::migrate(db, id, id, "fresh.test", &options).await;
     assert!(
         matches!(onto_itself, Err(Error::InvalidInput { .. })),
         "{onto_itself:?}"
     );
+    unchanged(db, id, &before, "onto itself").await;
     let taken_domain = ops::migrate(db, id, fresh, "taken.test", &options).await;
     assert!(
         matches!(
@@ -550,11 +569,13 @@ pub async fn refused_migrations_and_imports_change_nothing(h: &dyn Harness) {
         ),
         "{taken_domain:?}"
     );
+    unchanged(db, id, &before, "taken domain").await;
     let bad_domain = ops::migrate(db, id, fresh, "not a domain", &options).await;
     assert!(
         matches!(bad_domain, Err(Error::InvalidInput { .. })),
         "{bad_domain:?}"
     );
+    unchanged(db, id, &before, "bad domain").await;
     let restore_over = ops::import(
         db,
         Cursor::new(&backup),
@@ -566,6 +587,7 @@ pub async fn refused_migrations_and_imports_change_nothing(h: &dyn Harness) {
         matches!(restore_over, Err(Error::AlreadyExists { field: "id", .. })),
         "{restore_over:?}"
     );
+    unchanged(db, id, &before, "restore over").await;
     let import_taken = ops::import(
         db,
         Cursor::new(&backup),
@@ -583,6 +605,7 @@ pub async fn refused_migrations_and_imports_change_nothing(h: &dyn Harness) {
         ),
         "{import_taken:?}"
     );
+    unchanged(db, id, &before, "import taken").await;
     assert!(snapshot(db, id).await == before, "the source changed");
     assert!(snapshot(db, b.tenant.id).await == other, "the target changed");
     assert!(entry(db, fresh).await.is_none());
