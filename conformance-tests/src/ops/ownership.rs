@@ -164,7 +164,11 @@ async fn status(db: &dyn KvBackend, id: TenantId) -> TenantStatus {
 async fn unchanged(
     db: &dyn KvBackend,
     id: TenantId,
-    before: &(Option<Tenant>, Vec<(Vec<u8>, Vec<u8>)>, Option<ops::TenantOp>),
+    before: &(
+        Option<Tenant>,
+        Vec<(Vec<u8>, Vec<u8>)>,
+        Option<ops::TenantOp>,
+    ),
     what: &str,
 ) {
     let now = snapshot(db, id).await;
@@ -229,10 +233,7 @@ async fn assert_held(db: &dyn KvBackend, id: TenantId, operation: &str) {
         operation,
     );
     let tx = db.begin().await.expect("begin");
-    assert_pending(
-        TenantTx::open(tx.as_ref(), id).await.map(|_| ()),
-        operation,
-    );
+    assert_pending(TenantTx::open(tx.as_ref(), id).await.map(|_| ()), operation);
     drop(tx);
     assert!(
         snapshot(db, id).await == before,
@@ -371,9 +372,13 @@ pub async fn activate_during_an_export_is_refused_and_the_backup_is_one_cut(h: &
         // The callback is synchronous; the suite runs on a multi-threaded runtime.
         let outcome = tokio::task::block_in_place(|| {
             tokio::runtime::Handle::current().block_on(async move {
-                let activated =
-                    tenant::change_status(db.as_ref(), Principal::operator(), id, TenantStatus::Active)
-                        .await;
+                let activated = tenant::change_status(
+                    db.as_ref(),
+                    Principal::operator(),
+                    id,
+                    TenantStatus::Active,
+                )
+                .await;
                 let tx = db.begin().await.expect("begin");
                 let written = match TenantTx::open(tx.as_ref(), id).await {
                     Ok(ttx) => {
@@ -607,7 +612,10 @@ pub async fn refused_migrations_and_imports_change_nothing(h: &dyn Harness) {
     );
     unchanged(db, id, &before, "import taken").await;
     assert!(snapshot(db, id).await == before, "the source changed");
-    assert!(snapshot(db, b.tenant.id).await == other, "the target changed");
+    assert!(
+        snapshot(db, b.tenant.id).await == other,
+        "the target changed"
+    );
     assert!(entry(db, fresh).await.is_none());
     assert!(tenant_rows(db, fresh).await.is_empty());
     assert_eq!(status(db, id).await, TenantStatus::Active);
@@ -640,9 +648,15 @@ pub async fn an_interrupted_migration_holds_the_source_until_run_again(h: &dyn H
     let twin = provisioned(db, "twin.test", Plan::Starter).await;
     populate(db, &twin, 50).await;
     let probe = Probe::new(h.backend());
-    ops::migrate(&probe, twin.tenant.id, TenantId::generate(), "twin-moved.test", &options)
-        .await
-        .expect("migrate the twin");
+    ops::migrate(
+        &probe,
+        twin.tenant.id,
+        TenantId::generate(),
+        "twin-moved.test",
+        &options,
+    )
+    .await
+    .expect("migrate the twin");
     let total = probe
         .stats
         .commits

@@ -100,7 +100,11 @@ fn progress(
                 // Told after the chunk committed: a reader of these lines knows how far the
                 // operation got in the store.
                 let mut err = std::io::stderr().lock();
-                let _ = writeln!(err, "progress: {what} {} records {} bytes", p.records, p.bytes);
+                let _ = writeln!(
+                    err,
+                    "progress: {what} {} records {} bytes",
+                    p.records, p.bytes
+                );
                 let _ = err.flush();
             }
             if let Some(pause) = pause {

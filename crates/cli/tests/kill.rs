@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 use coditect_core::audit::Actor;
 use coditect_core::model::{Plan, Project, Task};
 use coditect_core::provision::{provision, NewTenant};
-use coditect_core::{record, run, Error, KvBackend, RangeOptions, RetryOptions, TenantId, TenantTx};
+use coditect_core::{
+    record, run, Error, KvBackend, RangeOptions, RetryOptions, TenantId, TenantTx,
+};
 use coditect_sled::SledOptions;
 
 use support::{coditect, fails, json, ok};
@@ -174,7 +176,8 @@ fn run_and_kill(store: &Path, args: &[&str], chunks: usize) -> usize {
     drop(rx);
     reader.join().expect("reader");
     assert_eq!(
-        seen, chunks,
+        seen,
+        chunks,
         "`coditect {}` ended before its kill point ({status:?}): {other:?}",
         args.join(" ")
     );
@@ -194,6 +197,7 @@ fn refused_while(store: &Path, tenant: &str, operation: &str) {
     }
     let shown = json(&coditect(store, &["--json", "tenant", "show", tenant]));
     assert_eq!(shown["status"], "suspended", "{shown}");
+    assert_eq!(shown["pending"], operation, "{shown}");
     let id = TenantId::new(tenant.parse().expect("tenant id")).expect("tenant id");
     runtime().block_on(async {
         let db = coditect_sled::open(store, SledOptions::default()).expect("open the store");
@@ -231,7 +235,10 @@ fn killed_export_import_and_erase_hold_the_tenant_and_finish_when_run_again() {
     ));
     assert_eq!(exported["consistent"], true, "{exported}");
     let shown = json(&coditect(&store, &["--json", "tenant", "show", &id]));
-    assert_eq!(shown["status"], "active", "the export restored the status: {shown}");
+    assert_eq!(
+        shown["status"], "active",
+        "the export restored the status: {shown}"
+    );
     assert!(
         records_and_indexes(&tenant_rows(&store, source)) == records_and_indexes(&before),
         "the killed exports changed no record"
@@ -240,7 +247,15 @@ fn killed_export_import_and_erase_hold_the_tenant_and_finish_when_run_again() {
     // Import of that backup under a new id: killed twice, refused meanwhile, then finished.
     let copy = TenantId::generate();
     let copy_id = copy.to_string();
-    let import = ["tenant", "import", out, "--as", &copy_id, "--domain", "copy.test"];
+    let import = [
+        "tenant",
+        "import",
+        out,
+        "--as",
+        &copy_id,
+        "--domain",
+        "copy.test",
+    ];
     for chunks in KILL_AFTER {
         run_and_kill(&store, &import, chunks);
         refused_while(&store, &copy_id, "import");
@@ -264,7 +279,10 @@ fn killed_export_import_and_erase_hold_the_tenant_and_finish_when_run_again() {
         run_and_kill(&store, &erase, chunks);
         refused_while(&store, &id, "erase");
     }
-    let erased = json(&coditect(&store, &["--json", "tenant", "erase", &id, "--yes"]));
+    let erased = json(&coditect(
+        &store,
+        &["--json", "tenant", "erase", &id, "--yes"],
+    ));
     assert_eq!(erased["keys"], keys, "every key counted once: {erased}");
     fails(&coditect(&store, &["tenant", "show", &id]));
     assert!(tenant_rows(&store, source).is_empty());
