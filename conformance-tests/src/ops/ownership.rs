@@ -161,16 +161,7 @@ async fn status(db: &dyn KvBackend, id: TenantId) -> TenantStatus {
 }
 
 /// The tenant is as `before` (after a refusal named `what`).
-async fn unchanged(
-    db: &dyn KvBackend,
-    id: TenantId,
-    before: &(
-        Option<Tenant>,
-        Vec<(Vec<u8>, Vec<u8>)>,
-        Option<ops::TenantOp>,
-    ),
-    what: &str,
-) {
+async fn unchanged(db: &dyn KvBackend, id: TenantId, before: &Snapshot, what: &str) {
     let now = snapshot(db, id).await;
     assert_eq!(now.0, before.0, "{what}: the registry entry changed");
     assert_eq!(
@@ -196,16 +187,16 @@ fn assert_pending<T: std::fmt::Debug>(result: Result<T>, operation: &str) {
     }
 }
 
-/// Everything of a tenant a refused operation must leave as it was: its registry entry,
-/// every row (its audit trail included) and the marker of an operation under way.
-async fn snapshot(
-    db: &dyn KvBackend,
-    id: TenantId,
-) -> (
+/// A tenant's registry entry, rows and operation marker.
+type Snapshot = (
     Option<Tenant>,
     Vec<(Vec<u8>, Vec<u8>)>,
     Option<ops::TenantOp>,
-) {
+);
+
+/// Everything of a tenant a refused operation must leave as it was: its registry entry,
+/// every row (its audit trail included) and the marker of an operation under way.
+async fn snapshot(db: &dyn KvBackend, id: TenantId) -> Snapshot {
     (
         entry(db, id).await,
         tenant_rows(db, id).await,
