@@ -1211,6 +1211,7 @@ macro_rules! ops_suite {
             refused_migrations_and_imports_change_nothing,
             an_interrupted_migration_holds_the_source_until_run_again,
             the_index_walk_finds_dangling_and_missing_entries,
+            abort_drops_an_export_an_import_and_a_migration,
         );
     };
     (@ownership $harness:expr; $($case:ident),+ $(,)?) => {

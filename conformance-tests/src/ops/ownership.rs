@@ -671,7 +671,13 @@ pub async fn an_interrupted_migration_holds_the_source_until_run_again(h: &dyn H
         assert_eq!(op.kind, OpKind::Migrate { to: new_id.uuid() });
         assert_eq!(op.previous, TenantStatus::Active);
         assert_held(db, id, "migrate").await;
-        if entry(db, new_id).await.is_some() {
+        // The second crash point is inside the import: the copy is staged, held by it.
+        assert_eq!(
+            entry(db, new_id).await.is_some(),
+            n == 1,
+            "crash at {crash}"
+        );
+        if n == 1 {
             assert_held(db, new_id, "import").await;
         }
         let last_before = split(tenant_rows(db, id).await).events.last().cloned();
@@ -730,4 +736,123 @@ pub async fn the_index_walk_finds_dangling_and_missing_entries(h: &dyn Harness) 
     assert!(index_problems(&unlisted)
         .iter()
         .any(|p| p.contains("not listed")));
+}
+
+/// `ops::abort` drops what holds a tenant instead of finishing it: a crashed export's quiesce
+/// (the prior status back, audited), a staged import (erased, domain freed) and a crashed
+/// migration (its staged copy erased, the old tenant's status back). With nothing pending it
+/// is refused, and an unfinished erase cannot be aborted; neither changes anything.
+pub async fn abort_drops_an_export_an_import_and_a_migration(h: &dyn Harness) {
+    let db = h.backend();
+    let db = db.as_ref();
+    let p = provisioned(db, "abort.test", Plan::Starter).await;
+    let id = p.tenant.id;
+    populate(db, &p, 100).await;
+    let chunk = small_export().chunk;
+
+    let before = snapshot(db, id).await;
+    let nothing = ops::abort(db, id, "ops", &chunk).await;
+    assert!(
+        matches!(nothing, Err(Error::InvalidInput { .. })),
+        "{nothing:?}"
+    );
+    assert!(snapshot(db, id).await == before);
+
+    let probe = Probe::new(h.backend());
+    probe.crash_in(3);
+    ops::export(&probe, id, Vec::new(), &small_export())
+        .await
+        .expect_err("crashed");
+    assert_eq!(
+        ops::abort(db, id, "ops", &chunk).await.expect("abort"),
+        ops::Aborted::Export {
+            status: TenantStatus::Active
+        }
+    );
+    assert_eq!(status(db, id).await, TenantStatus::Active);
+    assert!(ops::pending_operation(db, id)
+        .await
+        .expect("read")
+        .is_none());
+    let events = split(tenant_rows(db, id).await).events;
+    assert_eq!(
+        events.last().map(|e| e.model.as_str()),
+        Some(ops::abort::ABORT_EVENT_MODEL)
+    );
+
+    let bytes = export_bytes(db, id, &small_export()).await;
+    let staged = TenantId::generate();
+    let probe = Probe::new(h.backend());
+    probe.crash_in(3);
+    ops::import(
+        &probe,
+        Cursor::new(&bytes),
+        &ImportTarget::new_tenant(staged, "abort-staged.test"),
+        &chunk,
+    )
+    .await
+    .expect_err("crashed");
+    assert_eq!(
+        ops::abort(db, staged, "ops", &chunk).await.expect("abort"),
+        ops::Aborted::Import
+    );
+    assert!(entry(db, staged).await.is_none());
+    assert!(tenant_rows(db, staged).await.is_empty());
+    let tx = db.begin().await.expect("begin");
+    assert!(tenant::get_by_domain(tx.as_ref(), "abort-staged.test")
+        .await
+        .expect("get")
+        .is_none());
+    drop(tx);
+
+    let new_id = TenantId::generate();
+    // Past the export's chunks (as many commits as a whole export, less its end), the
+    // import's staging and first chunk.
+    let counting = Probe::new(h.backend());
+    ops::export(&counting, id, Vec::new(), &small_export())
+        .await
+        .expect("export");
+    let export_commits = counting
+        .stats
+        .commits
+        .load(std::sync::atomic::Ordering::SeqCst);
+    let probe = Probe::new(h.backend());
+    probe.crash_in(export_commits + 4);
+    ops::migrate(&probe, id, new_id, "abort-moved.test", &small_export())
+        .await
+        .expect_err("crashed");
+    assert!(
+        entry(db, new_id).await.is_some(),
+        "the crash left a staged copy"
+    );
+    assert_eq!(
+        ops::abort(db, id, "ops", &chunk).await.expect("abort"),
+        ops::Aborted::Migrate {
+            to: new_id.uuid(),
+            status: TenantStatus::Active
+        }
+    );
+    assert_eq!(status(db, id).await, TenantStatus::Active);
+    assert!(ops::pending_operation(db, id)
+        .await
+        .expect("read")
+        .is_none());
+    assert!(entry(db, new_id).await.is_none());
+    assert!(tenant_rows(db, new_id).await.is_empty());
+
+    let probe = Probe::new(h.backend());
+    probe.crash_in(3);
+    ops::erase(
+        &probe,
+        id,
+        "dpo",
+        &EraseOptions {
+            chunk: chunk.clone(),
+        },
+    )
+    .await
+    .expect_err("crashed");
+    let before = snapshot(db, id).await;
+    assert_pending(ops::abort(db, id, "ops", &chunk).await, "erase");
+    assert!(snapshot(db, id).await == before);
 }

@@ -107,6 +107,17 @@ pub enum TenantCommand {
         #[arg(long)]
         domain: Option<String>,
     },
+    /// Drop the export, import or migration that holds a tenant instead of finishing it: an
+    /// export's quiesce is released (the status from before it restored), a staged import is
+    /// erased, a migration is cancelled (its staged copy erased). Audited.
+    Abort {
+        /// The tenant's id (a UUID).
+        #[arg(value_parser = parse_tenant_id)]
+        id: TenantId,
+        /// Who asked, for the erasure record of what is erased.
+        #[arg(long)]
+        actor: Option<String>,
+    },
     /// Erase a tenant for good (GDPR): all of its data, leaving an erasure record without any.
     Erase {
         /// The tenant's id (a UUID).
@@ -292,6 +303,7 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: TenantCommand) -> anyh
             let target = ImportTarget { id: as_id, domain };
             tenant_ops::copy(db, &*to, &to_store.to_string(), out, id, target).await?;
         }
+        TenantCommand::Abort { id, actor } => tenant_ops::abort(db, out, id, actor).await?,
         TenantCommand::Erase { id, yes, actor } => {
             tenant_ops::erase(db, out, id, yes, actor).await?
         }

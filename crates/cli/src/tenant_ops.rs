@@ -1,4 +1,4 @@
-//! `coditect tenant export|import|migrate|copy|erase` and `coditect analytics`: the tenant
+//! `coditect tenant export|import|migrate|copy|erase|abort` and `coditect analytics`: the tenant
 //! operations of `coditect_core::ops`, each walking a tenant in chunked transactions, with a
 //! progress bar (records, bytes, rate) when stderr is a terminal and quiet under `--json` or a
 //! pipe. Three environment variables tune them: `CODITECT_CHUNK_RECORDS` (most pairs a
@@ -10,9 +10,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use coditect_core::model::TenantStatus;
 use coditect_core::ops::{
-    self, AnalyticsReport, ChunkOptions, EraseOptions, ExportOptions, ExportReport, ImportReport,
-    ImportTarget, MigrateReport, Progress, ReportOptions,
+    self, Aborted, AnalyticsReport, ChunkOptions, EraseOptions, ExportOptions, ExportReport,
+    ImportReport, ImportTarget, MigrateReport, Progress, ReportOptions,
 };
 use coditect_core::{KvBackend, TenantId};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -340,6 +341,55 @@ pub async fn erase(
             "erased tenant {id}: {} keys ({} bytes) in {} transactions; the erasure record (no tenant data) names \"{}\"",
             record.keys, record.bytes, record.chunks, text(&record.actor)
         );
+    }
+    Ok(())
+}
+
+/// `tenant abort ID [--actor WHO]`.
+pub async fn abort(
+    db: &dyn KvBackend,
+    out: &Output,
+    id: TenantId,
+    actor: Option<String>,
+) -> anyhow::Result<()> {
+    let actor = actor.unwrap_or_else(|| DEFAULT_ERASE_ACTOR.to_owned());
+    let aborted = ops::abort(db, id, &actor, &ChunkOptions::default())
+        .await
+        .with_context(|| format!("aborting the operation on tenant {id}"))?;
+    let status_name = |s: TenantStatus| match s {
+        TenantStatus::Active => "active",
+        TenantStatus::Suspended => "suspended",
+    };
+    let (operation, text_out, status, to) = match aborted {
+        Aborted::Export { status } => (
+            "export",
+            format!("dropped the export of tenant {id}; it is {} again", status_name(status)),
+            Some(status),
+            None,
+        ),
+        Aborted::Import => (
+            "import",
+            format!("dropped the staged import of tenant {id}: what was staged is erased"),
+            None,
+            None,
+        ),
+        Aborted::Migrate { to, status } => (
+            "migrate",
+            format!(
+                "cancelled the migration of tenant {id} to {to}: its staged copy is erased, {id} is {} again",
+                status_name(status)
+            ),
+            Some(status),
+            Some(to),
+        ),
+    };
+    if out.json {
+        out.json(&json!({
+            "tenant": id.uuid(), "aborted": operation,
+            "status": status.map(status_name), "to": to,
+        }));
+    } else {
+        println!("{text_out}");
     }
     Ok(())
 }

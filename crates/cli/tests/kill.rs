@@ -3,7 +3,8 @@
 //! then `tenant activate` (and `suspend`) must be refused naming the operation, running the
 //! operation again must finish it, and a backup from a resumed export must restore to a
 //! tenant whose every index entry points at a record holding its values and whose every
-//! record is listed in its indexes.
+//! record is listed in its indexes. A killed import can be dropped instead
+//! (`tenant abort`).
 //!
 //! The kill points come from the command's own progress lines (`CODITECT_PROGRESS=lines`,
 //! printed after each chunk committed), with small chunks (`CODITECT_CHUNK_RECORDS`) and a
@@ -286,6 +287,24 @@ fn killed_export_import_and_erase_hold_the_tenant_and_finish_when_run_again() {
     assert_eq!(erased["keys"], keys, "every key counted once: {erased}");
     fails(&coditect(&store, &["tenant", "show", &id]));
     assert!(tenant_rows(&store, source).is_empty());
+    // A killed import dropped instead of finished.
+    let dropped = TenantId::generate().to_string();
+    let import = [
+        "tenant",
+        "import",
+        out,
+        "--as",
+        &dropped,
+        "--domain",
+        "dropped.test",
+    ];
+    run_and_kill(&store, &import, KILL_AFTER[0]);
+    refused_while(&store, &dropped, "import");
+    let aborted = json(&coditect(&store, &["--json", "tenant", "abort", &dropped]));
+    assert_eq!(aborted["aborted"], "import", "{aborted}");
+    fails(&coditect(&store, &["tenant", "show", &dropped]));
+    ok(&coditect(&store, &import));
+
     assert!(
         started.elapsed() < Duration::from_secs(90),
         "took {:?}",

@@ -113,19 +113,19 @@ pub(crate) fn busy(tenant: TenantId, op: &TenantOp) -> Error {
     let (operation, hint) = match op.kind {
         OpKind::Export => (
             "export",
-            "run the export again (`coditect tenant export ID --out FILE`) to finish it; that \
-             restores the status the tenant had before it",
+            "run the export again (`coditect tenant export ID --out FILE`) to finish it (that \
+             restores the status the tenant had before it), or `coditect tenant abort ID` to \
+             drop it",
         ),
         OpKind::Import { .. } => (
             "import",
             "import the same backup again (`coditect tenant import FILE` with the same --as and \
-             --domain) to finish it, or erase the tenant (`coditect tenant erase ID --yes`) to \
-             drop it",
+             --domain) to finish it, or `coditect tenant abort ID` to drop what was staged",
         ),
         OpKind::Migrate { .. } => (
             "migrate",
             "run the same migration again (`coditect tenant migrate ID --to NEW_ID`) to finish \
-             it",
+             it, or `coditect tenant abort ID` to cancel it",
         ),
     };
     Error::OperationPending {
