@@ -99,7 +99,7 @@ pub async fn copy(
 /// domain ([`Error::AlreadyExists`] on `domain`).
 ///
 /// Then the old tenant is suspended (audited) under a migration marker
-/// ([`OpKind::Migrate`](super::OpKind::Migrate)), so no write can land in it after the cut
+/// ([`OpKind::Migrate`]), so no write can land in it after the cut
 /// and its status cannot change until the migration ends; the new one gets every record,
 /// index and counter, its audit events re-stamped and sealed afresh with a lineage record and
 /// an audit event naming the old id ([`import`](super::import())), and the old tenant's
