@@ -107,6 +107,17 @@ pub enum TenantCommand {
         #[arg(long)]
         domain: Option<String>,
     },
+    /// Drop the export, import or migration that holds a tenant instead of finishing it: an
+    /// export's quiesce is released (the status from before it restored), a staged import is
+    /// erased, a migration is cancelled (its staged copy erased). Audited.
+    Abort {
+        /// The tenant's id (a UUID).
+        #[arg(value_parser = parse_tenant_id)]
+        id: TenantId,
+        /// Who asked, for the erasure record of what is erased.
+        #[arg(long)]
+        actor: Option<String>,
+    },
     /// Erase a tenant for good (GDPR): all of its data, leaving an erasure record without any.
     Erase {
         /// The tenant's id (a UUID).
@@ -241,8 +252,10 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: TenantCommand) -> anyh
             } else {
                 None
             };
+            let pending = pending(db, id).await?;
             if out.json {
                 let mut value = tenant_json(&tenant);
+                value["pending"] = json!(pending);
                 value["counts"] = match &counts {
                     Some(c) => {
                         json!({"users": c[0].1, "members": c[1].1, "projects": c[2].1, "tasks": c[3].1})
@@ -258,7 +271,10 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: TenantCommand) -> anyh
                             println!("  {what:<11} {n}");
                         }
                     }
-                    None => println!("  (suspended: its records cannot be opened until `coditect tenant activate {id}`)"),
+                    None => match pending {
+                        Some(operation) => println!("  (held by an unfinished {operation}: run the same `coditect tenant {operation}` again to finish it; until then it cannot be activated)"),
+                        None => println!("  (suspended: its records cannot be opened until `coditect tenant activate {id}`)"),
+                    },
                 }
             }
         }
@@ -287,6 +303,7 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: TenantCommand) -> anyh
             let target = ImportTarget { id: as_id, domain };
             tenant_ops::copy(db, &*to, &to_store.to_string(), out, id, target).await?;
         }
+        TenantCommand::Abort { id, actor } => tenant_ops::abort(db, out, id, actor).await?,
         TenantCommand::Erase { id, yes, actor } => {
             tenant_ops::erase(db, out, id, yes, actor).await?
         }
@@ -427,6 +444,23 @@ fn status_name(status: TenantStatus) -> &'static str {
         TenantStatus::Active => "active",
         TenantStatus::Suspended => "suspended",
     }
+}
+
+/// The operation that holds tenant `id` (`export`, `import`, `migrate`, `erase`), if one
+/// started and has not finished.
+async fn pending(db: &dyn KvBackend, id: TenantId) -> anyhow::Result<Option<&'static str>> {
+    use coditect_core::ops::{self, OpKind};
+    if let Some(op) = ops::pending_operation(db, id).await? {
+        return Ok(Some(match op.kind {
+            OpKind::Export => "export",
+            OpKind::Import { .. } => "import",
+            OpKind::Migrate { .. } => "migrate",
+        }));
+    }
+    let erasing = ops::erasure_record(db, id)
+        .await?
+        .is_some_and(|record| record.finished_ms.is_none());
+    Ok(erasing.then_some("erase"))
 }
 
 /// A registry entry as JSON.

@@ -1,16 +1,19 @@
-//! `coditect tenant export|import|migrate|copy|erase` and `coditect analytics`: the tenant
+//! `coditect tenant export|import|migrate|copy|erase|abort` and `coditect analytics`: the tenant
 //! operations of `coditect_core::ops`, each walking a tenant in chunked transactions, with a
 //! progress bar (records, bytes, rate) when stderr is a terminal and quiet under `--json` or a
-//! pipe.
+//! pipe. Three environment variables tune them: `CODITECT_CHUNK_RECORDS` (most pairs a
+//! transaction, default 10,000), `CODITECT_CHUNK_PAUSE_MS` (a pause after each chunk, default
+//! none) and `CODITECT_PROGRESS=lines` (one `progress: ...` line per chunk on stderr).
 
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use coditect_core::model::TenantStatus;
 use coditect_core::ops::{
-    self, AnalyticsReport, ChunkOptions, EraseOptions, ExportOptions, ExportReport, ImportReport,
-    ImportTarget, MigrateReport, Progress, ReportOptions,
+    self, Aborted, AnalyticsReport, ChunkOptions, EraseOptions, ExportOptions, ExportReport,
+    ImportReport, ImportTarget, MigrateReport, Progress, ReportOptions,
 };
 use coditect_core::{KvBackend, TenantId};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -23,10 +26,51 @@ use crate::tenant::{plan_name, require};
 /// Who an erasure record names when `--actor` is not given.
 const DEFAULT_ERASE_ACTOR: &str = "coditect-cli operator";
 
+/// Most pairs a transaction of a tenant operation handles (default: the library's 10,000).
+const CHUNK_RECORDS_ENV: &str = "CODITECT_CHUNK_RECORDS";
+/// Milliseconds to wait after each chunk (default 0): spreads a large operation's load on a
+/// store it shares with live traffic.
+const CHUNK_PAUSE_ENV: &str = "CODITECT_CHUNK_PAUSE_MS";
+/// `lines`: one line per chunk on stderr (`progress: export 200 records 51234 bytes`), for
+/// logs and scripts, which cannot see the terminal's bar.
+const PROGRESS_ENV: &str = "CODITECT_PROGRESS";
+
+/// A whole number from environment variable `name`, or `None` when it is unset or empty.
+fn env_number(name: &str) -> anyhow::Result<Option<u64>> {
+    match std::env::var(name) {
+        Ok(text) if text.trim().is_empty() => Ok(None),
+        Ok(text) => text
+            .trim()
+            .parse::<u64>()
+            .map(Some)
+            .with_context(|| format!("{name} must be a whole number, not {}", text)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => bail!("{name} is not valid UTF-8"),
+    }
+}
+
 /// A progress bar fed by an operation's chunk callback; hidden unless stderr is a terminal
-/// and the output is for people. `total_bytes` gives it a length (and so an ETA).
-fn progress(out: &Output, what: &str, total_bytes: Option<u64>) -> (ProgressBar, ChunkOptions) {
+/// and the output is for people. `total_bytes` gives it a length (and so an ETA). The chunk
+/// size, a pause after each chunk and progress lines come from the environment
+/// (`CODITECT_CHUNK_RECORDS`, `CODITECT_CHUNK_PAUSE_MS`, `CODITECT_PROGRESS=lines`).
+fn progress(
+    out: &Output,
+    what: &str,
+    total_bytes: Option<u64>,
+) -> anyhow::Result<(ProgressBar, ChunkOptions)> {
     use std::io::IsTerminal;
+    let chunk_records = match env_number(CHUNK_RECORDS_ENV)? {
+        Some(0) => bail!("{CHUNK_RECORDS_ENV} must be at least 1"),
+        Some(n) => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+        None => None,
+    };
+    let pause = env_number(CHUNK_PAUSE_ENV)?.map(std::time::Duration::from_millis);
+    let lines = match std::env::var(PROGRESS_ENV) {
+        Ok(mode) if mode == "lines" => true,
+        Ok(mode) if mode.is_empty() => false,
+        Ok(mode) => bail!("{PROGRESS_ENV} is `lines` or unset, not {}", text(&mode)),
+        Err(_) => false,
+    };
     let bar = if out.json || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
     } else {
@@ -46,14 +90,33 @@ fn progress(out: &Output, what: &str, total_bytes: Option<u64>) -> (ProgressBar,
         bar
     };
     let feed = bar.clone();
+    let what = what.to_owned();
+    let defaults = ChunkOptions::default();
     let chunk = ChunkOptions {
+        chunk_records: chunk_records.unwrap_or(defaults.chunk_records),
         progress: Some(Arc::new(move |p: Progress| {
             feed.set_position(p.bytes);
             feed.set_message(format!("{} records", p.records));
+            if lines {
+                // Told after the chunk committed: a reader of these lines knows how far the
+                // operation got in the store.
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(
+                    err,
+                    "progress: {what} {} records {} bytes",
+                    p.records, p.bytes
+                );
+                let _ = err.flush();
+            }
+            if let Some(pause) = pause {
+                // The command runs one operation on a single-threaded runtime: blocking it
+                // here delays the next chunk and nothing else.
+                std::thread::sleep(pause);
+            }
         })),
-        ..ChunkOptions::default()
+        ..defaults
     };
-    (bar, chunk)
+    Ok((bar, chunk))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -86,7 +149,7 @@ pub async fn export(
 ) -> anyhow::Result<()> {
     let path = target.shown();
     require(db, id).await?;
-    let (bar, chunk) = progress(out, "export", None);
+    let (bar, chunk) = progress(out, "export", None)?;
     let options = ExportOptions {
         chunk,
         ..ExportOptions::default()
@@ -142,7 +205,7 @@ pub async fn import(
     let size = std::fs::metadata(path)
         .with_context(|| format!("reading backup {}", path_text(path)))?
         .len();
-    let (bar, chunk) = progress(out, "import", Some(size));
+    let (bar, chunk) = progress(out, "import", Some(size))?;
     let target = ImportTarget { id, domain };
     let report = ops::import_from_path(db, path, &target, &chunk)
         .await
@@ -181,7 +244,7 @@ pub async fn migrate(
 ) -> anyhow::Result<()> {
     let old = require(db, id).await?;
     let domain = domain.unwrap_or_else(|| migrated_domain(&old.domain, new_id));
-    let (bar, chunk) = progress(out, "migrate", None);
+    let (bar, chunk) = progress(out, "migrate", None)?;
     let options = ExportOptions {
         chunk,
         ..ExportOptions::default()
@@ -208,7 +271,7 @@ pub async fn copy(
 ) -> anyhow::Result<()> {
     let tenant = require(from, id).await?;
     let domain = target.domain.clone().unwrap_or(tenant.domain);
-    let (bar, chunk) = progress(out, "copy", None);
+    let (bar, chunk) = progress(out, "copy", None)?;
     let options = ExportOptions {
         chunk,
         ..ExportOptions::default()
@@ -260,7 +323,7 @@ pub async fn erase(
     if !yes {
         bail!("erasing tenant {id} removes all of its data for good: add --yes to do it");
     }
-    let (bar, chunk) = progress(out, "erase", None);
+    let (bar, chunk) = progress(out, "erase", None)?;
     let actor = actor.unwrap_or_else(|| DEFAULT_ERASE_ACTOR.to_owned());
     let record = ops::erase(db, id, &actor, &EraseOptions { chunk })
         .await
@@ -278,6 +341,55 @@ pub async fn erase(
             "erased tenant {id}: {} keys ({} bytes) in {} transactions; the erasure record (no tenant data) names \"{}\"",
             record.keys, record.bytes, record.chunks, text(&record.actor)
         );
+    }
+    Ok(())
+}
+
+/// `tenant abort ID [--actor WHO]`.
+pub async fn abort(
+    db: &dyn KvBackend,
+    out: &Output,
+    id: TenantId,
+    actor: Option<String>,
+) -> anyhow::Result<()> {
+    let actor = actor.unwrap_or_else(|| DEFAULT_ERASE_ACTOR.to_owned());
+    let aborted = ops::abort(db, id, &actor, &ChunkOptions::default())
+        .await
+        .with_context(|| format!("aborting the operation on tenant {id}"))?;
+    let status_name = |s: TenantStatus| match s {
+        TenantStatus::Active => "active",
+        TenantStatus::Suspended => "suspended",
+    };
+    let (operation, text_out, status, to) = match aborted {
+        Aborted::Export { status } => (
+            "export",
+            format!("dropped the export of tenant {id}; it is {} again", status_name(status)),
+            Some(status),
+            None,
+        ),
+        Aborted::Import => (
+            "import",
+            format!("dropped the staged import of tenant {id}: what was staged is erased"),
+            None,
+            None,
+        ),
+        Aborted::Migrate { to, status } => (
+            "migrate",
+            format!(
+                "cancelled the migration of tenant {id} to {to}: its staged copy is erased, {id} is {} again",
+                status_name(status)
+            ),
+            Some(status),
+            Some(to),
+        ),
+    };
+    if out.json {
+        out.json(&json!({
+            "tenant": id.uuid(), "aborted": operation,
+            "status": status.map(status_name), "to": to,
+        }));
+    } else {
+        println!("{text_out}");
     }
     Ok(())
 }

@@ -132,6 +132,22 @@ pub enum Error {
         tenant: uuid::Uuid,
     },
 
+    /// A tenant operation that spans several transactions (an export's quiesce, a staged
+    /// import, an erase or a migration) holds the tenant and has not finished, so its status,
+    /// settings and data are refused to everyone else until it does: letting them change
+    /// mid-way would tear the backup, lose what is written when the import resumes, or bring
+    /// a half-erased tenant back. Nothing was written. Not retryable: the operation has to be
+    /// finished (or dropped) first, as `hint` says.
+    #[error("tenant {tenant} is held by an unfinished {operation}: {hint}")]
+    OperationPending {
+        /// The tenant held.
+        tenant: uuid::Uuid,
+        /// Which operation holds it: `"export"`, `"import"`, `"erase"` or `"migrate"`.
+        operation: &'static str,
+        /// How to finish it (or drop it).
+        hint: &'static str,
+    },
+
     /// No record of this model has this id in the tenant.
     #[error("{model} {id} not found")]
     NotFound {

@@ -42,7 +42,9 @@ pub struct TenantTx<'t> {
 
 impl<'t> TenantTx<'t> {
     /// Scopes `tx` to `tenant`, which must be in the registry
-    /// ([`Error::TenantNotFound`]) and active ([`Error::TenantInactive`]). The registry read
+    /// ([`Error::TenantNotFound`]) and active ([`Error::TenantInactive`], or
+    /// [`Error::OperationPending`] naming the export, import, erase or migration that holds it
+    /// suspended). The registry read
     /// is not a snapshot, so suspending a tenant conflicts with transactions still using it.
     pub async fn open(tx: &'t dyn Transaction, tenant: TenantId) -> Result<Self> {
         let record = Self::active_entry(tx, tenant).await?;
@@ -59,6 +61,11 @@ impl<'t> TenantTx<'t> {
     async fn active_entry(tx: &dyn Transaction, tenant: TenantId) -> Result<Tenant> {
         let record = Self::registry_entry(tx, tenant).await?;
         if record.status != TenantStatus::Active {
+            // Name the operation holding it, if one does: the caller is told how long it is
+            // refused and what would end it. Read only on this (failing) path.
+            if let Some(error) = crate::ops::state::pending_error(tx, tenant).await? {
+                return Err(error);
+            }
             return Err(Error::TenantInactive {
                 tenant: tenant.uuid(),
             });

@@ -222,7 +222,8 @@ pub(crate) async fn register(tx: &dyn Transaction, tenant: &Tenant) -> Result<Ve
 /// the domain changes, audited in the tenant. Only the system and the tenant's Admins may
 /// ([`Error::Forbidden`] otherwise: the right to update [`ResourceKind::Tenant`] tenant-wide);
 /// the status is not a setting: a different status is [`Error::InvalidInput`], and changes
-/// through [`set_status`].
+/// through [`set_status`]. While an export, import, erase or migration holds the tenant the
+/// update is refused ([`Error::OperationPending`]), changing nothing.
 pub async fn update(
     tx: &dyn Transaction,
     by: impl Into<Principal>,
@@ -245,12 +246,15 @@ pub async fn update(
         Scope::Tenant,
     );
     rbac::authorize(&ttx, by, Action::Update, &resource).await?;
+    crate::ops::state::refuse_if_pending(tx, tenant.id).await?;
     write_entry(tx, &ttx, by.actor(), (&before_bytes, &before), tenant).await
 }
 
 /// Sets a tenant's status (suspend, activate): the platform operator's (and the system's)
-/// alone, [`Error::Forbidden`] for anyone else, a tenant Admin included. Setting the status
-/// it already has changes nothing and audits nothing.
+/// alone, [`Error::Forbidden`] for anyone else, a tenant Admin included. While an export,
+/// import, erase or migration holds the tenant any status change is refused
+/// ([`Error::OperationPending`]): the operation owns the status and restores it when it ends.
+/// Setting the status it already has changes nothing and audits nothing.
 pub async fn set_status(
     tx: &dyn Transaction,
     by: impl Into<Principal>,
@@ -267,6 +271,9 @@ pub async fn set_status(
             id: id.uuid(),
         });
     }
+    // Before the no-op answer too: "suspend" during an export would otherwise report success
+    // and then be undone when the export restores the status it began with.
+    crate::ops::state::refuse_if_pending(tx, id).await?;
     if before.status == status {
         return Ok(before);
     }

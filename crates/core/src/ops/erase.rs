@@ -10,14 +10,19 @@
 //! transaction removes the registry entry, the domain entry and any operation marker, and
 //! finishes the record. An erase interrupted anywhere (crash, error) leaves the tenant
 //! suspended and the record unfinished: running [`erase`] again resumes and completes it, and
-//! running it on a tenant already erased returns its record.
+//! running it on a tenant already erased returns its record. While the record is unfinished
+//! the tenant's status cannot change and nothing else can start on it
+//! ([`Error::OperationPending`]).
+//!
+//! An erase is refused, changing nothing, while an export or a migration holds the tenant
+//! (finish that first); a staged (interrupted) import is dropped by erasing it.
 
 use foundationdb_tuple::pack;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::export::read_chunk;
-use super::state;
+use super::state::{self, OpKind};
 use super::{ChunkOptions, Progress};
 use crate::error::{Error, Result};
 use crate::keys::{self, TenantId, SYSTEM};
@@ -75,15 +80,18 @@ pub async fn erasure_record(db: &dyn KvBackend, tenant: TenantId) -> Result<Opti
     get_erasure(tx.as_ref(), tenant).await
 }
 
-/// Refuses to work on a tenant whose erasure has started and not finished.
+/// Whether `tenant`'s erasure has started and not finished.
+pub(crate) async fn is_erasing(tx: &dyn Transaction, tenant: TenantId) -> Result<bool> {
+    Ok(matches!(get_erasure(tx, tenant).await?, Some(record) if record.finished_ms.is_none()))
+}
+
+/// Refuses ([`Error::OperationPending`]) to work on a tenant whose erasure has started and
+/// not finished.
 pub(crate) async fn refuse_if_erasing(tx: &dyn Transaction, tenant: TenantId) -> Result<()> {
-    match get_erasure(tx, tenant).await? {
-        Some(record) if record.finished_ms.is_none() => Err(Error::InvalidInput {
-            field: "tenant",
-            reason: format!("tenant {tenant} is being erased: run the erase again to finish it"),
-        }),
-        _ => Ok(()),
+    if is_erasing(tx, tenant).await? {
+        return Err(state::erasing(tenant));
     }
+    Ok(())
 }
 
 /// Erases `tenant` for `actor` (who asked, recorded as given). Resumes an interrupted erase;
@@ -110,6 +118,14 @@ pub async fn erase(
             _ => {}
         }
         let (entry, _) = state::registry_entry(tx, tenant).await?;
+        // A staged import is dropped by erasing it; an export or migration holding the
+        // tenant must finish first (it would otherwise restore the status of, or copy, a
+        // tenant half erased).
+        if let Some(op) = state::get_op(tx, tenant).await? {
+            if !matches!(op.kind, OpKind::Import { .. }) {
+                return Err(state::busy(tenant, &op));
+            }
+        }
         if entry.status != TenantStatus::Suspended {
             state::put_registry_entry(
                 tx,

@@ -5,31 +5,35 @@
 //! registry status to `Suspended` and leaves a marker ([`OpKind::Export`]) that remembers the
 //! status to restore. Every writer opens the tenant through [`TenantTx`], which reads the
 //! registry entry without snapshot, so a writer that started before the quiesce conflicts on
-//! commit and its retry is refused ([`Error::TenantInactive`]): after the quiesce commits,
+//! commit and its retry is refused ([`Error::OperationPending`]): after the quiesce commits,
 //! nothing can commit into the tenant, and the chunks read afterwards, each at its own read
 //! version, together form one consistent cut. The header says so (`consistent: true`); the
 //! last transaction restores the status and removes the marker. Both status changes are audit
 //! events in the tenant (the first one is inside the backup).
 //!
 //! The registry is the one door writers use; the audit sealer (which only appends its own
-//! state after events that cannot change while quiesced) and an operator changing the
-//! registry entry by hand are not stopped. `quiesce: false` exports without refusing writers:
-//! each data frame is then consistent at its own read version only (recorded in the frame),
-//! and the header says `consistent: false`. An export interrupted by a crash leaves the tenant
+//! state after events that cannot change while quiesced) and someone writing the registry
+//! key with a raw transaction are not stopped. `quiesce: false` exports an active tenant
+//! without refusing writers: each data frame is then consistent at its own read version only
+//! (recorded in the frame), and the header says `consistent: false`. An export interrupted by a crash leaves the tenant
 //! suspended with its marker: exporting again resumes the quiesce and restores the status at
 //! the end.
 //!
 //! Limits of the quiesce: run one export of a tenant at a time (a second one started while the
 //! first runs takes the marker for an interrupted export, and whichever ends first lets
-//! writers back in); and nothing may set the status back to `Active` while the marker exists
-//! (an operator's `tenant::update` or "activate" would let writers in mid-export: tools should
-//! check [`pending_operation`](super::pending_operation) first).
+//! writers back in). While the marker exists the tenant's status and settings cannot change
+//! ([`Error::OperationPending`] from `tenant::set_status` and `tenant::update`), so an
+//! operator's "activate" cannot let writers in mid-export, nor a "suspend" be undone by the
+//! end. An export of a tenant that is already suspended holds it with a marker too, and ends
+//! leaving it suspended; an export resumed after a crash restores the status the tenant had
+//! before the first attempt began.
 //!
 //! [`OpKind::Export`]: super::OpKind::Export
 
 use std::io::Write;
 
 use foundationdb_tuple::pack_into;
+use uuid::Uuid;
 
 use super::backup::{relative_key, BackupHeader, BackupWriter};
 use super::state::{self, busy, OpKind, TenantOp};
@@ -91,10 +95,30 @@ pub async fn export<W: Write>(
     out: W,
     options: &ExportOptions,
 ) -> Result<ExportReport> {
-    let start = begin(db, tenant, options).await?;
+    export_held(db, tenant, out, options, Hold::Own).await
+}
+
+/// Who holds the tenant while it is exported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hold {
+    /// The export itself: it quiesces the tenant under its own marker (or resumes one).
+    Own,
+    /// The migration to this id, whose marker already holds the tenant suspended.
+    Migration(Uuid),
+}
+
+/// [`export`] of a tenant held as `hold` says.
+pub(crate) async fn export_held<W: Write>(
+    db: &dyn KvBackend,
+    tenant: TenantId,
+    out: W,
+    options: &ExportOptions,
+    hold: Hold,
+) -> Result<ExportReport> {
+    let start = begin(db, tenant, options, hold).await?;
     let result = write_chunks(db, tenant, out, &start, options).await;
-    if start.quiesced {
-        // Writers are let back in whether or not the file was written.
+    if start.owns_marker {
+        // The status is restored whether or not the file was written.
         let restored = end(db, tenant, options).await;
         let report = result?;
         restored?;
@@ -106,7 +130,8 @@ pub async fn export<W: Write>(
 
 struct Start {
     header: BackupHeader,
-    quiesced: bool,
+    /// Whether this export holds the tenant with its own marker (and so must end it).
+    owns_marker: bool,
 }
 
 /// The per-tenant counters `(tenant, "meta", "count", name)` in `tx`.
@@ -149,29 +174,65 @@ pub(crate) async fn counters(
 }
 
 /// The first transaction: the registry entry, the quiesce, the counters.
-async fn begin(db: &dyn KvBackend, tenant: TenantId, options: &ExportOptions) -> Result<Start> {
+async fn begin(
+    db: &dyn KvBackend,
+    tenant: TenantId,
+    options: &ExportOptions,
+    hold: Hold,
+) -> Result<Start> {
     let quiesce = options.quiesce;
     let (start, _) = run(db, &options.chunk.retry, |tx| async move {
         let tx: &dyn Transaction = &*tx;
         erase::refuse_if_erasing(tx, tenant).await?;
         let (entry, entry_bytes) = state::registry_entry(tx, tenant).await?;
         let op = state::get_op(tx, tenant).await?;
-        let (original, quiesced) = match op {
-            Some(
-                op @ TenantOp {
-                    kind: OpKind::Import { .. },
-                    ..
-                },
-            ) => return Err(busy(tenant, &op)),
-            // An earlier export was interrupted: the tenant is still quiesced.
-            Some(op) => (
+        // The entry in the header carries the status from before the operation, which is
+        // what a restore brings back.
+        let (original, consistent, owns_marker) = match (op, hold) {
+            // An earlier export was interrupted: the tenant is still quiesced, and `previous`
+            // is the status it had before that export began.
+            (
+                Some(
+                    op @ TenantOp {
+                        kind: OpKind::Export,
+                        ..
+                    },
+                ),
+                Hold::Own,
+            ) => (
                 Tenant {
                     status: op.previous,
                     ..entry
                 },
                 true,
+                true,
             ),
-            None if quiesce && entry.status == TenantStatus::Active => {
+            (Some(op @ TenantOp { kind, .. }), Hold::Migration(to))
+                if kind == (OpKind::Migrate { to }) =>
+            {
+                (
+                    Tenant {
+                        status: op.previous,
+                        ..entry
+                    },
+                    true,
+                    false,
+                )
+            }
+            (Some(op), _) => return Err(busy(tenant, &op)),
+            (None, Hold::Migration(to)) => {
+                return Err(Error::InvalidInput {
+                    field: "tenant",
+                    reason: format!(
+                        "the migration of tenant {tenant} to {to} is not under way (its marker \
+                         is gone)"
+                    ),
+                })
+            }
+            // The file will say it is one cut, so the tenant is held for the whole export,
+            // suspended already or not: a marker makes `activate` refuse it meanwhile, and
+            // the end restores exactly this status.
+            (None, Hold::Own) if quiesce || entry.status == TenantStatus::Suspended => {
                 state::put_op(
                     tx,
                     tenant,
@@ -182,28 +243,27 @@ async fn begin(db: &dyn KvBackend, tenant: TenantId, options: &ExportOptions) ->
                         progress: 0,
                     },
                 )?;
-                let quiet = Tenant {
-                    status: TenantStatus::Suspended,
-                    ..entry.clone()
-                };
-                let after = state::put_registry_entry(tx, &quiet)?;
-                let ttx = TenantTx::open_any_status(tx, tenant).await?;
-                audit::write(
-                    &ttx,
-                    Actor::System,
-                    AuditAction::Update,
-                    Tenant::WHAT,
-                    tenant.uuid(),
-                    Some(&entry_bytes),
-                    Some(&after),
-                )?;
-                (entry, true)
+                if entry.status != TenantStatus::Suspended {
+                    let quiet = Tenant {
+                        status: TenantStatus::Suspended,
+                        ..entry.clone()
+                    };
+                    let after = state::put_registry_entry(tx, &quiet)?;
+                    let ttx = TenantTx::open_any_status(tx, tenant).await?;
+                    audit::write(
+                        &ttx,
+                        Actor::System,
+                        AuditAction::Update,
+                        Tenant::WHAT,
+                        tenant.uuid(),
+                        Some(&entry_bytes),
+                        Some(&after),
+                    )?;
+                }
+                (entry, true, true)
             }
-            // A suspended tenant admits no writer through TenantTx already.
-            None => {
-                let suspended = entry.status == TenantStatus::Suspended;
-                (entry, suspended)
-            }
+            // Not quiesced: writers go on, each frame is consistent on its own.
+            (None, Hold::Own) => (entry, false, false),
         };
         let counters = counters(tx, tenant, true).await?;
         let read_version = tx.read_version().await?;
@@ -213,17 +273,18 @@ async fn begin(db: &dyn KvBackend, tenant: TenantId, options: &ExportOptions) ->
                 entry: crate::value::encode(&original)?,
                 exported_at_ms: now_ms(),
                 read_version,
-                consistent: quiesced,
+                consistent,
                 counters,
             },
-            quiesced: quiesced && original.status == TenantStatus::Active,
+            owns_marker,
         })
     })
     .await?;
     Ok(start)
 }
 
-/// The last transaction: the status before the export, the marker removed, audited.
+/// The last transaction: the status before the export (audited when it changes), the marker
+/// removed.
 async fn end(db: &dyn KvBackend, tenant: TenantId, options: &ExportOptions) -> Result<()> {
     run(db, &options.chunk.retry, |tx| async move {
         let tx: &dyn Transaction = &*tx;
@@ -233,13 +294,17 @@ async fn end(db: &dyn KvBackend, tenant: TenantId, options: &ExportOptions) -> R
         if op.kind != OpKind::Export {
             return Err(busy(tenant, &op));
         }
+        state::clear_op(tx, tenant)?;
         let (entry, before) = state::registry_entry(tx, tenant).await?;
+        if entry.status == op.previous {
+            // Suspended before the export began: nothing to restore, nothing to audit.
+            return Ok(());
+        }
         let restored = Tenant {
             status: op.previous,
             ..entry
         };
         let after = state::put_registry_entry(tx, &restored)?;
-        state::clear_op(tx, tenant)?;
         let ttx = TenantTx::open_any_status(tx, tenant).await?;
         audit::write(
             &ttx,

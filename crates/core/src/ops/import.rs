@@ -135,20 +135,19 @@ pub async fn import<R: Read + Seek>(
     import_as(db, input, target, options, None).await
 }
 
-/// [`import`], activating the tenant with `status` instead of the status in the backup.
+/// [`import`] as the end of the migration of `migrated_from` (if given): activating the
+/// tenant also ends that migration, in the same transaction.
 pub(crate) async fn import_as<R: Read + Seek>(
     db: &dyn KvBackend,
     mut input: R,
     target: &ImportTarget,
     options: &ChunkOptions,
-    status: Option<TenantStatus>,
+    migrated_from: Option<TenantId>,
 ) -> Result<ImportReport> {
     input.seek(SeekFrom::Start(0))?;
     let summary = verify_backup_from(&mut input)?;
     let mut plan = Plan::new(&summary, target)?;
-    if let Some(status) = status {
-        plan.previous = status;
-    }
+    plan.migrated_from = migrated_from;
     stage(db, &plan, options).await?;
     input.seek(SeekFrom::Start(0))?;
     let written = write_chunks(db, &plan, &mut input, options).await?;
@@ -197,6 +196,8 @@ struct Plan {
     source: TenantId,
     entry: Tenant,
     previous: TenantStatus,
+    /// The tenant whose migration this import ends, if it is one.
+    migrated_from: Option<TenantId>,
 }
 
 impl Plan {
@@ -225,6 +226,7 @@ impl Plan {
             source,
             entry,
             previous: original.status,
+            migrated_from: None,
         })
     }
 
@@ -552,6 +554,9 @@ async fn activate(
             },
         )?;
         state::clear_op(tx, id)?;
+        if let Some(from) = plan.migrated_from {
+            end_migration(tx, from, id).await?;
+        }
         let bytes = value::encode(lineage)?;
         let ttx = TenantTx::open_any_status(tx, id).await?;
         ttx.set(&lineage_key(id, plan.source.uuid()), &bytes)?;
@@ -567,4 +572,30 @@ async fn activate(
     })
     .await?;
     Ok(())
+}
+
+/// Ends the migration of `from` to `to` in the transaction that activates `to`, so the new
+/// tenant goes live exactly when the old one's marker goes: the old tenant stays suspended,
+/// and its trail records the migration (only now that it happened).
+async fn end_migration(tx: &dyn Transaction, from: TenantId, to: TenantId) -> Result<()> {
+    match state::get_op(tx, from).await? {
+        Some(op) if op.kind == (OpKind::Migrate { to: to.uuid() }) => {}
+        _ => {
+            return Err(Error::InvalidInput {
+                field: "tenant",
+                reason: format!("the migration of tenant {from} to {to} is no longer under way"),
+            })
+        }
+    }
+    state::clear_op(tx, from)?;
+    let ttx = TenantTx::open_any_status(tx, from).await?;
+    audit::write(
+        &ttx,
+        Actor::System,
+        AuditAction::Create,
+        super::migrate::MIGRATE_EVENT_MODEL,
+        to.uuid(),
+        None,
+        None,
+    )
 }

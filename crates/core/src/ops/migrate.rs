@@ -12,14 +12,16 @@ use std::path::PathBuf;
 
 use uuid::Uuid;
 
-use super::export::{export, ExportOptions, ExportReport};
+use super::erase;
+use super::export::{export_held, ExportOptions, ExportReport, Hold};
 use super::import::{import_as, ImportReport, ImportTarget};
-use super::state::{self, busy};
+use super::state::{self, busy, OpKind, TenantOp};
 use crate::audit::{self, Actor, AuditAction};
-use crate::error::Result;
-use crate::keys::TenantId;
+use crate::error::{Error, Result};
+use crate::keys::{self, TenantId};
 use crate::kv::{KvBackend, Transaction};
-use crate::model::tenant::{Tenant, TenantStatus};
+use crate::model::tenant::{normalize_domain, Tenant, TenantStatus};
+use crate::record::now_ms;
 use crate::retry::run;
 use crate::tenant_tx::TenantTx;
 use crate::value::Versioned;
@@ -57,15 +59,19 @@ async fn through_file(
     tenant: TenantId,
     target: &ImportTarget,
     options: &ExportOptions,
-    status: Option<TenantStatus>,
+    hold: Hold,
 ) -> Result<MigrateReport> {
     let temp = TempFile::new();
     let file = fs::File::create(&temp.0)?;
     let mut out = BufWriter::new(file);
-    let export = export(from, tenant, &mut out, options).await?;
+    let export = export_held(from, tenant, &mut out, options, hold).await?;
     out.into_inner().map_err(|e| e.into_error())?;
     let input = BufReader::new(fs::File::open(&temp.0)?);
-    let import = import_as(to, input, target, &options.chunk, status).await?;
+    let migrated_from = match hold {
+        Hold::Own => None,
+        Hold::Migration(_) => Some(tenant),
+    };
+    let import = import_as(to, input, target, &options.chunk, migrated_from).await?;
     Ok(MigrateReport { export, import })
 }
 
@@ -80,16 +86,27 @@ pub async fn copy(
     target: &ImportTarget,
     options: &ExportOptions,
 ) -> Result<MigrateReport> {
-    through_file(from, to, tenant, target, options, None).await
+    through_file(from, to, tenant, target, options, Hold::Own).await
 }
 
 /// Re-keys `tenant` as `new_id` with `new_domain` (domains are unique, and the old tenant
-/// keeps its own until it is erased) in the same store. The old tenant is suspended first,
-/// with an audit event naming the new id, so no write can land in it after the cut; the new
-/// one gets every record, index and counter, its audit events re-stamped and sealed afresh
-/// with a lineage record and an audit event naming the old id
-/// ([`import`](super::import())), and the old tenant's status. The old tenant stays
-/// suspended: erase it ([`erase`](super::erase())) once the new one is checked.
+/// keeps its own until it is erased) in the same store.
+///
+/// Every precondition is checked before anything is written, and a refused migration
+/// changes nothing (no status, no audit event): the old tenant must exist and not be held
+/// by another operation ([`Error::OperationPending`]), `new_id` must differ from it
+/// ([`Error::InvalidInput`]) and be free ([`Error::AlreadyExists`] on `id`), and so must the
+/// domain ([`Error::AlreadyExists`] on `domain`).
+///
+/// Then the old tenant is suspended (audited) under a migration marker
+/// ([`OpKind::Migrate`]), so no write can land in it after the cut
+/// and its status cannot change until the migration ends; the new one gets every record,
+/// index and counter, its audit events re-stamped and sealed afresh with a lineage record and
+/// an audit event naming the old id ([`import`](super::import())), and the old tenant's
+/// status. The transaction that activates the new tenant also removes the marker and writes
+/// the old tenant's audit event naming the new id. An interrupted migration is finished by
+/// running it again with the same arguments. The old tenant stays suspended: erase it
+/// ([`erase`](super::erase())) once the new one is checked.
 pub async fn migrate(
     db: &dyn KvBackend,
     tenant: TenantId,
@@ -97,42 +114,90 @@ pub async fn migrate(
     new_domain: &str,
     options: &ExportOptions,
 ) -> Result<MigrateReport> {
-    let (previous, _) = run(db, &options.chunk.retry, |tx| async move {
+    if new_id == tenant {
+        return Err(Error::InvalidInput {
+            field: "new_id",
+            reason: format!("tenant {tenant} cannot be migrated onto its own id"),
+        });
+    }
+    let domain = normalize_domain(new_domain)?;
+    let domain = &domain;
+    let to = new_id.uuid();
+    run(db, &options.chunk.retry, |tx| async move {
         let tx: &dyn Transaction = &*tx;
-        if let Some(op) = state::get_op(tx, tenant).await? {
-            return Err(busy(tenant, &op));
-        }
         let (entry, before) = state::registry_entry(tx, tenant).await?;
-        let previous = entry.status;
-        let after = state::put_registry_entry(
+        erase::refuse_if_erasing(tx, tenant).await?;
+        let resuming = match state::get_op(tx, tenant).await? {
+            Some(op) if op.kind == (OpKind::Migrate { to }) => true,
+            Some(op) => return Err(busy(tenant, &op)),
+            None => false,
+        };
+        erase::refuse_if_erasing(tx, new_id).await?;
+        if tx
+            .get(&keys::tenant_registry_key(new_id), false)
+            .await?
+            .is_some()
+        {
+            match state::get_op(tx, new_id).await? {
+                // Staged by this migration before it was interrupted: the import resumes it.
+                Some(op)
+                    if resuming
+                        && op.kind
+                            == (OpKind::Import {
+                                source: tenant.uuid(),
+                            }) => {}
+                Some(op) => return Err(busy(new_id, &op)),
+                None => {
+                    return Err(Error::AlreadyExists {
+                        model: Tenant::WHAT,
+                        field: "id",
+                    })
+                }
+            }
+        }
+        if let Some(owner) = tx.get(&keys::tenant_domain_key(domain), false).await? {
+            if owner != new_id.uuid().as_bytes() {
+                return Err(Error::AlreadyExists {
+                    model: Tenant::WHAT,
+                    field: "domain",
+                });
+            }
+        }
+        if resuming {
+            return Ok(());
+        }
+        state::put_op(
             tx,
-            &Tenant {
-                status: TenantStatus::Suspended,
-                ..entry
+            tenant,
+            &TenantOp {
+                kind: OpKind::Migrate { to },
+                previous: entry.status,
+                started_ms: now_ms(),
+                progress: 0,
             },
         )?;
-        let ttx = TenantTx::open_any_status(tx, tenant).await?;
-        audit::write(
-            &ttx,
-            Actor::System,
-            AuditAction::Update,
-            Tenant::WHAT,
-            tenant.uuid(),
-            Some(&before),
-            Some(&after),
-        )?;
-        audit::write(
-            &ttx,
-            Actor::System,
-            AuditAction::Create,
-            MIGRATE_EVENT_MODEL,
-            new_id.uuid(),
-            None,
-            None,
-        )?;
-        Ok(previous)
+        if entry.status != TenantStatus::Suspended {
+            let after = state::put_registry_entry(
+                tx,
+                &Tenant {
+                    status: TenantStatus::Suspended,
+                    ..entry
+                },
+            )?;
+            let ttx = TenantTx::open_any_status(tx, tenant).await?;
+            audit::write(
+                &ttx,
+                Actor::System,
+                AuditAction::Update,
+                Tenant::WHAT,
+                tenant.uuid(),
+                Some(&before),
+                Some(&after),
+            )?;
+        }
+        Ok(())
     })
     .await?;
-    let target = ImportTarget::new_tenant(new_id, new_domain);
-    through_file(db, db, tenant, &target, options, Some(previous)).await
+    let target = ImportTarget::new_tenant(new_id, domain.clone());
+    through_file(db, db, tenant, &target, options, Hold::Migration(to)).await
 }

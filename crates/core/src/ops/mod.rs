@@ -7,22 +7,26 @@
 //! ([`ChunkOptions`]) to stay well inside FoundationDB's 5 s and 10 MB. Operations that span
 //! several transactions leave a marker in the system keyspace
 //! (`("sys", "tenant_op", uuid)`, see [`TenantOp`]) or an erasure record, so that an
-//! interrupted one is recognised, and resumed or cleaned up, by running it again.
+//! interrupted one is recognised, and resumed or cleaned up, by running it again, or dropped
+//! ([`abort()`]). While one is pending it owns the tenant: status and settings changes and
+//! writers are refused with [`Error::OperationPending`](crate::Error::OperationPending).
 //!
 //! The backup file format is in [`backup`]; it parses without a store
 //! ([`backup::verify_backup`]), which is what the fuzz target drives.
 
+pub mod abort;
 pub mod analytics;
 pub mod backup;
 pub mod erase;
 pub mod export;
 pub mod import;
 pub mod migrate;
-mod state;
+pub(crate) mod state;
 
 use std::fmt;
 use std::sync::Arc;
 
+pub use abort::{abort, Aborted};
 pub use analytics::{report, AnalyticsReport, GroupReport, ReportOptions};
 pub use backup::{verify_backup, verify_backup_from, BackupHeader, BackupSummary, BackupTrailer};
 pub use erase::{erase, erasure_record, EraseOptions, Erasure};

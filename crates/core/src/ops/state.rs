@@ -4,12 +4,20 @@
 //! refuses the tenant and no writer can commit into it; the marker remembers the status to
 //! restore and how far the operation got. Nothing of the tenant's data is in it.
 //!
+//! The operation owns the tenant while its marker (or an unfinished erasure record) exists:
+//! [`refuse_if_pending`] is the one check that status and settings changes
+//! ([`tenant::set_status`](crate::model::tenant::set_status),
+//! [`tenant::update`](crate::model::tenant::update)) and the other operations run first, and
+//! [`TenantTx::open`] names the operation ([`Error::OperationPending`]) when it refuses a
+//! tenant that one holds.
+//!
 //! [`TenantTx::open`]: crate::TenantTx::open
 
 use foundationdb_tuple::pack;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::erase;
 use crate::error::{Error, Result};
 use crate::keys::{self, TenantId, SYSTEM};
 use crate::kv::{KvBackend, Transaction};
@@ -25,6 +33,12 @@ pub enum OpKind {
     Import {
         /// The tenant the backup was taken of.
         source: Uuid,
+    },
+    /// A migration is re-keying this tenant as `to` (the marker is on the tenant it leaves;
+    /// `to` carries an import marker of its own until it is activated).
+    Migrate {
+        /// The new id.
+        to: Uuid,
     },
 }
 
@@ -65,8 +79,9 @@ pub(crate) fn clear_op(tx: &dyn Transaction, tenant: TenantId) -> Result<()> {
     tx.clear(&op_key(tenant))
 }
 
-/// The operation under way on `tenant`, if any (an export or import that has not finished:
-/// run it again to resume it, or erase the tenant to drop a staged import).
+/// The operation under way on `tenant`, if any (an export, import or migration that has not
+/// finished: run it again to resume it, or erase the tenant to drop a staged import). An
+/// unfinished erase is not a marker: see [`erasure_record`](super::erasure_record).
 pub async fn pending_operation(db: &dyn KvBackend, tenant: TenantId) -> Result<Option<TenantOp>> {
     let tx = db.begin().await?;
     get_op(tx.as_ref(), tenant).await
@@ -93,14 +108,60 @@ pub(crate) fn put_registry_entry(tx: &dyn Transaction, tenant: &Tenant) -> Resul
     Ok(bytes)
 }
 
-/// The error for a tenant another operation holds.
+/// The error for a tenant another operation holds: which one, and how to finish it.
 pub(crate) fn busy(tenant: TenantId, op: &TenantOp) -> Error {
-    let what = match op.kind {
-        OpKind::Export => "an export".to_string(),
-        OpKind::Import { source } => format!("an import (from {source})"),
+    let (operation, hint) = match op.kind {
+        OpKind::Export => (
+            "export",
+            "run the export again (`coditect tenant export ID --out FILE`) to finish it (that \
+             restores the status the tenant had before it), or `coditect tenant abort ID` to \
+             drop it",
+        ),
+        OpKind::Import { .. } => (
+            "import",
+            "import the same backup again (`coditect tenant import FILE` with the same --as and \
+             --domain) to finish it, or `coditect tenant abort ID` to drop what was staged",
+        ),
+        OpKind::Migrate { .. } => (
+            "migrate",
+            "run the same migration again (`coditect tenant migrate ID --to NEW_ID`) to finish \
+             it, or `coditect tenant abort ID` to cancel it",
+        ),
     };
-    Error::InvalidInput {
-        field: "tenant",
-        reason: format!("{what} of tenant {tenant} is under way or was interrupted"),
+    Error::OperationPending {
+        tenant: tenant.uuid(),
+        operation,
+        hint,
+    }
+}
+
+/// The error for a tenant whose erasure started and has not finished.
+pub(crate) fn erasing(tenant: TenantId) -> Error {
+    Error::OperationPending {
+        tenant: tenant.uuid(),
+        operation: "erase",
+        hint: "run the erase again (`coditect tenant erase ID --yes`) to finish it",
+    }
+}
+
+/// The [`Error::OperationPending`] for whatever holds `tenant` (its marker, or its unfinished
+/// erasure), or `None` when nothing does. Not snapshot reads: a change checked against them
+/// conflicts with an operation that starts meanwhile.
+pub(crate) async fn pending_error(tx: &dyn Transaction, tenant: TenantId) -> Result<Option<Error>> {
+    if let Some(op) = get_op(tx, tenant).await? {
+        return Ok(Some(busy(tenant, &op)));
+    }
+    if erase::is_erasing(tx, tenant).await? {
+        return Ok(Some(erasing(tenant)));
+    }
+    Ok(None)
+}
+
+/// Refuses ([`Error::OperationPending`]) to change a tenant that an unfinished operation
+/// holds: the one check every status and settings change runs.
+pub(crate) async fn refuse_if_pending(tx: &dyn Transaction, tenant: TenantId) -> Result<()> {
+    match pending_error(tx, tenant).await? {
+        Some(error) => Err(error),
+        None => Ok(()),
     }
 }

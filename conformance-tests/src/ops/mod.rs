@@ -35,6 +35,8 @@ use foundationdb_tuple::pack;
 
 use crate::Harness;
 
+pub mod ownership;
+
 // ---------------------------------------------------------------------------------------
 // the probe
 
@@ -50,6 +52,10 @@ pub struct ProbeStats {
     pub max_read_bytes: AtomicU64,
     /// Fail the commit with this number (1-based, counting every commit attempt), 0: never.
     pub fail_commit: AtomicU64,
+    /// Fail the commit with this number and every later one, 0: never. A process killed
+    /// there: nothing after that point reaches the store, not even the clean-up an
+    /// operation runs when one of its transactions fails.
+    pub crash_from: AtomicU64,
     attempts: AtomicU64,
 }
 
@@ -73,6 +79,12 @@ impl Probe {
     pub fn fail_commit_in(&self, n: u64) {
         let now = self.stats.attempts.load(Ordering::SeqCst);
         self.stats.fail_commit.store(now + n, Ordering::SeqCst);
+    }
+
+    /// Fails the `n`-th commit attempt from now on (1: the next one) and every one after it.
+    pub fn crash_in(&self, n: u64) {
+        let now = self.stats.attempts.load(Ordering::SeqCst);
+        self.stats.crash_from.store(now + n, Ordering::SeqCst);
     }
 }
 
@@ -161,7 +173,10 @@ impl Transaction for ProbeTx {
     }
     async fn commit(self: Box<Self>) -> Result<CommitInfo> {
         let attempt = self.stats.attempts.fetch_add(1, Ordering::SeqCst) + 1;
-        if attempt == self.stats.fail_commit.load(Ordering::SeqCst) {
+        let crash_from = self.stats.crash_from.load(Ordering::SeqCst);
+        if attempt == self.stats.fail_commit.load(Ordering::SeqCst)
+            || (crash_from != 0 && attempt >= crash_from)
+        {
             return Err(Error::Backend {
                 code: None,
                 message: "injected failure".into(),
@@ -795,7 +810,10 @@ pub async fn interrupted_erase_resumes_to_completion(h: &dyn Harness) {
     let tx = db.begin().await.expect("begin");
     assert!(matches!(
         TenantTx::open(tx.as_ref(), tenant_id).await,
-        Err(Error::TenantInactive { .. })
+        Err(Error::OperationPending {
+            operation: "erase",
+            ..
+        })
     ));
     drop(tx);
     // Nothing else can start on it meanwhile.
@@ -890,7 +908,10 @@ pub async fn interrupted_import_resumes_or_is_dropped(h: &dyn Harness) {
     let tx = db.begin().await.expect("begin");
     assert!(matches!(
         TenantTx::open(tx.as_ref(), target).await,
-        Err(Error::TenantInactive { .. })
+        Err(Error::OperationPending {
+            operation: "import",
+            ..
+        })
     ));
     drop(tx);
     let pending = ops::pending_operation(db.as_ref(), target)
@@ -1146,8 +1167,9 @@ pub async fn analytics_never_single_out_a_tenant(h: &dyn Harness) {
         .all(|name| !name.contains("secret") && !name.contains("rare")));
 }
 
-/// Instantiates every case of [`ops`](crate::ops) as a `#[tokio::test]`. `$harness` is an
-/// expression evaluated afresh for each case (twice for the copy between two stores).
+/// Instantiates every case of [`ops`](crate::ops) and [`ops::ownership`](crate::ops::ownership)
+/// as a `#[tokio::test]`. `$harness` is an expression evaluated afresh for each case (twice
+/// for the copy between two stores).
 #[macro_export]
 macro_rules! ops_suite {
     ($harness:expr) => {
@@ -1179,6 +1201,30 @@ macro_rules! ops_suite {
                 let (a, b) = ($harness, $harness);
                 $crate::ops::copy_between_stores(&a, &b).await;
             }
+        }
+        $crate::ops_suite!(@ownership $harness;
+            an_interrupted_export_holds_the_tenant_until_run_again,
+            a_resumed_export_restores_exactly_the_status_before_it,
+            activate_during_an_export_is_refused_and_the_backup_is_one_cut,
+            an_interrupted_import_holds_the_tenant_until_run_again,
+            an_interrupted_erase_holds_the_tenant_until_run_again,
+            refused_migrations_and_imports_change_nothing,
+            an_interrupted_migration_holds_the_source_until_run_again,
+            the_index_walk_finds_dangling_and_missing_entries,
+            abort_drops_an_export_an_import_and_a_migration,
+        );
+    };
+    (@ownership $harness:expr; $($case:ident),+ $(,)?) => {
+        mod ops_ownership {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let harness = $harness;
+                    $crate::ops::ownership::$case(&harness).await;
+                }
+            )+
         }
     };
 }
