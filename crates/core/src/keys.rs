@@ -281,6 +281,47 @@ pub(crate) fn audit_meta_key(prefix: &[u8], name: &str, number: Option<i64>) -> 
     }
 }
 
+/// The prefixes of a tenant's audit trail that only the audit module (and import) write, with
+/// the reason a public write there is refused: the events, the two audit indexes, the seal
+/// state `(tenant, "meta", "audit", ...)` and the lineage records
+/// `(tenant, "meta", "lineage", ...)` an import leaves.
+pub(crate) fn audit_protected_prefixes(prefix: &[u8]) -> Vec<(Vec<u8>, &'static str)> {
+    vec![
+        (audit_prefix(prefix), "audit events are append-only"),
+        (
+            index_prefix(prefix, AUDIT_BY_ACTOR, &[]),
+            "the audit index by actor is written only by the audit trail",
+        ),
+        (
+            index_prefix(prefix, AUDIT_BY_TARGET, &[]),
+            "the audit index by target is written only by the audit trail",
+        ),
+        (
+            KeyBuf::from_prefix(prefix).push(META).push(AUDIT).0,
+            "the audit seal state is written only by the sealer",
+        ),
+        (
+            lineage_prefix(prefix),
+            "lineage records are written only by import",
+        ),
+    ]
+}
+
+/// The prefix of a tenant's lineage records: `(tenant, "meta", "lineage")`.
+pub(crate) fn lineage_prefix(prefix: &[u8]) -> Vec<u8> {
+    KeyBuf::from_prefix(prefix).push(META).push("lineage").0
+}
+
+/// The key of the lineage record an import from `source` left: `(tenant, "meta", "lineage",
+/// source)`.
+pub(crate) fn lineage_key(prefix: &[u8], source: Uuid) -> Vec<u8> {
+    KeyBuf::from_prefix(prefix)
+        .push(META)
+        .push("lineage")
+        .push(source)
+        .0
+}
+
 /// The registry key of a tenant: `("sys", "tenant", uuid)`.
 pub(crate) fn tenant_registry_key(tenant: TenantId) -> Vec<u8> {
     pack(&(SYSTEM, "tenant", tenant.uuid()))

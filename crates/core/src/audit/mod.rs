@@ -13,6 +13,7 @@
 //! hash chain over the events; [`verify`] recomputes it and names the first event that was
 //! changed, removed, inserted or reordered, and checks a [`Receipt`] kept outside the system.
 
+pub(crate) mod carried;
 mod position;
 pub mod query;
 pub mod seal;
@@ -22,7 +23,8 @@ pub use position::AuditPosition;
 pub use query::{AuditEntry, AuditQuery};
 pub use seal::{seal, SealHead, SealOptions, SealReport};
 pub use verify::{
-    receipt, verify, verify_receipt, Receipt, Tamper, TamperKind, Verdict, Verified, VerifyOptions,
+    receipt, verify, verify_receipt, Receipt, Restored, Tamper, TamperKind, Verdict, Verified,
+    VerifyOptions,
 };
 
 use serde::{Deserialize, Serialize};
@@ -158,11 +160,27 @@ pub(crate) fn write(
 }
 
 /// How the actor index names an actor: the member's UUID, or nil for the system.
-fn actor_key_part(actor: Actor) -> KeyPart {
+pub(crate) fn actor_key_part(actor: Actor) -> KeyPart {
     match actor {
         Actor::System => KeyPart::Null,
         Actor::Member(member) => KeyPart::Uuid(member.uuid()),
     }
+}
+
+/// The keys of the two index entries of `event` at `position`, under the tenant `prefix`:
+/// by actor, then by target. [`verify`](verify()) checks the stored entries against them.
+pub(crate) fn index_keys(
+    prefix: &[u8],
+    event: &AuditEvent,
+    position: AuditPosition,
+) -> [Vec<u8>; 2] {
+    let by_actor = keys::index_prefix(prefix, keys::AUDIT_BY_ACTOR, &[actor_key_part(event.actor)]);
+    let by_target = keys::index_prefix(
+        prefix,
+        keys::AUDIT_BY_TARGET,
+        &[event.model.as_str().into(), event.record_id.into()],
+    );
+    [position.key_under(&by_actor), position.key_under(&by_target)]
 }
 
 /// One page of the tenant's audit events, oldest first.
