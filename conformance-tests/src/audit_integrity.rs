@@ -65,15 +65,24 @@ async fn sealed_tenant(db: &dyn KvBackend, domain: &str, n: usize) -> Provisione
     let p = provisioned(db, domain, Plan::Enterprise).await;
     let (admin, root) = (p.admin_member.id, p.root.id);
     let actor = Actor::Member(admin);
-    run_in_tenant(db, &RetryOptions::default(), p.tenant.id, |ttx| async move {
-        let project = Project::new("P", "Project", root, admin);
-        let project = record::insert(&ttx, actor, project).await?;
-        for i in 0..n {
-            record::insert(&ttx, actor, Task::new(project.id, format!("task {i}"), admin))
+    run_in_tenant(
+        db,
+        &RetryOptions::default(),
+        p.tenant.id,
+        |ttx| async move {
+            let project = Project::new("P", "Project", root, admin);
+            let project = record::insert(&ttx, actor, project).await?;
+            for i in 0..n {
+                record::insert(
+                    &ttx,
+                    actor,
+                    Task::new(project.id, format!("task {i}"), admin),
+                )
                 .await?;
-        }
-        Ok(())
-    })
+            }
+            Ok(())
+        },
+    )
     .await
     .expect("tasks");
     seal(db, p.tenant.id).await;
@@ -227,7 +236,10 @@ pub async fn clearing_the_by_actor_index_is_refused(h: &dyn Harness) {
     let verified = clean("after the refusals", verify(db, t).await);
     assert_eq!(verified.count as usize, {
         let events = pack(&(t.uuid(), "audit"));
-        before.iter().filter(|(k, _)| k.starts_with(&events)).count()
+        before
+            .iter()
+            .filter(|(k, _)| k.starts_with(&events))
+            .count()
     });
 }
 
@@ -447,11 +459,16 @@ pub async fn an_old_receipt_verifies_after_a_restore_and_reports_it(h: &dyn Harn
     let summary = ops::verify_backup(&bytes).expect("backup");
     let check = |verdict: Verdict, what: &str| {
         let verified = clean(what, verdict);
-        let restored = verified.restored.unwrap_or_else(|| panic!("{what}: no restore"));
+        let restored = verified
+            .restored
+            .unwrap_or_else(|| panic!("{what}: no restore"));
         assert_eq!(restored.source, source.uuid(), "{what}");
         assert_eq!(restored.backup_sha256, summary.trailer.sha256, "{what}");
         assert!(restored.carried >= receipt.count, "{what}: {restored:?}");
-        assert!(verified.count > receipt.count, "{what}: its own chain verified");
+        assert!(
+            verified.count > receipt.count,
+            "{what}: its own chain verified"
+        );
     };
 
     let copy = TenantId::generate();
@@ -554,7 +571,12 @@ pub async fn a_rewrite_of_restored_history_is_caught_by_the_old_receipt(h: &dyn 
     // The indexes still name the old actor; put the entry where the rewrite says, as a
     // careful forger would, so that only the receipt can tell.
     let stamp = &key[key.len() - 13..];
-    let mut old_entry = pack(&(copy.uuid(), "idx", "audit_by_actor", p.admin_member.id.uuid()));
+    let mut old_entry = pack(&(
+        copy.uuid(),
+        "idx",
+        "audit_by_actor",
+        p.admin_member.id.uuid(),
+    ));
     old_entry.extend_from_slice(stamp);
     let mut new_entry = pack(&(copy.uuid(), "idx", "audit_by_actor", Element::Nil));
     new_entry.extend_from_slice(stamp);

@@ -11,6 +11,9 @@
 //! (tenant_uuid, "idx", "audit_by_target", model, id, stamp)    its event's versionstamp
 //! (tenant_uuid, "meta", "audit", "head")                  the audit seal's head
 //! (tenant_uuid, "meta", "audit", "window", n)             the audit seal's n-th window
+//! (tenant_uuid, "meta", "audit", "carried")               what an import carried over
+//! (tenant_uuid, "meta", "audit", "carried", n)            source positions of carried events
+//! (tenant_uuid, "meta", "lineage", source)                an import's lineage record
 //! (tenant_uuid, "meta", "count", counter)                 a per-tenant counter
 //! (tenant_uuid, "meta", "record_count", collection, id)   a counter of one record
 //! (tenant_uuid, "cred", user_id)                          a user's password hash

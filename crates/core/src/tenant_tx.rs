@@ -31,7 +31,7 @@ enum Handle<'t> {
 /// these methods. The tenant's audit trail is written only by the audit module: no public
 /// write ([`set`](TenantTx::set), [`clear`](TenantTx::clear),
 /// [`clear_range`](TenantTx::clear_range)) reaches its events, its two indexes, its seal
-/// state or the lineage records of an import ([`Protected`]).
+/// state or the lineage records of an import.
 pub struct TenantTx<'t> {
     tx: Handle<'t>,
     tenant: Tenant,

@@ -15,7 +15,7 @@
 //!
 //! and the n-th event of the new tenant is the n-th event of the source (order is kept; the
 //! only change to the bytes is the tenant's own id in events about the tenant record, which
-//! an import under a new id rewrites and [`original_bytes`] turns back). So the source chain
+//! an import under a new id rewrites and this module turns back). So the source chain
 //! can be recomputed from the events as they are stored *now*:
 //! `seal_n = link(seal_(n-1), SHA-256(original bytes of event n), source key of event n)`
 //! from the source's genesis, and must reach the receipt's hash after its count of events.
@@ -166,7 +166,9 @@ pub(crate) async fn verify_across_restore(
                 }
             }
             let slot = (n % CHECKPOINT_EVERY) as usize;
-            let Some(old) = window.as_ref().and_then(|(_, w)| w.positions.get(slot).copied())
+            let Some(old) = window
+                .as_ref()
+                .and_then(|(_, w)| w.positions.get(slot).copied())
             else {
                 return Ok(mismatch(n, kv.key.clone()));
             };

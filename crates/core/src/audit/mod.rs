@@ -11,9 +11,12 @@
 //! at versionstamped keys ending in the event's own stamp: still no read, no conflict.
 //! [`query`] reads the trail by time, actor or target; [`seal`] extends a per-tenant SHA-256
 //! hash chain over the events; [`verify`] recomputes it and names the first event that was
-//! changed, removed, inserted or reordered, and checks a [`Receipt`] kept outside the system.
+//! changed, removed, inserted or reordered, checks the indexes against the events, and checks a
+//! [`Receipt`] kept outside the system, across a restore too ([`carried`]). Only this module
+//! (and import, which regenerates the trail) writes any of it: [`TenantTx`]'s public writes
+//! refuse the events, the indexes and the seal state.
 
-pub(crate) mod carried;
+pub mod carried;
 mod position;
 pub mod query;
 pub mod seal;
@@ -180,7 +183,10 @@ pub(crate) fn index_keys(
         keys::AUDIT_BY_TARGET,
         &[event.model.as_str().into(), event.record_id.into()],
     );
-    [position.key_under(&by_actor), position.key_under(&by_target)]
+    [
+        position.key_under(&by_actor),
+        position.key_under(&by_target),
+    ]
 }
 
 /// One page of the tenant's audit events, oldest first.

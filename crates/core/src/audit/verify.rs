@@ -28,7 +28,7 @@
 //! A receipt taken before a restore ([`import`](crate::ops::import())) still verifies after
 //! it: the import keeps the source chain's positions of the events it carried over, and
 //! [`verify_receipt`] recomputes the source chain from the events stored now; see
-//! [`carried`](super::carried).
+//! [`carried`].
 
 use std::fmt;
 
@@ -231,7 +231,7 @@ pub async fn verify(
 /// A receipt taken before a restore is followed across it: when the tenant was imported
 /// from the receipt's tenant (its lineage record names it) and the receipt covers no more
 /// events than the import carried over, the source chain is recomputed from the events
-/// stored now, at their source positions ([`carried`](super::carried)), and must reach the
+/// stored now, at their source positions ([`carried`]), and must reach the
 /// receipt's hash; then the tenant's own chain is verified as [`verify`] does, and a clean
 /// verdict names the restore ([`Verified::restored`]). A receipt of the tenant's own id is
 /// first checked against its own chain, and followed across a restore under the same id
@@ -481,9 +481,7 @@ impl Walk {
         for (slot, name) in [AUDIT_BY_ACTOR, AUDIT_BY_TARGET].into_iter().enumerate() {
             let begin = keys::index_prefix(&self.prefix, name, &[]);
             let end = keys::prefix_range_end(&begin)?;
-            let (count, found) = self
-                .scan_index(db, &begin, &end, last, slot, false)
-                .await?;
+            let (count, found) = self.scan_index(db, &begin, &end, last, slot, false).await?;
             if found.is_some() {
                 return Ok(found);
             }

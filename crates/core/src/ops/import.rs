@@ -34,7 +34,7 @@
 //! from the new tenant's genesis; the old chain's head (count and hash) is kept in the
 //! lineage record `(tenant, "meta", "lineage", source)`, whose digest is in the
 //! `tenant_import` audit event, and the source position of every event carried over is kept
-//! beside the seal state ([`carried`](crate::audit::carried)), so a receipt of the old chain
+//! beside the seal state ([`carried`]), so a receipt of the old chain
 //! still verifies ([`audit::verify_receipt`]), against the events as they are stored now.
 //! Digests inside historical events are kept as they were.
 //!
@@ -121,7 +121,8 @@ pub struct Lineage {
     pub exported_at_ms: i64,
     /// SHA-256 of the backup (its trailer's).
     pub backup_sha256: [u8; 32],
-    /// The source chain's sealed event count and head hash in the backup, if it was sealed.
+    /// The source chain's sealed event count and head hash in the backup (checked at import
+    /// to be what the backup's events hash to), if the backup carried a head.
     pub source_chain: Option<(u64, [u8; 32])>,
     /// When it was imported.
     pub imported_at_ms: i64,
@@ -221,7 +222,9 @@ fn read_checked<R: Read>(input: R) -> Result<(BackupSummary, Option<SealHead>, u
             }
         }
     }
-    let trailer = *reader.trailer().ok_or_else(|| refused("no trailer".into()))?;
+    let trailer = *reader
+        .trailer()
+        .ok_or_else(|| refused("no trailer".into()))?;
     let summary = BackupSummary {
         header: reader.header().clone(),
         trailer,
