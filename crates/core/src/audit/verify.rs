@@ -277,6 +277,23 @@ pub async fn verify_receipt(
     Ok(verdict)
 }
 
+/// Most point reads one transaction of an index walk makes (only when an index disagrees and
+/// the walk looks for the entry to name): well inside FoundationDB's 5 s even at a
+/// millisecond a read.
+const POINT_READS_PER_CHUNK: usize = 1_000;
+
+/// Adds `digest` to `sum`, both read as 256-bit big-endian numbers, modulo 2^256: an order-free
+/// digest of a set of keys, which a walk in key order of the events and a walk of an index
+/// (ordered by actor or target) compute alike.
+fn add_digest(sum: &mut [u8; 32], digest: &[u8; 32]) {
+    let mut carry = 0u16;
+    for i in (0..32).rev() {
+        let total = u16::from(sum[i]) + u16::from(digest[i]) + carry;
+        sum[i] = total as u8;
+        carry = total >> 8;
+    }
+}
+
 /// The state of a walk, carried from one chunk's transaction to the next.
 struct Walk {
     tenant: TenantId,
@@ -302,8 +319,13 @@ struct Walk {
     head_missing: bool,
     /// The tenant's key prefix.
     prefix: Vec<u8>,
-    /// Events walked whose index entries were found.
+    /// Events walked whose index entries are accounted in `index_sums`.
     indexed: u64,
+    /// Per index (by actor, by target): the sum (mod 2^256) of the SHA-256 of every entry
+    /// the walked events call for.
+    index_sums: [[u8; 32]; 2],
+    /// Where the walk started reading events.
+    start_lo: Vec<u8>,
     /// The position before the first event walked (the starting checkpoint's), if any: index
     /// entries at or before it are not counted.
     index_after: Option<AuditPosition>,
@@ -360,6 +382,8 @@ impl Walk {
             head_missing,
             prefix: tenant.prefix(),
             indexed: 0,
+            index_sums: [[0; 32]; 2],
+            start_lo: Vec::new(),
             index_after: None,
             last_position: None,
             index_finding: None,
@@ -385,6 +409,7 @@ impl Walk {
                 }
             }
         }
+        walk.start_lo.clone_from(&walk.lo);
         Ok(walk)
     }
 
@@ -437,43 +462,41 @@ impl Walk {
         // The chain's verdict comes first (it names what was done to the events): an index
         // mismatch is kept and reported only once the whole chain checked out.
         if self.index_finding.is_none() {
-            self.index_finding = self.check_indexed(ttx, key, value).await?;
+            self.index_finding = self.account_index(key, value);
         }
         Ok(None)
     }
 
-    /// The event at `key` (which the chain check found to be an event key) must have both
-    /// its index entries.
-    async fn check_indexed(
-        &mut self,
-        ttx: &TenantTx<'_>,
-        key: &[u8],
-        value: &[u8],
-    ) -> Result<Option<Tamper>> {
-        let position = AuditPosition::of_key(key)?;
-        // The chain check counted this event, sealed or not.
-        let at = (self.n + self.unsealed).saturating_sub(1);
-        let mismatch = Tamper {
-            kind: TamperKind::IndexMismatch,
-            position: at,
-            key: key.to_vec(),
-        };
+    /// Accounts the index entries the event at `key` (which the chain check found to be an
+    /// event key) must have: their digests are summed per index, for
+    /// [`check_index_counts`](Walk::check_index_counts) to compare with the stored entries.
+    /// An event that does not decode is a finding at once (it has no actor or target).
+    fn account_index(&mut self, key: &[u8], value: &[u8]) -> Option<Tamper> {
+        let position = AuditPosition::of_key(key).ok()?;
         let Ok(event) = value::decode::<AuditEvent>(value) else {
-            return Ok(Some(mismatch));
+            return Some(Tamper {
+                kind: TamperKind::IndexMismatch,
+                // The chain check counted this event, sealed or not.
+                position: (self.n + self.unsealed).saturating_sub(1),
+                key: key.to_vec(),
+            });
         };
-        for entry in index_keys(&self.prefix, &event, position) {
-            if ttx.get(&entry, true).await?.is_none() {
-                return Ok(Some(mismatch));
-            }
+        for (slot, entry) in index_keys(&self.prefix, &event, position)
+            .iter()
+            .enumerate()
+        {
+            add_digest(&mut self.index_sums[slot], &digest(entry));
         }
         self.indexed += 1;
         self.last_position = Some(position);
-        Ok(None)
+        None
     }
 
-    /// After the walk: each index holds exactly one entry per walked event over the walked
-    /// positions (every event's entries were found, so a surplus is an entry of no event, or
-    /// of another actor or target, which a second walk names).
+    /// After the walk: each index must hold, over the walked positions, exactly the entries
+    /// the walked events call for: the same number, and the same sum of their digests (range
+    /// reads only, no point read per event). When an index disagrees, a second walk names the
+    /// first entry that points at no event or at one of another actor or target, and failing
+    /// that a walk of the events names the first one without its entry.
     async fn check_index_counts(&self, db: &dyn KvBackend) -> Result<Option<Tamper>> {
         let Some(last) = self.last_position else {
             return Ok(None);
@@ -481,25 +504,31 @@ impl Walk {
         for (slot, name) in [AUDIT_BY_ACTOR, AUDIT_BY_TARGET].into_iter().enumerate() {
             let begin = keys::index_prefix(&self.prefix, name, &[]);
             let end = keys::prefix_range_end(&begin)?;
-            let (count, found) = self.scan_index(db, &begin, &end, last, slot, false).await?;
+            let (count, sum, found) = self.scan_index(db, &begin, &end, last, slot, false).await?;
             if found.is_some() {
                 return Ok(found);
             }
-            if count != self.indexed {
-                let (_, found) = self.scan_index(db, &begin, &end, last, slot, true).await?;
-                return Ok(Some(found.unwrap_or(Tamper {
-                    kind: TamperKind::IndexMismatch,
-                    position: self.n + self.unsealed,
-                    key: begin,
-                })));
+            if count != self.indexed || sum != self.index_sums[slot] {
+                let (_, _, found) = self.scan_index(db, &begin, &end, last, slot, true).await?;
+                if found.is_some() {
+                    return Ok(found);
+                }
+                return Ok(Some(self.find_unindexed(db, last, slot).await?.unwrap_or(
+                    Tamper {
+                        kind: TamperKind::IndexMismatch,
+                        position: self.n + self.unsealed,
+                        key: begin,
+                    },
+                )));
             }
         }
         Ok(None)
     }
 
-    /// Walks one index in chunks: counts its entries over the walked positions, and with
-    /// `check` names the first that is not the entry (`slot` 0: by actor, 1: by target) of
-    /// the event at its position. A key that ends in no position is named either way.
+    /// Walks one index in chunks: counts its entries over the walked positions and sums their
+    /// digests, and with `check` names the first that is not the entry (`slot` 0: by actor, 1:
+    /// by target) of the event at its position (one point read per entry, so in chunks of at
+    /// most [`POINT_READS_PER_CHUNK`]). A key that ends in no position is named either way.
     async fn scan_index(
         &self,
         db: &dyn KvBackend,
@@ -508,41 +537,90 @@ impl Walk {
         last: AuditPosition,
         slot: usize,
         check: bool,
-    ) -> Result<(u64, Option<Tamper>)> {
+    ) -> Result<(u64, [u8; 32], Option<Tamper>)> {
         let surplus = |key: &[u8]| Tamper {
             kind: TamperKind::IndexMismatch,
             position: self.n + self.unsealed,
             key: key.to_vec(),
         };
-        let (mut lo, mut count) = (begin.to_vec(), 0u64);
+        let limit = if check {
+            self.chunk_events.min(POINT_READS_PER_CHUNK)
+        } else {
+            self.chunk_events
+        };
+        let (mut lo, mut count, mut sum) = (begin.to_vec(), 0u64, [0u8; 32]);
         loop {
             let tx = db.begin().await?;
             let ttx = TenantTx::open_any_status(tx.as_ref(), self.tenant).await?;
-            let options = RangeOptions::limit(self.chunk_events).snapshot();
+            let options = RangeOptions::limit(limit).snapshot();
             let page = ttx.get_range(&lo, end, options).await?;
             let next = page.next_range(&lo, end, false);
             for kv in &page.kvs {
                 let Ok(position) = AuditPosition::of_key(&kv.key) else {
-                    return Ok((count, Some(surplus(&kv.key))));
+                    return Ok((count, sum, Some(surplus(&kv.key))));
                 };
                 if position > last || self.index_after.is_some_and(|after| position <= after) {
                     // Outside the walk: events before its checkpoint, or appended since.
                     continue;
                 }
                 count += 1;
+                add_digest(&mut sum, &digest(&kv.key));
                 if check {
                     let event = ttx.get(&position.key_under(&self.events), true).await?;
                     let expected = event
                         .and_then(|bytes| value::decode::<AuditEvent>(&bytes).ok())
                         .map(|event| index_keys(&self.prefix, &event, position));
                     if expected.is_none_or(|keys| keys[slot] != kv.key) {
-                        return Ok((count, Some(surplus(&kv.key))));
+                        return Ok((count, sum, Some(surplus(&kv.key))));
                     }
                 }
             }
             match next {
                 Some((next_lo, _)) => lo = next_lo,
-                None => return Ok((count, None)),
+                None => return Ok((count, sum, None)),
+            }
+        }
+    }
+
+    /// Walks the events again, from where the walk started up to `last`, and names the first
+    /// whose entry in index `slot` is missing (one point read per event, in chunks of at most
+    /// [`POINT_READS_PER_CHUNK`]).
+    async fn find_unindexed(
+        &self,
+        db: &dyn KvBackend,
+        last: AuditPosition,
+        slot: usize,
+    ) -> Result<Option<Tamper>> {
+        let limit = self.chunk_events.min(POINT_READS_PER_CHUNK);
+        let (mut lo, mut at) = (self.start_lo.clone(), self.from);
+        loop {
+            let tx = db.begin().await?;
+            let ttx = TenantTx::open_any_status(tx.as_ref(), self.tenant).await?;
+            let options = RangeOptions::limit(limit).snapshot();
+            let page = ttx.get_range(&lo, &self.end, options).await?;
+            let next = page.next_range(&lo, &self.end, false);
+            for kv in &page.kvs {
+                let Ok(position) = AuditPosition::of_key(&kv.key) else {
+                    continue;
+                };
+                if position > last {
+                    return Ok(None);
+                }
+                if let Ok(event) = value::decode::<AuditEvent>(&kv.value) {
+                    let entry = &index_keys(&self.prefix, &event, position)[slot];
+                    if ttx.get(entry, true).await?.is_none() {
+                        return Ok(Some(Tamper {
+                            kind: TamperKind::IndexMismatch,
+                            position: at,
+                            key: kv.key.clone(),
+                        }));
+                    }
+                }
+                at += 1;
+            }
+            match next {
+                Some((next_lo, _)) => lo = next_lo,
+                None => return Ok(None),
             }
         }
     }
