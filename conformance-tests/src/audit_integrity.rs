@@ -282,7 +282,7 @@ pub async fn clearing_the_seal_state_is_refused(h: &dyn Harness) {
 /// Below `TenantTx`: clearing a member's entries from the by-actor index (hiding their events
 /// from `by_actor` queries) is reported as an index mismatch naming one of their events; so
 /// is clearing the by-target index; and an entry forged into the index (pointing at an event
-/// of another actor) is named by its key.
+/// of another actor), added or moved there from the event's own entry, is named by its key.
 pub async fn a_cleared_index_is_reported_by_verify(h: &dyn Harness) {
     let db = h.backend();
     let db = db.as_ref();
@@ -336,6 +336,19 @@ pub async fn a_cleared_index_is_reported_by_verify(h: &dyn Harness) {
             clean_before.count + clean_before.unsealed,
             &forged
         )
+    );
+    // The same entry moved rather than added (the admin's event listed under the system
+    // instead): as many entries as events, yet not the events' entries.
+    raw(
+        db,
+        &[(entry.clone(), value_after(&entry))],
+        &[(forged.clone(), Vec::new())],
+    )
+    .await;
+    let found = tampered("a moved entry", verify(db, t).await);
+    assert_eq!(
+        (found.kind, &found.key),
+        (TamperKind::IndexMismatch, &forged)
     );
 }
 
