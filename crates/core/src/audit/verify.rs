@@ -19,11 +19,12 @@
 //! The head exists from the tenant's first event on (provisioning and import start the chain),
 //! so events stored without a head are [`TamperKind::SealMissing`]: the seal state was
 //! deleted, not "nothing sealed yet". The walk also checks the two audit indexes that queries
-//! read: every event it walks (sealed or not) must have its entry by actor and by target, and
-//! after the walk each index must hold exactly as many entries over the walked positions as
-//! there were events; when it holds more, a second walk of that index names the first entry
-//! that points at no event, or at one of another actor or target
-//! ([`TamperKind::IndexMismatch`]). The index walks are chunked like the event walk.
+//! read: over the walked positions, each index must hold exactly the entries the walked events
+//! (sealed or not) call for, by actor and by target, compared by count and by an order-free
+//! sum of the entries' digests (range reads only); when one disagrees, a second walk names the
+//! first entry that points at no event, or at one of another actor or target, or else the
+//! first event without its entry ([`TamperKind::IndexMismatch`]). The index walks are chunked
+//! like the event walk.
 //!
 //! A receipt taken before a restore ([`import`](crate::ops::import())) still verifies after
 //! it: the import keeps the source chain's positions of the events it carried over, and
