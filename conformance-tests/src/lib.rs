@@ -28,6 +28,7 @@ use coditect_core::{KvBackend, Result};
 use coditect_engine::{BaseStore, Engine, EngineOptions, ManualClock};
 
 pub mod audit;
+pub mod audit_integrity;
 pub mod decoders;
 pub mod differential;
 /// The fault-injecting backend wrapper, from the testing kit.

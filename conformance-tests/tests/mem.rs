@@ -15,3 +15,6 @@ coditect_conformance::ops_suite!(coditect_conformance::EngineHarness::new(|optio
 coditect_conformance::security_suite!(coditect_conformance::EngineHarness::new(|options| Ok(
     coditect_mem::new_backend(options)
 )));
+coditect_conformance::audit_integrity_suite!(coditect_conformance::EngineHarness::new(|options| {
+    Ok(coditect_mem::new_backend(options))
+}));

@@ -54,3 +54,4 @@ coditect_conformance::model_suite!(SledHarness::new());
 coditect_conformance::audit_suite!(SledHarness::new());
 coditect_conformance::ops_suite!(SledHarness::new());
 coditect_conformance::security_suite!(SledHarness::new());
+coditect_conformance::audit_integrity_suite!(SledHarness::new());

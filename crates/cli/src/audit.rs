@@ -126,13 +126,34 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: AuditCommand) -> anyho
             match verdict {
                 Verdict::Clean(v) => {
                     if out.json {
-                        out.json(&json!({
+                        let mut report = json!({
                             "tenant": id.uuid(), "ok": true, "verified": v.verified, "count": v.count,
                             "head": hex(&v.head), "unsealed": v.unsealed,
-                        }));
+                        });
+                        if let Some(r) = &v.restored {
+                            report["restored"] = json!({
+                                "source": r.source, "exported_at": utc(r.exported_at_ms),
+                                "imported_at": utc(r.imported_at_ms),
+                                "backup_sha256": hex(&r.backup_sha256), "carried": r.carried,
+                            });
+                        }
+                        out.json(&report);
                     } else {
+                        // A receipt followed across a restore says so: its chain is the
+                        // source's, recomputed from the events carried over.
+                        let restored = match &v.restored {
+                            Some(r) => format!(
+                                " across the restore from tenant {} (backup of {}, sha256 {}, imported {}, {} event(s) carried over)",
+                                r.source,
+                                utc(r.exported_at_ms),
+                                hex(&r.backup_sha256),
+                                utc(r.imported_at_ms),
+                                r.carried
+                            ),
+                            None => String::new(),
+                        };
                         println!(
-                            "audit chain of tenant {id} is intact: {} sealed event(s) verified{}, head {}; {} event(s) not sealed yet",
+                            "audit chain of tenant {id} is intact: {} sealed event(s) verified{}{restored}, head {}; {} event(s) not sealed yet",
                             v.verified,
                             if receipt.is_some() { " and the receipt matches" } else { "" },
                             hex(&v.head),
@@ -232,6 +253,8 @@ fn tamper_name(kind: TamperKind) -> String {
         TamperKind::Inserted => "inserted".into(),
         TamperKind::SealAltered => "seal state altered".into(),
         TamperKind::ReceiptMismatch => "does not reach the receipt".into(),
+        TamperKind::SealMissing => "seal state missing".into(),
+        TamperKind::IndexMismatch => "audit index disagrees".into(),
     }
 }
 

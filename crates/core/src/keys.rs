@@ -11,6 +11,9 @@
 //! (tenant_uuid, "idx", "audit_by_target", model, id, stamp)    its event's versionstamp
 //! (tenant_uuid, "meta", "audit", "head")                  the audit seal's head
 //! (tenant_uuid, "meta", "audit", "window", n)             the audit seal's n-th window
+//! (tenant_uuid, "meta", "audit", "carried")               what an import carried over
+//! (tenant_uuid, "meta", "audit", "carried", n)            source positions of carried events
+//! (tenant_uuid, "meta", "lineage", source)                an import's lineage record
 //! (tenant_uuid, "ref", target_collection, target_id,
 //!     source_collection, field, source_id)                 a reference, reversed: the
 //!                                                          source's field names the target
@@ -323,6 +326,47 @@ pub(crate) fn audit_meta_key(prefix: &[u8], name: &str, number: Option<i64>) -> 
         Some(n) => key.push(n).0,
         None => key.0,
     }
+}
+
+/// The prefixes of a tenant's audit trail that only the audit module (and import) write, with
+/// the reason a public write there is refused: the events, the two audit indexes, the seal
+/// state `(tenant, "meta", "audit", ...)` and the lineage records
+/// `(tenant, "meta", "lineage", ...)` an import leaves.
+pub(crate) fn audit_protected_prefixes(prefix: &[u8]) -> Vec<(Vec<u8>, &'static str)> {
+    vec![
+        (audit_prefix(prefix), "audit events are append-only"),
+        (
+            index_prefix(prefix, AUDIT_BY_ACTOR, &[]),
+            "the audit index by actor is written only by the audit trail",
+        ),
+        (
+            index_prefix(prefix, AUDIT_BY_TARGET, &[]),
+            "the audit index by target is written only by the audit trail",
+        ),
+        (
+            KeyBuf::from_prefix(prefix).push(META).push(AUDIT).0,
+            "the audit seal state is written only by the sealer",
+        ),
+        (
+            lineage_prefix(prefix),
+            "lineage records are written only by import",
+        ),
+    ]
+}
+
+/// The prefix of a tenant's lineage records: `(tenant, "meta", "lineage")`.
+pub(crate) fn lineage_prefix(prefix: &[u8]) -> Vec<u8> {
+    KeyBuf::from_prefix(prefix).push(META).push("lineage").0
+}
+
+/// The key of the lineage record an import from `source` left: `(tenant, "meta", "lineage",
+/// source)`.
+pub(crate) fn lineage_key(prefix: &[u8], source: Uuid) -> Vec<u8> {
+    KeyBuf::from_prefix(prefix)
+        .push(META)
+        .push("lineage")
+        .push(source)
+        .0
 }
 
 /// The registry key of a tenant: `("sys", "tenant", uuid)`.

@@ -130,6 +130,7 @@ pub async fn provision(tx: &dyn Transaction, new: NewTenant) -> Result<Provision
     let bytes = tenant::register(tx, &tenant).await?;
     // Read-your-writes: the registry entry just written makes the tenant openable.
     let ttx = TenantTx::open(tx, tenant.id).await?;
+    audit::seal::start_chain(&ttx).await?;
     audit::write(
         &ttx,
         Actor::System,

@@ -28,14 +28,17 @@ enum Handle<'t> {
 /// Every method that takes a key checks that it lies inside the tenant's prefix; ranges must
 /// lie entirely inside it. Keys come from the typed builders of [`keys`](crate::keys); the
 /// record layer ([`record`](crate::record), the models, [`audit`](crate::audit)) is built on
-/// these methods. The tenant's audit events are append-only: no public write reaches them.
+/// these methods. The tenant's audit trail is written only by the audit module: no public
+/// write ([`set`](TenantTx::set), [`clear`](TenantTx::clear),
+/// [`clear_range`](TenantTx::clear_range)) reaches its events, its two indexes, its seal
+/// state or the lineage records of an import.
 pub struct TenantTx<'t> {
     tx: Handle<'t>,
     tenant: Tenant,
     prefix: Vec<u8>,
     end: Vec<u8>,
-    /// The tenant's audit range, which only the audit writer appends to.
-    audit: (Vec<u8>, Vec<u8>),
+    /// The ranges of the tenant that only the audit module and import write.
+    protected: Vec<Protected>,
     /// Orders the audit events of this transaction, which all share one commit versionstamp.
     audit_sequence: AtomicU16,
 }
@@ -92,15 +95,24 @@ impl<'t> TenantTx<'t> {
 
     fn scoped(tx: Handle<'t>, tenant: Tenant) -> Self {
         let (prefix, end) = tenant.id.range();
-        let audit_begin = keys::audit_prefix(&prefix);
-        // The audit prefix ends in a string element's 0x00 terminator, so it has an end.
-        let audit_end = prefix_end(&audit_begin).unwrap_or_else(|| end.clone());
+        let protected = keys::audit_protected_prefixes(&prefix)
+            .into_iter()
+            .map(|(begin, reason)| {
+                // Each prefix ends in a string element's 0x00 terminator, so it has an end.
+                let range_end = prefix_end(&begin).unwrap_or_else(|| end.clone());
+                Protected {
+                    begin,
+                    end: range_end,
+                    reason,
+                }
+            })
+            .collect();
         TenantTx {
             tx,
             tenant,
             prefix,
             end,
-            audit: (audit_begin, audit_end),
+            protected,
             audit_sequence: AtomicU16::new(0),
         }
     }
@@ -172,18 +184,21 @@ impl<'t> TenantTx<'t> {
         }
     }
 
-    /// Audit events are append-only: no public write may touch the audit range.
+    /// No public write may touch the audit trail (events, indexes, seal state, lineage): a
+    /// key inside one of those ranges, or a range overlapping one, is refused before anything
+    /// is buffered.
     fn check_not_audit(&self, begin: &[u8], end: Option<&[u8]>) -> Result<()> {
-        let (audit_begin, audit_end) = (&self.audit.0[..], &self.audit.1[..]);
-        let touches = match end {
-            None => begin >= audit_begin && begin < audit_end,
-            Some(end) => begin < audit_end && audit_begin < end,
-        };
-        if touches {
-            return Err(Error::InvalidInput {
-                field: "key",
-                reason: "audit events are append-only".into(),
-            });
+        for range in &self.protected {
+            let touches = match end {
+                None => begin >= range.begin.as_slice() && begin < range.end.as_slice(),
+                Some(end) => begin < range.end.as_slice() && range.begin.as_slice() < end,
+            };
+            if touches {
+                return Err(Error::InvalidInput {
+                    field: "key",
+                    reason: range.reason.into(),
+                });
+            }
         }
         Ok(())
     }
@@ -234,6 +249,14 @@ impl<'t> TenantTx<'t> {
         self.tx().clear_range(begin, end)
     }
 
+    /// Buffers `key = value` in the audit trail's own state (seal head and windows, the
+    /// carried chain of an import, lineage records), which the public [`set`](TenantTx::set)
+    /// refuses: for the audit module and import only.
+    pub(crate) fn set_audit_state(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.check_key(key)?;
+        self.tx().set(key, value)
+    }
+
     /// Buffers an atomic add to a counter inside the tenant.
     pub(crate) fn atomic_add(&self, key: &[u8], delta: i64) -> Result<()> {
         self.check_key(key)?;
@@ -262,6 +285,13 @@ impl<'t> TenantTx<'t> {
         }
         Ok(n)
     }
+}
+
+/// A range of the tenant that no public write may touch, and why.
+struct Protected {
+    begin: Vec<u8>,
+    end: Vec<u8>,
+    reason: &'static str,
 }
 
 /// Runs `body` with a [`TenantTx`] of `tenant` in the retry loop ([`run`]) and commits,

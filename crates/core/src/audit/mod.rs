@@ -11,8 +11,12 @@
 //! at versionstamped keys ending in the event's own stamp: still no read, no conflict.
 //! [`query`] reads the trail by time, actor or target; [`seal`] extends a per-tenant SHA-256
 //! hash chain over the events; [`verify`] recomputes it and names the first event that was
-//! changed, removed, inserted or reordered, and checks a [`Receipt`] kept outside the system.
+//! changed, removed, inserted or reordered, checks the indexes against the events, and checks a
+//! [`Receipt`] kept outside the system, across a restore too ([`carried`]). Only this module
+//! (and import, which regenerates the trail) writes any of it: [`TenantTx`]'s public writes
+//! refuse the events, the indexes and the seal state.
 
+pub mod carried;
 mod position;
 pub mod query;
 pub mod seal;
@@ -22,7 +26,8 @@ pub use position::AuditPosition;
 pub use query::{AuditEntry, AuditQuery};
 pub use seal::{seal, SealHead, SealOptions, SealReport};
 pub use verify::{
-    receipt, verify, verify_receipt, Receipt, Tamper, TamperKind, Verdict, Verified, VerifyOptions,
+    receipt, verify, verify_receipt, Receipt, Restored, Tamper, TamperKind, Verdict, Verified,
+    VerifyOptions,
 };
 
 use serde::{Deserialize, Serialize};
@@ -158,11 +163,30 @@ pub(crate) fn write(
 }
 
 /// How the actor index names an actor: the member's UUID, or nil for the system.
-fn actor_key_part(actor: Actor) -> KeyPart {
+pub(crate) fn actor_key_part(actor: Actor) -> KeyPart {
     match actor {
         Actor::System => KeyPart::Null,
         Actor::Member(member) => KeyPart::Uuid(member.uuid()),
     }
+}
+
+/// The keys of the two index entries of `event` at `position`, under the tenant `prefix`:
+/// by actor, then by target. [`verify`](verify()) checks the stored entries against them.
+pub(crate) fn index_keys(
+    prefix: &[u8],
+    event: &AuditEvent,
+    position: AuditPosition,
+) -> [Vec<u8>; 2] {
+    let by_actor = keys::index_prefix(prefix, keys::AUDIT_BY_ACTOR, &[actor_key_part(event.actor)]);
+    let by_target = keys::index_prefix(
+        prefix,
+        keys::AUDIT_BY_TARGET,
+        &[event.model.as_str().into(), event.record_id.into()],
+    );
+    [
+        position.key_under(&by_actor),
+        position.key_under(&by_target),
+    ]
 }
 
 /// One page of the tenant's audit events, oldest first.

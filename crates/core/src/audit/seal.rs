@@ -260,7 +260,7 @@ async fn seal_chunk(
         if !window.entries.is_empty() {
             store_window(&ttx, head.count / CHECKPOINT_EVERY, &window)?;
         }
-        ttx.set(&head_key(&ttx), &value::encode(&head)?)?;
+        ttx.set_audit_state(&head_key(&ttx), &value::encode(&head)?)?;
     }
     Ok(Chunk {
         sealed: sealed as u64,
@@ -284,14 +284,39 @@ pub async fn head(ttx: &TenantTx<'_>) -> Result<SealHead> {
 }
 
 pub(crate) async fn load_head(ttx: &TenantTx<'_>, snapshot: bool) -> Result<SealHead> {
+    Ok(stored_head(ttx, snapshot)
+        .await?
+        .unwrap_or_else(|| genesis_head(ttx.tenant_id())))
+}
+
+/// The stored head, or `None` when there is none: [`verify`](super::verify()) tells a chain
+/// never started (no events either) from seal state that was deleted.
+pub(crate) async fn stored_head(ttx: &TenantTx<'_>, snapshot: bool) -> Result<Option<SealHead>> {
     match ttx.get(&head_key(ttx), snapshot).await? {
-        Some(bytes) => value::decode(&bytes),
-        None => Ok(SealHead {
-            count: 0,
-            hash: genesis(ttx.tenant_id()),
-            last: None,
-        }),
+        Some(bytes) => value::decode(&bytes).map(Some),
+        None => Ok(None),
     }
+}
+
+/// The head of a chain that holds no event yet.
+pub(crate) fn genesis_head(tenant: TenantId) -> SealHead {
+    SealHead {
+        count: 0,
+        hash: genesis(tenant),
+        last: None,
+    }
+}
+
+/// Starts the tenant's chain: stores the genesis head unless a head is stored already.
+/// Provisioning and import call it in the transaction that makes the tenant live, so from a
+/// tenant's first event on its head exists, and a head missing beside events is seal state
+/// someone deleted, never a chain not sealed yet.
+pub(crate) async fn start_chain(ttx: &TenantTx<'_>) -> Result<()> {
+    if ttx.get(&head_key(ttx), false).await?.is_none() {
+        let head = genesis_head(ttx.tenant_id());
+        ttx.set_audit_state(&head_key(ttx), &value::encode(&head)?)?;
+    }
+    Ok(())
 }
 
 pub(crate) async fn load_window(
@@ -306,7 +331,7 @@ pub(crate) async fn load_window(
 }
 
 fn store_window(ttx: &TenantTx<'_>, index: u64, window: &SealWindow) -> Result<()> {
-    ttx.set(&window_key(ttx, index)?, &value::encode(window)?)
+    ttx.set_audit_state(&window_key(ttx, index)?, &value::encode(window)?)
 }
 
 fn corrupt(reason: &str) -> Error {

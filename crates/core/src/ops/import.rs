@@ -3,7 +3,15 @@
 //!
 //! 1. The whole file is read and checked (every frame's check, order, totals, SHA-256) before
 //!    anything is written: a corrupt or truncated file is refused with an error naming the
-//!    frame, and the store is unchanged.
+//!    frame, and the store is unchanged. Then it is read a second time to recompute the
+//!    source's audit chain over its events ([`audit::seal()`]'s formula, from the source's
+//!    genesis, at the source keys): the sealed events must hash to the seal head the backup
+//!    carries, the last of them sit at the head's position, and every event decode. A backup
+//!    whose history does not (events edited, removed, inserted or reordered, even with every
+//!    checksum of the file rebuilt), or that carries events and no head, is refused the same
+//!    way, before anything is staged. Events after the head (not sealed when the backup was
+//!    taken, such as the export's own) are covered by no head: only the receipt of a later
+//!    chain can vouch for them.
 //! 2. One transaction stages the tenant: its registry entry with status `Suspended` (so
 //!    [`TenantTx`] refuses it: nobody can read or write it), its domain in the global index
 //!    (reserving it), and a marker ([`OpKind::Import`]) remembering the status to restore.
@@ -25,8 +33,10 @@
 //! event's key and the tenant id ([`audit::seal()`]), so the imported chain is sealed again
 //! from the new tenant's genesis; the old chain's head (count and hash) is kept in the
 //! lineage record `(tenant, "meta", "lineage", source)`, whose digest is in the
-//! `tenant_import` audit event, so a receipt of the old chain can still be matched. Digests
-//! inside historical events are kept as they were.
+//! `tenant_import` audit event, and the source position of every event carried over is kept
+//! beside the seal state ([`carried`]), so a receipt of the old chain
+//! still verifies ([`audit::verify_receipt`]), against the events as they are stored now.
+//! Digests inside historical events are kept as they were.
 //!
 //! Domains are globally unique: a restore keeps the backup's domain, an import under a new
 //! id into a store where that domain is taken needs a new one ([`ImportTarget::domain`]),
@@ -43,10 +53,12 @@ use foundationdb_tuple::pack;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::backup::{verify_backup_from, BackupReader, BackupSummary};
+use super::backup::{BackupReader, BackupSummary};
 use super::state::{self, busy, OpKind, TenantOp};
 use super::{erase, ChunkOptions, Progress};
-use crate::audit::{self, Actor, AuditAction, AuditEvent, SealHead, SealOptions};
+use crate::audit::carried::{self, CarriedChain, CarriedWindow};
+use crate::audit::seal::{genesis, link, CHECKPOINT_EVERY};
+use crate::audit::{self, Actor, AuditAction, AuditEvent, AuditPosition, SealHead, SealOptions};
 use crate::error::{Error, Result};
 use crate::keys::{self, KeyPart, TenantId, AUDIT, AUDIT_BY_ACTOR, AUDIT_BY_TARGET, INDEX, META};
 use crate::kv::{KvBackend, Transaction};
@@ -109,7 +121,8 @@ pub struct Lineage {
     pub exported_at_ms: i64,
     /// SHA-256 of the backup (its trailer's).
     pub backup_sha256: [u8; 32],
-    /// The source chain's sealed event count and head hash in the backup, if it was sealed.
+    /// The source chain's sealed event count and head hash in the backup (checked at import
+    /// to be what the backup's events hash to), if the backup carried a head.
     pub source_chain: Option<(u64, [u8; 32])>,
     /// When it was imported.
     pub imported_at_ms: i64,
@@ -145,12 +158,14 @@ pub(crate) async fn import_as<R: Read + Seek>(
     migrated_from: Option<TenantId>,
 ) -> Result<ImportReport> {
     input.seek(SeekFrom::Start(0))?;
-    let summary = verify_backup_from(&mut input)?;
+    let (summary, head, events) = read_checked(&mut input)?;
     let mut plan = Plan::new(&summary, target)?;
     plan.migrated_from = migrated_from;
+    input.seek(SeekFrom::Start(0))?;
+    check_history(&mut input, plan.source, head.as_ref(), events)?;
     stage(db, &plan, options).await?;
     input.seek(SeekFrom::Start(0))?;
-    let written = write_chunks(db, &plan, &mut input, options).await?;
+    let written = write_chunks(db, &plan, &mut input, summary.trailer.sha256, options).await?;
     let lineage = Lineage {
         source: plan.source.uuid(),
         exported_at_ms: summary.header.exported_at_ms,
@@ -189,6 +204,106 @@ pub async fn import_from_path(
 ) -> Result<ImportReport> {
     let file = BufReader::new(fs::File::open(path)?);
     import(db, file, target, options).await
+}
+
+/// Reads and checks the whole file (as [`verify_backup_from`](super::verify_backup_from)
+/// does); returns its summary, the seal head it carries, if any, and its audit events.
+fn read_checked<R: Read>(input: R) -> Result<(BackupSummary, Option<SealHead>, u64)> {
+    let skips = Skips::new();
+    let mut reader = BackupReader::open(input)?;
+    let (mut head, mut events) = (None, 0u64);
+    while let Some(frame) = reader.next_data()? {
+        for (key, value) in &frame.pairs {
+            if key.starts_with(&skips.events) {
+                events += 1;
+            } else if *key == skips.seal_head {
+                head = Some(value::decode::<SealHead>(value)?);
+            }
+        }
+    }
+    let trailer = *reader
+        .trailer()
+        .ok_or_else(|| refused("no trailer".into()))?;
+    let summary = BackupSummary {
+        header: reader.header().clone(),
+        trailer,
+        file_bytes: reader.bytes_read(),
+    };
+    Ok((summary, head, events))
+}
+
+fn refused(reason: String) -> Error {
+    Error::Decode {
+        what: "backup file",
+        reason,
+        source: None,
+    }
+}
+
+/// Recomputes the source's audit chain over the `events` events of the file (checked by
+/// [`read_checked`] already) and refuses the file unless the sealed ones hash to `head`, the
+/// last of them at its position, and every event decodes.
+fn check_history<R: Read>(
+    input: R,
+    source: TenantId,
+    head: Option<&SealHead>,
+    events: u64,
+) -> Result<()> {
+    let edited = |what: String| {
+        refused(format!(
+            "its audit history does not hash to the seal head it carries ({what}): events \
+             were edited, removed, inserted or reordered after they were sealed; nothing was \
+             imported"
+        ))
+    };
+    let head = match head {
+        Some(head) => *head,
+        None if events == 0 => return Ok(()),
+        None => {
+            return Err(refused(format!(
+                "it holds {events} audit events and no seal head, so its history cannot be \
+                 checked (a tenant's head exists from its first event on; a tenant of an older \
+                 build: seal it and export again); nothing was imported"
+            )))
+        }
+    };
+    if head.count > events {
+        return Err(edited(format!(
+            "the head seals {} events, the file holds {events}",
+            head.count
+        )));
+    }
+    let skips = Skips::new();
+    let mut reader = BackupReader::open(input)?;
+    let prefix = source.prefix();
+    let (mut hash, mut n) = (genesis(source), 0u64);
+    let mut last = None;
+    while let Some(frame) = reader.next_data()? {
+        for (key, value) in &frame.pairs {
+            if !key.starts_with(&skips.events) {
+                continue;
+            }
+            value::decode::<AuditEvent>(value)
+                .map_err(|_| edited(format!("event {n} does not decode")))?;
+            if n < head.count {
+                let mut full = prefix.clone();
+                full.extend_from_slice(key);
+                hash = link(&hash, &audit::digest(value), &full);
+                last = Some(
+                    AuditPosition::of_key(key)
+                        .map_err(|_| edited(format!("event {n} has no event key")))?,
+                );
+            }
+            n += 1;
+        }
+    }
+    if hash != head.hash || last != head.last {
+        return Err(edited(format!(
+            "the chain over its first {} events",
+            head.count
+        )));
+    }
+    Ok(())
 }
 
 /// What the import will write: the target's registry entry and the source.
@@ -297,12 +412,14 @@ async fn stage(db: &dyn KvBackend, plan: &Plan, options: &ChunkOptions) -> Resul
 enum Put {
     /// A pair at its (relative) key.
     Pair(Vec<u8>, Vec<u8>),
-    /// An audit event to re-stamp, with what its index entries are keyed by.
+    /// An audit event to re-stamp, with what its index entries are keyed by and where it
+    /// was in the source's trail.
     Event {
         value: Vec<u8>,
         actor: KeyPart,
         model: String,
         record_id: Uuid,
+        source_position: AuditPosition,
     },
 }
 
@@ -375,6 +492,7 @@ fn translate(
             actor: actor_part(event.actor),
             model: event.model,
             record_id: event.record_id,
+            source_position: AuditPosition::of_key(&key)?,
         }));
     }
     if key == skips.seal_head {
@@ -394,6 +512,7 @@ async fn write_chunks<R: Read>(
     db: &dyn KvBackend,
     plan: &Plan,
     input: R,
+    backup_sha256: [u8; 32],
     options: &ChunkOptions,
 ) -> Result<Written> {
     let skips = Skips::new();
@@ -407,9 +526,12 @@ async fn write_chunks<R: Read>(
     let mut progress = Progress::default();
     let mut batch: Vec<Put> = Vec::new();
     let (mut batch_bytes, mut batch_events) = (0usize, 0usize);
+    // The source positions of the events carried over, one window at a time.
+    let mut positions: Vec<AuditPosition> = Vec::new();
     loop {
         let frame = reader.next_data()?;
         let last = frame.is_none();
+        let mut puts = Vec::new();
         for (key, value) in frame.map(|f| f.pairs).unwrap_or_default() {
             progress.records += 1;
             progress.bytes += (key.len() + value.len()) as u64;
@@ -417,10 +539,38 @@ async fn write_chunks<R: Read>(
             let Some(put) = translate(plan, &skips, key, value, &mut written.source_chain)? else {
                 continue;
             };
+            let carried = match &put {
+                Put::Event {
+                    source_position, ..
+                } => Some(*source_position),
+                Put::Pair(..) => None,
+            };
+            puts.push(put);
+            if let Some(position) = carried {
+                positions.push(position);
+                written.events += 1;
+                if positions.len() as u64 == CHECKPOINT_EVERY {
+                    let index = (written.events - 1) / CHECKPOINT_EVERY;
+                    puts.push(carried_window(index, &mut positions)?);
+                }
+            }
+        }
+        if last {
+            // The window begun last, and how many events were carried over.
+            if !positions.is_empty() {
+                let index = written.events / CHECKPOINT_EVERY;
+                puts.push(carried_window(index, &mut positions)?);
+            }
+            let chain = CarriedChain {
+                events: written.events,
+                backup_sha256,
+            };
+            puts.push(Put::Pair(carried::chain_key(&[]), value::encode(&chain)?));
+        }
+        for put in puts {
             batch_bytes += put.size();
             if let Put::Event { .. } = put {
                 batch_events += 1;
-                written.events += 1;
             }
             batch.push(put);
             if batch.len() >= options.records()
@@ -444,6 +594,17 @@ async fn write_chunks<R: Read>(
         options.report(progress);
     }
     Ok(written)
+}
+
+/// The pair of carried window `index` (relative to the tenant), taking `positions`.
+fn carried_window(index: u64, positions: &mut Vec<AuditPosition>) -> Result<Put> {
+    let window = CarriedWindow {
+        positions: std::mem::take(positions),
+    };
+    Ok(Put::Pair(
+        carried::window_key(&[], index),
+        value::encode(&window)?,
+    ))
 }
 
 /// Writes chunk number `number` in one transaction (a no-op if the marker says it is in).
@@ -484,6 +645,7 @@ async fn apply(
                     actor,
                     model,
                     record_id,
+                    ..
                 } => {
                     let (key, offset) = keys::audit_key(&prefix, sequence)?;
                     tx.set_versionstamped_key(&key, offset, value)?;
@@ -514,9 +676,7 @@ async fn apply(
 
 /// The key of a lineage record.
 fn lineage_key(tenant: TenantId, source: Uuid) -> Vec<u8> {
-    let mut key = tenant.prefix();
-    key.extend_from_slice(&pack(&(META, "lineage", source)));
-    key
+    keys::lineage_key(&tenant.prefix(), source)
 }
 
 async fn activate(
@@ -559,7 +719,10 @@ async fn activate(
         }
         let bytes = value::encode(lineage)?;
         let ttx = TenantTx::open_any_status(tx, id).await?;
-        ttx.set(&lineage_key(id, plan.source.uuid()), &bytes)?;
+        // The chain starts in the transaction that makes the tenant live (the sealing below
+        // extends it), so a head is never missing beside the events.
+        audit::seal::start_chain(&ttx).await?;
+        ttx.set_audit_state(&lineage_key(id, plan.source.uuid()), &bytes)?;
         audit::write(
             &ttx,
             Actor::System,
