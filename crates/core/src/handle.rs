@@ -108,12 +108,17 @@ impl InTenant {
         self.as_principal(Principal::member(member))
     }
 
-    /// As `member`, authenticated by `session` (checked again on every call).
+    /// As `member` through `session`, which the service has already authenticated (from its
+    /// token, with [`authenticate_session`](Self::authenticate_session)): the session must
+    /// still be valid and the member's on every call. A session id is not a credential
+    /// (anyone who may list sessions sees ids): never take one from a request.
     pub fn with_session(&self, member: MemberId, session: SessionId) -> AsPrincipal {
         self.as_principal(Principal::with_session(member, session))
     }
 
-    /// As `member` through its API key `key`: every call bounded by the key's scopes.
+    /// As `member` through its API key `key`, already authenticated from its secret
+    /// ([`authenticate_api_key`](Self::authenticate_api_key)): every call bounded by the
+    /// key's scopes. A key id is not a credential.
     pub fn with_api_key(&self, member: MemberId, key: ApiKeyId) -> AsPrincipal {
         self.as_principal(Principal::with_api_key(member, key))
     }
@@ -287,22 +292,44 @@ impl AsPrincipal {
     }
 
     /// Whether the principal may do `action` on `record` (ownership, scope and key scopes
-    /// included), as the record layer would decide it: judged on the stored record with that
-    /// id when there is one (so a modified copy cannot change the answer), on `record` itself
-    /// for a record not stored yet (may I create this?).
+    /// included), as the record layer would decide it: when a record with that id is
+    /// stored, the stored one is judged (a read, delete or update is checked against what
+    /// is stored, not against a copy whose owner or references the caller may have
+    /// changed), and an update that would move it or hand it to another owner needs the
+    /// right where it lands too. `on` itself is judged for a create, or when nothing is
+    /// stored under its id.
     pub async fn can<M: Model>(&self, action: Action, on: &M) -> Result<bool> {
         let on = on.clone();
         self.transaction(move |ttx, by| async move {
-            let stored = record::get_unchecked::<M>(&ttx, on.id()).await?;
-            let judged = stored.as_ref().unwrap_or(&on);
-            let resource = Resource::of(&ttx, judged).await?;
-            rbac::is_allowed(&ttx, by, action, &resource).await
+            let mut access = rbac::Access::load(&ttx, by).await?;
+            let stored = match action {
+                Action::Create => None,
+                _ => record::get_unchecked::<M>(&ttx, on.id()).await?,
+            };
+            let Some(before) = stored else {
+                let resource = Resource::of(&ttx, &on).await?;
+                return access.allows(&ttx, action, &resource).await;
+            };
+            let old = Resource::of(&ttx, &before).await?;
+            if !access.allows(&ttx, action, &old).await? {
+                return Ok(false);
+            }
+            if action == Action::Update {
+                // The record layer's update check: the right where it lands, for its new owner.
+                let moved = Resource::of(&ttx, &on).await?;
+                if moved.scope != old.scope || moved.owner != old.owner {
+                    return access.allows(&ttx, action, &moved).await;
+                }
+            }
+            Ok(true)
         })
         .await
     }
 
     /// Whether the principal may do `action` on records of `kind` under `entity` (e.g. "may
-    /// this member create tasks in that team").
+    /// this member create tasks in that team"), for a record that is nobody's own content:
+    /// for models with owners (comments, messages, conversations, sessions, keys) ask
+    /// [`can`](Self::can) about the record, whose owner changes the answer.
     pub async fn can_at(
         &self,
         action: Action,
@@ -351,19 +378,29 @@ impl<M: Model> Pages<M> {
     /// The next page (never empty but when the principal may read nothing at all), or
     /// `None` after the last.
     pub async fn next(&mut self) -> Result<Option<Vec<M>>> {
-        let Some(cursor) = self.next.take() else {
+        let Some(mut cursor) = self.next.take() else {
             return Ok(None);
         };
-        let request = match cursor {
-            None => PageRequest::first(self.page_size),
-            Some(cursor) => PageRequest::after(cursor, self.page_size),
-        };
-        let page = self
-            .handle
-            .transaction(|ttx, by| async move { record::list::<M>(&ttx, by, &request).await })
-            .await?;
-        self.next = page.next.map(Some);
-        Ok(Some(page.items))
+        loop {
+            let request = match cursor {
+                None => PageRequest::first(self.page_size),
+                Some(cursor) => PageRequest::after(cursor, self.page_size),
+            };
+            let page = self
+                .handle
+                .transaction(|ttx, by| async move { record::list::<M>(&ttx, by, &request).await })
+                .await?;
+            match page.next {
+                // A filtered list stops scanning after a long run of records the principal
+                // may not read and returns an empty page with a cursor: go on from there, one
+                // transaction per scan, so that an empty page means the end.
+                Some(next) if page.items.is_empty() => cursor = Some(next),
+                next => {
+                    self.next = next.map(Some);
+                    return Ok(Some(page.items));
+                }
+            }
+        }
     }
 
     /// Every remaining record, page by page, in one vector.

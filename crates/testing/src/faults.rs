@@ -157,7 +157,8 @@ impl FaultyBackend {
 
     /// Wraps `inner` with no random faults, only `script`: each `(n, fault)` makes the n-th
     /// commit through this wrapper (counting from 1, every commit counted, failed ones too)
-    /// fail with `fault`. `scripted(db, [(1, Fault::UnknownAfterCommit)])` makes the first
+    /// fail with `fault`. An [`UnknownAfterCommit`](Fault::UnknownAfterCommit) whose commit
+    /// cannot apply (it really conflicts) returns that error and moves to the next commit. `scripted(db, [(1, Fault::UnknownAfterCommit)])` makes the first
     /// commit apply and then report `CommitUnknownResult`.
     pub fn scripted(
         inner: Arc<dyn KvBackend>,
@@ -276,7 +277,19 @@ impl Transaction for FaultyTx {
             .remove(&n);
         match scripted {
             Some(Fault::UnknownAfterCommit) => {
-                inner.commit().await?;
+                if let Err(error) = inner.commit().await {
+                    // The commit did not apply (a real conflict), so the fault asked for
+                    // ("applied, then unknown") has not happened: it moves to the next
+                    // commit, or the test that scripted it would never see it.
+                    let next = shared.commits.load(Ordering::SeqCst) + 1;
+                    shared
+                        .script
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .entry(next)
+                        .or_insert(Fault::UnknownAfterCommit);
+                    return Err(error);
+                }
                 shared.count(|s| &s.unknown_after_commit);
                 return Err(Error::CommitUnknownResult);
             }

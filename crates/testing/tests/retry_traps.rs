@@ -197,3 +197,126 @@ async fn can_agrees_with_the_record_layer_on_a_forged_copy() {
     );
     assert!(!said, "can said yes to an update the record layer refuses");
 }
+
+/// A script's "the n-th commit applies, then reports an unknown result" is the fault a test
+/// asked for: when that commit cannot apply (it conflicts with a concurrent writer), the
+/// fault has not happened, and it must not be used up by a plain conflict, or the test that
+/// scripted it never exercises the retry path it was written for.
+#[tokio::test(flavor = "current_thread")]
+async fn a_scripted_unknown_after_commit_is_not_used_up_by_a_conflict() {
+    use coditect_core::{run, RetryOptions};
+    let inner = memory();
+    let faulty = FaultyBackend::scripted(inner.clone(), [(1, Fault::UnknownAfterCommit)]);
+    run(&faulty, &RetryOptions::default(), |tx| {
+        let inner = inner.clone();
+        async move {
+            tx.get(b"counter", false).await?;
+            if tx.attempt() == 1 {
+                // A concurrent writer commits first: this attempt's commit conflicts.
+                let other = inner.begin().await?;
+                other.set(b"counter", b"theirs")?;
+                other.commit().await?;
+            }
+            tx.set(b"counter", b"mine")?;
+            Ok(())
+        }
+    })
+    .await
+    .expect("the run commits");
+    let (unknown_after_commit, ..) = faulty.stats().snapshot();
+    assert_eq!(
+        unknown_after_commit, 1,
+        "the scripted fault was never injected"
+    );
+}
+
+/// `Pages::next` promises a page that is never empty but when the principal may read
+/// nothing at all; a reader who may see only a few records behind a long run of hidden ones
+/// gets an empty page first (the list's scan budget ran out), and a caller that stops at
+/// the first empty page misses what it may read.
+#[tokio::test(flavor = "current_thread")]
+async fn pages_are_not_empty_when_something_readable_follows() {
+    let (faulty, acme, web) = company().await;
+    let owner = acme.made.admin_member.id;
+    let (admin, root) = (acme.admin(), acme.root());
+    let team = acme
+        .in_tenant(move |ttx| async move {
+            let team = Entity::new("OPS", "Ops", EntityKind::Team, Some(root));
+            record::insert(&ttx, admin, team).await
+        })
+        .await
+        .expect("team");
+    let ops = acme
+        .in_tenant(move |ttx| async move {
+            record::insert(&ttx, admin, Project::new("OPS", "Ops", team.id, owner)).await
+        })
+        .await
+        .expect("ops project");
+    let db = Db::new(faulty.clone());
+    let ada = db.tenant(acme.tenant()).as_member(owner);
+    for n in 0..20 {
+        ada.insert(Task::new(web.id, format!("hidden {n}"), owner))
+            .await
+            .expect("hidden task");
+    }
+    ada.insert(Task::new(ops.id, "visible", owner))
+        .await
+        .expect("visible task");
+    // A guest whose only right is reading in the Ops team.
+    let gus = acme
+        .in_tenant(move |ttx| async move {
+            let user = User::new("gus@acme.test", "Gus", UserRole::Guest);
+            let user = record::insert(&ttx, admin, user).await?;
+            record::insert(&ttx, admin, Member::new(MemberKind::Human(user.id), "Gus")).await
+        })
+        .await
+        .expect("gus");
+    acme.grant(gus.id, "viewer", team.id).await.expect("grant");
+    let gus = db.tenant(acme.tenant()).as_member(gus.id);
+    let mut pages = gus.pages::<Task>(1);
+    let first = pages.next().await.expect("a page").expect("not the end");
+    assert_eq!(
+        first.iter().map(|t| t.title.as_str()).collect::<Vec<_>>(),
+        ["visible"],
+        "the first page is the one task gus may read"
+    );
+}
+
+/// Replay holds on a multi-threaded runtime, where the body's future moves between worker
+/// threads between polls, and in a body that runs two inserts concurrently (`join!`): every
+/// poll installs the run's draws on the thread doing it. Four tasks made once, not twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_holds_when_the_body_moves_between_threads() {
+    let (faulty, acme, web) = company().await;
+    let (admin, owner, web) = (acme.admin(), acme.made.admin_member.id, web.id);
+    faulty.then(1, Fault::UnknownAfterCommit);
+    let made = acme
+        .in_tenant(move |ttx| async move {
+            let mut made = Vec::new();
+            for title in ["one", "two"] {
+                // Yield to the scheduler, so that the next poll may be on another worker.
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                tokio::task::yield_now().await;
+                made.push(record::insert(&ttx, admin, Task::new(web, title, owner)).await?);
+            }
+            let (three, four) = tokio::join!(
+                async {
+                    tokio::task::yield_now().await;
+                    record::insert(&ttx, admin, Task::new(web, "three", owner)).await
+                },
+                async {
+                    tokio::task::yield_now().await;
+                    record::insert(&ttx, admin, Task::new(web, "four", owner)).await
+                }
+            );
+            made.extend([three?, four?]);
+            Ok(made)
+        })
+        .await
+        .expect("four tasks");
+    let stored = tasks_of(&acme, web).await;
+    assert_eq!(stored.len(), 4, "each task once: {stored:#?}");
+    for task in &made {
+        assert!(stored.contains(task), "returned what it stored: {task:?}");
+    }
+}

@@ -116,7 +116,23 @@ impl User {
 
 impl Versioned for User {
     const WHAT: &'static str = "user";
-    const SCHEMA_VERSION: u8 = 1;
+    /// 2: the user role grants its tenant-wide baseline. Version 1 stored the same fields,
+    /// but only `Admin` had any effect, so a v1 Developer, Manager or Viewer reads back as a
+    /// [`Guest`](Role::Guest): an upgrade changes no one's rights.
+    const SCHEMA_VERSION: u8 = 2;
+
+    fn upgrade(version: u8, bytes: &[u8]) -> Result<Self> {
+        match version {
+            1 => {
+                let mut user: User = value::postcard_exact(Self::WHAT, bytes)?;
+                if user.role != Role::Admin {
+                    user.role = Role::Guest;
+                }
+                Ok(user)
+            }
+            other => Err(value::unknown_version(Self::WHAT, other)),
+        }
+    }
 }
 
 /// Trims and lower-cases an email and checks its shape: one `@`, a non-empty local part, a
@@ -337,5 +353,34 @@ async fn stored_password_matches(ttx: &TenantTx<'_>, user: UserId, password: &st
             reason: "cannot be verified".into(),
             source: Some(Box::new(e)),
         }),
+    }
+}
+
+#[cfg(test)]
+mod upgrade_tests {
+    use super::*;
+
+    fn stored_as_v1(user: &User) -> Vec<u8> {
+        let mut bytes = vec![1];
+        bytes.extend(postcard::to_stdvec(user).expect("encode"));
+        bytes
+    }
+
+    #[test]
+    fn a_v1_user_keeps_its_rights_as_a_guest_unless_admin() {
+        for (stored, read) in [
+            (Role::Developer, Role::Guest),
+            (Role::Manager, Role::Guest),
+            (Role::Viewer, Role::Guest),
+            (Role::Admin, Role::Admin),
+        ] {
+            let user = User::new("old@acme.test", "Old", stored);
+            let back: User = value::decode(&stored_as_v1(&user)).expect("decode v1");
+            assert_eq!(back.role, read, "{stored:?}");
+            assert_eq!(back.email, user.email);
+        }
+        let user = User::new("new@acme.test", "New", Role::Developer);
+        let back: User = value::decode(&value::encode(&user).expect("encode")).expect("decode");
+        assert_eq!(back.role, Role::Developer, "today's version keeps the role");
     }
 }
