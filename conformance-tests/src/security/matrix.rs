@@ -1,10 +1,10 @@
 //! The authorization matrix: every model's create, read, update, delete and list, and every
 //! special operation, for every kind of principal, with its expectations written as data
-//! ([`MODEL_TABLE`], [`SPECIAL_TABLE`]). Each cell is a real operation in its own
+//! (`MODEL_TABLE`, `SPECIAL_TABLE`). Each cell is a real operation in its own
 //! transaction; a denial must be [`Error::Forbidden`], change nothing and leave exactly one
 //! audit event naming the principal and the action; an allowed operation leaves none.
 //!
-//! The principals (columns, in [`WHO`] order):
+//! The principals (columns, in `WHO` order):
 //!
 //! | column | who |
 //! |---|---|
@@ -499,7 +499,7 @@ fn action_of(op: char) -> Action {
 }
 
 /// Every model's create, read, update, delete and list for every principal, against
-/// [`MODEL_TABLE`]; each denial audited exactly once (actor and action), nothing else
+/// `MODEL_TABLE`; each denial audited exactly once (actor and action), nothing else
 /// audited as one; humans and agents with the same grants answer alike.
 pub async fn authorization_matrix_of_the_models(h: &dyn Harness) {
     let db = h.backend();
@@ -542,8 +542,8 @@ pub async fn authorization_matrix_of_the_models(h: &dyn Harness) {
 }
 
 /// Every model's create, read, update, delete and list for a human holding only a user-level
-/// role, against [`USER_ROLE_TABLE`]; a Developer and a Viewer answer as a contributor and a
-/// viewer assigned at the root do in [`MODEL_TABLE`].
+/// role, against `USER_ROLE_TABLE`; a Developer and a Viewer answer as a contributor and a
+/// viewer assigned at the root do in `MODEL_TABLE`.
 pub async fn authorization_matrix_of_the_user_roles(h: &dyn Harness) {
     let db = h.backend();
     let cast = Cast::new(db.as_ref(), "matrix-user-roles.test").await;
@@ -628,7 +628,7 @@ fn humans_and_agents_alike<T: PartialEq + std::fmt::Debug>(
     }
 }
 
-/// Every special operation for every principal, against [`SPECIAL_TABLE`]; each denial
+/// Every special operation for every principal, against `SPECIAL_TABLE`; each denial
 /// audited exactly once; humans and agents alike where both apply.
 pub async fn authorization_matrix_of_the_special_operations(h: &dyn Harness) {
     let db = h.backend();

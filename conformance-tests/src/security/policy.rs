@@ -2,7 +2,7 @@
 //! some through scoped API keys) holding random roles at random entities, asking about random
 //! actions on tasks and comments, while grants, revocations, disables and entity moves change
 //! the world; every decision of [`rbac::is_allowed`] must equal the model's, which is written
-//! from the policy's statement in [`rbac`](coditect_core::rbac), not from its code.
+//! from the policy's statement in `coditect_core::rbac`, not from its code.
 //!
 //! Replay a failure with `CODITECT_POLICY_SEED=<seed>`.
 
@@ -91,7 +91,7 @@ impl World {
     }
 }
 
-/// Random decisions against the reference model, at least [`QUESTIONS`] of them, with the
+/// Random decisions against the reference model, at least `QUESTIONS` of them, with the
 /// world changing in between; zero disagreements.
 pub async fn authorization_agrees_with_a_reference_model(h: &dyn Harness) {
     let db = h.backend();

@@ -97,7 +97,7 @@ pub enum TenantCommand {
         /// The tenant's id (a UUID).
         #[arg(value_parser = parse_tenant_id)]
         id: TenantId,
-        /// The store to copy into: mem, sled:PATH or fdb[:CLUSTER_FILE].
+        /// The store to copy into: mem, sled:PATH or `fdb[:CLUSTER_FILE]`.
         #[arg(long, value_name = "STORE")]
         to_store: StoreSpec,
         /// Copy under this tenant id (a UUID) instead of the same one.

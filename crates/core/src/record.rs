@@ -805,7 +805,7 @@ pub async fn delete<M: Model>(
 }
 
 /// One page of every record of `M` that `by` may read, in id order (creation order for v7
-/// ids). Records the reader may not read are left out, not refused ([`visible_page`]).
+/// ids). Records the reader may not read are left out, not refused (a page may hold fewer items than asked while its cursor goes on).
 pub async fn list<M: Model>(
     ttx: &TenantTx<'_>,
     by: impl Into<Principal>,
@@ -816,7 +816,7 @@ pub async fn list<M: Model>(
 }
 
 /// One page of the records whose `index` values start with `values` that `by` may read,
-/// in index order (then id order) ([`visible_page`]).
+/// in index order (then id order), filtered as [`list`] is.
 pub async fn list_by<M: Model>(
     ttx: &TenantTx<'_>,
     by: impl Into<Principal>,

@@ -36,7 +36,7 @@
 //!
 //! A transaction records what it read (keys, and for range reads the part of the range it
 //! covered, so an insert into it, a phantom, counts) as read conflict ranges. At commit the
-//! [resolver](resolver) checks them against the write ranges of every commit newer than the
+//! [resolver] checks them against the write ranges of every commit newer than the
 //! read version; any overlap is [`Error::Conflict`](coditect_core::Error::Conflict), retryable.
 //!
 //! - Snapshot reads record nothing: they trade serializability for never conflicting.

@@ -1,6 +1,6 @@
 //! The life of FoundationDB's network thread as a state machine, apart from the client
 //! library so that it is tested without libfdb_c (`cargo test -p coditect-fdb
-//! --no-default-features`): [`network`](crate::network) drives it with the real start.
+//! --no-default-features`): the `network` module drives it with the real start.
 //!
 //! The `foundationdb` crate selects the API version once per process and panics on a second
 //! try, even when the first failed (an older libfdb_c answers `api_version_not_supported`,

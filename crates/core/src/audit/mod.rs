@@ -9,8 +9,8 @@
 //!
 //! Each event also writes one entry in each of two indexes, by actor and by target record,
 //! at versionstamped keys ending in the event's own stamp: still no read, no conflict.
-//! [`query`] reads the trail by time, actor or target; [`seal`] extends a per-tenant SHA-256
-//! hash chain over the events; [`verify`] recomputes it and names the first event that was
+//! [`query`] reads the trail by time, actor or target; [`seal`](mod@seal) extends a per-tenant SHA-256
+//! hash chain over the events; [`verify`](mod@verify) recomputes it and names the first event that was
 //! changed, removed, inserted or reordered, checks the indexes against the events, and checks a
 //! [`Receipt`] kept outside the system, across a restore too ([`carried`]). Only this module
 //! (and import, which regenerates the trail) writes any of it: [`TenantTx`]'s public writes

@@ -7,7 +7,7 @@
 //!
 //! Hashing the event's digest rather than its bytes binds the same content (the digest is
 //! collision resistant) and lets the chain's state keep one 32-byte digest per event, which is
-//! what lets [`verify`](super::verify) name *which* event changed rather than only that the
+//! what lets [`verify`](mod@super::verify) name *which* event changed rather than only that the
 //! chain broke somewhere. The state lives under `(tenant, "meta", "audit", ...)`, apart from
 //! the events:
 //!

@@ -1,4 +1,4 @@
-//! Verification: recompute a tenant's chain ([`seal`](super::seal)) from the events as they
+//! Verification: recompute a tenant's chain ([`seal`](mod@super::seal)) from the events as they
 //! are stored, and name the first one that is not as it was sealed.
 //!
 //! The walk merges two streams in key order: the events stored now, and the sealed events as

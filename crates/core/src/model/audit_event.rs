@@ -1,7 +1,7 @@
 //! AuditEvent, read-only: the [`audit`](crate::audit) module writes one per mutation (and
 //! per denial) and indexes them; this model only reads them, by time (commit order), by actor
 //! and by target record, in the record layer's [`PageRequest`] pages. No model API creates,
-//! changes or deletes an audit event. The reads are [`audit::query`]'s (positions, ranges,
+//! changes or deletes an audit event. The reads are [`audit::query`](crate::audit::query)'s (positions, ranges,
 //! newest-first); the reads here are checked: only a principal allowed to read audit events
 //! tenant-wide sees them.
 

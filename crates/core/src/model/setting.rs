@@ -59,7 +59,7 @@ impl TypedValue {
     }
 }
 
-/// A free-form map: names (see [`check_name`]) to typed values.
+/// A free-form map: names (1 to 128 of `a-z A-Z 0-9 _ - .`) to typed values.
 pub type TypedMap = BTreeMap<String, TypedValue>;
 
 /// Checks a free-form map: at most 200 entries, valid names and values.
