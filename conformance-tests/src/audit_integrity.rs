@@ -35,6 +35,7 @@ macro_rules! audit_integrity_suite {
     ($harness:expr) => {
         $crate::audit_integrity_suite!(@cases $harness;
             clearing_the_by_actor_index_is_refused, clearing_the_seal_state_is_refused,
+            clearing_the_reverse_references_is_refused,
             a_cleared_index_is_reported_by_verify, a_cleared_seal_head_is_reported_by_verify,
             an_edited_backup_is_refused_on_import,
             an_old_receipt_verifies_after_a_restore_and_reports_it,
@@ -55,6 +56,60 @@ macro_rules! audit_integrity_suite {
             )+
         }
     };
+}
+
+/// The reverse references are the record layer's too: clearing them through `TenantTx`
+/// (all of them, one target's, one entry) is refused, so a project's delete is still refused
+/// while its tasks refer to it.
+pub async fn clearing_the_reverse_references_is_refused(h: &dyn Harness) {
+    let db = h.backend();
+    let db = db.as_ref();
+    let p = sealed_tenant(db, "refs.integrity.test", 3).await;
+    let t = p.tenant.id;
+    let before = tenant_rows(db, t).await;
+    let refs = pack(&(t.uuid(), "ref"));
+    let entry = before
+        .iter()
+        .map(|(k, _)| k.clone())
+        .find(|k| k.starts_with(&refs))
+        .expect("a reverse reference");
+    let (begin, end) = range_of(&refs);
+    refused_through_tenant_tx(db, t, "every reference", move |ttx| {
+        ttx.clear_range(&begin, &end)
+    })
+    .await;
+    let (begin, end) = range_of(&pack(&(t.uuid(), "ref", "project")));
+    refused_through_tenant_tx(db, t, "a project's", move |ttx| {
+        ttx.clear_range(&begin, &end)
+    })
+    .await;
+    let key = entry.clone();
+    refused_through_tenant_tx(db, t, "one entry", move |ttx| ttx.clear(&key)).await;
+    let (begin, end) = t.range();
+    refused_through_tenant_tx(db, t, "the whole tenant", move |ttx| {
+        ttx.clear_range(&begin, &end)
+    })
+    .await;
+    assert!(
+        tenant_rows(db, t).await == before,
+        "a refused write changed nothing"
+    );
+    let admin = Actor::Member(p.admin_member.id);
+    let project = run_in_tenant(db, &RetryOptions::default(), t, |ttx| async move {
+        let page = record::list::<Project>(&ttx, admin, &record::PageRequest::first(5)).await?;
+        Ok(page.items[0].id)
+    })
+    .await
+    .expect("the project")
+    .0;
+    let refused = run_in_tenant(db, &RetryOptions::default(), t, |ttx| async move {
+        record::delete::<Project>(&ttx, admin, project).await
+    })
+    .await;
+    assert!(
+        matches!(refused, Err(Error::StillReferenced { .. })),
+        "{refused:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

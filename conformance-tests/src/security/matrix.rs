@@ -511,27 +511,10 @@ pub async fn authorization_matrix_of_the_models(h: &dyn Harness) {
     for (subject, (name, row)) in subjects.iter().zip(MODEL_TABLE) {
         assert_eq!(subject.name(), *name, "rows in table order");
         for (seat, expected) in cast.seats.iter().zip(row) {
-            let mut got = String::new();
-            for op in ['C', 'R', 'U', 'D', 'L'] {
-                let done = subject.attempt(db.as_ref(), &cast, *seat, op).await;
-                let denials = watch.take(db.as_ref()).await;
-                let audited = if done || op == 'L' {
-                    vec![]
-                } else {
-                    vec![(seat.principal.actor(), action_of(op))]
-                };
-                assert_eq!(
-                    denials, audited,
-                    "{name} {op} by {:?}: denials audited",
-                    seat.who
-                );
-                got.push(if done { op } else { '-' });
-            }
+            let by = format!("{:?}", seat.who);
+            let got = crudl(subject.as_ref(), db.as_ref(), &cast, *seat, &mut watch, &by).await;
             if got != *expected {
-                wrong.push(format!(
-                    "{name} by {:?}: expected {expected}, got {got}",
-                    seat.who
-                ));
+                wrong.push(format!("{name} by {by}: expected {expected}, got {got}"));
             }
         }
     }
@@ -556,34 +539,21 @@ pub async fn authorization_matrix_of_the_user_roles(h: &dyn Harness) {
         ("gst", TenantRole::Guest),
     ] {
         let m = member_as(db.as_ref(), &cast.org.p, Kind::Human, name, user_role, None).await;
-        seats.push(Seat {
-            who: Who::ViewerHuman, // only named in messages
+        let seat = Seat {
+            who: Who::ViewerHuman, // unused: `crudl` is given the seat's name
             principal: Principal::member(m.id),
             member: Some(m.id),
-        });
+        };
+        seats.push((format!("{user_role:?}"), seat));
     }
     let mut wrong = Vec::new();
     for (subject, (name, row)) in subjects().iter().zip(USER_ROLE_TABLE) {
         assert_eq!(subject.name(), *name, "rows in table order");
-        for (column, (seat, expected)) in seats.iter().zip(row).enumerate() {
-            let mut got = String::new();
-            for op in ['C', 'R', 'U', 'D', 'L'] {
-                let done = subject.attempt(db.as_ref(), &cast, *seat, op).await;
-                let denials = watch.take(db.as_ref()).await;
-                let audited = if done || op == 'L' {
-                    vec![]
-                } else {
-                    vec![(seat.principal.actor(), action_of(op))]
-                };
-                assert_eq!(
-                    denials, audited,
-                    "{name} {op} by user role {column}: denials audited"
-                );
-                got.push(if done { op } else { '-' });
-            }
+        for ((by, seat), expected) in seats.iter().zip(row) {
+            let got = crudl(subject.as_ref(), db.as_ref(), &cast, *seat, &mut watch, by).await;
             if got != *expected {
                 wrong.push(format!(
-                    "{name} by user role {column}: expected {expected}, got {got}"
+                    "{name} by a {by} user: expected {expected}, got {got}"
                 ));
             }
         }
@@ -597,6 +567,32 @@ pub async fn authorization_matrix_of_the_user_roles(h: &dyn Harness) {
         );
         assert_eq!(roles[2], row[5], "{name}: a Viewer is a viewer everywhere");
     }
+}
+
+/// One cell of a model table: which of `CRUDL` the seat did, each denial checked to be
+/// audited exactly once (and nothing else audited as one); `by` names the seat in messages.
+async fn crudl(
+    subject: &dyn Subject,
+    db: &dyn KvBackend,
+    cast: &Cast,
+    seat: Seat,
+    watch: &mut DenialWatch,
+    by: &str,
+) -> String {
+    let mut got = String::new();
+    for op in ['C', 'R', 'U', 'D', 'L'] {
+        let done = subject.attempt(db, cast, seat, op).await;
+        let denials = watch.take(db).await;
+        let audited = if done || op == 'L' {
+            vec![]
+        } else {
+            vec![(seat.principal.actor(), action_of(op))]
+        };
+        let name = subject.name();
+        assert_eq!(denials, audited, "{name} {op} by {by}: denials audited");
+        got.push(if done { op } else { '-' });
+    }
+    got
 }
 
 /// Fails listing every cell where the run disagreed with the table.

@@ -26,7 +26,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ids::{ApiKeyId, EntityId, MemberId, ProjectId, SessionId};
 use crate::keys::TenantId;
 use crate::kv::KvBackend;
@@ -301,27 +301,23 @@ impl AsPrincipal {
     pub async fn can<M: Model>(&self, action: Action, on: &M) -> Result<bool> {
         let on = on.clone();
         self.transaction(move |ttx, by| async move {
-            let mut access = rbac::Access::load(&ttx, by).await?;
             let stored = match action {
                 Action::Create => None,
                 _ => record::get_unchecked::<M>(&ttx, on.id()).await?,
             };
-            let Some(before) = stored else {
-                let resource = Resource::of(&ttx, &on).await?;
-                return access.allows(&ttx, action, &resource).await;
-            };
-            let old = Resource::of(&ttx, &before).await?;
-            if !access.allows(&ttx, action, &old).await? {
-                return Ok(false);
-            }
-            if action == Action::Update {
-                // The record layer's update check: the right where it lands, for its new owner.
-                let moved = Resource::of(&ttx, &on).await?;
-                if moved.scope != old.scope || moved.owner != old.owner {
-                    return access.allows(&ttx, action, &moved).await;
+            // The record layer's own checks, so the answer is the one an operation gets.
+            let decision = match &stored {
+                Some(before) if action == Action::Update => {
+                    record::check_update_access(&ttx, by, before, &on).await
                 }
+                Some(before) => record::check_access(&ttx, by, action, before).await,
+                None => record::check_access(&ttx, by, action, &on).await,
+            };
+            match decision {
+                Ok(()) => Ok(true),
+                Err(Error::Forbidden { .. }) => Ok(false),
+                Err(other) => Err(other),
             }
-            Ok(true)
         })
         .await
     }

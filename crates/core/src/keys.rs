@@ -328,12 +328,16 @@ pub(crate) fn audit_meta_key(prefix: &[u8], name: &str, number: Option<i64>) -> 
     }
 }
 
-/// The prefixes of a tenant's audit trail that only the audit module (and import) write, with
-/// the reason a public write there is refused: the events, the two audit indexes, the seal
-/// state `(tenant, "meta", "audit", ...)` and the lineage records
-/// `(tenant, "meta", "lineage", ...)` an import leaves.
-pub(crate) fn audit_protected_prefixes(prefix: &[u8]) -> Vec<(Vec<u8>, &'static str)> {
+/// The prefixes of a tenant that only the crate's own modules write, with the reason a public
+/// write there is refused: the reverse references (the record layer), the audit events and
+/// the two audit indexes, the seal state `(tenant, "meta", "audit", ...)` and the lineage
+/// records `(tenant, "meta", "lineage", ...)` an import leaves.
+pub(crate) fn protected_prefixes(prefix: &[u8]) -> Vec<(Vec<u8>, &'static str)> {
     vec![
+        (
+            KeyBuf::from_prefix(prefix).push(REFS).0,
+            "reverse references are written only by the record layer",
+        ),
         (audit_prefix(prefix), "audit events are append-only"),
         (
             index_prefix(prefix, AUDIT_BY_ACTOR, &[]),

@@ -579,7 +579,7 @@ pub async fn insert<M: Model>(
     }
     ttx.set(&key, &bytes)?;
     for reference in reference_keys(ttx, &record) {
-        ttx.set(&reference, &[])?;
+        ttx.set_protected(&reference, &[])?;
     }
     for counter in record.counters() {
         ttx.atomic_add(&keys::counter_key(ttx.prefix(), counter), 1)?;
@@ -687,12 +687,12 @@ async fn update_inner<M: Model>(
     }
     let (old_refs, new_refs) = (reference_keys(ttx, &before), reference_keys(ttx, &record));
     for gone in old_refs.difference(&new_refs) {
-        ttx.clear(gone)?;
+        ttx.clear_protected(gone)?;
     }
     // Every reference is written, not only the new ones: a record stored before references
     // were indexed gets its entries on its next update (a set of an existing key is a no-op).
     for reference in &new_refs {
-        ttx.set(reference, &[])?;
+        ttx.set_protected(reference, &[])?;
     }
     let (old_counters, new_counters) = (before.counters(), record.counters());
     for counter in old_counters.iter().filter(|c| !new_counters.contains(c)) {
@@ -716,7 +716,7 @@ async fn update_inner<M: Model>(
 
 /// Checks that `by` may update `before` into `record`: at the record's place, and where it
 /// moves to, and for its new owner.
-async fn check_update_access<M: Model>(
+pub(crate) async fn check_update_access<M: Model>(
     ttx: &TenantTx<'_>,
     by: Principal,
     before: &M,
@@ -784,7 +784,7 @@ pub async fn delete<M: Model>(
         }
     }
     for reference in reference_keys(ttx, &before) {
-        ttx.clear(&reference)?;
+        ttx.clear_protected(&reference)?;
     }
     ttx.clear(&key)?;
     // For a retry after CommitUnknownResult: the record this attempt removes.

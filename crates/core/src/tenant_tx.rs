@@ -37,8 +37,6 @@ pub struct TenantTx<'t> {
     tenant: Tenant,
     prefix: Vec<u8>,
     end: Vec<u8>,
-    /// The ranges of the tenant that only the audit module and import write.
-    protected: Vec<Protected>,
     /// Orders the audit events of this transaction, which all share one commit versionstamp.
     audit_sequence: AtomicU16,
 }
@@ -95,24 +93,11 @@ impl<'t> TenantTx<'t> {
 
     fn scoped(tx: Handle<'t>, tenant: Tenant) -> Self {
         let (prefix, end) = tenant.id.range();
-        let protected = keys::audit_protected_prefixes(&prefix)
-            .into_iter()
-            .map(|(begin, reason)| {
-                // Each prefix ends in a string element's 0x00 terminator, so it has an end.
-                let range_end = prefix_end(&begin).unwrap_or_else(|| end.clone());
-                Protected {
-                    begin,
-                    end: range_end,
-                    reason,
-                }
-            })
-            .collect();
         TenantTx {
             tx,
             tenant,
             prefix,
             end,
-            protected,
             audit_sequence: AtomicU16::new(0),
         }
     }
@@ -184,14 +169,22 @@ impl<'t> TenantTx<'t> {
         }
     }
 
-    /// No public write may touch the audit trail (events, indexes, seal state, lineage): a
-    /// key inside one of those ranges, or a range overlapping one, is refused before anything
-    /// is buffered.
-    fn check_not_audit(&self, begin: &[u8], end: Option<&[u8]>) -> Result<()> {
-        for range in &self.protected {
+    /// No public write may touch what only the crate writes (reverse references, the audit
+    /// trail's events, indexes, seal state and lineage): a key inside one of those ranges, or
+    /// a range overlapping one, is refused before anything is buffered. The ranges are
+    /// relative to the tenant's prefix and built once per process, so a check allocates
+    /// nothing. `begin` and `end` are inside the tenant (checked first); an `end` that is the
+    /// end of the whole tenant's range is past every protected range.
+    fn check_unprotected(&self, begin: &[u8], end: Option<&[u8]>) -> Result<()> {
+        let begin = &begin[self.prefix.len()..];
+        for range in protected() {
             let touches = match end {
                 None => begin >= range.begin.as_slice() && begin < range.end.as_slice(),
-                Some(end) => begin < range.end.as_slice() && range.begin.as_slice() < end,
+                Some(end) if end == self.end.as_slice() => begin < range.end.as_slice(),
+                Some(end) => {
+                    let end = &end[self.prefix.len()..];
+                    begin < range.end.as_slice() && range.begin.as_slice() < end
+                }
             };
             if touches {
                 return Err(Error::InvalidInput {
@@ -230,14 +223,14 @@ impl<'t> TenantTx<'t> {
     /// Buffers `key = value`; `key` must be inside the tenant and outside its audit events.
     pub fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
         self.check_key(key)?;
-        self.check_not_audit(key, None)?;
+        self.check_unprotected(key, None)?;
         self.tx().set(key, value)
     }
 
     /// Buffers the removal of `key`, which must be inside the tenant and not an audit event.
     pub fn clear(&self, key: &[u8]) -> Result<()> {
         self.check_key(key)?;
-        self.check_not_audit(key, None)?;
+        self.check_unprotected(key, None)?;
         self.tx().clear(key)
     }
 
@@ -245,16 +238,23 @@ impl<'t> TenantTx<'t> {
     /// its audit events.
     pub fn clear_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
         self.check_range(begin, end)?;
-        self.check_not_audit(begin, Some(end))?;
+        self.check_unprotected(begin, Some(end))?;
         self.tx().clear_range(begin, end)
     }
 
-    /// Buffers `key = value` in the audit trail's own state (seal head and windows, the
-    /// carried chain of an import, lineage records), which the public [`set`](TenantTx::set)
-    /// refuses: for the audit module and import only.
-    pub(crate) fn set_audit_state(&self, key: &[u8], value: &[u8]) -> Result<()> {
+    /// Buffers `key = value` in a range the public [`set`](TenantTx::set) refuses (reverse
+    /// references, the audit trail's seal state, carried chain and lineage records): for the
+    /// record layer, the audit module and import only.
+    pub(crate) fn set_protected(&self, key: &[u8], value: &[u8]) -> Result<()> {
         self.check_key(key)?;
         self.tx().set(key, value)
+    }
+
+    /// Buffers the removal of `key` in a range the public [`clear`](TenantTx::clear) refuses
+    /// (reverse references): for the record layer only.
+    pub(crate) fn clear_protected(&self, key: &[u8]) -> Result<()> {
+        self.check_key(key)?;
+        self.tx().clear(key)
     }
 
     /// Buffers an atomic add to a counter inside the tenant.
@@ -288,10 +288,28 @@ impl<'t> TenantTx<'t> {
 }
 
 /// A range of the tenant that no public write may touch, and why.
+/// A range only the crate writes, relative to a tenant's prefix.
 struct Protected {
     begin: Vec<u8>,
     end: Vec<u8>,
     reason: &'static str,
+}
+
+/// The [protected ranges](keys::protected_prefixes), relative to a tenant's prefix (tuple
+/// keys are the prefix followed by the rest, so building them with an empty prefix gives
+/// the part after any tenant's).
+fn protected() -> &'static [Protected] {
+    static RANGES: std::sync::OnceLock<Vec<Protected>> = std::sync::OnceLock::new();
+    RANGES.get_or_init(|| {
+        keys::protected_prefixes(&[])
+            .into_iter()
+            .filter_map(|(begin, reason)| {
+                // Each prefix ends in a string element's 0x00 terminator, so it has an end.
+                let end = prefix_end(&begin)?;
+                Some(Protected { begin, end, reason })
+            })
+            .collect()
+    })
 }
 
 /// Runs `body` with a [`TenantTx`] of `tenant` in the retry loop ([`run`]) and commits,

@@ -20,19 +20,25 @@ async fn acme(board: &Board) -> Company {
         .expect("onboard")
 }
 
-#[tokio::test]
-async fn an_agent_is_assigned_a_task_and_moves_it() {
-    let board = Board::new(memory());
-    let acme = acme(&board).await;
-    let agent = board
-        .add_agent(&acme, "builder", "contributor")
-        .await
-        .expect("agent");
+/// Acme, its Admin's handle and its project WEB.
+async fn acme_with_web(board: &Board) -> (Company, AsPrincipal, Project) {
+    let acme = acme(board).await;
     let admin = board.as_member(&acme, acme.admin);
     let web = board
         .create_project(&admin, &acme, "WEB", "Website")
         .await
         .expect("project");
+    (acme, admin, web)
+}
+
+#[tokio::test]
+async fn an_agent_is_assigned_a_task_and_moves_it() {
+    let board = Board::new(memory());
+    let (acme, admin, web) = acme_with_web(&board).await;
+    let agent = board
+        .add_agent(&acme, "builder", "contributor")
+        .await
+        .expect("agent");
     let launch = board
         .create_task(&admin, web.id, "Launch", Some(agent))
         .await
@@ -57,16 +63,11 @@ async fn an_agent_is_assigned_a_task_and_moves_it() {
 #[tokio::test]
 async fn a_viewer_reads_and_is_refused_changes() {
     let board = Board::new(memory());
-    let acme = acme(&board).await;
+    let (acme, admin, web) = acme_with_web(&board).await;
     let vera = board
         .add_human(&acme, "Vera", "vera@acme.test", "viewer")
         .await
         .expect("viewer");
-    let admin = board.as_member(&acme, acme.admin);
-    let web = board
-        .create_project(&admin, &acme, "WEB", "Website")
-        .await
-        .expect("project");
     let launch = board
         .create_task(&admin, web.id, "Launch", None)
         .await
@@ -150,12 +151,7 @@ async fn two_companies_with_the_same_project_code_are_isolated() {
 #[tokio::test]
 async fn two_racing_updates_are_retried_and_both_kept() {
     let board = Board::new(memory());
-    let acme = acme(&board).await;
-    let admin = board.as_member(&acme, acme.admin);
-    let web = board
-        .create_project(&admin, &acme, "WEB", "Website")
-        .await
-        .expect("project");
+    let (_, admin, web) = acme_with_web(&board).await;
     let launch = board
         .create_task(&admin, web.id, "Launch", None)
         .await
@@ -189,16 +185,11 @@ async fn two_racing_updates_are_retried_and_both_kept() {
 #[tokio::test]
 async fn lists_longer_than_a_page_come_whole() {
     let board = Board::new(memory());
-    let acme = acme(&board).await;
+    let (acme, admin, web) = acme_with_web(&board).await;
     let agent = board
         .add_agent(&acme, "builder", "contributor")
         .await
         .expect("agent");
-    let admin = board.as_member(&acme, acme.admin);
-    let web = board
-        .create_project(&admin, &acme, "WEB", "Website")
-        .await
-        .expect("project");
     let mut made = Vec::new();
     for n in 0..7 {
         let task = board
@@ -233,12 +224,7 @@ async fn a_retry_after_a_commit_that_applied_creates_nothing_twice() {
     let inner = memory();
     let faulty = Arc::new(FaultyBackend::scripted(inner.clone(), []));
     let board = Board::new(faulty.clone());
-    let acme = acme(&board).await;
-    let admin = board.as_member(&acme, acme.admin);
-    let web = board
-        .create_project(&admin, &acme, "WEB", "Website")
-        .await
-        .expect("project");
+    let (acme, admin, web) = acme_with_web(&board).await;
 
     faulty.then(1, Fault::UnknownAfterCommit);
     let vera = board

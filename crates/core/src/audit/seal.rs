@@ -260,7 +260,7 @@ async fn seal_chunk(
         if !window.entries.is_empty() {
             store_window(&ttx, head.count / CHECKPOINT_EVERY, &window)?;
         }
-        ttx.set_audit_state(&head_key(&ttx), &value::encode(&head)?)?;
+        ttx.set_protected(&head_key(&ttx), &value::encode(&head)?)?;
     }
     Ok(Chunk {
         sealed: sealed as u64,
@@ -314,7 +314,7 @@ pub(crate) fn genesis_head(tenant: TenantId) -> SealHead {
 pub(crate) async fn start_chain(ttx: &TenantTx<'_>) -> Result<()> {
     if ttx.get(&head_key(ttx), false).await?.is_none() {
         let head = genesis_head(ttx.tenant_id());
-        ttx.set_audit_state(&head_key(ttx), &value::encode(&head)?)?;
+        ttx.set_protected(&head_key(ttx), &value::encode(&head)?)?;
     }
     Ok(())
 }
@@ -331,7 +331,7 @@ pub(crate) async fn load_window(
 }
 
 fn store_window(ttx: &TenantTx<'_>, index: u64, window: &SealWindow) -> Result<()> {
-    ttx.set_audit_state(&window_key(ttx, index)?, &value::encode(window)?)
+    ttx.set_protected(&window_key(ttx, index)?, &value::encode(window)?)
 }
 
 fn corrupt(reason: &str) -> Error {

@@ -17,10 +17,10 @@ use crate::audit::{self, Actor, AuditAction};
 use crate::error::{Error, Result};
 use crate::keys::TenantId;
 use crate::kv::{KvBackend, Transaction};
-use crate::model::tenant::{Tenant, TenantStatus};
+use crate::model::tenant::TenantStatus;
 use crate::retry::run;
 use crate::tenant_tx::TenantTx;
-use crate::value::{self, Versioned};
+use crate::value;
 
 /// The model name of the audit event an abort writes in the tenant it releases.
 pub const ABORT_EVENT_MODEL: &str = "tenant_operation_aborted";
@@ -127,24 +127,7 @@ async fn release(
         let marker = value::encode(&op)?;
         state::clear_op(tx, tenant)?;
         let ttx = TenantTx::open_any_status(tx, tenant).await?;
-        if entry.status != op.previous {
-            let after = state::put_registry_entry(
-                tx,
-                &Tenant {
-                    status: op.previous,
-                    ..entry
-                },
-            )?;
-            audit::write(
-                &ttx,
-                Actor::System,
-                AuditAction::Update,
-                Tenant::WHAT,
-                tenant.uuid(),
-                Some(&before),
-                Some(&after),
-            )?;
-        }
+        state::change_status_audited(tx, entry, &before, op.previous).await?;
         audit::write(
             &ttx,
             Actor::System,

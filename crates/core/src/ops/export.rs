@@ -38,15 +38,12 @@ use uuid::Uuid;
 use super::backup::{relative_key, BackupHeader, BackupWriter};
 use super::state::{self, busy, OpKind, TenantOp};
 use super::{erase, ChunkOptions, Progress};
-use crate::audit::{self, Actor, AuditAction};
 use crate::error::{Error, Result};
 use crate::keys::{TenantId, META};
 use crate::kv::{prefix_end, RangeOptions, Transaction};
 use crate::model::tenant::{Tenant, TenantStatus};
 use crate::record::now_ms;
 use crate::retry::run;
-use crate::tenant_tx::TenantTx;
-use crate::value::Versioned;
 use crate::KvBackend;
 
 /// How [`export`] works.
@@ -243,23 +240,13 @@ async fn begin(
                         progress: 0,
                     },
                 )?;
-                if entry.status != TenantStatus::Suspended {
-                    let quiet = Tenant {
-                        status: TenantStatus::Suspended,
-                        ..entry.clone()
-                    };
-                    let after = state::put_registry_entry(tx, &quiet)?;
-                    let ttx = TenantTx::open_any_status(tx, tenant).await?;
-                    audit::write(
-                        &ttx,
-                        Actor::System,
-                        AuditAction::Update,
-                        Tenant::WHAT,
-                        tenant.uuid(),
-                        Some(&entry_bytes),
-                        Some(&after),
-                    )?;
-                }
+                state::change_status_audited(
+                    tx,
+                    entry.clone(),
+                    &entry_bytes,
+                    TenantStatus::Suspended,
+                )
+                .await?;
                 (entry, true, true)
             }
             // Not quiesced: writers go on, each frame is consistent on its own.
@@ -295,26 +282,9 @@ async fn end(db: &dyn KvBackend, tenant: TenantId, options: &ExportOptions) -> R
             return Err(busy(tenant, &op));
         }
         state::clear_op(tx, tenant)?;
+        // Back to the status before the export (nothing written when it was suspended).
         let (entry, before) = state::registry_entry(tx, tenant).await?;
-        if entry.status == op.previous {
-            // Suspended before the export began: nothing to restore, nothing to audit.
-            return Ok(());
-        }
-        let restored = Tenant {
-            status: op.previous,
-            ..entry
-        };
-        let after = state::put_registry_entry(tx, &restored)?;
-        let ttx = TenantTx::open_any_status(tx, tenant).await?;
-        audit::write(
-            &ttx,
-            Actor::System,
-            AuditAction::Update,
-            Tenant::WHAT,
-            tenant.uuid(),
-            Some(&before),
-            Some(&after),
-        )
+        state::change_status_audited(tx, entry, &before, op.previous).await
     })
     .await?;
     Ok(())

@@ -722,7 +722,7 @@ async fn activate(
         // The chain starts in the transaction that makes the tenant live (the sealing below
         // extends it), so a head is never missing beside the events.
         audit::seal::start_chain(&ttx).await?;
-        ttx.set_audit_state(&lineage_key(id, plan.source.uuid()), &bytes)?;
+        ttx.set_protected(&lineage_key(id, plan.source.uuid()), &bytes)?;
         audit::write(
             &ttx,
             Actor::System,

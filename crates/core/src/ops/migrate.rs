@@ -16,14 +16,12 @@ use super::erase;
 use super::export::{export_held, ExportOptions, ExportReport, Hold};
 use super::import::{import_as, ImportReport, ImportTarget};
 use super::state::{self, busy, OpKind, TenantOp};
-use crate::audit::{self, Actor, AuditAction};
 use crate::error::{Error, Result};
 use crate::keys::{self, TenantId};
 use crate::kv::{KvBackend, Transaction};
 use crate::model::tenant::{normalize_domain, Tenant, TenantStatus};
 use crate::record::now_ms;
 use crate::retry::run;
-use crate::tenant_tx::TenantTx;
 use crate::value::Versioned;
 
 /// The model name of the audit event a migration writes in the tenant it leaves.
@@ -176,25 +174,7 @@ pub async fn migrate(
                 progress: 0,
             },
         )?;
-        if entry.status != TenantStatus::Suspended {
-            let after = state::put_registry_entry(
-                tx,
-                &Tenant {
-                    status: TenantStatus::Suspended,
-                    ..entry
-                },
-            )?;
-            let ttx = TenantTx::open_any_status(tx, tenant).await?;
-            audit::write(
-                &ttx,
-                Actor::System,
-                AuditAction::Update,
-                Tenant::WHAT,
-                tenant.uuid(),
-                Some(&before),
-                Some(&after),
-            )?;
-        }
+        state::change_status_audited(tx, entry, &before, TenantStatus::Suspended).await?;
         Ok(())
     })
     .await?;

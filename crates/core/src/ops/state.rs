@@ -108,6 +108,32 @@ pub(crate) fn put_registry_entry(tx: &dyn Transaction, tenant: &Tenant) -> Resul
     Ok(bytes)
 }
 
+/// Moves the registry entry `entry` (stored as `before`) to `status`, audited as the system
+/// (an operation changes the status it owns while its marker exists); nothing when it is
+/// there already.
+pub(crate) async fn change_status_audited(
+    tx: &dyn Transaction,
+    entry: Tenant,
+    before: &[u8],
+    status: TenantStatus,
+) -> Result<()> {
+    if entry.status == status {
+        return Ok(());
+    }
+    let id = entry.id;
+    let after = put_registry_entry(tx, &Tenant { status, ..entry })?;
+    let ttx = crate::tenant_tx::TenantTx::open_any_status(tx, id).await?;
+    crate::audit::write(
+        &ttx,
+        crate::audit::Actor::System,
+        crate::audit::AuditAction::Update,
+        <Tenant as crate::value::Versioned>::WHAT,
+        id.uuid(),
+        Some(before),
+        Some(&after),
+    )
+}
+
 /// The error for a tenant another operation holds: which one, and how to finish it.
 pub(crate) fn busy(tenant: TenantId, op: &TenantOp) -> Error {
     let (operation, hint) = match op.kind {
