@@ -207,7 +207,7 @@ impl AsPrincipal {
             .await
     }
 
-    /// Record `id`, or [`Error::NotFound`](crate::Error::NotFound) ([`record::require`]).
+    /// Record `id`, or [`Error::NotFound`] ([`record::require`]).
     pub async fn require<M: Model>(&self, id: M::Id) -> Result<M> {
         self.transaction(move |ttx, by| async move { record::require::<M>(&ttx, by, id).await })
             .await

@@ -3,7 +3,7 @@
 //! Consistency. A FoundationDB transaction lives 5 s, so a large tenant cannot be read at one
 //! read version. Instead the export quiesces the tenant: its first transaction sets the
 //! registry status to `Suspended` and leaves a marker ([`OpKind::Export`]) that remembers the
-//! status to restore. Every writer opens the tenant through [`TenantTx`], which reads the
+//! status to restore. Every writer opens the tenant through [`TenantTx`](crate::TenantTx), which reads the
 //! registry entry without snapshot, so a writer that started before the quiesce conflicts on
 //! commit and its retry is refused ([`Error::OperationPending`]): after the quiesce commits,
 //! nothing can commit into the tenant, and the chunks read afterwards, each at its own read
