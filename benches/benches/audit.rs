@@ -229,7 +229,9 @@ async fn fill(f: &Fixture) -> u64 {
     let mut count = 0;
     let mut request = audit::AuditQuery::first(1_000);
     loop {
-        let page = audit::query::by_time(&ttx, &request).await.expect("query");
+        let page = audit::query::by_time(&ttx, coditect_core::Principal::system(), &request)
+            .await
+            .expect("query");
         count += page.items.len() as u64;
         match page.next {
             Some(next) => request = request.next_page(next),

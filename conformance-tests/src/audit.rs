@@ -149,9 +149,11 @@ async fn collect(
         let q = request.clone();
         let (page, _) = run_in_tenant(db, &RetryOptions::default(), tenant, |ttx| async move {
             match target {
-                Target::Time => query::by_time(&ttx, &q).await,
-                Target::Actor(actor) => query::by_actor(&ttx, actor, &q).await,
-                Target::Record(model, id) => query::by_target(&ttx, model, id, &q).await,
+                Target::Time => query::by_time(&ttx, Principal::system(), &q).await,
+                Target::Actor(actor) => query::by_actor(&ttx, Principal::system(), actor, &q).await,
+                Target::Record(model, id) => {
+                    query::by_target(&ttx, Principal::system(), model, id, &q).await
+                }
             }
         })
         .await

@@ -153,8 +153,9 @@ pub(crate) async fn grant(
 }
 
 async fn all_audit(db: &dyn KvBackend, tenant: TenantId) -> Vec<audit::AuditEvent> {
-    in_tenant!(db, tenant, |ttx| audit::list(
+    in_tenant!(db, tenant, |ttx| coditect_core::model::audit_event::list(
         &ttx,
+        coditect_core::Principal::system(),
         &PageRequest::first(1000)
     )
     .await)
@@ -2021,7 +2022,7 @@ pub async fn run_in_tenant_retries_a_conflict(h: &dyn Harness) {
     let competing_db = db.clone();
     let (made, _) = coditect_core::run_in_tenant(db.as_ref(), &options, tenant, |ttx| async move {
         // A read of the user counter, which the competing create below writes.
-        let users = record::count(&ttx, "user").await?;
+        let users = record::count_of::<User>(&ttx, coditect_core::Principal::system()).await?;
         if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
             in_tenant!(competing_db, tenant, |other| {
                 record::insert(

@@ -446,7 +446,14 @@ pub async fn tenant_admins_hold_all_and_members_without_roles_nothing(h: &dyn Ha
     let p = provisioned(db.as_ref(), "admins.test", Plan::Enterprise).await;
     let o = org(db.as_ref(), &p).await;
     let no_assignments = in_tenant!(db, tid(&p), |ttx| {
-        coditect_core::model::role_assignment::held_by(&ttx, p.admin_member.id).await
+        coditect_core::model::role_assignment::by_member(
+            &ttx,
+            coditect_core::Principal::system(),
+            p.admin_member.id,
+            &PageRequest::first(10),
+        )
+        .await
+        .map(|page| page.items)
     })
     .expect("held");
     assert!(no_assignments.is_empty());

@@ -299,9 +299,9 @@ pub async fn workflow_versions_stay_readable(h: &dyn Harness) {
     assert_eq!((updated.version, &updated.definition), (2, &v2));
     let (old, current, versions, listed) = in_tenant!(db, tid(&p), |ttx| {
         Ok::<_, Error>((
-            workflow::definition_at(&ttx, flow.id, 1).await?,
-            workflow::definition_at(&ttx, flow.id, 2).await?,
-            workflow::versions(&ttx, flow.id, &PageRequest::first(10))
+            workflow::definition_at(&ttx, Actor::System, flow.id, 1).await?,
+            workflow::definition_at(&ttx, Actor::System, flow.id, 2).await?,
+            workflow::versions(&ttx, Actor::System, flow.id, &PageRequest::first(10))
                 .await?
                 .items,
             workflow::by_project(&ttx, Actor::System, web.id, &PageRequest::first(10))
@@ -371,14 +371,28 @@ pub async fn workflow_versions_stay_readable(h: &dyn Harness) {
     )
     .await)
     .expect("delete");
-    let left = in_tenant!(db, tid(&p), |ttx| workflow::versions(
+    // The versions go with the workflow: none is left in the store, and asking for them is
+    // asking about a workflow that does not exist.
+    let (begin, end) = tid(&p).range();
+    let left = scan(db.as_ref(), &begin, &end)
+        .await
+        .into_iter()
+        .filter(|(key, _)| {
+            let elements: Vec<Element> = foundationdb_tuple::unpack(key).expect("a tuple");
+            elements.get(1).and_then(|e| e.as_str()) == Some("workflow_version")
+                && elements.get(2).and_then(|e| e.as_uuid()) == Some(&flow.id.uuid())
+        })
+        .count();
+    assert_eq!(left, 0, "saved versions left after the delete");
+    let error = in_tenant!(db, tid(&p), |ttx| workflow::versions(
         &ttx,
+        Actor::System,
         flow.id,
         &PageRequest::first(10)
     )
     .await)
-    .expect("versions");
-    assert!(left.items.is_empty());
+    .expect_err("versions of a deleted workflow");
+    assert!(matches!(error, Error::NotFound { .. }), "{error:?}");
 }
 
 /// Conversation and Message: messages list in order by conversation; the message count is
@@ -430,7 +444,7 @@ pub async fn conversation_messages_in_order_and_counted_exactly(h: &dyn Harness)
     }
     let (count, listed, mine) = in_tenant!(db, tid(&p), |ttx| {
         Ok::<_, Error>((
-            conversation::message_count(&ttx, chat.id).await?,
+            conversation::message_count(&ttx, Actor::System, chat.id).await?,
             message::by_conversation(&ttx, Actor::System, chat.id, &PageRequest::first(100))
                 .await?
                 .items,
@@ -912,9 +926,9 @@ pub async fn usage_counters_are_exact_under_concurrent_recorders(h: &dyn Harness
     }
     let (first_day, total, series, listed) = in_tenant!(db, tid(&p), |ttx| {
         Ok::<_, Error>((
-            usage::day_totals(&ttx, "tokens", day).await?,
-            usage::metric_totals(&ttx, "tokens").await?,
-            usage::series(&ttx, "tokens", day - 1, day + 1).await?,
+            usage::day_totals(&ttx, Actor::System, "tokens", day).await?,
+            usage::metric_totals(&ttx, Actor::System, "tokens").await?,
+            usage::series(&ttx, Actor::System, "tokens", day - 1, day + 1).await?,
             usage::by_metric_day(&ttx, Actor::System, "tokens", day, &PageRequest::first(100))
                 .await?
                 .items,
@@ -938,8 +952,12 @@ pub async fn usage_counters_are_exact_under_concurrent_recorders(h: &dyn Harness
         record::delete::<Usage>(&ttx, admin(&p), listed[1].id).await
     })
     .expect("correct and delete");
-    let total = in_tenant!(db, tid(&p), |ttx| usage::metric_totals(&ttx, "tokens")
-        .await)
+    let total = in_tenant!(db, tid(&p), |ttx| usage::metric_totals(
+        &ttx,
+        Actor::System,
+        "tokens"
+    )
+    .await)
     .expect("total");
     assert_eq!(
         (total.quantity, total.cost_micros),
@@ -961,6 +979,7 @@ pub async fn usage_counters_are_exact_under_concurrent_recorders(h: &dyn Harness
     ));
     let error = in_tenant!(db, tid(&p), |ttx| usage::series(
         &ttx,
+        Actor::System,
         "tokens",
         day,
         day + 400

@@ -6,10 +6,11 @@
 
 use std::fmt::Debug;
 
+use coditect_core::model::audit_event;
 use coditect_core::model::{task, user, Plan, Project, Task};
 use coditect_core::provision::{provision, NewTenant};
 use coditect_core::record::{Model, PageRequest};
-use coditect_core::{audit, run, run_in_tenant};
+use coditect_core::{run, run_in_tenant, Principal};
 
 use super::matrix::{subjects, unique, Cast, Crud};
 use super::*;
@@ -217,7 +218,13 @@ async fn count<M: Model>(db: &dyn KvBackend, t: TenantId) -> usize {
 async fn audit_events(db: &dyn KvBackend, t: TenantId) -> usize {
     let (mut request, mut total) = (PageRequest::first(1_000), 0);
     loop {
-        let page = attempt!(db, t, |ttx| audit::list(&ttx, &request).await).expect("audit list");
+        let page = attempt!(db, t, |ttx| audit_event::list(
+            &ttx,
+            Principal::system(),
+            &request
+        )
+        .await)
+        .expect("audit list");
         total += page.items.len();
         match page.next {
             Some(next) => request = PageRequest::after(next, 1_000),

@@ -145,6 +145,14 @@ pub(crate) const SPECIAL_TABLE: &[(Special, [char; 11])] = &[
     (Special::WorkflowVersion,         ['Y', 'Y', 'Y', '-', '-', '-', '-', '-', '-', '-', '-']),
     (Special::DeleteMember,            ['Y', 'Y', 'Y', '-', '-', '-', '-', '-', '-', '-', '-']),
     (Special::ReadAudit,               ['Y', 'Y', 'Y', 'Y', 'Y', 'Y', 'Y', '-', '-', '-', 'Y']),
+    (Special::AuditByTime,             ['Y', 'Y', 'Y', 'Y', 'Y', 'Y', 'Y', '-', '-', '-', 'Y']),
+    (Special::AuditByActor,            ['Y', 'Y', 'Y', 'Y', 'Y', 'Y', 'Y', '-', '-', '-', 'Y']),
+    (Special::AuditByTarget,           ['Y', 'Y', 'Y', 'Y', 'Y', 'Y', 'Y', '-', '-', '-', 'Y']),
+    (Special::UsageTotals,             ['Y', 'Y', 'Y', 'Y', 'Y', 'Y', 'Y', '-', '-', '-', 'Y']),
+    (Special::CountTasks,              ['Y', 'Y', 'Y', 'Y', 'Y', 'Y', 'Y', '-', 'Y', '-', 'Y']),
+    (Special::MessageCount,            ['Y', 'Y', 'Y', 'Y', 'Y', 'Y', 'Y', '-', '-', '-', 'Y']),
+    (Special::WorkflowVersions,        ['Y', 'Y', 'Y', 'Y', 'Y', 'Y', 'Y', '-', '-', '-', 'Y']),
+    (Special::WorkflowDefinitionAt,    ['Y', 'Y', 'Y', 'Y', 'Y', 'Y', 'Y', '-', '-', '-', 'Y']),
 ];
 
 /// The special operations of the matrix.
@@ -165,6 +173,22 @@ pub(crate) enum Special {
     WorkflowVersion,
     DeleteMember,
     ReadAudit,
+    /// The trail through `audit::query::by_time`.
+    AuditByTime,
+    /// `audit::query::by_actor`.
+    AuditByActor,
+    /// `audit::query::by_target`.
+    AuditByTarget,
+    /// `usage::metric_totals` (and the day totals and series behind the same check).
+    UsageTotals,
+    /// `record::count_of::<Task>`.
+    CountTasks,
+    /// `conversation::message_count` of another member's conversation.
+    MessageCount,
+    /// `workflow::versions` of a workflow.
+    WorkflowVersions,
+    /// `workflow::definition_at` of a workflow.
+    WorkflowDefinitionAt,
 }
 
 /// One principal of the cast, with the member it acts as (if any).
@@ -348,7 +372,7 @@ async fn listed<M: Model>(db: &dyn KvBackend, t: TenantId, by: Principal, id: M:
     }
 }
 
-fn definition(step: &str) -> WorkflowDefinition {
+pub(crate) fn definition(step: &str) -> WorkflowDefinition {
     WorkflowDefinition {
         steps: vec![Step {
             name: step.into(),
@@ -785,6 +809,65 @@ async fn special(db: &dyn KvBackend, cast: &Cast, seat: Seat, op: Special) -> Op
         )
         .await
         .map(drop)),
+        Special::AuditByTime => attempt!(db, t, |ttx| query::by_time(
+            &ttx,
+            by,
+            &AuditQuery::newest(10)
+        )
+        .await
+        .map(drop)),
+        Special::AuditByActor => attempt!(db, t, |ttx| query::by_actor(
+            &ttx,
+            by,
+            Actor::System,
+            &AuditQuery::newest(10)
+        )
+        .await
+        .map(drop)),
+        Special::AuditByTarget => attempt!(db, t, |ttx| query::by_target(
+            &ttx,
+            by,
+            "task",
+            org.task.uuid(),
+            &AuditQuery::newest(10)
+        )
+        .await
+        .map(drop)),
+        Special::UsageTotals => attempt!(db, t, |ttx| coditect_core::model::usage::metric_totals(
+            &ttx, by, "tokens"
+        )
+        .await
+        .map(drop)),
+        Special::CountTasks => attempt!(db, t, |ttx| record::count_of::<Task>(&ttx, by)
+            .await
+            .map(drop)),
+        Special::MessageCount => {
+            let chat = made(db, t, coditect_core::model::Conversation::new(other, "c")).await;
+            attempt!(db, t, |ttx| {
+                coditect_core::model::conversation::message_count(&ttx, by, chat.id)
+                    .await
+                    .map(drop)
+            })
+        }
+        Special::WorkflowVersions => {
+            let wf = Workflow::new(org.project, format!("wf{}", unique()), definition("build"));
+            let id = made(db, t, wf).await.id;
+            attempt!(db, t, |ttx| workflow::versions(
+                &ttx,
+                by,
+                id,
+                &PageRequest::first(10)
+            )
+            .await
+            .map(drop))
+        }
+        Special::WorkflowDefinitionAt => {
+            let wf = Workflow::new(org.project, format!("wf{}", unique()), definition("build"));
+            let id = made(db, t, wf).await.id;
+            attempt!(db, t, |ttx| workflow::definition_at(&ttx, by, id, 1)
+                .await
+                .map(drop))
+        }
     };
     Some(!denied(&what, &done))
 }

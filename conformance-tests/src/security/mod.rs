@@ -236,7 +236,7 @@ async fn newest_events(
     ttx: &TenantTx<'_>,
     seen: Option<AuditPosition>,
 ) -> Result<Vec<(AuditPosition, coditect_core::audit::AuditEvent)>> {
-    let page = query::by_time(ttx, &AuditQuery::newest(200)).await?;
+    let page = query::by_time(ttx, Principal::system(), &AuditQuery::newest(200)).await?;
     Ok(page
         .items
         .into_iter()

@@ -551,3 +551,136 @@ pub async fn a_task_reporter_cannot_be_deleted(h: &dyn Harness) {
     })
     .expect("without its task, the member goes");
 }
+
+/// What no single record guards (the audit trail through every query, usage totals, a
+/// collection's count) is read only with a tenant-wide grant; what a record guards (its saved
+/// versions, a conversation's message count) only by who may read the record. A viewer of one
+/// division reads its division's workflow history and is refused the rest, each refusal
+/// audited. These reads took no principal at all before, so any caller holding the
+/// transaction read the whole trail.
+pub async fn aggregate_reads_need_a_tenant_wide_grant(h: &dyn Harness) {
+    use coditect_core::audit::query::{self, AuditQuery};
+    use coditect_core::model::{conversation, usage, workflow, Workflow};
+
+    let db = h.backend();
+    let org = Org::new(db.as_ref(), "aggregates.security.test").await;
+    let t = org.tenant();
+    let viewer = member(db.as_ref(), &org.p, Kind::Agent, "division-viewer", None).await;
+    let (inside, outside) = attempt!(db.as_ref(), t, |ttx| {
+        let role = coditect_core::model::role::by_name(&ttx, Actor::System, "viewer").await?;
+        let grant = RoleAssignment::new(viewer.id, role.expect("viewer").id, org.division);
+        record::insert(&ttx, Actor::System, grant).await?;
+        let elsewhere = Entity::new(
+            "ELSE",
+            "Elsewhere",
+            EntityKind::Division,
+            Some(org.p.root.id),
+        );
+        let elsewhere = record::insert(&ttx, Actor::System, elsewhere).await?.id;
+        let far = Project::new("FAR", "Far", elsewhere, org.other.id);
+        let far = record::insert(&ttx, Actor::System, far).await?.id;
+        let definition = super::matrix::definition;
+        let inside = Workflow::new(org.project, "inside", definition("build"));
+        let outside = Workflow::new(far, "outside", definition("build"));
+        Ok((
+            record::insert(&ttx, Actor::System, inside).await?.id,
+            record::insert(&ttx, Actor::System, outside).await?.id,
+        ))
+    })
+    .expect("grant and workflows");
+    let by = Principal::member(viewer.id);
+
+    let history = attempt!(db.as_ref(), t, |ttx| workflow::versions(
+        &ttx,
+        by,
+        inside,
+        &PageRequest::first(10)
+    )
+    .await)
+    .expect("its division's workflow history");
+    assert_eq!(history.items.len(), 1);
+
+    let mut watch = DenialWatch::new(db.as_ref(), t).await;
+    let refused: Vec<(&str, coditect_core::Result<()>)> = vec![
+        (
+            "audit by time",
+            attempt!(db.as_ref(), t, |ttx| query::by_time(
+                &ttx,
+                by,
+                &AuditQuery::newest(10)
+            )
+            .await
+            .map(drop)),
+        ),
+        (
+            "audit by actor",
+            attempt!(db.as_ref(), t, |ttx| query::by_actor(
+                &ttx,
+                by,
+                Actor::System,
+                &AuditQuery::newest(10)
+            )
+            .await
+            .map(drop)),
+        ),
+        (
+            "audit by target",
+            attempt!(db.as_ref(), t, |ttx| query::by_target(
+                &ttx,
+                by,
+                "project",
+                org.project.uuid(),
+                &AuditQuery::newest(10)
+            )
+            .await
+            .map(drop)),
+        ),
+        (
+            "usage totals",
+            attempt!(db.as_ref(), t, |ttx| usage::metric_totals(
+                &ttx, by, "tokens"
+            )
+            .await
+            .map(drop)),
+        ),
+        (
+            "project count",
+            attempt!(db.as_ref(), t, |ttx| record::count_of::<Project>(&ttx, by)
+                .await
+                .map(drop)),
+        ),
+        (
+            "another division's workflow history",
+            attempt!(db.as_ref(), t, |ttx| workflow::versions(
+                &ttx,
+                by,
+                outside,
+                &PageRequest::first(10)
+            )
+            .await
+            .map(drop)),
+        ),
+        (
+            "a tenant-wide conversation's message count",
+            attempt!(db.as_ref(), t, |ttx| conversation::message_count(
+                &ttx,
+                by,
+                org.conversation
+            )
+            .await
+            .map(drop)),
+        ),
+    ];
+    for (what, result) in &refused {
+        assert!(
+            matches!(result, Err(Error::Forbidden { .. })),
+            "{what}: {result:?}"
+        );
+    }
+    let denials = watch.take(db.as_ref()).await;
+    assert_eq!(
+        denials.len(),
+        refused.len(),
+        "each refusal audited once: {denials:?}"
+    );
+}

@@ -10,7 +10,7 @@ use coditect_core::audit::verify::{
     verify, verify_receipt, Receipt, TamperKind, Verdict, VerifyOptions,
 };
 use coditect_core::audit::{query, seal, Actor, AuditAction, AuditEntry, AuditQuery, SealOptions};
-use coditect_core::{TenantId, TenantTx};
+use coditect_core::{Principal, TenantId, TenantTx};
 use serde_json::json;
 
 use crate::output::{path_text, text, Output};
@@ -70,9 +70,10 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: AuditCommand) -> anyho
             require(db, id).await?;
             let tx = db.begin().await?;
             let ttx = TenantTx::open(&*tx, id).await?;
-            let mut entries = query::by_time(&ttx, &AuditQuery::newest(n.max(1)))
-                .await?
-                .items;
+            let mut entries =
+                query::by_time(&ttx, Principal::operator(), &AuditQuery::newest(n.max(1)))
+                    .await?
+                    .items;
             entries.reverse();
             if out.json {
                 out.json(&json!({"tenant": id.uuid(), "events": entries.iter().map(entry_json).collect::<Vec<_>>()}));

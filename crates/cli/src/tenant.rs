@@ -10,7 +10,7 @@ use coditect_core::model::tenant::{self as tenant_model, Tenant, TenantStatus};
 use coditect_core::model::{Member, Plan, Project, Task, User};
 use coditect_core::ops::ImportTarget;
 use coditect_core::provision::{self, provision, NewTenant, Provisioned};
-use coditect_core::record::{self, Model};
+use coditect_core::record;
 use coditect_core::{KvBackend, Principal, RetryOptions, TenantId, TenantTx};
 use serde_json::json;
 use uuid::Uuid;
@@ -378,16 +378,13 @@ pub async fn require(db: &dyn KvBackend, id: TenantId) -> anyhow::Result<Tenant>
 async fn counts(db: &dyn KvBackend, id: TenantId) -> anyhow::Result<Vec<(&'static str, i64)>> {
     let tx = db.begin().await?;
     let ttx = TenantTx::open(&*tx, id).await?;
-    let mut counts = Vec::new();
-    for (what, counter) in [
-        ("users", User::COLLECTION),
-        ("members", Member::COLLECTION),
-        ("projects", Project::COLLECTION),
-        ("tasks", Task::COLLECTION),
-    ] {
-        counts.push((what, record::count(&ttx, counter).await?));
-    }
-    Ok(counts)
+    let by = Principal::operator();
+    Ok(vec![
+        ("users", record::count_of::<User>(&ttx, by).await?),
+        ("members", record::count_of::<Member>(&ttx, by).await?),
+        ("projects", record::count_of::<Project>(&ttx, by).await?),
+        ("tasks", record::count_of::<Task>(&ttx, by).await?),
+    ])
 }
 
 async fn set_status(

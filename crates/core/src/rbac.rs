@@ -267,6 +267,20 @@ pub async fn authorize(
         .await
 }
 
+/// Fails with [`Error::Forbidden`](crate::Error::Forbidden) unless `by` may read `kind`
+/// tenant-wide: the check for what no single record guards, such as the audit trail, a
+/// model's totals or a collection's counter, which only a principal allowed to read every
+/// record of the kind may see.
+pub(crate) async fn authorize_tenant_read(
+    ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
+    kind: ResourceKind,
+    model: &'static str,
+) -> Result<()> {
+    let resource = Resource::new(kind, model, Uuid::nil(), Scope::Tenant);
+    authorize(ttx, by, Action::Read, &resource).await
+}
+
 /// Whether `by` may do `action` on `resource` (no error for a denial): the one decision of
 /// [the module documentation](self). An invalid credential (an expired or revoked session
 /// or key) is [`Error::Unauthenticated`], not a denial.
@@ -575,7 +589,7 @@ async fn credential_scopes(
 
 /// The scope of a record that belongs to `project`: the project's entity (read without a
 /// check: the scope of a question, not an answer).
-pub async fn project_scope(ttx: &TenantTx<'_>, project: ProjectId) -> Result<Scope> {
+pub(crate) async fn project_scope(ttx: &TenantTx<'_>, project: ProjectId) -> Result<Scope> {
     let project = record::require_unchecked::<Project>(ttx, project).await?;
     Ok(Scope::Entity(project.entity))
 }

@@ -80,7 +80,7 @@ use crate::keys::{self, KeyPart};
 use crate::kv::{key_after, KeyValue, RangeOptions};
 use crate::limits::{MAX_KEY_SIZE, MAX_VALUE_SIZE};
 use crate::principal::Principal;
-use crate::rbac::{Access, Action, Resource, ResourceKind, Scope};
+use crate::rbac::{self, Access, Action, Resource, ResourceKind, Scope};
 use crate::tenant_tx::TenantTx;
 use crate::value::{self, Versioned};
 
@@ -977,11 +977,23 @@ pub(crate) async fn any_by<M: Model>(
     Ok(!page.kvs.is_empty())
 }
 
-/// The value of a per-tenant counter (records of a collection, or a model's own counter).
-pub async fn count(ttx: &TenantTx<'_>, counter: &str) -> Result<i64> {
-    let bytes = ttx
-        .get(&keys::counter_key(ttx.prefix(), counter), false)
-        .await?;
+/// The number of `M` records in the tenant, read by `by`, who must be allowed to read `M`
+/// tenant-wide (a count says something about records the principal may not see).
+pub async fn count_of<M: Model>(ttx: &TenantTx<'_>, by: impl Into<Principal>) -> Result<i64> {
+    rbac::authorize_tenant_read(ttx, by, M::RESOURCE, M::WHAT).await?;
+    count(ttx, M::COLLECTION).await
+}
+
+/// The value of a per-tenant counter (records of a collection, or a model's own counter),
+/// unchecked: for quotas and model rules; callers outside the crate use [`count_of`].
+pub(crate) async fn count(ttx: &TenantTx<'_>, counter: &str) -> Result<i64> {
+    read_counter(ttx, &keys::counter_key(ttx.prefix(), counter)).await
+}
+
+/// The value of the counter (a little-endian `i64` kept by atomic adds) at `key`: 0 when
+/// absent.
+pub(crate) async fn read_counter(ttx: &TenantTx<'_>, key: &[u8]) -> Result<i64> {
+    let bytes = ttx.get(key, false).await?;
     let mut le = [0u8; 8];
     if let Some(bytes) = bytes {
         let n = bytes.len().min(8);

@@ -40,7 +40,7 @@ use crate::keys::{self, KeyPart, TenantId};
 use crate::kv::{KvBackend, Transaction};
 use crate::model::member::Member;
 use crate::rbac::Action;
-use crate::record::{self, now_ms, Page, PageRequest};
+use crate::record::{self, now_ms};
 use crate::retry::{run, RetryOptions};
 use crate::tenant_tx::TenantTx;
 use crate::value::{self, Versioned};
@@ -187,17 +187,6 @@ pub(crate) fn index_keys(
         position.key_under(&by_actor),
         position.key_under(&by_target),
     ]
-}
-
-/// One page of the tenant's audit events, oldest first.
-pub async fn list(ttx: &TenantTx<'_>, request: &PageRequest) -> Result<Page<AuditEvent>> {
-    let prefix = keys::audit_prefix(ttx.prefix());
-    let (rows, next) = record::page_of_rows(ttx, &prefix, request).await?;
-    let items = rows
-        .iter()
-        .map(|kv| value::decode(&kv.value))
-        .collect::<Result<Vec<AuditEvent>>>()?;
-    Ok(Page { items, next })
 }
 
 /// Records the denial that `result` reports, if it is one, in a retry-loop transaction of its

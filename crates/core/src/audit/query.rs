@@ -1,6 +1,11 @@
 //! Reading the trail: by time (commit order), by actor, by target record; forward or
 //! backward, in pages.
 //!
+//! Every read is checked: the principal `by` must be allowed to read audit events
+//! tenant-wide (a tenant Admin, a role granting it at a root entity, the operator or the
+//! system); anyone else gets [`Error::Forbidden`], audited like every denial. The trail names
+//! who did what to which record, so it is not for every member to read.
+//!
 //! All three walk keys that end in an event's versionstamp: the events themselves, or the
 //! entries of the two audit indexes (`audit_by_actor`, `audit_by_target`), which the writer
 //! puts in the event's own transaction. The reads are snapshot reads: events are immutable and
@@ -15,9 +20,11 @@ use super::{actor_key_part, Actor, AuditEvent};
 use crate::error::{Error, Result};
 use crate::keys::{self, KeyPart};
 use crate::kv::{KeyValue, RangeOptions};
+use crate::principal::Principal;
+use crate::rbac::{self, ResourceKind};
 use crate::record::{Cursor, Page, DEFAULT_PAGE, MAX_PAGE};
 use crate::tenant_tx::TenantTx;
-use crate::value;
+use crate::value::{self, Versioned};
 
 /// One event and where it sits in the trail.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,8 +76,19 @@ impl AuditQuery {
     }
 }
 
-/// One page of the tenant's events in commit order, within the query's positions.
-pub async fn by_time(ttx: &TenantTx<'_>, query: &AuditQuery) -> Result<Page<AuditEntry>> {
+/// Fails with [`Error::Forbidden`] unless `by` may read the tenant's audit trail.
+async fn check_read(ttx: &TenantTx<'_>, by: Principal) -> Result<()> {
+    rbac::authorize_tenant_read(ttx, by, ResourceKind::AuditEvent, AuditEvent::WHAT).await
+}
+
+/// One page of the tenant's events in commit order, within the query's positions, read by
+/// `by` (see the [module documentation](self)).
+pub async fn by_time(
+    ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
+    query: &AuditQuery,
+) -> Result<Page<AuditEntry>> {
+    check_read(ttx, by.into()).await?;
     let prefix = keys::audit_prefix(ttx.prefix());
     let (rows, next) = stamped_page(ttx, &prefix, query).await?;
     let items = rows
@@ -85,24 +103,28 @@ pub async fn by_time(ttx: &TenantTx<'_>, query: &AuditQuery) -> Result<Page<Audi
     Ok(Page { items, next })
 }
 
-/// One page of the events `actor` caused, in commit order.
+/// One page of the events `actor` caused, in commit order, read by `by` (as [`by_time`]).
 pub async fn by_actor(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     actor: Actor,
     query: &AuditQuery,
 ) -> Result<Page<AuditEntry>> {
+    check_read(ttx, by.into()).await?;
     let prefix = keys::index_prefix(ttx.prefix(), keys::AUDIT_BY_ACTOR, &[actor_key_part(actor)]);
     through_index(ttx, &prefix, query).await
 }
 
 /// One page of the events about record `record_id` of `model` (its name, as in
-/// [`AuditEvent::model`]), in commit order.
+/// [`AuditEvent::model`]), in commit order, read by `by` (as [`by_time`]).
 pub async fn by_target(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     model: &str,
     record_id: Uuid,
     query: &AuditQuery,
 ) -> Result<Page<AuditEntry>> {
+    check_read(ttx, by.into()).await?;
     let values: [KeyPart; 2] = [model.into(), record_id.into()];
     let prefix = keys::index_prefix(ttx.prefix(), keys::AUDIT_BY_TARGET, &values);
     through_index(ttx, &prefix, query).await

@@ -138,15 +138,15 @@ impl Model for Conversation {
     }
 }
 
-/// The number of messages of conversation `id` (exact: kept by atomic adds).
-pub async fn message_count(ttx: &TenantTx<'_>, id: ConversationId) -> Result<i64> {
-    let bytes = ttx.get(&message_counter(ttx, id), false).await?;
-    let mut le = [0u8; 8];
-    if let Some(bytes) = bytes {
-        let n = bytes.len().min(8);
-        le[..n].copy_from_slice(&bytes[..n]);
-    }
-    Ok(i64::from_le_bytes(le))
+/// The number of messages of conversation `id` (exact: kept by atomic adds), read by `by`,
+/// who must be allowed to read the conversation ([`Error::NotFound`] when there is none).
+pub async fn message_count(
+    ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
+    id: ConversationId,
+) -> Result<i64> {
+    record::require::<Conversation>(ttx, by, id).await?;
+    record::read_counter(ttx, &message_counter(ttx, id)).await
 }
 
 /// One page of the conversations of `member`.

@@ -171,7 +171,7 @@ pub(crate) async fn acting_as(
 
 /// [`Error::Unauthenticated`] unless `member` may act (exists and, for a human, its user is not disabled): what a credential of
 /// the member needs to authenticate.
-pub async fn check_may_act(ttx: &TenantTx<'_>, member: MemberId) -> Result<()> {
+pub(crate) async fn check_may_act(ttx: &TenantTx<'_>, member: MemberId) -> Result<()> {
     match acting_as(ttx, member).await? {
         Some(_) => Ok(()),
         None => Err(Error::Unauthenticated {

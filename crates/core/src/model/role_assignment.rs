@@ -122,7 +122,10 @@ impl Model for RoleAssignment {
 
 /// The (entity, role) pairs `member` holds, from one range read of the by-member index
 /// (paged through if they are many).
-pub async fn held_by(ttx: &TenantTx<'_>, member: MemberId) -> Result<Vec<(EntityId, RoleId)>> {
+pub(crate) async fn held_by(
+    ttx: &TenantTx<'_>,
+    member: MemberId,
+) -> Result<Vec<(EntityId, RoleId)>> {
     let prefix = keys::index_prefix(
         ttx.prefix(),
         RoleAssignment::BY_MEMBER.name,

@@ -13,7 +13,7 @@ use crate::keys::{self, KeyPart};
 use crate::model::member::Member;
 use crate::model::setting::check_name;
 use crate::principal::Principal;
-use crate::rbac::ResourceKind;
+use crate::rbac::{self, ResourceKind};
 use crate::record::{self, IndexDef, Model, Page, PageRequest, Reference, Timestamps};
 use crate::tenant_tx::TenantTx;
 use crate::value::Versioned;
@@ -165,20 +165,40 @@ async fn totals(ttx: &TenantTx<'_>, metric: &str, period: &str) -> Result<UsageT
     })
 }
 
-/// The totals of `metric` on `day`.
-pub async fn day_totals(ttx: &TenantTx<'_>, metric: &str, day: i64) -> Result<UsageTotals> {
+/// Fails with [`Error::Forbidden`] unless `by` may read usage tenant-wide: totals sum
+/// every member's records.
+async fn check_read(ttx: &TenantTx<'_>, by: impl Into<Principal>) -> Result<()> {
+    rbac::authorize_tenant_read(ttx, by, Usage::RESOURCE, Usage::WHAT).await
+}
+
+/// The totals of `metric` on `day`, read by `by`, who must be allowed to read usage
+/// tenant-wide.
+pub async fn day_totals(
+    ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
+    metric: &str,
+    day: i64,
+) -> Result<UsageTotals> {
+    check_read(ttx, by).await?;
     totals(ttx, metric, &day.to_string()).await
 }
 
-/// The totals of `metric` over all time.
-pub async fn metric_totals(ttx: &TenantTx<'_>, metric: &str) -> Result<UsageTotals> {
+/// The totals of `metric` over all time, read by `by` (as [`day_totals`]).
+pub async fn metric_totals(
+    ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
+    metric: &str,
+) -> Result<UsageTotals> {
+    check_read(ttx, by).await?;
     totals(ttx, metric, "total").await
 }
 
 /// The daily totals of `metric` from day `from` to day `to` included (at most
-/// [`MAX_SERIES_DAYS`]), one entry per day, empty days included.
+/// [`MAX_SERIES_DAYS`]), one entry per day, empty days included, read by `by` (as
+/// [`day_totals`]).
 pub async fn series(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     metric: &str,
     from: i64,
     to: i64,
@@ -189,9 +209,10 @@ pub async fn series(
             reason: format!("a series covers 1 to {MAX_SERIES_DAYS} days"),
         });
     }
+    check_read(ttx, by).await?;
     let mut out = Vec::new();
     for day in from..=to {
-        out.push((day, day_totals(ttx, metric, day).await?));
+        out.push((day, totals(ttx, metric, &day.to_string()).await?));
     }
     Ok(out)
 }

@@ -251,24 +251,30 @@ pub async fn set_definition(
     record::update(ttx, by, workflow).await
 }
 
-/// Version `version` of workflow `id`, or `None`.
+/// Version `version` of workflow `id`, or `None`, read by `by`, who must be allowed to read
+/// the workflow ([`Error::NotFound`] when there is none).
 pub async fn definition_at(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     id: WorkflowId,
     version: u32,
 ) -> Result<Option<WorkflowVersion>> {
+    record::require::<Workflow>(ttx, by, id).await?;
     match ttx.get(&version_key(ttx, id, version), false).await? {
         Some(bytes) => value::decode(&bytes).map(Some),
         None => Ok(None),
     }
 }
 
-/// One page of the saved versions of workflow `id`, oldest first.
+/// One page of the saved versions of workflow `id`, oldest first, read by `by` (as
+/// [`definition_at`]).
 pub async fn versions(
     ttx: &TenantTx<'_>,
+    by: impl Into<Principal>,
     id: WorkflowId,
     request: &PageRequest,
 ) -> Result<Page<WorkflowVersion>> {
+    record::require::<Workflow>(ttx, by, id).await?;
     let (rows, next) = page_of_rows(ttx, &versions_prefix(ttx, id), request).await?;
     let items = rows
         .iter()
