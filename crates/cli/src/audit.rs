@@ -2,18 +2,18 @@
 //! SHA-256 chain, verifying the chain (against a receipt kept elsewhere, if given) and issuing
 //! such a receipt.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use coditect_core::audit::verify::{
-    verify, verify_receipt, Receipt, TamperKind, Verdict, VerifyOptions,
+    verify, verify_receipt, Receipt, Tamper, Verdict, Verified, VerifyOptions,
 };
-use coditect_core::audit::{query, seal, Actor, AuditAction, AuditEntry, AuditQuery, SealOptions};
-use coditect_core::{Principal, TenantId, TenantTx};
+use coditect_core::audit::{query, seal, Actor, AuditEntry, AuditQuery, SealOptions, SealReport};
+use coditect_core::{KvBackend, Principal, TenantId, TenantTx};
 use serde_json::json;
 
-use crate::output::{path_text, text, Output};
+use crate::output::{hex, path_text, text, Output, Render};
 use crate::safe_file;
 use crate::store::{self, StoreSpec};
 use crate::tenant::{parse_tenant_id, require};
@@ -66,115 +66,24 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: AuditCommand) -> anyho
     let db = store::open(spec, store::Missing::Refuse).await?;
     let db = &*db;
     match command {
-        AuditCommand::Tail { id, n } => {
-            require(db, id).await?;
-            let tx = db.begin().await?;
-            let ttx = TenantTx::open(&*tx, id).await?;
-            let mut entries =
-                query::by_time(&ttx, Principal::operator(), &AuditQuery::newest(n.max(1)))
-                    .await?
-                    .items;
-            entries.reverse();
-            if out.json {
-                out.json(&json!({"tenant": id.uuid(), "events": entries.iter().map(entry_json).collect::<Vec<_>>()}));
-            } else if entries.is_empty() {
-                println!("no audit events");
-            } else {
-                for entry in &entries {
-                    let e = &entry.event;
-                    println!(
-                        "{:<10} {}  {:<10} {:<16} {} by {}",
-                        entry.position.to_string(),
-                        utc(e.at_ms),
-                        action_name(e.action),
-                        text(&e.model),
-                        e.record_id,
-                        actor_name(e.actor)
-                    );
-                }
-            }
-        }
+        AuditCommand::Tail { id, n } => out.print(&tail(db, id, n).await?),
         AuditCommand::Seal { id } => {
             require(db, id).await?;
             let report = seal(db, id, &SealOptions::default()).await?;
-            if out.json {
-                out.json(&json!({
-                    "tenant": id.uuid(), "sealed": report.sealed, "count": report.head.count,
-                    "head": hex(&report.head.hash), "chunks": report.chunks,
-                }));
-            } else {
-                println!(
-                    "sealed {} new event(s) of tenant {id} in {} transaction(s); the chain holds {} event(s), head {}",
-                    report.sealed,
-                    report.chunks,
-                    report.head.count,
-                    hex(&report.head.hash)
-                );
-            }
+            out.print(&Sealed { id, report });
         }
         AuditCommand::Verify { id, receipt } => {
-            require(db, id).await?;
-            let verdict = match &receipt {
-                Some(path) => {
-                    let text = std::fs::read_to_string(path)
-                        .with_context(|| format!("reading receipt {}", path_text(path)))?;
-                    let receipt = Receipt::parse(&text)
-                        .with_context(|| format!("receipt {}", path_text(path)))?;
-                    verify_receipt(db, id, &receipt, VerifyOptions::default().chunk_events).await?
-                }
-                None => verify(db, id, &VerifyOptions::default()).await?,
-            };
+            let verdict = verify_chain(db, id, receipt.as_deref()).await?;
             match verdict {
-                Verdict::Clean(v) => {
-                    if out.json {
-                        let mut report = json!({
-                            "tenant": id.uuid(), "ok": true, "verified": v.verified, "count": v.count,
-                            "head": hex(&v.head), "unsealed": v.unsealed,
-                        });
-                        if let Some(r) = &v.restored {
-                            report["restored"] = json!({
-                                "source": r.source, "exported_at": utc(r.exported_at_ms),
-                                "imported_at": utc(r.imported_at_ms),
-                                "backup_sha256": hex(&r.backup_sha256), "carried": r.carried,
-                            });
-                        }
-                        out.json(&report);
-                    } else {
-                        // A receipt followed across a restore says so: its chain is the
-                        // source's, recomputed from the events carried over.
-                        let restored = match &v.restored {
-                            Some(r) => format!(
-                                " across the restore from tenant {} (backup of {}, sha256 {}, imported {}, {} event(s) carried over)",
-                                r.source,
-                                utc(r.exported_at_ms),
-                                hex(&r.backup_sha256),
-                                utc(r.imported_at_ms),
-                                r.carried
-                            ),
-                            None => String::new(),
-                        };
-                        println!(
-                            "audit chain of tenant {id} is intact: {} sealed event(s) verified{}{restored}, head {}; {} event(s) not sealed yet",
-                            v.verified,
-                            if receipt.is_some() { " and the receipt matches" } else { "" },
-                            hex(&v.head),
-                            v.unsealed
-                        );
-                    }
-                }
+                Verdict::Clean(verified) => out.print(&Intact {
+                    id,
+                    verified,
+                    with_receipt: receipt.is_some(),
+                }),
                 Verdict::Tampered(t) => {
-                    let kind = tamper_name(t.kind);
-                    if out.json {
-                        out.json(&json!({
-                            "tenant": id.uuid(), "ok": false, "kind": kind,
-                            "position": t.position, "key": hex(&t.key),
-                        }));
-                    }
-                    bail!(
-                        "audit chain of tenant {id} is broken: the first bad event is #{} ({kind}), key {}",
-                        t.position,
-                        hex(&t.key)
-                    );
+                    let broken = Broken { id, tampered: t };
+                    out.print(&broken);
+                    bail!("{}", broken.message());
                 }
             }
         }
@@ -185,22 +94,206 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: AuditCommand) -> anyho
             target
                 .write(format!("{}\n", receipt.to_text()).as_bytes())
                 .with_context(|| format!("writing receipt {}", path_text(&path)))?;
-            if out.json {
-                out.json(&json!({
-                    "tenant": id.uuid(), "count": receipt.count, "head": hex(&receipt.head),
-                    "file": path.display().to_string(),
-                }));
-            } else {
-                println!(
-                    "receipt of tenant {id} ({} sealed event(s), head {}) written to {}",
-                    receipt.count,
-                    hex(&receipt.head),
-                    path_text(&path)
-                );
-            }
+            out.print(&Written { id, receipt, path });
         }
     }
     Ok(())
+}
+
+/// The newest `n` events of tenant `id`, oldest of them first, read as the operator.
+async fn tail(db: &dyn KvBackend, id: TenantId, n: usize) -> anyhow::Result<Tail> {
+    require(db, id).await?;
+    let tx = db.begin().await?;
+    let ttx = TenantTx::open(&*tx, id).await?;
+    let mut entries = query::by_time(&ttx, Principal::operator(), &AuditQuery::newest(n.max(1)))
+        .await?
+        .items;
+    entries.reverse();
+    Ok(Tail { id, entries })
+}
+
+/// Verifies the chain of tenant `id`, against the receipt in file `receipt` if one is given.
+async fn verify_chain(
+    db: &dyn KvBackend,
+    id: TenantId,
+    receipt: Option<&Path>,
+) -> anyhow::Result<Verdict> {
+    require(db, id).await?;
+    Ok(match receipt {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading receipt {}", path_text(path)))?;
+            let receipt =
+                Receipt::parse(&text).with_context(|| format!("receipt {}", path_text(path)))?;
+            verify_receipt(db, id, &receipt, VerifyOptions::default().chunk_events).await?
+        }
+        None => verify(db, id, &VerifyOptions::default()).await?,
+    })
+}
+
+/// `audit tail`'s result.
+struct Tail {
+    id: TenantId,
+    entries: Vec<AuditEntry>,
+}
+
+impl Render for Tail {
+    fn json(&self) -> serde_json::Value {
+        json!({"tenant": self.id.uuid(), "events": self.entries.iter().map(entry_json).collect::<Vec<_>>()})
+    }
+    fn text(&self) -> Vec<String> {
+        if self.entries.is_empty() {
+            return vec!["no audit events".into()];
+        }
+        self.entries
+            .iter()
+            .map(|entry| {
+                let e = &entry.event;
+                format!(
+                    "{:<10} {}  {:<10} {:<16} {} by {}",
+                    entry.position.to_string(),
+                    utc(e.at_ms),
+                    e.action.to_string(),
+                    text(&e.model),
+                    e.record_id,
+                    actor_name(e.actor)
+                )
+            })
+            .collect()
+    }
+}
+
+/// `audit seal`'s result.
+struct Sealed {
+    id: TenantId,
+    report: SealReport,
+}
+
+impl Render for Sealed {
+    fn json(&self) -> serde_json::Value {
+        let r = &self.report;
+        json!({
+            "tenant": self.id.uuid(), "sealed": r.sealed, "count": r.head.count,
+            "head": hex(&r.head.hash), "chunks": r.chunks,
+        })
+    }
+    fn text(&self) -> Vec<String> {
+        let r = &self.report;
+        vec![format!(
+            "sealed {} new event(s) of tenant {} in {} transaction(s); the chain holds {} event(s), head {}",
+            r.sealed,
+            self.id,
+            r.chunks,
+            r.head.count,
+            hex(&r.head.hash)
+        )]
+    }
+}
+
+/// `audit verify`'s result when the chain is intact.
+struct Intact {
+    id: TenantId,
+    verified: Verified,
+    with_receipt: bool,
+}
+
+impl Render for Intact {
+    fn json(&self) -> serde_json::Value {
+        let v = &self.verified;
+        let mut report = json!({
+            "tenant": self.id.uuid(), "ok": true, "verified": v.verified, "count": v.count,
+            "head": hex(&v.head), "unsealed": v.unsealed,
+        });
+        if let Some(r) = &v.restored {
+            report["restored"] = json!({
+                "source": r.source, "exported_at": utc(r.exported_at_ms),
+                "imported_at": utc(r.imported_at_ms),
+                "backup_sha256": hex(&r.backup_sha256), "carried": r.carried,
+            });
+        }
+        report
+    }
+    fn text(&self) -> Vec<String> {
+        let v = &self.verified;
+        // A receipt followed across a restore says so: its chain is the source's, recomputed
+        // from the events carried over.
+        let restored = match &v.restored {
+            Some(r) => format!(
+                " across the restore from tenant {} (backup of {}, sha256 {}, imported {}, {} event(s) carried over)",
+                r.source,
+                utc(r.exported_at_ms),
+                hex(&r.backup_sha256),
+                utc(r.imported_at_ms),
+                r.carried
+            ),
+            None => String::new(),
+        };
+        vec![format!(
+            "audit chain of tenant {} is intact: {} sealed event(s) verified{}{restored}, head {}; {} event(s) not sealed yet",
+            self.id,
+            v.verified,
+            if self.with_receipt { " and the receipt matches" } else { "" },
+            hex(&v.head),
+            v.unsealed
+        )]
+    }
+}
+
+/// `audit verify`'s result when the chain is broken: JSON for scripts, and for people only
+/// the error line (on stderr, exit code 1).
+struct Broken {
+    id: TenantId,
+    tampered: Tamper,
+}
+
+impl Broken {
+    fn message(&self) -> String {
+        format!(
+            "audit chain of tenant {} is broken: the first bad event is #{} ({}), key {}",
+            self.id,
+            self.tampered.position,
+            self.tampered.kind,
+            hex(&self.tampered.key)
+        )
+    }
+}
+
+impl Render for Broken {
+    fn json(&self) -> serde_json::Value {
+        let t = &self.tampered;
+        json!({
+            "tenant": self.id.uuid(), "ok": false, "kind": t.kind.to_string(),
+            "position": t.position, "key": hex(&t.key),
+        })
+    }
+    fn text(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// `audit receipt`'s result.
+struct Written {
+    id: TenantId,
+    receipt: Receipt,
+    path: PathBuf,
+}
+
+impl Render for Written {
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "tenant": self.id.uuid(), "count": self.receipt.count, "head": hex(&self.receipt.head),
+            "file": self.path.display().to_string(),
+        })
+    }
+    fn text(&self) -> Vec<String> {
+        vec![format!(
+            "receipt of tenant {} ({} sealed event(s), head {}) written to {}",
+            self.id,
+            self.receipt.count,
+            hex(&self.receipt.head),
+            path_text(&self.path)
+        )]
+    }
 }
 
 /// `ms` since the Unix epoch as UTC, `2026-11-28T23:31:16.123Z` (days to a civil date by
@@ -225,37 +318,10 @@ fn utc(ms: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn action_name(action: AuditAction) -> String {
-    match action {
-        AuditAction::Create => "create".into(),
-        AuditAction::Update => "update".into(),
-        AuditAction::Delete => "delete".into(),
-        AuditAction::SetPassword => "password".into(),
-        AuditAction::Denied(a) => format!("denied:{a:?}").to_lowercase(),
-    }
-}
-
 fn actor_name(actor: Actor) -> String {
     match actor {
         Actor::System => "system".into(),
         Actor::Member(m) => format!("member {m}"),
-    }
-}
-
-fn tamper_name(kind: TamperKind) -> String {
-    match kind {
-        TamperKind::Modified => "modified".into(),
-        TamperKind::Reordered { moved_from } => format!("reordered, sealed at #{moved_from}"),
-        TamperKind::Removed => "removed".into(),
-        TamperKind::Inserted => "inserted".into(),
-        TamperKind::SealAltered => "seal state altered".into(),
-        TamperKind::ReceiptMismatch => "does not reach the receipt".into(),
-        TamperKind::SealMissing => "seal state missing".into(),
-        TamperKind::IndexMismatch => "audit index disagrees".into(),
     }
 }
 
@@ -266,7 +332,7 @@ fn entry_json(entry: &AuditEntry) -> serde_json::Value {
         "at_ms": e.at_ms,
         "at": utc(e.at_ms),
         "actor": match e.actor { Actor::System => serde_json::Value::Null, Actor::Member(m) => json!(m.uuid()) },
-        "action": action_name(e.action),
+        "action": e.action.to_string(),
         "model": e.model,
         "record_id": e.record_id,
         "before": e.before.map(|d| hex(&d)),

@@ -12,11 +12,12 @@ use coditect_core::model::{
     comment, project, task, AgentConfig, AgentType, Comment, Member, MemberKind, Plan, Priority,
     Project, Role, RoleAssignment, Task, TaskStatus, TaskType, User,
 };
+use coditect_core::provision::Provisioned;
 use coditect_core::record::{self, PageRequest};
 use coditect_core::{run_in_tenant, KvBackend, Principal, RetryOptions, TenantId, TenantTx};
 use serde_json::json;
 
-use crate::output::Output;
+use crate::output::{Output, Render};
 use crate::store::{self, StoreSpec};
 use crate::tenant::{create, role_id};
 
@@ -27,7 +28,65 @@ const MAX_DOMAIN_TRIES: u32 = 10_000;
 pub async fn run(spec: &StoreSpec, out: &Output) -> anyhow::Result<()> {
     let db = store::open(spec, store::Missing::Create).await?;
     let db = &*db;
+    let startup = fill_techstartup(db).await?;
+    let rival = fill_rival(db).await?;
 
+    // Isolation: the same code finds a different project, with different tasks, per tenant.
+    let seen = [
+        mobile_app_in(db, startup.made.tenant.id).await?,
+        mobile_app_in(db, rival.made.tenant.id).await?,
+    ];
+    if seen[0].0 == seen[1].0 || seen[0].0 != startup.mobile.id || seen[1].0 != rival.project.id {
+        bail!(
+            "isolation check failed: both tenants see project {}",
+            seen[0].0
+        );
+    }
+    out.print(&Demo {
+        next: next_commands(spec, startup.made.tenant.id),
+        store: spec.clone(),
+        startup,
+        rival,
+        seen,
+    });
+    Ok(())
+}
+
+/// TechStartup Inc as the demo leaves it.
+struct TechStartup {
+    made: Provisioned,
+    domain: String,
+    bob: User,
+    bob_member: Member,
+    agent_config: AgentConfig,
+    agent: Member,
+    mobile: Project,
+    login: Task,
+    push: Task,
+    comments: Vec<Comment>,
+}
+
+/// Rival Labs, the second tenant, with a project of the same code.
+struct Rival {
+    made: Provisioned,
+    domain: String,
+    project: Project,
+}
+
+/// The demo's result.
+struct Demo {
+    store: StoreSpec,
+    startup: TechStartup,
+    rival: Rival,
+    /// Project mobile_app and its task count, as each tenant sees it.
+    seen: [(ProjectId, usize); 2],
+    next: Vec<String>,
+}
+
+/// Provisions TechStartup Inc: alice (its Admin), bob, the agent ai_assistant_1 (both
+/// contributors company-wide), project mobile_app with two tasks; the agent starts its task
+/// and comments on it.
+async fn fill_techstartup(db: &dyn KvBackend) -> anyhow::Result<TechStartup> {
     let domain = free_domain(db, "techstartup", "example").await?;
     let made = create(
         db,
@@ -81,7 +140,7 @@ pub async fn run(spec: &StoreSpec, out: &Output) -> anyhow::Result<()> {
         mobile.clone(),
         login.clone(),
         push.clone(),
-        note.clone(),
+        note,
     );
     let ((login, comments), _) =
         run_in_tenant(db, &RetryOptions::default(), tenant, |ttx| async move {
@@ -112,147 +171,175 @@ pub async fn run(spec: &StoreSpec, out: &Output) -> anyhow::Result<()> {
         })
         .await
         .context("filling TechStartup Inc")?;
+    Ok(TechStartup {
+        made,
+        domain,
+        bob,
+        bob_member,
+        agent_config,
+        agent,
+        mobile,
+        login,
+        push,
+        comments,
+    })
+}
 
-    // A second tenant with the same project code: codes are unique per tenant, not globally.
-    let other_domain = free_domain(db, "rivallabs", "example").await?;
-    let other = create(
+/// Provisions Rival Labs with its own project mobile_app: codes are unique per tenant, not
+/// globally.
+async fn fill_rival(db: &dyn KvBackend) -> anyhow::Result<Rival> {
+    let domain = free_domain(db, "rivallabs", "example").await?;
+    let made = create(
         db,
         "Rival Labs",
-        &other_domain,
+        &domain,
         Plan::Starter,
-        &format!("carol@{other_domain}"),
+        &format!("carol@{domain}"),
         "Carol",
     )
     .await?;
-    let rival_project = Project::new(
+    let project = Project::new(
         "mobile_app",
         "Rival Mobile",
-        other.root.id,
-        other.admin_member.id,
+        made.root.id,
+        made.admin_member.id,
     );
-    let (rival_project, _) = run_in_tenant(db, &RetryOptions::default(), other.tenant.id, |ttx| {
-        let p = rival_project.clone();
-        let owner = Actor::Member(other.admin_member.id);
+    let (project, _) = run_in_tenant(db, &RetryOptions::default(), made.tenant.id, |ttx| {
+        let p = project.clone();
+        let owner = Actor::Member(made.admin_member.id);
         async move { record::insert(&ttx, owner, p).await }
     })
     .await
     .context("filling Rival Labs")?;
+    Ok(Rival {
+        made,
+        domain,
+        project,
+    })
+}
 
-    // Isolation: the same code finds a different project, with different tasks, per tenant.
-    let seen_a = mobile_app_in(db, tenant).await?;
-    let seen_b = mobile_app_in(db, other.tenant.id).await?;
-    if seen_a.0 == seen_b.0 || seen_a.0 != mobile.id || seen_b.0 != rival_project.id {
-        bail!(
-            "isolation check failed: both tenants see project {}",
-            seen_a.0
-        );
-    }
-
+/// What to run next, on the same store.
+fn next_commands(spec: &StoreSpec, tenant: TenantId) -> Vec<String> {
     let store_flag = match spec {
         s if *s == StoreSpec::default() => String::new(),
         s => format!(" --store {s}"),
     };
-    let next = vec![
+    vec![
         format!("coditect{store_flag} tenant list"),
         format!("coditect{store_flag} tenant show {tenant}"),
         format!("coditect{store_flag} kv range --tenant {tenant} --collection task"),
         format!("coditect{store_flag} kv range --tenant {tenant} --hex --limit 5"),
         "coditect bench".to_owned(),
-    ];
-    if out.json {
-        out.json(&json!({
-            "store": spec.to_string(),
+    ]
+}
+
+impl Render for Demo {
+    fn json(&self) -> serde_json::Value {
+        let a = &self.startup;
+        let b = &self.rival;
+        json!({
+            "store": self.store.to_string(),
             "tenant": {
-                "id": tenant.uuid(), "name": made.tenant.name, "domain": domain,
+                "id": a.made.tenant.id.uuid(), "name": a.made.tenant.name, "domain": a.domain,
                 "users": [
-                    {"name": "alice", "email": made.admin.email, "role": "admin", "member_id": alice.uuid()},
-                    {"name": "bob", "email": bob.email, "role": "developer", "member_id": bob_member.id.uuid()},
+                    {"name": "alice", "email": a.made.admin.email, "role": "admin", "member_id": a.made.admin_member.id.uuid()},
+                    {"name": "bob", "email": a.bob.email, "role": "developer", "member_id": a.bob_member.id.uuid()},
                 ],
                 "agent": {
-                    "name": agent.display_name, "member_id": agent.id.uuid(), "config_id": agent_config.id.uuid(),
-                    "provider": agent_config.provider, "model": agent_config.model, "role": "contributor",
+                    "name": a.agent.display_name, "member_id": a.agent.id.uuid(), "config_id": a.agent_config.id.uuid(),
+                    "provider": a.agent_config.provider, "model": a.agent_config.model, "role": "contributor",
                 },
-                "project": {"code": mobile.code, "id": mobile.id.uuid()},
+                "project": {"code": a.mobile.code, "id": a.mobile.id.uuid()},
                 "tasks": [
-                    {"id": login.id.uuid(), "title": login.title, "assignee": agent.id.uuid(), "status": login.status.code()},
-                    {"id": push.id.uuid(), "title": push.title, "assignee": bob_member.id.uuid(), "status": push.status.code()},
+                    {"id": a.login.id.uuid(), "title": a.login.title, "assignee": a.agent.id.uuid(), "status": a.login.status.code()},
+                    {"id": a.push.id.uuid(), "title": a.push.title, "assignee": a.bob_member.id.uuid(), "status": a.push.status.code()},
                 ],
-                "comments": comments.iter().map(|c| json!({"id": c.id.uuid(), "author": c.author.uuid(), "body": c.body})).collect::<Vec<_>>(),
+                "comments": a.comments.iter().map(|c| json!({"id": c.id.uuid(), "author": c.author.uuid(), "body": c.body})).collect::<Vec<_>>(),
             },
             "second_tenant": {
-                "id": other.tenant.id.uuid(), "name": other.tenant.name, "domain": other_domain,
-                "project": {"code": rival_project.code, "id": rival_project.id.uuid()},
+                "id": b.made.tenant.id.uuid(), "name": b.made.tenant.name, "domain": b.domain,
+                "project": {"code": b.project.code, "id": b.project.id.uuid()},
             },
             "isolation": {
                 "same_code_different_projects": true,
-                "tasks_seen": [seen_a.1, seen_b.1],
+                "tasks_seen": [self.seen[0].1, self.seen[1].1],
             },
-            "next": next,
+            "next": self.next,
+        })
+    }
+
+    fn text(&self) -> Vec<String> {
+        let (a, b, seen) = (&self.startup, &self.rival, &self.seen);
+        let alice = a.made.admin_member.id;
+        let width = a.made.admin.email.len().max(a.bob.email.len());
+        let mut lines = vec![
+            format!("Demo provisioned in {}", self.store),
+            String::new(),
+            format!(
+                "TechStartup Inc  tenant {}  ({}, professional plan)",
+                a.made.tenant.id, a.domain
+            ),
+            format!(
+                "  users     alice  {:<width$}  admin      member {alice}",
+                a.made.admin.email
+            ),
+            format!(
+                "            bob    {:<width$}  developer  member {}",
+                a.bob.email, a.bob_member.id
+            ),
+            format!(
+                "  agent     ai_assistant_1  AI coder ({}/{}), member {}",
+                a.agent_config.provider, a.agent_config.model, a.agent.id
+            ),
+            "  roles     bob and ai_assistant_1 are contributors company-wide; alice is the Admin"
+                .to_owned(),
+            format!("  project   mobile_app  {}", a.mobile.id),
+            format!(
+                "  tasks     \"{}\"  assigned to ai_assistant_1, now {}",
+                a.login.title,
+                a.login.status.code()
+            ),
+            format!(
+                "            \"{}\"  assigned to bob, {}",
+                a.push.title,
+                a.push.status.code()
+            ),
+        ];
+        lines.extend(a.comments.iter().map(|c| {
+            format!(
+                "  comment   ai_assistant_1 on \"{}\": {}",
+                a.login.title, c.body
+            )
         }));
-        return Ok(());
+        lines.extend([
+            String::new(),
+            format!(
+                "Rival Labs       tenant {}  ({}, starter plan)",
+                b.made.tenant.id, b.domain
+            ),
+            format!(
+                "  project   mobile_app  {}  (same code, its own project)",
+                b.project.id
+            ),
+            String::new(),
+            format!(
+                "Isolation: \"mobile_app\" is {} with {} tasks in TechStartup Inc and {} with {} tasks in Rival Labs.",
+                seen[0].0, seen[0].1, seen[1].0, seen[1].1
+            ),
+            "Every write above is in each tenant's audit trail, the agent's as its own actor."
+                .to_owned(),
+            String::new(),
+        ]);
+        if self.store == StoreSpec::Mem {
+            lines.push(
+                "(--store mem keeps nothing once this command ends: use a sled store to look again)"
+                    .to_owned(),
+            );
+        }
+        lines.push("Next, try:".to_owned());
+        lines.extend(self.next.iter().map(|line| format!("  {line}")));
+        lines
     }
-    println!("Demo provisioned in {spec}");
-    println!();
-    println!("TechStartup Inc  tenant {tenant}  ({domain}, professional plan)");
-    let width = made.admin.email.len().max(bob.email.len());
-    println!(
-        "  users     alice  {:<width$}  admin      member {alice}",
-        made.admin.email
-    );
-    println!(
-        "            bob    {:<width$}  developer  member {}",
-        bob.email, bob_member.id
-    );
-    println!(
-        "  agent     ai_assistant_1  AI coder ({}/{}), member {}",
-        agent_config.provider, agent_config.model, agent.id
-    );
-    println!(
-        "  roles     bob and ai_assistant_1 are contributors company-wide; alice is the Admin"
-    );
-    println!("  project   mobile_app  {}", mobile.id);
-    println!(
-        "  tasks     \"{}\"  assigned to ai_assistant_1, now {}",
-        login.title,
-        login.status.code()
-    );
-    println!(
-        "            \"{}\"  assigned to bob, {}",
-        push.title,
-        push.status.code()
-    );
-    for c in &comments {
-        println!(
-            "  comment   ai_assistant_1 on \"{}\": {}",
-            login.title, c.body
-        );
-    }
-    println!();
-    println!(
-        "Rival Labs       tenant {}  ({other_domain}, starter plan)",
-        other.tenant.id
-    );
-    println!(
-        "  project   mobile_app  {}  (same code, its own project)",
-        rival_project.id
-    );
-    println!();
-    println!(
-        "Isolation: \"mobile_app\" is {} with {} tasks in TechStartup Inc and {} with {} tasks in Rival Labs.",
-        seen_a.0, seen_a.1, seen_b.0, seen_b.1
-    );
-    println!("Every write above is in each tenant's audit trail, the agent's as its own actor.");
-    println!();
-    if *spec == StoreSpec::Mem {
-        println!(
-            "(--store mem keeps nothing once this command ends: use a sled store to look again)"
-        );
-    }
-    println!("Next, try:");
-    for line in &next {
-        println!("  {line}");
-    }
-    Ok(())
 }
 
 /// The first of `name.tld`, `name-2.tld`, `name-3.tld`, ... no tenant has.

@@ -5,13 +5,12 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use anyhow::Context;
 use clap::Subcommand;
-use coditect_core::{keys, prefix_end, TenantId};
+use coditect_core::{keys, TenantId};
 use foundationdb_tuple::Element;
 use serde_json::json;
 
-use crate::output::Output;
+use crate::output::{hex, Output};
 use crate::scan::scan;
 use crate::store::{self, StoreSpec};
 use crate::tenant::{parse_tenant_id, require};
@@ -37,7 +36,9 @@ pub enum KvCommand {
     },
 }
 
-/// Runs one `kv` subcommand.
+/// Runs one `kv` subcommand. The one command that prints as it goes instead of building its
+/// result first ([`Render`](crate::output::Render)): a range may hold more rows than memory,
+/// and text rows stream to a pipe (`| head`) as they are read.
 pub async fn run(spec: &StoreSpec, out: &Output, command: KvCommand) -> anyhow::Result<()> {
     let KvCommand::Range {
         tenant,
@@ -48,11 +49,10 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: KvCommand) -> anyhow::
     let db = store::open(spec, store::Missing::Refuse).await?;
     // Suspended tenants are shown too: this is how an operator looks at one.
     require(&*db, tenant).await?;
-    let begin = match &collection {
-        Some(collection) => foundationdb_tuple::pack(&(tenant.uuid(), collection.as_str())),
-        None => tenant.prefix(),
+    let (begin, end) = match &collection {
+        Some(collection) => keys::collection_range(tenant, collection)?,
+        None => tenant.range(),
     };
-    let end = prefix_end(&begin).context("a tenant prefix always has an end")?;
     let stdout = std::io::stdout();
     let mut stdout = stdout.lock();
     let mut rows = Vec::new();
@@ -93,16 +93,6 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: KvCommand) -> anyhow::
         writeln!(stdout, "no keys")?;
     }
     Ok(())
-}
-
-/// Lower-case hex of `bytes`.
-fn hex(bytes: &[u8]) -> String {
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        // Writing to a String cannot fail.
-        let _ = write!(text, "{b:02x}");
-    }
-    text
 }
 
 /// `bytes` as fdbcli prints them: printable ASCII as is, anything else as `\xNN`.

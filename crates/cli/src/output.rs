@@ -24,10 +24,30 @@ impl Output {
         Output { json }
     }
 
-    /// Prints `value` as one line of JSON (only under `--json`).
-    pub fn json(&self, value: &serde_json::Value) {
-        println!("{value}");
+    /// Prints a command's result: one line of JSON under `--json`, else its text lines.
+    pub fn print(&self, result: &impl Render) {
+        if self.json {
+            println!("{}", result.json());
+        } else {
+            for line in result.text() {
+                println!("{line}");
+            }
+        }
     }
+}
+
+/// A command's result, built once as data by the command, and its two renderings. Commands
+/// compute, [`Output::print`] decides which rendering reaches stdout: no command prints.
+pub trait Render {
+    /// The result for scripts: one JSON document (exact values, nothing escaped by hand).
+    fn json(&self) -> serde_json::Value;
+    /// The result for people, a line each; stored strings go through [`text`].
+    fn text(&self) -> Vec<String>;
+}
+
+/// Lower-case hex of `bytes` (digests, raw keys and values).
+pub fn hex(bytes: &[u8]) -> String {
+    hex::encode(bytes)
 }
 
 /// Whether `c` must not reach a terminal as it is: C0 and C1 controls and DEL (newline, ESC,

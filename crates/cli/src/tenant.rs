@@ -15,7 +15,7 @@ use coditect_core::{KvBackend, Principal, RetryOptions, TenantId, TenantTx};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::output::{text, Output};
+use crate::output::{text, Output, Render};
 use crate::safe_file;
 use crate::store::{self, Missing, StoreSpec};
 use crate::tenant_ops;
@@ -196,88 +196,13 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: TenantCommand) -> anyh
         } => {
             let admin_email = admin_email.unwrap_or_else(|| format!("admin@{}", domain.trim()));
             let made = create(db, &name, &domain, plan.into(), &admin_email, "Admin").await?;
-            if out.json {
-                out.json(&json!({
-                    "tenant": tenant_json(&made.tenant),
-                    "admin": {"user_id": made.admin.id.uuid(), "member_id": made.admin_member.id.uuid(), "email": made.admin.email},
-                    "root_entity": {"id": made.root.id.uuid(), "code": made.root.code},
-                }));
-            } else {
-                println!(
-                    "created tenant {} ({}, {})",
-                    made.tenant.id,
-                    text(&made.tenant.name),
-                    text(&made.tenant.domain)
-                );
-                println!("  plan        {}", plan_name(made.tenant.plan));
-                println!(
-                    "  admin       {} (invited; member {})",
-                    text(&made.admin.email),
-                    made.admin_member.id
-                );
-                println!("  root entity {} ({})", text(&made.root.code), made.root.id);
-            }
+            out.print(&Created(made));
         }
-        TenantCommand::List => {
-            let tenants = list(db).await?;
-            if out.json {
-                out.json(&json!({"tenants": tenants.iter().map(tenant_json).collect::<Vec<_>>()}));
-            } else if tenants.is_empty() {
-                println!(
-                    "no tenants in {} (try `coditect demo`)",
-                    text(&spec.to_string())
-                );
-            } else {
-                println!(
-                    "{:<36}  {:<9}  {:<12}  {:<28}  name",
-                    "id", "status", "plan", "domain"
-                );
-                for t in &tenants {
-                    println!(
-                        "{:<36}  {:<9}  {:<12}  {:<28}  {}",
-                        t.id,
-                        status_name(t.status),
-                        plan_name(t.plan),
-                        text(&t.domain),
-                        text(&t.name)
-                    );
-                }
-                println!("{} tenant(s)", tenants.len());
-            }
-        }
-        TenantCommand::Show { id } => {
-            let tenant = require(db, id).await?;
-            let counts = if tenant.status == TenantStatus::Active {
-                Some(counts(db, id).await?)
-            } else {
-                None
-            };
-            let pending = pending(db, id).await?;
-            if out.json {
-                let mut value = tenant_json(&tenant);
-                value["pending"] = json!(pending);
-                value["counts"] = match &counts {
-                    Some(c) => {
-                        json!({"users": c[0].1, "members": c[1].1, "projects": c[2].1, "tasks": c[3].1})
-                    }
-                    None => serde_json::Value::Null,
-                };
-                out.json(&value);
-            } else {
-                print_tenant(&tenant);
-                match counts {
-                    Some(counts) => {
-                        for (what, n) in counts {
-                            println!("  {what:<11} {n}");
-                        }
-                    }
-                    None => match pending {
-                        Some(operation) => println!("  (held by an unfinished {operation}: run the same `coditect tenant {operation}` again to finish it; until then it cannot be activated)"),
-                        None => println!("  (suspended: its records cannot be opened until `coditect tenant activate {id}`)"),
-                    },
-                }
-            }
-        }
+        TenantCommand::List => out.print(&Listed {
+            tenants: list(db).await?,
+            store: spec.to_string(),
+        }),
+        TenantCommand::Show { id } => out.print(&show(db, id).await?),
         TenantCommand::Export { id, .. } => {
             let target = export_to.context("the export's file was checked above")?;
             tenant_ops::export(db, out, id, &target).await?;
@@ -307,10 +232,162 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: TenantCommand) -> anyh
         TenantCommand::Erase { id, yes, actor } => {
             tenant_ops::erase(db, out, id, yes, actor).await?
         }
-        TenantCommand::Suspend { id } => set_status(db, out, id, TenantStatus::Suspended).await?,
-        TenantCommand::Activate { id } => set_status(db, out, id, TenantStatus::Active).await?,
+        TenantCommand::Suspend { id } => {
+            out.print(&set_status(db, id, TenantStatus::Suspended).await?)
+        }
+        TenantCommand::Activate { id } => {
+            out.print(&set_status(db, id, TenantStatus::Active).await?)
+        }
     }
     Ok(())
+}
+
+/// `tenant create`'s result.
+struct Created(Provisioned);
+
+impl Render for Created {
+    fn json(&self) -> serde_json::Value {
+        let made = &self.0;
+        json!({
+            "tenant": tenant_json(&made.tenant),
+            "admin": {"user_id": made.admin.id.uuid(), "member_id": made.admin_member.id.uuid(), "email": made.admin.email},
+            "root_entity": {"id": made.root.id.uuid(), "code": made.root.code},
+        })
+    }
+    fn text(&self) -> Vec<String> {
+        let made = &self.0;
+        vec![
+            format!(
+                "created tenant {} ({}, {})",
+                made.tenant.id,
+                text(&made.tenant.name),
+                text(&made.tenant.domain)
+            ),
+            format!("  plan        {}", made.tenant.plan.as_str()),
+            format!(
+                "  admin       {} (invited; member {})",
+                text(&made.admin.email),
+                made.admin_member.id
+            ),
+            format!("  root entity {} ({})", text(&made.root.code), made.root.id),
+        ]
+    }
+}
+
+/// `tenant list`'s result.
+struct Listed {
+    tenants: Vec<Tenant>,
+    store: String,
+}
+
+impl Render for Listed {
+    fn json(&self) -> serde_json::Value {
+        json!({"tenants": self.tenants.iter().map(tenant_json).collect::<Vec<_>>()})
+    }
+    fn text(&self) -> Vec<String> {
+        if self.tenants.is_empty() {
+            return vec![format!(
+                "no tenants in {} (try `coditect demo`)",
+                text(&self.store)
+            )];
+        }
+        let mut lines = vec![format!(
+            "{:<36}  {:<9}  {:<12}  {:<28}  name",
+            "id", "status", "plan", "domain"
+        )];
+        lines.extend(self.tenants.iter().map(|t| {
+            format!(
+                "{:<36}  {:<9}  {:<12}  {:<28}  {}",
+                t.id,
+                t.status.as_str(),
+                t.plan.as_str(),
+                text(&t.domain),
+                text(&t.name)
+            )
+        }));
+        lines.push(format!("{} tenant(s)", self.tenants.len()));
+        lines
+    }
+}
+
+/// `tenant show`'s result: the registry entry, its record counts when it is active, and the
+/// operation holding it, if any.
+struct Shown {
+    tenant: Tenant,
+    counts: Option<Counts>,
+    pending: Option<&'static str>,
+}
+
+/// The records of an active tenant, by kind.
+struct Counts {
+    users: i64,
+    members: i64,
+    projects: i64,
+    tasks: i64,
+}
+
+async fn show(db: &dyn KvBackend, id: TenantId) -> anyhow::Result<Shown> {
+    let tenant = require(db, id).await?;
+    let counts = if tenant.status == TenantStatus::Active {
+        Some(counts(db, id).await?)
+    } else {
+        None
+    };
+    let pending = pending(db, id).await?;
+    Ok(Shown {
+        tenant,
+        counts,
+        pending,
+    })
+}
+
+impl Render for Shown {
+    fn json(&self) -> serde_json::Value {
+        let mut value = tenant_json(&self.tenant);
+        value["pending"] = json!(self.pending);
+        value["counts"] = match &self.counts {
+            Some(c) => {
+                json!({"users": c.users, "members": c.members, "projects": c.projects, "tasks": c.tasks})
+            }
+            None => serde_json::Value::Null,
+        };
+        value
+    }
+    fn text(&self) -> Vec<String> {
+        let mut lines = tenant_lines(&self.tenant);
+        match (&self.counts, self.pending) {
+            (Some(c), _) => lines.extend(
+                [
+                    ("users", c.users),
+                    ("members", c.members),
+                    ("projects", c.projects),
+                    ("tasks", c.tasks),
+                ]
+                .iter()
+                .map(|(what, n)| format!("  {what:<11} {n}")),
+            ),
+            (None, Some(operation)) => lines.push(format!("  (held by an unfinished {operation}: run the same `coditect tenant {operation}` again to finish it; until then it cannot be activated)")),
+            (None, None) => lines.push(format!("  (suspended: its records cannot be opened until `coditect tenant activate {}`)", self.tenant.id)),
+        }
+        lines
+    }
+}
+
+/// `tenant suspend` and `tenant activate`'s result: the entry as it now is.
+struct StatusSet(Tenant);
+
+impl Render for StatusSet {
+    fn json(&self) -> serde_json::Value {
+        tenant_json(&self.0)
+    }
+    fn text(&self) -> Vec<String> {
+        vec![format!(
+            "tenant {} ({}) is {}",
+            self.0.id,
+            text(&self.0.domain),
+            self.0.status.as_str()
+        )]
+    }
 }
 
 /// Provisions a tenant in the retry loop (its id chosen once, before the loop).
@@ -375,84 +452,55 @@ pub async fn require(db: &dyn KvBackend, id: TenantId) -> anyhow::Result<Tenant>
         .with_context(|| format!("tenant {id} does not exist"))
 }
 
-async fn counts(db: &dyn KvBackend, id: TenantId) -> anyhow::Result<Vec<(&'static str, i64)>> {
+async fn counts(db: &dyn KvBackend, id: TenantId) -> anyhow::Result<Counts> {
     let tx = db.begin().await?;
     let ttx = TenantTx::open(&*tx, id).await?;
     let by = Principal::operator();
-    Ok(vec![
-        ("users", record::count_of::<User>(&ttx, by).await?),
-        ("members", record::count_of::<Member>(&ttx, by).await?),
-        ("projects", record::count_of::<Project>(&ttx, by).await?),
-        ("tasks", record::count_of::<Task>(&ttx, by).await?),
-    ])
+    Ok(Counts {
+        users: record::count_of::<User>(&ttx, by).await?,
+        members: record::count_of::<Member>(&ttx, by).await?,
+        projects: record::count_of::<Project>(&ttx, by).await?,
+        tasks: record::count_of::<Task>(&ttx, by).await?,
+    })
 }
 
 async fn set_status(
     db: &dyn KvBackend,
-    out: &Output,
     id: TenantId,
     status: TenantStatus,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<StatusSet> {
     let (tenant, _) = coditect_core::run(db, &RetryOptions::default(), |tx| async move {
         tenant_model::set_status(&*tx, Principal::operator(), id, status).await
     })
     .await?;
-    if out.json {
-        out.json(&tenant_json(&tenant));
-    } else {
-        println!(
-            "tenant {} ({}) is {}",
-            tenant.id,
-            text(&tenant.domain),
-            status_name(tenant.status)
-        );
-    }
-    Ok(())
+    Ok(StatusSet(tenant))
 }
 
-fn print_tenant(t: &Tenant) {
-    println!("tenant {}", t.id);
-    println!("  name        {}", text(&t.name));
-    println!("  domain      {}", text(&t.domain));
-    println!("  plan        {}", plan_name(t.plan));
-    println!("  status      {}", status_name(t.status));
-    println!(
-        "  quotas      users {}, projects {}, agents {} (-1: unlimited)",
-        t.quotas.max_users, t.quotas.max_projects, t.quotas.max_agents
-    );
-    println!(
-        "  created     {} ms since the epoch",
-        t.stamps.created_at_ms
-    );
-}
-
-/// A plan's lower-case name.
-pub fn plan_name(plan: Plan) -> &'static str {
-    match plan {
-        Plan::Free => "free",
-        Plan::Starter => "starter",
-        Plan::Professional => "professional",
-        Plan::Enterprise => "enterprise",
-    }
-}
-
-fn status_name(status: TenantStatus) -> &'static str {
-    match status {
-        TenantStatus::Active => "active",
-        TenantStatus::Suspended => "suspended",
-    }
+/// A registry entry for people, a line a field.
+fn tenant_lines(t: &Tenant) -> Vec<String> {
+    vec![
+        format!("tenant {}", t.id),
+        format!("  name        {}", text(&t.name)),
+        format!("  domain      {}", text(&t.domain)),
+        format!("  plan        {}", t.plan.as_str()),
+        format!("  status      {}", t.status.as_str()),
+        format!(
+            "  quotas      users {}, projects {}, agents {} (-1: unlimited)",
+            t.quotas.max_users, t.quotas.max_projects, t.quotas.max_agents
+        ),
+        format!(
+            "  created     {} ms since the epoch",
+            t.stamps.created_at_ms
+        ),
+    ]
 }
 
 /// The operation that holds tenant `id` (`export`, `import`, `migrate`, `erase`), if one
 /// started and has not finished.
 async fn pending(db: &dyn KvBackend, id: TenantId) -> anyhow::Result<Option<&'static str>> {
-    use coditect_core::ops::{self, OpKind};
+    use coditect_core::ops;
     if let Some(op) = ops::pending_operation(db, id).await? {
-        return Ok(Some(match op.kind {
-            OpKind::Export => "export",
-            OpKind::Import { .. } => "import",
-            OpKind::Migrate { .. } => "migrate",
-        }));
+        return Ok(Some(op.kind.as_str()));
     }
     let erasing = ops::erasure_record(db, id)
         .await?
@@ -466,8 +514,8 @@ pub fn tenant_json(t: &Tenant) -> serde_json::Value {
         "id": t.id.uuid(),
         "name": t.name,
         "domain": t.domain,
-        "plan": plan_name(t.plan),
-        "status": status_name(t.status),
+        "plan": t.plan.as_str(),
+        "status": t.status.as_str(),
         "quotas": {"max_users": t.quotas.max_users, "max_projects": t.quotas.max_projects, "max_agents": t.quotas.max_agents},
         "created_at_ms": t.stamps.created_at_ms,
         "updated_at_ms": t.stamps.updated_at_ms,

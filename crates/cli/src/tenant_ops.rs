@@ -12,16 +12,16 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use coditect_core::model::TenantStatus;
 use coditect_core::ops::{
-    self, Aborted, AnalyticsReport, ChunkOptions, EraseOptions, ExportOptions, ExportReport,
-    ImportReport, ImportTarget, MigrateReport, Progress, ReportOptions,
+    self, Aborted, AnalyticsReport, ChunkOptions, EraseOptions, Erasure, ExportOptions,
+    ExportReport, ImportReport, ImportTarget, MigrateReport, Progress, ReportOptions,
 };
 use coditect_core::{KvBackend, TenantId};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::output::{path_text, text, Output};
+use crate::output::{hex, path_text, text, Output, Render};
 use crate::safe_file::Target;
-use crate::tenant::{plan_name, require};
+use crate::tenant::require;
 
 /// Who an erasure record names when `--actor` is not given.
 const DEFAULT_ERASE_ACTOR: &str = "coditect-cli operator";
@@ -119,10 +119,6 @@ fn progress(
     Ok((bar, chunk))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn export_json(r: &ExportReport) -> serde_json::Value {
     json!({
         "tenant": r.tenant.uuid(), "records": r.records, "data_bytes": r.data_bytes,
@@ -158,24 +154,39 @@ pub async fn export(
         .await
         .with_context(|| format!("exporting tenant {id} to {}", path_text(path)));
     bar.finish_and_clear();
-    let report = report?;
-    if out.json {
-        let mut value = export_json(&report);
-        value["file"] = json!(path.display().to_string());
-        out.json(&value);
-    } else {
-        println!(
-            "exported tenant {id} to {}: {} records ({} bytes of data) in {} frames, {} bytes, sha256 {}{}",
-            path_text(path),
-            report.records,
-            report.data_bytes,
-            report.frames,
-            report.file_bytes,
-            hex(&report.sha256),
-            if report.consistent { ", one consistent cut" } else { "" }
-        );
-    }
+    out.print(&Exported {
+        report: report?,
+        path,
+    });
     Ok(())
+}
+
+/// `tenant export`'s result.
+struct Exported<'a> {
+    report: ExportReport,
+    path: &'a Path,
+}
+
+impl Render for Exported<'_> {
+    fn json(&self) -> serde_json::Value {
+        let mut value = export_json(&self.report);
+        value["file"] = json!(self.path.display().to_string());
+        value
+    }
+    fn text(&self) -> Vec<String> {
+        let r = &self.report;
+        vec![format!(
+            "exported tenant {} to {}: {} records ({} bytes of data) in {} frames, {} bytes, sha256 {}{}",
+            r.tenant,
+            path_text(self.path),
+            r.records,
+            r.data_bytes,
+            r.frames,
+            r.file_bytes,
+            hex(&r.sha256),
+            if r.consistent { ", one consistent cut" } else { "" }
+        )]
+    }
 }
 
 /// The export itself, into `target`'s temporary file, committed only when it succeeded.
@@ -211,27 +222,35 @@ pub async fn import(
         .await
         .with_context(|| format!("importing backup {}", path_text(path)));
     bar.finish_and_clear();
-    let report = report?;
-    if out.json {
-        out.json(&import_json(&report));
-    } else {
-        println!(
-            "imported tenant {} from {} (taken of tenant {}): {} records, {} audit events re-stamped, chain sealed over {} events",
-            report.tenant,
-            path_text(path),
-            report.source,
-            report.records,
-            report.audit_events,
-            report.sealed
-        );
-    }
+    out.print(&Imported {
+        report: report?,
+        path,
+    });
     Ok(())
 }
 
-/// The domain a migrated tenant gets when none is given: a new first label naming the new id.
-fn migrated_domain(old: &str, new_id: TenantId) -> String {
-    let short: String = new_id.uuid().simple().to_string().chars().take(8).collect();
-    format!("m{short}.{old}")
+/// `tenant import`'s result.
+struct Imported<'a> {
+    report: ImportReport,
+    path: &'a Path,
+}
+
+impl Render for Imported<'_> {
+    fn json(&self) -> serde_json::Value {
+        import_json(&self.report)
+    }
+    fn text(&self) -> Vec<String> {
+        let r = &self.report;
+        vec![format!(
+            "imported tenant {} from {} (taken of tenant {}): {} records, {} audit events re-stamped, chain sealed over {} events",
+            r.tenant,
+            path_text(self.path),
+            r.source,
+            r.records,
+            r.audit_events,
+            r.sealed
+        )]
+    }
 }
 
 /// `tenant migrate ID --to NEW_ID [--domain D]`.
@@ -243,7 +262,7 @@ pub async fn migrate(
     domain: Option<String>,
 ) -> anyhow::Result<()> {
     let old = require(db, id).await?;
-    let domain = domain.unwrap_or_else(|| migrated_domain(&old.domain, new_id));
+    let domain = domain.unwrap_or_else(|| ops::migrated_domain(&old.domain, new_id));
     let (bar, chunk) = progress(out, "migrate", None)?;
     let options = ExportOptions {
         chunk,
@@ -253,10 +272,12 @@ pub async fn migrate(
         .await
         .with_context(|| format!("migrating tenant {id} to {new_id}"));
     bar.finish_and_clear();
-    print_moved(out, "migrated", &report?, &domain, None);
-    if !out.json {
-        println!("tenant {id} stays suspended: erase it (`coditect tenant erase {id} --yes`) once {new_id} is checked");
-    }
+    out.print(&Moved {
+        verb: "migrated",
+        report: report?,
+        domain,
+        store: None,
+    });
     Ok(())
 }
 
@@ -280,35 +301,52 @@ pub async fn copy(
         .await
         .with_context(|| format!("copying tenant {id} to store {to_name}"));
     bar.finish_and_clear();
-    print_moved(out, "copied", &report?, &domain, Some(to_name));
+    out.print(&Moved {
+        verb: "copied",
+        report: report?,
+        domain,
+        store: Some(to_name),
+    });
     Ok(())
 }
 
-fn print_moved(
-    out: &Output,
-    verb: &str,
-    report: &MigrateReport,
-    domain: &str,
-    store: Option<&str>,
-) {
-    if out.json {
-        out.json(&json!({
-            "tenant": report.import.tenant.uuid(), "source": report.import.source.uuid(),
-            "domain": domain, "store": store,
-            "export": export_json(&report.export), "import": import_json(&report.import),
-        }));
-    } else {
-        println!(
-            "{verb} tenant {} to {}{} ({}): {} records, audit chain re-sealed over {} events",
-            report.import.source,
-            report.import.tenant,
-            store
+/// `tenant migrate` and `tenant copy`'s result.
+struct Moved<'a> {
+    verb: &'static str,
+    report: MigrateReport,
+    domain: String,
+    /// The store copied into (`None`: the same store, a migration).
+    store: Option<&'a str>,
+}
+
+impl Render for Moved<'_> {
+    fn json(&self) -> serde_json::Value {
+        let r = &self.report;
+        json!({
+            "tenant": r.import.tenant.uuid(), "source": r.import.source.uuid(),
+            "domain": self.domain, "store": self.store,
+            "export": export_json(&r.export), "import": import_json(&r.import),
+        })
+    }
+    fn text(&self) -> Vec<String> {
+        let r = &self.report;
+        let mut lines = vec![format!(
+            "{} tenant {} to {}{} ({}): {} records, audit chain re-sealed over {} events",
+            self.verb,
+            r.import.source,
+            r.import.tenant,
+            self.store
                 .map(|s| format!(" in store {}", text(s)))
                 .unwrap_or_default(),
-            text(domain),
-            report.import.records,
-            report.import.sealed
-        );
+            text(&self.domain),
+            r.import.records,
+            r.import.sealed
+        )];
+        if self.store.is_none() {
+            let (old, new) = (r.import.source, r.import.tenant);
+            lines.push(format!("tenant {old} stays suspended: erase it (`coditect tenant erase {old} --yes`) once {new} is checked"));
+        }
+        lines
     }
 }
 
@@ -329,20 +367,29 @@ pub async fn erase(
         .await
         .with_context(|| format!("erasing tenant {id}"));
     bar.finish_and_clear();
-    let record = record?;
-    if out.json {
-        out.json(&json!({
-            "tenant": record.tenant, "actor": record.actor, "started_ms": record.started_ms,
-            "finished_ms": record.finished_ms, "keys": record.keys, "bytes": record.bytes,
-            "chunks": record.chunks,
-        }));
-    } else {
-        println!(
-            "erased tenant {id}: {} keys ({} bytes) in {} transactions; the erasure record (no tenant data) names \"{}\"",
-            record.keys, record.bytes, record.chunks, text(&record.actor)
-        );
-    }
+    out.print(&Erased(record?));
     Ok(())
+}
+
+/// `tenant erase`'s result: the erasure record.
+struct Erased(Erasure);
+
+impl Render for Erased {
+    fn json(&self) -> serde_json::Value {
+        let r = &self.0;
+        json!({
+            "tenant": r.tenant, "actor": r.actor, "started_ms": r.started_ms,
+            "finished_ms": r.finished_ms, "keys": r.keys, "bytes": r.bytes,
+            "chunks": r.chunks,
+        })
+    }
+    fn text(&self) -> Vec<String> {
+        let r = &self.0;
+        vec![format!(
+            "erased tenant {}: {} keys ({} bytes) in {} transactions; the erasure record (no tenant data) names \"{}\"",
+            r.tenant, r.keys, r.bytes, r.chunks, text(&r.actor)
+        )]
+    }
 }
 
 /// `tenant abort ID [--actor WHO]`.
@@ -356,42 +403,43 @@ pub async fn abort(
     let aborted = ops::abort(db, id, &actor, &ChunkOptions::default())
         .await
         .with_context(|| format!("aborting the operation on tenant {id}"))?;
-    let status_name = |s: TenantStatus| match s {
-        TenantStatus::Active => "active",
-        TenantStatus::Suspended => "suspended",
-    };
-    let (operation, text_out, status, to) = match aborted {
-        Aborted::Export { status } => (
-            "export",
-            format!("dropped the export of tenant {id}; it is {} again", status_name(status)),
-            Some(status),
-            None,
-        ),
-        Aborted::Import => (
-            "import",
-            format!("dropped the staged import of tenant {id}: what was staged is erased"),
-            None,
-            None,
-        ),
-        Aborted::Migrate { to, status } => (
-            "migrate",
-            format!(
-                "cancelled the migration of tenant {id} to {to}: its staged copy is erased, {id} is {} again",
-                status_name(status)
-            ),
-            Some(status),
-            Some(to),
-        ),
-    };
-    if out.json {
-        out.json(&json!({
-            "tenant": id.uuid(), "aborted": operation,
-            "status": status.map(status_name), "to": to,
-        }));
-    } else {
-        println!("{text_out}");
-    }
+    out.print(&AbortedOp { id, aborted });
     Ok(())
+}
+
+/// `tenant abort`'s result.
+struct AbortedOp {
+    id: TenantId,
+    aborted: Aborted,
+}
+
+impl Render for AbortedOp {
+    fn json(&self) -> serde_json::Value {
+        let (operation, status, to) = match self.aborted {
+            Aborted::Export { status } => ("export", Some(status), None),
+            Aborted::Import => ("import", None, None),
+            Aborted::Migrate { to, status } => ("migrate", Some(status), Some(to)),
+        };
+        json!({
+            "tenant": self.id.uuid(), "aborted": operation,
+            "status": status.map(TenantStatus::as_str), "to": to,
+        })
+    }
+    fn text(&self) -> Vec<String> {
+        let id = self.id;
+        vec![match self.aborted {
+            Aborted::Export { status } => {
+                format!("dropped the export of tenant {id}; it is {} again", status.as_str())
+            }
+            Aborted::Import => {
+                format!("dropped the staged import of tenant {id}: what was staged is erased")
+            }
+            Aborted::Migrate { to, status } => format!(
+                "cancelled the migration of tenant {id} to {to}: its staged copy is erased, {id} is {} again",
+                status.as_str()
+            ),
+        }]
+    }
 }
 
 /// `analytics [--k K]`.
@@ -400,29 +448,36 @@ pub async fn analytics(db: &dyn KvBackend, out: &Output, k: usize) -> anyhow::Re
         k,
         ..ReportOptions::default()
     };
-    let report: AnalyticsReport = ops::report(db, &options).await?;
-    if out.json {
-        out.json(&json!({
-            "k": report.k,
-            "groups": report.groups.iter().map(|g| json!({
-                "plan": plan_name(g.plan), "tenants": g.tenants, "totals": g.totals,
-            })).collect::<Vec<_>>(),
-        }));
-        return Ok(());
-    }
-    println!(
-        "Cross-tenant report by plan (groups and counters of fewer than {} tenants are left out)",
-        report.k
-    );
-    if report.groups.is_empty() {
-        println!("no group has {} tenants or more", report.k);
-    }
-    for g in &report.groups {
-        println!();
-        println!("{} plan: {} tenants", plan_name(g.plan), g.tenants);
-        for (name, total) in &g.totals {
-            println!("  {:<32} {total}", text(name));
-        }
-    }
+    out.print(&ops::report(db, &options).await?);
     Ok(())
+}
+
+impl Render for AnalyticsReport {
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "k": self.k,
+            "groups": self.groups.iter().map(|g| json!({
+                "plan": g.plan.as_str(), "tenants": g.tenants, "totals": g.totals,
+            })).collect::<Vec<_>>(),
+        })
+    }
+    fn text(&self) -> Vec<String> {
+        let mut lines = vec![format!(
+            "Cross-tenant report by plan (groups and counters of fewer than {} tenants are left out)",
+            self.k
+        )];
+        if self.groups.is_empty() {
+            lines.push(format!("no group has {} tenants or more", self.k));
+        }
+        for g in &self.groups {
+            lines.push(String::new());
+            lines.push(format!("{} plan: {} tenants", g.plan.as_str(), g.tenants));
+            lines.extend(
+                g.totals
+                    .iter()
+                    .map(|(name, total)| format!("  {:<32} {total}", text(name))),
+            );
+        }
+        lines
+    }
 }

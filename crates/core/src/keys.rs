@@ -389,6 +389,14 @@ pub(crate) fn prefix_range_end(prefix: &[u8]) -> Result<Vec<u8>> {
     })
 }
 
+/// The range `[begin, end)` of tenant `tenant`'s keys in `collection`, the tuple element
+/// after the tenant's id (`task`, `idx`, `audit`, `meta`, ...): for tools that show raw keys.
+pub fn collection_range(tenant: TenantId, collection: &str) -> Result<(Vec<u8>, Vec<u8>)> {
+    let begin = pack(&(tenant.uuid(), collection));
+    let end = prefix_range_end(&begin)?;
+    Ok((begin, end))
+}
+
 /// The range of every registry entry: `("sys", "tenant", *)`.
 pub(crate) fn tenant_registry_range() -> (Vec<u8>, Vec<u8>) {
     let prefix = pack(&(SYSTEM, "tenant"));

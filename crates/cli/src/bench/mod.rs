@@ -17,7 +17,7 @@ mod sqlite_peer;
 mod workload;
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,7 +31,7 @@ use self::mix::Mix;
 use self::report::Report;
 use self::setup::BenchTenant;
 use self::workload::Recorder;
-use crate::output::{path_text, Output};
+use crate::output::{path_text, Output, Render};
 use crate::safe_file;
 use crate::store::{self, StoreSpec};
 
@@ -180,19 +180,34 @@ pub async fn run(
         );
         plot::write(target, &title, &recorder)?;
     }
-    if out.json {
-        out.json(&report.json());
-    } else {
-        println!("{}", report.text());
-        if let Some(path) = &args.plot {
-            println!("plot: {}", path_text(path));
-        }
-    }
+    out.print(&Benched {
+        report: &report,
+        plot: args.plot.as_deref(),
+    });
     Ok(if args.check && !report.targets_met() {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `bench`'s result: the report, and where its plot went.
+struct Benched<'a> {
+    report: &'a Report,
+    plot: Option<&'a Path>,
+}
+
+impl Render for Benched<'_> {
+    fn json(&self) -> serde_json::Value {
+        self.report.json()
+    }
+    fn text(&self) -> Vec<String> {
+        let mut lines = vec![self.report.text()];
+        if let Some(path) = self.plot {
+            lines.push(format!("plot: {}", path_text(path)));
+        }
+        lines
+    }
 }
 
 fn bar(len: u64, template: &str, enabled: bool) -> ProgressBar {

@@ -78,6 +78,22 @@ pub enum AuditAction {
     Denied(Action),
 }
 
+impl std::fmt::Display for AuditAction {
+    /// `create`, `update`, `delete`, `password`, or `denied:` and the refused action in lower
+    /// case (`denied:update`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuditAction::Create => f.write_str("create"),
+            AuditAction::Update => f.write_str("update"),
+            AuditAction::Delete => f.write_str("delete"),
+            AuditAction::SetPassword => f.write_str("password"),
+            AuditAction::Denied(action) => {
+                write!(f, "denied:{}", format!("{action:?}").to_lowercase())
+            }
+        }
+    }
+}
+
 /// One audited mutation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {

@@ -134,6 +134,22 @@ pub enum TamperKind {
     IndexMismatch,
 }
 
+impl fmt::Display for TamperKind {
+    /// A few words for people: `modified`, `reordered, sealed at #3`, `removed`, ...
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TamperKind::Modified => f.write_str("modified"),
+            TamperKind::Reordered { moved_from } => write!(f, "reordered, sealed at #{moved_from}"),
+            TamperKind::Removed => f.write_str("removed"),
+            TamperKind::Inserted => f.write_str("inserted"),
+            TamperKind::SealAltered => f.write_str("seal state altered"),
+            TamperKind::ReceiptMismatch => f.write_str("does not reach the receipt"),
+            TamperKind::SealMissing => f.write_str("seal state missing"),
+            TamperKind::IndexMismatch => f.write_str("audit index disagrees"),
+        }
+    }
+}
+
 /// The first event of a chain that is not as sealed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tamper {

@@ -5,7 +5,6 @@
 //! keys with [`Error::Unauthenticated`].
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -49,12 +48,7 @@ pub struct ApiKey {
 
 /// Lower-case hex of `bytes` (how secret hashes are indexed).
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    hex::encode(bytes)
 }
 
 /// `prefix` then 64 hex digits: 244 random bits from the operating system's generator (two

@@ -44,6 +44,16 @@ pub struct Quotas {
 pub const UNLIMITED: i64 = -1;
 
 impl Plan {
+    /// Its lower-case name: `free`, `starter`, `professional`, `enterprise`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Plan::Free => "free",
+            Plan::Starter => "starter",
+            Plan::Professional => "professional",
+            Plan::Enterprise => "enterprise",
+        }
+    }
+
     /// The quotas a tenant on this plan starts with.
     pub fn default_quotas(self) -> Quotas {
         let (max_users, max_projects, max_agents) = match self {
@@ -67,6 +77,16 @@ pub enum TenantStatus {
     Active,
     /// Blocked: [`TenantTx::open`] refuses it.
     Suspended,
+}
+
+impl TenantStatus {
+    /// Its lower-case name: `active`, `suspended`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantStatus::Active => "active",
+            TenantStatus::Suspended => "suspended",
+        }
+    }
 }
 
 /// A tenant's registry entry.

@@ -181,3 +181,11 @@ pub async fn migrate(
     let target = ImportTarget::new_tenant(new_id, domain.clone());
     through_file(db, db, tenant, &target, options, Hold::Migration(to)).await
 }
+
+/// The domain a migrated tenant gets when its operator names none: a new first label naming
+/// the new id (`m1a2b3c4d.example.com`), so the old and new tenants never share a domain while
+/// both exist.
+pub fn migrated_domain(old: &str, new_id: TenantId) -> String {
+    let short: String = new_id.uuid().simple().to_string().chars().take(8).collect();
+    format!("m{short}.{old}")
+}

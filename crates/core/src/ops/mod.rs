@@ -32,7 +32,7 @@ pub use backup::{verify_backup, verify_backup_from, BackupHeader, BackupSummary,
 pub use erase::{erase, erasure_record, EraseOptions, Erasure};
 pub use export::{export, ExportOptions, ExportReport};
 pub use import::{import, import_from_path, ImportReport, ImportTarget};
-pub use migrate::{copy, migrate, MigrateReport};
+pub use migrate::{copy, migrate, migrated_domain, MigrateReport};
 pub use state::{pending_operation, OpKind, TenantOp};
 
 use crate::retry::RetryOptions;

@@ -42,6 +42,18 @@ pub enum OpKind {
     },
 }
 
+impl OpKind {
+    /// The operation's name, as the `coditect tenant` subcommand that runs it: `export`,
+    /// `import`, `migrate`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpKind::Export => "export",
+            OpKind::Import { .. } => "import",
+            OpKind::Migrate { .. } => "migrate",
+        }
+    }
+}
+
 /// An operation under way on a tenant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantOp {
