@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use coditect_core::limits::MAX_VALUE_SIZE;
 use coditect_core::{
-    run, Error, KeyValue, KvBackend, RangeOptions, RetryOptions, RetryStats, Transaction,
-    RANGE_PAGE_MAX_ROWS,
+    run, Error, KeyValue, KvBackend, RangeOptions, RangeWalk, RetryOptions, RetryStats,
+    Transaction, RANGE_PAGE_MAX_ROWS,
 };
 
 use crate::Harness;
@@ -304,6 +304,80 @@ pub async fn range_pages_are_bounded(h: &dyn Harness) {
     assert!(first.more);
     let all = collect(tx.as_ref(), b"p", b"q", RangeOptions::default()).await;
     assert_eq!(all.len(), total);
+}
+
+/// `RangeWalk` reads a range of more than a page in order, forward and backward; a row
+/// budget stops it after that many rows, a page size bounds each read, and a byte budget
+/// pauses it with a resume key from which a second walk reads the rest, every row once.
+pub async fn range_walk_pages_budgets_and_resumes(h: &dyn Harness) {
+    let db = h.backend();
+    let total = RANGE_PAGE_MAX_ROWS + 500;
+    let key = |i: u32| [b"w".as_slice(), &i.to_be_bytes()].concat();
+    let tx = begin(db.as_ref()).await;
+    for i in 0..total as u32 {
+        tx.set(&key(i), b"0123456789").unwrap();
+    }
+    tx.commit().await.unwrap();
+    let want: Vec<Vec<u8>> = (0..total as u32).map(key).collect();
+    let tx = begin(db.as_ref()).await;
+    let tx: &dyn Transaction = tx.as_ref();
+
+    let all = RangeWalk::new(b"w", b"x", RangeOptions::default())
+        .collect(tx)
+        .await
+        .unwrap();
+    assert_eq!(keys(&all), want, "forward, every row once, in order");
+    let back = RangeWalk::new(b"w", b"x", RangeOptions::default().reversed())
+        .collect(tx)
+        .await
+        .unwrap();
+    let mut reversed = want.clone();
+    reversed.reverse();
+    assert_eq!(keys(&back), reversed, "reverse");
+
+    let mut walk = RangeWalk::new(b"w", b"x", RangeOptions::limit(7_345)).page_rows(1_000);
+    let mut pages = 0;
+    let mut rows = Vec::new();
+    while let Some(page) = walk.next_page(tx).await.unwrap() {
+        assert!(page.len() <= 1_000, "a page of {} rows", page.len());
+        pages += 1;
+        rows.extend(page);
+    }
+    assert_eq!(
+        (rows.len(), pages),
+        (7_345, 8),
+        "the row budget, in pages of 1,000"
+    );
+    assert_eq!(keys(&rows), want[..7_345].to_vec());
+    assert!(!walk.is_done());
+    assert_eq!(
+        walk.resume_key(),
+        Some(coditect_core::key_after(&want[7_344]).as_slice())
+    );
+
+    // 30,000 bytes is about 2,000 rows of 5 + 10 bytes: the walk pauses after the page that
+    // reaches it.
+    let mut first = RangeWalk::new(b"w", b"x", RangeOptions::default())
+        .page_rows(500)
+        .max_bytes(30_000);
+    let mut head = Vec::new();
+    while let Some(page) = first.next_page(tx).await.unwrap() {
+        head.extend(page);
+    }
+    assert!(!first.is_done());
+    assert_eq!(head.len(), 2_000, "four pages of 500 reach 30,000 bytes");
+    let resume = first.resume_key().expect("paused").to_vec();
+    let tail = RangeWalk::new(&resume, b"x", RangeOptions::default())
+        .collect(tx)
+        .await
+        .unwrap();
+    head.extend(tail);
+    assert_eq!(keys(&head), want, "the two walks read every row once");
+    let done = RangeWalk::new(b"w", b"x", RangeOptions::default());
+    assert_eq!(done.clone().collect(tx).await.unwrap().len(), total);
+    let mut empty = RangeWalk::new(b"x", b"w", RangeOptions::default());
+    assert!(empty.next_page(tx).await.unwrap().is_none());
+    assert!(empty.is_done() && empty.resume_key().is_none());
 }
 
 /// `clear_range` removes `[begin, end)` and nothing else.

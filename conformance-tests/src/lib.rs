@@ -110,6 +110,7 @@ macro_rules! kv_suite {
             range_with_limit, range_reverse, range_reverse_with_limit,
             range_paging_across_a_boundary, range_empty_when_nothing_inside,
             range_begin_at_or_after_end_is_empty, range_pages_are_bounded,
+            range_walk_pages_budgets_and_resumes,
             clear_range_removes_only_the_range, clear_range_inverted_is_a_no_op,
             ryw_get_sees_own_set_and_clear, ryw_range_mixes_buffered_and_stored_keys,
             ryw_range_after_clear_range_and_set, ryw_atomic_add_over_stored_value,

@@ -1,7 +1,7 @@
 //! Reading a key range of any size: pages of rows, a fresh transaction per chunk, so a long
 //! range never runs into FoundationDB's 5 s transaction lifetime.
 
-use coditect_core::{KeyValue, KvBackend, RangeOptions};
+use coditect_core::{KeyValue, KvBackend, RangeOptions, RangeWalk};
 
 /// Rows read in one transaction before the next chunk starts a new one.
 const ROWS_PER_TRANSACTION: usize = 10_000;
@@ -16,43 +16,26 @@ pub async fn scan(
     limit: usize,
     mut each: impl FnMut(KeyValue) -> anyhow::Result<()>,
 ) -> anyhow::Result<usize> {
-    let mut seen = 0usize;
-    let mut lo = begin.to_vec();
-    'chunks: loop {
+    let (mut seen, mut lo) = (0usize, begin.to_vec());
+    loop {
         let tx = db.begin().await?;
-        let mut in_tx = 0usize;
-        loop {
-            let want = match limit {
-                0 => 0,
-                limit => limit - seen,
-            };
-            let page = tx
-                .get_range(
-                    &lo,
-                    end,
-                    RangeOptions {
-                        limit: want,
-                        reverse: false,
-                        snapshot: true,
-                    },
-                )
-                .await?;
-            let next = page.next_range(&lo, end, false);
-            for kv in page.kvs {
+        let rows = match limit {
+            0 => ROWS_PER_TRANSACTION,
+            limit => (limit - seen).min(ROWS_PER_TRANSACTION),
+        };
+        let mut walk = RangeWalk::new(&lo, end, RangeOptions::limit(rows).snapshot());
+        while let Some(page) = walk.next_page(&*tx).await? {
+            for kv in page {
                 seen += 1;
-                in_tx += 1;
                 each(kv)?;
             }
-            if limit != 0 && seen >= limit {
-                break 'chunks;
-            }
-            match next {
-                Some((next_lo, _)) => lo = next_lo,
-                None => break 'chunks,
-            }
-            if in_tx >= ROWS_PER_TRANSACTION {
-                continue 'chunks;
-            }
+        }
+        if limit != 0 && seen >= limit {
+            break;
+        }
+        match walk.resume_key() {
+            Some(next) => lo = next.to_vec(),
+            None => break,
         }
     }
     Ok(seen)

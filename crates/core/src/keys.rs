@@ -261,11 +261,15 @@ fn bad_key(reason: &str) -> Error {
 
 /// The key of a per-tenant counter.
 pub(crate) fn counter_key(prefix: &[u8], counter: &str) -> Vec<u8> {
-    KeyBuf::from_prefix(prefix)
-        .push(META)
-        .push("count")
+    KeyBuf::from_prefix(&counters_prefix(prefix))
         .push(counter)
         .0
+}
+
+/// The prefix of every per-tenant counter key under the tenant `prefix`; the rest of a
+/// counter's key is its name, a packed string.
+pub(crate) fn counters_prefix(prefix: &[u8]) -> Vec<u8> {
+    KeyBuf::from_prefix(prefix).push(META).push("count").0
 }
 
 /// The key of a counter kept for one record (e.g. the messages of a conversation): apart from

@@ -43,6 +43,7 @@ pub mod replay;
 mod retry;
 mod tenant_tx;
 pub mod value;
+pub mod walk;
 
 pub use error::{Error, Referrer, Result, MAX_REFERRERS};
 pub use keys::TenantId;
@@ -54,6 +55,7 @@ pub use kv::{
 pub use principal::{Credential, Principal};
 pub use retry::{run, RetryOptions, RetryStats, RetryTx};
 pub use tenant_tx::{run_in_tenant, TenantTx};
+pub use walk::{RangeSource, RangeWalk};
 
 /// What a service usually needs, in one `use coditect_core::prelude::*;`: the handle, the
 /// models and their ids, the decision's vocabulary, errors and paging.

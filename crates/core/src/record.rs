@@ -83,6 +83,7 @@ use crate::principal::Principal;
 use crate::rbac::{self, Access, Action, Resource, ResourceKind, Scope};
 use crate::tenant_tx::TenantTx;
 use crate::value::{self, Versioned};
+use crate::walk::RangeWalk;
 
 /// Creation and last-update times of a record, in milliseconds since the Unix epoch. The store
 /// sets both; whatever a caller puts there is overwritten.
@@ -274,20 +275,12 @@ pub(crate) async fn page_of_rows(
 ) -> Result<(Vec<KeyValue>, Option<Cursor>)> {
     let limit = page_limit(request);
     let end = keys::prefix_range_end(prefix)?;
-    let mut lo = page_start(prefix, request);
+    let lo = page_start(prefix, request);
     // One row past the limit tells whether another page follows.
-    let want = limit + 1;
-    let mut rows = Vec::with_capacity(want.min(64));
-    loop {
-        let page = ttx
-            .get_range(&lo, &end, RangeOptions::limit(want - rows.len()))
-            .await?;
-        let next = page.next_range(&lo, &end, false);
-        rows.extend(page.kvs);
-        match next {
-            Some((next_lo, _)) if rows.len() < want => lo = next_lo,
-            _ => break,
-        }
+    let mut walk = RangeWalk::new(&lo, &end, RangeOptions::limit(limit + 1));
+    let mut rows = Vec::with_capacity((limit + 1).min(64));
+    while let Some(page) = walk.next_page(ttx).await? {
+        rows.extend(page);
     }
     let cursor = if rows.len() > limit {
         rows.truncate(limit);
@@ -883,23 +876,22 @@ async fn visible_page<M: Model>(
 ) -> Result<Page<M>> {
     let limit = page_limit(request);
     let end = keys::prefix_range_end(prefix)?;
-    let mut lo = page_start(prefix, request);
+    let lo = page_start(prefix, request);
     let mut access = Access::load(ttx, by).await?;
     let filtered = !access.is_unrestricted();
-    let budget = limit.saturating_mul(SCAN_ROWS_PER_ITEM);
     let cursor_of = |key: &[u8]| Cursor(key[prefix.len()..].to_vec());
-    let (mut items, mut last_item, mut scanned) = (Vec::new(), None, 0usize);
-    loop {
-        // One visible row past the limit tells whether another page follows.
-        let want = if filtered {
-            limit + 1
-        } else {
-            limit + 1 - items.len()
-        };
-        let page = ttx.get_range(&lo, &end, RangeOptions::limit(want)).await?;
-        let next = page.next_range(&lo, &end, false);
-        for kv in &page.kvs {
-            scanned += 1;
+    // Unfiltered, one row past the limit tells whether another page follows; filtered, the
+    // walk reads pages of that size and gives up after a budget of rows (the cursor then
+    // points past what it looked at, and the caller pages on).
+    let rows = if filtered {
+        limit.saturating_mul(SCAN_ROWS_PER_ITEM)
+    } else {
+        limit + 1
+    };
+    let mut walk = RangeWalk::new(&lo, &end, RangeOptions::limit(rows)).page_rows(limit + 1);
+    let (mut items, mut last_item, mut last_seen) = (Vec::new(), None, None);
+    while let Some(page) = walk.next_page(ttx).await? {
+        for kv in &page {
             let record: M = match index {
                 None => value::decode(&kv.value)?,
                 Some(name) => indexed_record(ttx, name, &kv.key).await?,
@@ -919,17 +911,13 @@ async fn visible_page<M: Model>(
             items.push(record);
             last_item = Some(kv.key.clone());
         }
-        match (next, page.kvs.last()) {
-            (None, _) | (_, None) => return Ok(Page { items, next: None }),
-            (Some(_), Some(last)) if filtered && scanned >= budget => {
-                return Ok(Page {
-                    items,
-                    next: Some(cursor_of(&last.key)),
-                })
-            }
-            (Some((next_lo, _)), _) => lo = next_lo,
-        }
+        last_seen = page.last().map(|kv| kv.key.clone());
     }
+    let next = match walk.is_done() {
+        true => None,
+        false => last_seen.as_deref().map(cursor_of),
+    };
+    Ok(Page { items, next })
 }
 
 fn page_limit(request: &PageRequest) -> usize {

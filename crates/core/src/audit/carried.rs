@@ -42,6 +42,7 @@ use crate::model::tenant::Tenant;
 use crate::ops::import::Lineage;
 use crate::tenant_tx::TenantTx;
 use crate::value::{self, Versioned};
+use crate::walk::RangeWalk;
 
 /// What an import carried over from its source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,11 +153,9 @@ pub(crate) async fn verify_across_restore(
         let tx = db.begin().await?;
         let ttx = TenantTx::open_any_status(tx.as_ref(), tenant).await?;
         let want = (receipt.count - n).min(chunk_events.max(1) as u64) as usize;
-        let page = ttx
-            .get_range(&lo, &end, RangeOptions::limit(want).snapshot())
-            .await?;
-        let next = page.next_range(&lo, &end, false);
-        for kv in &page.kvs {
+        let mut walk = RangeWalk::new(&lo, &end, RangeOptions::limit(want).snapshot());
+        let page = walk.next_page(&ttx).await?.unwrap_or_default();
+        for kv in &page {
             let index = n / CHECKPOINT_EVERY;
             if window.as_ref().map(|(i, _)| *i) != Some(index) {
                 let stored = ttx.get(&window_key(ttx.prefix(), index), true).await?;
@@ -180,8 +179,8 @@ pub(crate) async fn verify_across_restore(
                 break 'walk;
             }
         }
-        match next {
-            Some((next_lo, _)) => lo = next_lo,
+        match walk.resume_key() {
+            Some(next) => lo = next.to_vec(),
             None => break,
         }
     }

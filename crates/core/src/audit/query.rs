@@ -25,6 +25,7 @@ use crate::rbac::{self, ResourceKind};
 use crate::record::{Cursor, Page, DEFAULT_PAGE, MAX_PAGE};
 use crate::tenant_tx::TenantTx;
 use crate::value::{self, Versioned};
+use crate::walk::RangeWalk;
 
 /// One event and where it sits in the trail.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -185,22 +186,12 @@ async fn stamped_page(
         }
     }
     // One row past the limit tells whether another page follows.
-    let want = limit + 1;
-    let mut rows: Vec<KeyValue> = Vec::with_capacity(want.min(64));
-    while lo < hi && rows.len() < want {
-        let options = RangeOptions {
-            limit: want - rows.len(),
-            reverse: query.reverse,
-            snapshot: true,
-        };
-        let page = ttx.get_range(&lo, &hi, options).await?;
-        let next = page.next_range(&lo, &hi, query.reverse);
-        rows.extend(page.kvs);
-        match next {
-            Some((next_lo, next_hi)) => (lo, hi) = (next_lo, next_hi),
-            None => break,
-        }
-    }
+    let options = RangeOptions {
+        limit: limit + 1,
+        reverse: query.reverse,
+        snapshot: true,
+    };
+    let mut rows: Vec<KeyValue> = RangeWalk::new(&lo, &hi, options).collect(ttx).await?;
     let cursor = if rows.len() > limit {
         rows.truncate(limit);
         match rows.last() {

@@ -36,6 +36,7 @@ use crate::kv::{KvBackend, RangeOptions, Transaction};
 use crate::retry::{run, RetryOptions};
 use crate::tenant_tx::TenantTx;
 use crate::value::{self, Versioned};
+use crate::walk::RangeWalk;
 
 /// Events per window: the chain's checkpoints are this many events apart.
 pub const CHECKPOINT_EVERY: u64 = 1_000;
@@ -209,53 +210,47 @@ async fn seal_chunk(
     };
     let events = keys::audit_prefix(ttx.prefix());
     let end = keys::prefix_range_end(&events)?;
-    let mut lo = match head.last {
+    let lo = match head.last {
         Some(last) => last.key_after_under(&events),
         None => events.clone(),
     };
-    let (mut sealed, mut bytes, mut done) = (0usize, 0usize, false);
-    'scan: loop {
-        let options = RangeOptions::limit(max_events - sealed).snapshot();
-        let page = ttx.get_range(&lo, &end, options).await?;
-        let next = page.next_range(&lo, &end, false);
-        for kv in &page.kvs {
-            let position = AuditPosition::of_key(&kv.key)?;
-            // Never the case (a read sees only commits at or below its version, all final):
-            // stated so that no event past the read version is ever sealed.
-            if position.commit_version() > read_version {
-                done = true;
-                break 'scan;
-            }
-            let event_digest = digest(&kv.value);
-            head.hash = link(&head.hash, &event_digest, &kv.key);
-            head.count += 1;
-            head.last = Some(position);
-            window.entries.push(SealedEvent {
-                position,
-                digest: event_digest,
-            });
-            if head.count % CHECKPOINT_EVERY == 0 {
-                store_window(&ttx, head.count / CHECKPOINT_EVERY - 1, &window)?;
-                window = SealWindow {
-                    start_hash: head.hash,
-                    after: head.last,
-                    entries: Vec::new(),
-                };
-            }
-            sealed += 1;
-            bytes += kv.key.len() + kv.value.len();
-            if sealed >= max_events || bytes >= max_bytes {
-                break 'scan;
-            }
-        }
-        match next {
-            Some((next_lo, _)) => lo = next_lo,
-            None => {
-                done = true;
-                break;
+    let (mut sealed, mut bytes) = (0usize, 0usize);
+    let mut walk = RangeWalk::new(&lo, &end, RangeOptions::limit(max_events).snapshot());
+    // Whether every event there is now is sealed (the walk reached the end of the trail).
+    let done = 'scan: {
+        while let Some(page) = walk.next_page(&ttx).await? {
+            for kv in &page {
+                let position = AuditPosition::of_key(&kv.key)?;
+                // Never the case (a read sees only commits at or below its version, all final):
+                // stated so that no event past the read version is ever sealed.
+                if position.commit_version() > read_version {
+                    break 'scan true;
+                }
+                let event_digest = digest(&kv.value);
+                head.hash = link(&head.hash, &event_digest, &kv.key);
+                head.count += 1;
+                head.last = Some(position);
+                window.entries.push(SealedEvent {
+                    position,
+                    digest: event_digest,
+                });
+                if head.count % CHECKPOINT_EVERY == 0 {
+                    store_window(&ttx, head.count / CHECKPOINT_EVERY - 1, &window)?;
+                    window = SealWindow {
+                        start_hash: head.hash,
+                        after: head.last,
+                        entries: Vec::new(),
+                    };
+                }
+                sealed += 1;
+                bytes += kv.key.len() + kv.value.len();
+                if sealed >= max_events || bytes >= max_bytes {
+                    break 'scan false;
+                }
             }
         }
-    }
+        true
+    };
     if sealed > 0 {
         if !window.entries.is_empty() {
             store_window(&ttx, head.count / CHECKPOINT_EVERY, &window)?;

@@ -44,6 +44,7 @@ use crate::keys::{self, TenantId, AUDIT_BY_ACTOR, AUDIT_BY_TARGET};
 use crate::kv::{KvBackend, RangeOptions};
 use crate::tenant_tx::TenantTx;
 use crate::value;
+use crate::walk::RangeWalk;
 
 /// A tenant's chain head as exported for safekeeping outside the system.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -443,15 +444,15 @@ impl Walk {
             let tx = db.begin().await?;
             let ttx = TenantTx::open_any_status(tx.as_ref(), self.tenant).await?;
             let options = RangeOptions::limit(self.chunk_events).snapshot();
-            let page = ttx.get_range(&self.lo, &self.end, options).await?;
-            let next = page.next_range(&self.lo, &self.end, false);
-            for kv in &page.kvs {
+            let mut walk = RangeWalk::new(&self.lo, &self.end, options);
+            let page = walk.next_page(&ttx).await?.unwrap_or_default();
+            for kv in &page {
                 if let Some(tamper) = self.step(&ttx, &kv.key, &kv.value).await? {
                     return Ok(Verdict::Tampered(tamper));
                 }
             }
-            match next {
-                Some((lo, _)) => self.lo = lo,
+            match walk.resume_key() {
+                Some(lo) => self.lo = lo.to_vec(),
                 None => return self.finish(db, &ttx).await,
             }
         }

@@ -22,6 +22,7 @@ use crate::rbac::{ResourceKind, Scope};
 use crate::record::{self, IndexDef, Model, Page, PageRequest, Reference, Timestamps};
 use crate::tenant_tx::TenantTx;
 use crate::value::Versioned;
+use crate::walk::RangeWalk;
 
 /// A member holding a role at an entity.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,12 +133,10 @@ pub(crate) async fn held_by(
         &[member.uuid().into()],
     );
     let end = keys::prefix_range_end(&prefix)?;
-    let mut lo = prefix.clone();
+    let mut walk = RangeWalk::new(&prefix, &end, RangeOptions::default());
     let mut held = Vec::new();
-    loop {
-        let page = ttx.get_range(&lo, &end, RangeOptions::default()).await?;
-        let next = page.next_range(&lo, &end, false);
-        for kv in &page.kvs {
+    while let Some(page) = walk.next_page(ttx).await? {
+        for kv in &page {
             let (entity, role, _id) = foundationdb_tuple::unpack::<(Uuid, Uuid, Uuid)>(
                 &kv.key[prefix.len()..],
             )
@@ -148,11 +147,8 @@ pub(crate) async fn held_by(
             })?;
             held.push((EntityId::new(entity)?, RoleId::new(role)?));
         }
-        match next {
-            Some((next_lo, _)) => lo = next_lo,
-            None => return Ok(held),
-        }
     }
+    Ok(held)
 }
 
 /// One page of the assignments of `member`.

@@ -19,16 +19,14 @@
 
 use std::collections::BTreeMap;
 
-use foundationdb_tuple::pack;
-
 use super::export::counters;
 use super::state::{self, OpKind};
 use crate::error::{Error, Result};
-use crate::keys::SYSTEM;
 use crate::kv::{KvBackend, RangeOptions, Transaction};
 use crate::model::tenant::{Plan, Tenant};
 use crate::retry::{run, RetryOptions};
 use crate::value;
+use crate::walk::RangeWalk;
 
 /// The smallest `k` a report accepts.
 pub const MIN_K: usize = 2;
@@ -107,21 +105,20 @@ pub async fn report(db: &dyn KvBackend, options: &ReportOptions) -> Result<Analy
             reason: format!("k must be at least {MIN_K}: a group of one singles its tenant out"),
         });
     }
-    let begin = pack(&(SYSTEM, "tenant"));
-    let end = crate::keys::prefix_range_end(&begin)?;
-    let mut cursor = begin.clone();
+    let (begin, end) = crate::keys::tenant_registry_range();
+    let mut cursor = begin;
     let mut groups: BTreeMap<u8, (Plan, Group)> = BTreeMap::new();
     let limit = options.chunk_tenants.max(1);
     loop {
         let (from, end_ref) = (&cursor, &end);
         let ((rows, next), _) = run(db, &options.retry, |tx| async move {
             let tx: &dyn Transaction = &*tx;
-            let page = tx
-                .get_range(from, end_ref, RangeOptions::limit(limit).snapshot())
-                .await?;
-            let next = page.next_range(from, end_ref, false).map(|(lo, _)| lo);
-            let mut rows = Vec::with_capacity(page.kvs.len());
-            for kv in page.kvs {
+            // One page of registry entries a transaction; the next goes on where it stopped.
+            let mut walk = RangeWalk::new(from, end_ref, RangeOptions::limit(limit).snapshot());
+            let page = walk.next_page(tx).await?.unwrap_or_default();
+            let next = walk.resume_key().map(<[u8]>::to_vec);
+            let mut rows = Vec::with_capacity(page.len());
+            for kv in page {
                 let tenant: Tenant = value::decode(&kv.value)?;
                 if let Some(op) = state::get_op(tx, tenant.id).await? {
                     if let OpKind::Import { .. } = op.kind {

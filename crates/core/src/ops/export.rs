@@ -32,18 +32,18 @@
 
 use std::io::Write;
 
-use foundationdb_tuple::pack_into;
 use uuid::Uuid;
 
 use super::backup::{relative_key, BackupHeader, BackupWriter};
 use super::state::{self, busy, OpKind, TenantOp};
 use super::{erase, ChunkOptions, Progress};
 use crate::error::{Error, Result};
-use crate::keys::{TenantId, META};
-use crate::kv::{prefix_end, RangeOptions, Transaction};
+use crate::keys::{self, TenantId};
+use crate::kv::{RangeOptions, Transaction};
 use crate::model::tenant::{Tenant, TenantStatus};
 use crate::record::now_ms;
 use crate::retry::run;
+use crate::walk::RangeWalk;
 use crate::KvBackend;
 
 /// How [`export`] works.
@@ -137,20 +137,16 @@ pub(crate) async fn counters(
     tenant: TenantId,
     snapshot: bool,
 ) -> Result<Vec<(String, i64)>> {
-    let mut prefix = tenant.prefix();
-    pack_into(&META, &mut prefix);
-    pack_into(&"count", &mut prefix);
-    let end = prefix_end(&prefix).unwrap_or_else(|| tenant.range().1);
-    let mut begin = prefix.clone();
+    let prefix = keys::counters_prefix(&tenant.prefix());
+    let end = keys::prefix_range_end(&prefix)?;
+    let options = RangeOptions {
+        snapshot,
+        ..RangeOptions::default()
+    };
+    let mut walk = RangeWalk::new(&prefix, &end, options);
     let mut out = Vec::new();
-    loop {
-        let options = RangeOptions {
-            snapshot,
-            ..RangeOptions::default()
-        };
-        let page = tx.get_range(&begin, &end, options).await?;
-        let next = page.next_range(&begin, &end, false);
-        for kv in page.kvs {
+    while let Some(page) = walk.next_page(tx).await? {
+        for kv in page {
             let name: String =
                 foundationdb_tuple::unpack(&kv.key[prefix.len()..]).map_err(|e| Error::Decode {
                     what: "counter key",
@@ -161,10 +157,6 @@ pub(crate) async fn counters(
             let n = kv.value.len().min(8);
             le[..n].copy_from_slice(&kv.value[..n]);
             out.push((name, i64::from_le_bytes(le)));
-        }
-        match next {
-            Some((lo, _)) => begin = lo,
-            None => break,
         }
     }
     Ok(out)
