@@ -47,7 +47,7 @@ fn new_tenant(n: u64) -> NewTenant {
 
 struct Fixture {
     db: Arc<dyn KvBackend>,
-    /// A Developer (no tenant-wide rights) holding "contributor" at the root Corporation, and
+    /// A Guest (no user-level rights) holding "contributor" at the root Corporation, and
     /// tasks of a project in a Team three levels below it (Team < Department < Division <
     /// Corporation): every update by them walks the tree up to the grant.
     contributor: Actor,
@@ -140,7 +140,7 @@ async fn org_fixture(db: &Arc<dyn KvBackend>, tenant: &Provisioned) -> (Actor, V
             .expect("entity")
             .id;
     }
-    let user = User::new("contributor@bench.test", "Contributor", Role::Developer);
+    let user = User::new("contributor@bench.test", "Contributor", Role::Guest);
     let user = record::insert(&ttx, admin, user).await.expect("user");
     let member = Member::new(MemberKind::Human(user.id), "Contributor");
     let member = record::insert(&ttx, admin, member).await.expect("member");

@@ -177,6 +177,7 @@ macro_rules! security_suite {
             api_key_scopes_bound_what_the_key_does, members_author_only_as_themselves,
             lists_hold_only_what_the_reader_may_read,
             a_task_reporter_cannot_be_deleted, aggregate_reads_need_a_tenant_wide_grant,
+            many_assignments_give_the_same_answers_as_few,
             authorization_agrees_with_a_reference_model,
             naive_retry_bodies_write_each_record_once, a_retried_password_change_is_one_change,
             the_record_layer_example_makes_one_task_under_unknown_commits,

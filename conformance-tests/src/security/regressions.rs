@@ -684,3 +684,119 @@ pub async fn aggregate_reads_need_a_tenant_wide_grant(h: &dyn Harness) {
         "each refusal audited once: {denials:?}"
     );
 }
+
+/// A member holding many role assignments has them read per entity, on the path from a
+/// resource to the root, instead of all at once: it gets the same answers as a member holding
+/// only the assignments that matter, and a revoke or a new grant on the path counts at once.
+pub async fn many_assignments_give_the_same_answers_as_few(h: &dyn Harness) {
+    use coditect_core::model::{role, Project, Task};
+
+    let db = h.backend();
+    let org = Org::new(db.as_ref(), "many.security.test").await;
+    let t = org.tenant();
+    let many = member(db.as_ref(), &org.p, Kind::Agent, "many", None).await;
+    let few = member(db.as_ref(), &org.p, Kind::Human, "few", None).await;
+    let (far_project, grant_id) = attempt!(db.as_ref(), t, |ttx| {
+        let sys = Actor::System;
+        let viewer = role::by_name(&ttx, sys, "viewer")
+            .await?
+            .expect("viewer")
+            .id;
+        let contributor = role::by_name(&ttx, sys, "contributor").await?;
+        let contributor = contributor.expect("contributor").id;
+        let branch = Entity::new("FAR", "Far", EntityKind::Division, Some(org.p.root.id));
+        let branch = record::insert(&ttx, sys, branch).await?.id;
+        let mut far_project = None;
+        for i in 0..20 {
+            let leaf = Entity::new(format!("L{i}"), "Leaf", EntityKind::Team, Some(branch));
+            let leaf = record::insert(&ttx, sys, leaf).await?.id;
+            record::insert(&ttx, sys, RoleAssignment::new(many.id, viewer, leaf)).await?;
+            if i == 7 {
+                let p = Project::new("FARP", "Far project", leaf, org.other.id);
+                far_project = Some(record::insert(&ttx, sys, p).await?.id);
+            }
+        }
+        let mut grant = None;
+        for m in [many.id, few.id] {
+            let made = RoleAssignment::new(m, contributor, org.division);
+            let made = record::insert(&ttx, sys, made).await?;
+            if m == many.id {
+                grant = Some(made.id);
+            }
+        }
+        Ok((far_project.expect("made"), grant.expect("made")))
+    })
+    .expect("assignments");
+
+    let read_task = |m: MemberId| {
+        let db = db.clone();
+        async move {
+            attempt!(db.as_ref(), t, |ttx| record::require::<Task>(
+                &ttx,
+                Principal::member(m),
+                org.task
+            )
+            .await
+            .map(drop))
+        }
+    };
+    let read_far = |m: MemberId| {
+        let db = db.clone();
+        async move {
+            attempt!(db.as_ref(), t, |ttx| record::require::<Project>(
+                &ttx,
+                Principal::member(m),
+                far_project
+            )
+            .await
+            .map(drop))
+        }
+    };
+    let tenant_wide = |m: MemberId| {
+        let db = db.clone();
+        async move {
+            attempt!(db.as_ref(), t, |ttx| record::count_of::<Task>(
+                &ttx,
+                Principal::member(m)
+            )
+            .await
+            .map(drop))
+        }
+    };
+    for m in [many.id, few.id] {
+        assert!(read_task(m).await.is_ok(), "contributor at the division");
+        assert!(
+            matches!(tenant_wide(m).await, Err(Error::Forbidden { .. })),
+            "no grant at the root"
+        );
+    }
+    assert!(read_far(many.id).await.is_ok(), "viewer at the far leaf");
+    assert!(matches!(
+        read_far(few.id).await,
+        Err(Error::Forbidden { .. })
+    ));
+
+    attempt!(db.as_ref(), t, |ttx| record::delete::<RoleAssignment>(
+        &ttx,
+        Actor::System,
+        grant_id
+    )
+    .await)
+    .expect("revoke");
+    assert!(
+        matches!(read_task(many.id).await, Err(Error::Forbidden { .. })),
+        "the revoke on the path counts"
+    );
+    assert!(read_task(few.id).await.is_ok());
+    attempt!(db.as_ref(), t, |ttx| {
+        let viewer = role::by_name(&ttx, Actor::System, "viewer").await?;
+        let grant = RoleAssignment::new(many.id, viewer.expect("viewer").id, org.p.root.id);
+        record::insert(&ttx, Actor::System, grant).await
+    })
+    .expect("grant at the root");
+    assert!(
+        read_task(many.id).await.is_ok(),
+        "viewer at the root reads it"
+    );
+    assert!(tenant_wide(many.id).await.is_ok(), "and tenant-wide");
+}

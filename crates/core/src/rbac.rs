@@ -53,7 +53,7 @@ use std::sync::OnceLock;
 use crate::error::{Error, Result};
 use crate::ids::{EntityId, MemberId, ProjectId, RoleId};
 use crate::model::api_key::ApiKey;
-use crate::model::entity::Entity;
+use crate::model::entity::{self, Entity};
 use crate::model::member;
 use crate::model::project::Project;
 use crate::model::role::{built_in_roles, Role};
@@ -296,6 +296,11 @@ pub async fn is_allowed(
         .await
 }
 
+/// A member holding at most this many role assignments has them read at once (one small
+/// range read, cheaper than a read per entity on a resource's path); one holding more has
+/// them read per entity, so a check costs the same whatever the member holds elsewhere.
+const FEW_ASSIGNMENTS: usize = 8;
+
 /// What one principal may do, loaded once in one transaction and asked many times (a list
 /// checks each of its items against one `Access`). Caches live as long as the value, which
 /// never outlives its transaction.
@@ -326,8 +331,14 @@ struct Grants {
     scopes: Option<BTreeSet<Permission>>,
     /// Whether it authenticated with an API key (which may not mint credentials).
     by_api_key: bool,
-    /// `(entity, role)` of each assignment held.
-    held: Vec<(EntityId, RoleId)>,
+    /// Every `(entity, role)` the member holds, when it holds few ([`FEW_ASSIGNMENTS`]): read
+    /// at once, in one small range read.
+    all_held: Option<Vec<(EntityId, RoleId)>>,
+    /// Otherwise the roles held at each entity asked about so far: an assignment is read only
+    /// where a check needs it, on the path from a resource to the root or at a root.
+    held_at: Vec<(EntityId, Vec<RoleId>)>,
+    /// The tenant's root entities, once a tenant-wide check has read them.
+    roots: Option<Vec<EntityId>>,
     /// Roles read so far (`None`: deleted).
     roles: Vec<(RoleId, Option<BTreeSet<Permission>>)>,
     /// Entities' parents read so far.
@@ -336,8 +347,10 @@ struct Grants {
 
 impl Access {
     /// Loads what `principal` may do: for a member, its record, its user's status, its
-    /// credential (checked again: [`Error::Unauthenticated`] when no longer valid) and its
-    /// role assignments (one range read). Reads are not snapshots, so a concurrent revoke,
+    /// credential (checked again: [`Error::Unauthenticated`] when no longer valid); its role
+    /// assignments are read as checks need them, only at the entities on the path from a
+    /// resource to its root (so a check costs the same whatever the member holds elsewhere).
+    /// Reads are not snapshots, so a concurrent revoke,
     /// disable or grant change conflicts with a transaction that relied on the old state.
     pub async fn load(ttx: &TenantTx<'_>, principal: Principal) -> Result<Self> {
         let state = match principal {
@@ -409,10 +422,10 @@ impl Grants {
         };
         let admin = user_role == Some(UserRole::Admin);
         let scopes = credential_scopes(ttx, member, credential).await?;
-        let held = if admin {
-            Vec::new()
+        let all_held = if admin {
+            Some(Vec::new())
         } else {
-            role_assignment::held_by(ttx, member).await?
+            role_assignment::held_by_if_few(ttx, member, FEW_ASSIGNMENTS).await?
         };
         Ok(Some(Grants {
             member,
@@ -420,7 +433,9 @@ impl Grants {
             baseline: user_role.map_or(&[], baseline),
             scopes,
             by_api_key: matches!(credential, Credential::ApiKey(_)),
-            held,
+            all_held,
+            held_at: Vec::new(),
+            roots: None,
             roles: Vec::new(),
             parents: Vec::new(),
         }))
@@ -477,8 +492,8 @@ impl Grants {
         {
             return Ok(true);
         }
-        let granting = self.granting_entities(ttx, action, resource.kind).await?;
-        if granting.is_empty() {
+        if self.all_held.as_ref().is_some_and(Vec::is_empty) {
+            // No assignment anywhere: nothing on any path grants (no entity need be read).
             return Ok(false);
         }
         match resource.scope {
@@ -486,7 +501,7 @@ impl Grants {
                 let mut cursor = Some(start);
                 for _ in 0..MAX_DEPTH {
                     let Some(id) = cursor else { break };
-                    if granting.contains(&id) {
+                    if self.grants_at(ttx, id, action, resource.kind).await? {
                         return Ok(true);
                     }
                     cursor = self.parent(ttx, id).await?;
@@ -494,8 +509,16 @@ impl Grants {
                 Ok(false)
             }
             Scope::Tenant => {
-                for id in granting {
-                    if self.is_root(ttx, id).await? {
+                let roots = match &self.roots {
+                    Some(roots) => roots.clone(),
+                    None => {
+                        let roots = entity::roots(ttx).await?;
+                        self.roots = Some(roots.clone());
+                        roots
+                    }
+                };
+                for root in roots {
+                    if self.grants_at(ttx, root, action, resource.kind).await? {
                         return Ok(true);
                     }
                 }
@@ -504,33 +527,56 @@ impl Grants {
         }
     }
 
-    /// The entities where the member holds a role granting `action` on `kind`.
-    async fn granting_entities(
+    /// Whether a role the member holds at `entity` itself grants `action` on `kind`.
+    async fn grants_at(
         &mut self,
         ttx: &TenantTx<'_>,
+        entity: EntityId,
         action: Action,
         kind: ResourceKind,
-    ) -> Result<Vec<EntityId>> {
-        let mut granting = Vec::new();
-        for i in 0..self.held.len() {
-            let (entity, role_id) = self.held[i];
-            let permissions = match self.roles.iter().find(|(id, _)| *id == role_id) {
-                Some((_, permissions)) => permissions.clone(),
-                None => {
-                    let permissions = record::get_unchecked::<Role>(ttx, role_id)
-                        .await?
-                        .map(|role| role.permissions);
-                    self.roles.push((role_id, permissions.clone()));
-                    permissions
-                }
-            };
-            let grants = permissions
-                .is_some_and(|p| p.iter().any(|permission| permission.allows(action, kind)));
-            if grants && !granting.contains(&entity) {
-                granting.push(entity);
+    ) -> Result<bool> {
+        let held = match (
+            &self.all_held,
+            self.held_at.iter().find(|(e, _)| *e == entity),
+        ) {
+            (Some(all), _) => all
+                .iter()
+                .filter(|(e, _)| *e == entity)
+                .map(|(_, role)| *role)
+                .collect(),
+            (None, Some((_, held))) => held.clone(),
+            (None, None) => {
+                let held = role_assignment::held_at(ttx, self.member, entity).await?;
+                self.held_at.push((entity, held.clone()));
+                held
+            }
+        };
+        for role_id in held {
+            if self
+                .role_permissions(ttx, role_id)
+                .await?
+                .is_some_and(|p| p.iter().any(|permission| permission.allows(action, kind)))
+            {
+                return Ok(true);
             }
         }
-        Ok(granting)
+        Ok(false)
+    }
+
+    /// The permissions of role `id` (`None`: deleted), read once per check.
+    async fn role_permissions(
+        &mut self,
+        ttx: &TenantTx<'_>,
+        id: RoleId,
+    ) -> Result<Option<BTreeSet<Permission>>> {
+        if let Some((_, permissions)) = self.roles.iter().find(|(role, _)| *role == id) {
+            return Ok(permissions.clone());
+        }
+        let permissions = record::get_unchecked::<Role>(ttx, id)
+            .await?
+            .map(|role| role.permissions);
+        self.roles.push((id, permissions.clone()));
+        Ok(permissions)
     }
 
     async fn parent(&mut self, ttx: &TenantTx<'_>, id: EntityId) -> Result<Option<EntityId>> {
@@ -542,10 +588,6 @@ impl Grants {
             .and_then(|entity| entity.parent);
         self.parents.push((id, parent));
         Ok(parent)
-    }
-
-    async fn is_root(&mut self, ttx: &TenantTx<'_>, id: EntityId) -> Result<bool> {
-        Ok(record::exists::<Entity>(ttx, id).await? && self.parent(ttx, id).await?.is_none())
     }
 }
 

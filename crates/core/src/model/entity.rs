@@ -279,3 +279,19 @@ pub async fn by_kind(
 ) -> Result<record::Page<Entity>> {
     record::list_by(ttx, by, &Entity::BY_KIND, &[kind.code().into()], request).await
 }
+
+/// The tenant's root entities (those without a parent), from the by-parent index: what a
+/// tenant-wide grant is held at. Not a snapshot, so a new root conflicts with a check that
+/// relied on the old set.
+pub(crate) async fn roots(ttx: &TenantTx<'_>) -> Result<Vec<EntityId>> {
+    let prefix = crate::keys::index_prefix(ttx.prefix(), Entity::BY_PARENT.name, &[KeyPart::Null]);
+    let end = crate::keys::prefix_range_end(&prefix)?;
+    let mut walk = crate::walk::RangeWalk::new(&prefix, &end, crate::kv::RangeOptions::default());
+    let mut roots = Vec::new();
+    while let Some(page) = walk.next_page(ttx).await? {
+        for kv in &page {
+            roots.push(EntityId::new(crate::keys::id_of_index_key(&kv.key)?)?);
+        }
+    }
+    Ok(roots)
+}

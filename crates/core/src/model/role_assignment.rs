@@ -121,31 +121,67 @@ impl Model for RoleAssignment {
     }
 }
 
-/// The (entity, role) pairs `member` holds, from one range read of the by-member index
-/// (paged through if they are many).
-pub(crate) async fn held_by(
+/// Every (entity, role) pair `member` holds, when it holds at most `max` assignments: one
+/// range read of the by-member index, of at most `max + 1` rows; `None` when it holds more
+/// (a check then reads per entity, [`held_at`]). Not a snapshot, as [`held_at`].
+pub(crate) async fn held_by_if_few(
     ttx: &TenantTx<'_>,
     member: MemberId,
-) -> Result<Vec<(EntityId, RoleId)>> {
+    max: usize,
+) -> Result<Option<Vec<(EntityId, RoleId)>>> {
     let prefix = keys::index_prefix(
         ttx.prefix(),
         RoleAssignment::BY_MEMBER.name,
         &[member.uuid().into()],
     );
     let end = keys::prefix_range_end(&prefix)?;
+    let rows = RangeWalk::new(&prefix, &end, RangeOptions::limit(max + 1))
+        .collect(ttx)
+        .await?;
+    if rows.len() > max {
+        return Ok(None);
+    }
+    let mut held = Vec::with_capacity(rows.len());
+    for kv in &rows {
+        let (entity, role, _id) = foundationdb_tuple::unpack::<(Uuid, Uuid, Uuid)>(
+            &kv.key[prefix.len()..],
+        )
+        .map_err(|e| Error::Decode {
+            what: "role assignment index key",
+            reason: "not (member, entity, role, id)".into(),
+            source: Some(Box::new(e)),
+        })?;
+        held.push((EntityId::new(entity)?, RoleId::new(role)?));
+    }
+    Ok(Some(held))
+}
+
+/// The roles `member` holds at `entity` itself (not above it): one range read of the
+/// by-member index, whose keys lead with (member, entity), so it costs what the member holds
+/// there, whatever it holds elsewhere. Not a snapshot: a grant or revoke at this entity
+/// conflicts with a transaction that relied on the answer.
+pub(crate) async fn held_at(
+    ttx: &TenantTx<'_>,
+    member: MemberId,
+    entity: EntityId,
+) -> Result<Vec<RoleId>> {
+    let prefix = keys::index_prefix(
+        ttx.prefix(),
+        RoleAssignment::BY_MEMBER.name,
+        &[member.uuid().into(), entity.uuid().into()],
+    );
+    let end = keys::prefix_range_end(&prefix)?;
     let mut walk = RangeWalk::new(&prefix, &end, RangeOptions::default());
     let mut held = Vec::new();
     while let Some(page) = walk.next_page(ttx).await? {
         for kv in &page {
-            let (entity, role, _id) = foundationdb_tuple::unpack::<(Uuid, Uuid, Uuid)>(
-                &kv.key[prefix.len()..],
-            )
-            .map_err(|e| Error::Decode {
+            let (role, _id) = foundationdb_tuple::unpack::<(Uuid, Uuid)>(&kv.key[prefix.len()..])
+                .map_err(|e| Error::Decode {
                 what: "role assignment index key",
-                reason: "not (entity, role, id)".into(),
+                reason: "not (member, entity, role, id)".into(),
                 source: Some(Box::new(e)),
             })?;
-            held.push((EntityId::new(entity)?, RoleId::new(role)?));
+            held.push(RoleId::new(role)?);
         }
     }
     Ok(held)
