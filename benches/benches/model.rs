@@ -19,8 +19,8 @@ use coditect_benches::criterion;
 use coditect_core::audit::Actor;
 use coditect_core::ids::TaskId;
 use coditect_core::model::{
-    project, role, task, user, Entity, EntityKind, Member, MemberKind, Plan, Project, Role,
-    RoleAssignment, Task, User,
+    project, role, task, user, Entity, EntityKind, Member, MemberKind, Plan, Project,
+    RoleAssignment, Task, User, UserRole,
 };
 use coditect_core::provision::{provision, NewTenant, Provisioned};
 use coditect_core::record::{self, PageRequest};
@@ -78,7 +78,7 @@ async fn fixture() -> Fixture {
             record::insert(
                 &ttx,
                 actor,
-                User::new(email.clone(), "User", Role::Developer),
+                User::new(email.clone(), "User", UserRole::Developer),
             )
             .await
             .expect("user");
@@ -140,7 +140,7 @@ async fn org_fixture(db: &Arc<dyn KvBackend>, tenant: &Provisioned) -> (Actor, V
             .expect("entity")
             .id;
     }
-    let user = User::new("contributor@bench.test", "Contributor", Role::Guest);
+    let user = User::new("contributor@bench.test", "Contributor", UserRole::Guest);
     let user = record::insert(&ttx, admin, user).await.expect("user");
     let member = Member::new(MemberKind::Human(user.id), "Contributor");
     let member = record::insert(&ttx, admin, member).await.expect("member");

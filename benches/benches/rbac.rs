@@ -16,7 +16,8 @@ use std::sync::Arc;
 use coditect_benches::criterion;
 use coditect_core::ids::{MemberId, RoleId, TaskId};
 use coditect_core::model::{
-    role, Entity, EntityKind, Member, MemberKind, Plan, Project, Role, RoleAssignment, Task, User,
+    role, Entity, EntityKind, Member, MemberKind, Plan, Project, RoleAssignment, Task, User,
+    UserRole,
 };
 use coditect_core::provision::{provision, NewTenant, Provisioned};
 use coditect_core::record::{self, Model};
@@ -54,7 +55,7 @@ async fn insert_all<M: Model>(db: &Arc<dyn KvBackend>, tenant: TenantId, records
 }
 
 async fn guest(ttx: &TenantTx<'_>, email: &str) -> MemberId {
-    let user = User::new(email, "Guest", Role::Guest);
+    let user = User::new(email, "Guest", UserRole::Guest);
     let user = record::insert(ttx, Principal::system(), user)
         .await
         .expect("user");

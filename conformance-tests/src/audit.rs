@@ -25,7 +25,7 @@ use coditect_core::model::{
 };
 use coditect_core::model::{
     comment, role, tenant, user, Comment, Entity, EntityKind, File, Member, MemberKind, Plan,
-    Project, Role, Task, TaskStatus, TenantStatus, User,
+    Project, Task, TaskStatus, TenantStatus, User, UserRole,
 };
 use coditect_core::provision::{provision, NewTenant, Provisioned};
 use coditect_core::rbac::{Action, Permission, ResourceKind};
@@ -331,7 +331,7 @@ impl Fixture {
     }
 
     /// A fresh user with `role` and their member (set-up).
-    pub async fn member(&self, role: Role) -> Member {
+    pub async fn member(&self, role: UserRole) -> Member {
         let user = self
             .insert(User::new(
                 format!("{}@audited.test", unique()),
@@ -384,7 +384,7 @@ pub trait Sample: Model {
 #[async_trait]
 impl Sample for User {
     async fn sample(_: &Fixture) -> Self {
-        User::new(format!("{}@audited.test", unique()), "U", Role::Viewer)
+        User::new(format!("{}@audited.test", unique()), "U", UserRole::Viewer)
     }
     fn change(&mut self) {
         self.name = "Renamed".into();
@@ -558,7 +558,7 @@ impl Sample for role::Role {
 impl Sample for RoleAssignment {
     async fn sample(f: &Fixture) -> Self {
         let granted = f.insert(role::Role::sample(f).await).await;
-        let member = f.member(Role::Developer).await;
+        let member = f.member(UserRole::Developer).await;
         RoleAssignment::new(member.id, granted.id, f.p.root.id)
     }
     /// (Changing the role needs another role: see `role_assignment_update`.)
@@ -847,7 +847,7 @@ fn comment_edit(f: &Fixture) -> OpFuture<'_> {
 /// A mutation by another member than the admin: the actor recorded is the one acting.
 fn task_by_another_member(f: &Fixture) -> OpFuture<'_> {
     Box::pin(async move {
-        let member = f.member(Role::Admin).await;
+        let member = f.member(UserRole::Admin).await;
         let actor = Actor::Member(member.id);
         let task = Task::new(f.project.id, "theirs", member.id);
         let id = task.id.uuid();
@@ -862,7 +862,7 @@ fn task_by_another_member(f: &Fixture) -> OpFuture<'_> {
 /// a transaction of its own) while nothing of the refused attempt is.
 fn task_create_denied(f: &Fixture) -> OpFuture<'_> {
     Box::pin(async move {
-        let member = f.member(Role::Viewer).await;
+        let member = f.member(UserRole::Viewer).await;
         let actor = Actor::Member(member.id);
         let task = Task::new(f.project.id, "refused", member.id);
         let id = task.id.uuid();
@@ -1057,7 +1057,7 @@ pub async fn concurrent_creators_never_conflict_on_the_trail(h: &dyn Harness) {
         db.as_ref(),
         p.tenant.id,
         Actor::Member(p.admin_member.id),
-        User::new("second@busy.test", "Second", Role::Admin),
+        User::new("second@busy.test", "Second", UserRole::Admin),
     )
     .await;
     let second = insert(

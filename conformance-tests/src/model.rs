@@ -12,8 +12,8 @@ use coditect_core::keys::{self, TenantId};
 use coditect_core::model::comment::{self, CommentV1};
 use coditect_core::model::{
     entity, file, member, project, role, task, tenant, user, AgentConfig, AgentType, Comment,
-    Entity, EntityKind, File, Member, MemberKind, Plan, Project, Role, RoleAssignment, Task,
-    TaskStatus, TenantStatus, User, UserStatus,
+    Entity, EntityKind, File, Member, MemberKind, Plan, Project, RoleAssignment, Task, TaskStatus,
+    TenantStatus, User, UserRole, UserStatus,
 };
 use coditect_core::provision::{provision, NewTenant, Provisioned};
 use coditect_core::record::{self, PageRequest};
@@ -201,7 +201,7 @@ pub async fn provisioning_makes_a_whole_tenant(h: &dyn Harness) {
     let p = provisioned(db.as_ref(), "Acme.Test", Plan::Starter).await;
     assert_eq!(p.tenant.domain, "acme.test");
     assert_eq!(p.tenant.quotas, Plan::Starter.default_quotas());
-    assert_eq!(p.admin.role, Role::Admin);
+    assert_eq!(p.admin.role, UserRole::Admin);
     assert_eq!(p.admin.status, UserStatus::Invited);
     assert_eq!(p.admin_member.kind, MemberKind::Human(p.admin.id));
     assert_eq!(p.root.kind, EntityKind::Corporation);
@@ -327,7 +327,7 @@ pub async fn user_crud_and_email_lookup(h: &dyn Harness) {
         record::insert(
             &ttx,
             admin(&p),
-            User::new("  Dev@Example.TEST ", "Dev", Role::Developer),
+            User::new("  Dev@Example.TEST ", "Dev", UserRole::Developer),
         )
         .await
     })
@@ -410,12 +410,17 @@ pub async fn duplicate_email_fails(h: &dyn Harness) {
     in_tenant!(db, tid(&p), |ttx| record::insert(
         &ttx,
         admin(&p),
-        User::new("x@dup.test", "X", Role::Viewer)
+        User::new("x@dup.test", "X", UserRole::Viewer)
     )
     .await)
     .expect("first");
     let error = in_tenant!(db, tid(&p), |ttx| {
-        record::insert(&ttx, admin(&p), User::new("X@DUP.test", "Y", Role::Viewer)).await
+        record::insert(
+            &ttx,
+            admin(&p),
+            User::new("X@DUP.test", "Y", UserRole::Viewer),
+        )
+        .await
     })
     .expect_err("duplicate");
     assert!(
@@ -436,7 +441,7 @@ pub async fn duplicate_email_fails(h: &dyn Harness) {
         "@x.test",
     ] {
         let error = in_tenant!(db, tid(&p), |ttx| {
-            record::insert(&ttx, admin(&p), User::new(bad, "Bad", Role::Viewer)).await
+            record::insert(&ttx, admin(&p), User::new(bad, "Bad", UserRole::Viewer)).await
         })
         .expect_err(bad);
         assert!(
@@ -525,7 +530,7 @@ pub async fn quotas_are_enforced(h: &dyn Harness) {
             record::insert(
                 &ttx,
                 admin(&p),
-                User::new(format!("u{i}@quota.test"), "U", Role::Viewer),
+                User::new(format!("u{i}@quota.test"), "U", UserRole::Viewer),
             )
             .await
         })
@@ -536,7 +541,7 @@ pub async fn quotas_are_enforced(h: &dyn Harness) {
         record::insert(
             &ttx,
             admin(&p),
-            User::new("over@quota.test", "O", Role::Viewer),
+            User::new("over@quota.test", "O", UserRole::Viewer),
         )
         .await
     })
@@ -556,7 +561,7 @@ pub async fn quotas_are_enforced(h: &dyn Harness) {
         record::insert(
             &ttx,
             admin(&p),
-            User::new("again@quota.test", "A", Role::Viewer),
+            User::new("again@quota.test", "A", UserRole::Viewer),
         )
         .await
     })
@@ -1516,7 +1521,7 @@ pub async fn tenants_with_the_same_names_are_isolated(h: &dyn Harness) {
             let dev = record::insert(
                 &ttx,
                 admin(p),
-                User::new("dev@same.test", "Same Name", Role::Developer),
+                User::new("dev@same.test", "Same Name", UserRole::Developer),
             )
             .await?;
             record::insert(
@@ -1854,7 +1859,7 @@ pub async fn random_operations_touch_only_the_acting_tenant(h: &dyn Harness) {
                 let result = record::insert(
                     &ttx,
                     admin(p),
-                    User::new(email.clone(), "Same", Role::Developer),
+                    User::new(email.clone(), "Same", UserRole::Developer),
                 )
                 .await;
                 let fresh = emails[i].insert(email);
@@ -2018,7 +2023,7 @@ pub async fn run_in_tenant_retries_a_conflict(h: &dyn Harness) {
     let options = RetryOptions::default().with_stats(stats.clone());
     let attempts = Arc::new(AtomicU32::new(0));
     let (tenant, actor) = (tid(&p), admin(&p));
-    let mine = User::new("mine@retry.test", "Mine", Role::Developer);
+    let mine = User::new("mine@retry.test", "Mine", UserRole::Developer);
     let competing_db = db.clone();
     let (made, _) = coditect_core::run_in_tenant(db.as_ref(), &options, tenant, |ttx| async move {
         // A read of the user counter, which the competing create below writes.
@@ -2028,7 +2033,7 @@ pub async fn run_in_tenant_retries_a_conflict(h: &dyn Harness) {
                 record::insert(
                     &other,
                     actor,
-                    User::new("theirs@retry.test", "Theirs", Role::Viewer),
+                    User::new("theirs@retry.test", "Theirs", UserRole::Viewer),
                 )
                 .await
             })

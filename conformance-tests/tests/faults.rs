@@ -18,8 +18,8 @@ use coditect_core::ids::{CommentId, EntityId, FileId, MemberId, ProjectId, TaskI
 use coditect_core::keys::{decode_key, TenantId};
 use coditect_core::model::role::Role as AccessRole;
 use coditect_core::model::{
-    user, Comment, Entity, EntityKind, File, Member, MemberKind, Plan, Project, Role, Task,
-    TaskStatus, Tenant, User,
+    user, Comment, Entity, EntityKind, File, Member, MemberKind, Plan, Project, Task, TaskStatus,
+    Tenant, User, UserRole,
 };
 use coditect_core::provision::{provision, NewTenant, Provisioned};
 use coditect_core::record::{self, Model, Timestamps};
@@ -223,7 +223,7 @@ async fn execute(db: &dyn KvBackend, tenants: &[TenantId], steps: &[Step]) -> Ru
                 let actor = actor_of(&provisioned, t);
                 outcome(
                     run_in_tenant(db, &options, tenant_of(t), |ttx| async move {
-                        let mut user = User::new(email, "User", Role::Developer);
+                        let mut user = User::new(email, "User", UserRole::Developer);
                         user.id = id;
                         record::insert(&ttx, actor, user).await
                     })

@@ -16,7 +16,7 @@ use coditect_conformance::recording::RecordingBackend;
 use coditect_core::audit::Actor;
 use coditect_core::ids::{MemberId, ProjectId, TaskId, UserId};
 use coditect_core::keys::TenantId;
-use coditect_core::model::{project, task, user, Plan, Project, Role, Task, User};
+use coditect_core::model::{project, task, user, Plan, Project, Task, User, UserRole};
 use coditect_core::provision::{provision, NewTenant, Provisioned};
 use coditect_core::record::{self, Cursor, PageRequest};
 use coditect_core::{run, run_in_tenant, Error, KvBackend, RangeOptions, RetryOptions};
@@ -141,7 +141,8 @@ impl World {
                 let result = run_in_tenant(&self.db, &options, tenant, |ttx| {
                     let email = email.clone();
                     async move {
-                        record::insert(&ttx, actor, User::new(email, "Same", Role::Developer)).await
+                        record::insert(&ttx, actor, User::new(email, "Same", UserRole::Developer))
+                            .await
                     }
                 })
                 .await;

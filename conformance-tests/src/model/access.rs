@@ -25,7 +25,7 @@ async fn member_of(db: &dyn KvBackend, p: &Provisioned, kind: Kind, name: &str) 
                 let user = record::insert(
                     &ttx,
                     admin(p),
-                    User::new(format!("{name}@acme.test"), name, Role::Guest),
+                    User::new(format!("{name}@acme.test"), name, UserRole::Guest),
                 )
                 .await?;
                 MemberKind::Human(user.id)

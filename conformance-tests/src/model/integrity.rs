@@ -4,8 +4,8 @@
 
 use coditect_core::ids::RecordId;
 use coditect_core::ids::{AgentConfigId, ConversationId, ProjectId};
-use coditect_core::model::role::Role as TenantRole;
-use coditect_core::model::Role as UserRole;
+use coditect_core::model::role::Role as RbacRole;
+use coditect_core::model::UserRole;
 use coditect_core::model::{
     task, user, AgentExecution, AgentInstance, ApiKey, Conversation, Message, MessageRole, Session,
     Setting, SettingScope, Step, TypedValue, Usage, Workflow, WorkflowDefinition,
@@ -197,7 +197,7 @@ pub async fn every_reference_refuses_the_delete_of_its_target(h: &dyn Harness) {
     row!(b.entity("HOLDS"), |t| Project::new("HELD", "Held", t.id, me), "project"."entity");
     row!(b.member("owner"), |t| Project::new("OWNED", "Owned", b.p.root.id, t.id), "project"."owner");
     row!(b.member("granted"), |t| RoleAssignment::new(t.id, b.viewer, b.p.root.id), "role_assignment"."member");
-    row!(TenantRole::new("fresh", []), |t| RoleAssignment::new(me, t.id, b.p.root.id), "role_assignment"."role");
+    row!(RbacRole::new("fresh", []), |t| RoleAssignment::new(me, t.id, b.p.root.id), "role_assignment"."role");
     row!(b.entity("GRANTS"), |t| RoleAssignment::new(me, b.viewer, t.id), "role_assignment"."entity");
     row!(b.member("logged-in"), |t| Session::generate(t.id, far).0, "session"."member");
     row!(b.entity("SET"), |t| Setting::new(SettingScope::Entity(t.id), "theme", text("dark")), "setting"."scope");
@@ -352,7 +352,7 @@ pub async fn oversize_fields_are_refused_naming_model_and_field(h: &dyn Harness)
     refused_as_too_large(db, b, s, "user_agent").await;
     refused_as_too_large(db, b, ApiKey::generate(me, wide(200)).0, "name").await;
     refused_as_too_large(db, b, AgentInstance::new(b.config, wide(200)), "location").await;
-    let mut r = TenantRole::new("wide", []);
+    let mut r = RbacRole::new("wide", []);
     r.description = wide(1_000);
     refused_as_too_large(db, b, r, "description").await;
 

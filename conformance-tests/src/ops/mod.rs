@@ -275,7 +275,7 @@ async fn populate(db: &dyn KvBackend, p: &Provisioned, tasks: usize) -> ProjectI
         let dev = record::insert(
             &ttx,
             a,
-            User::new("dev@acme.test", "Dev", user::Role::Developer),
+            User::new("dev@acme.test", "Dev", user::UserRole::Developer),
         )
         .await?;
         user::set_password_with(

@@ -400,7 +400,7 @@ pub(crate) fn subjects() -> Vec<Box<dyn Subject>> {
         }),
         Box::new(Crud {
             name: "user",
-            make: |_, _, n| User::new(format!("u{n}@acme.test"), "U", TenantRole::Developer),
+            make: |_, _, n| User::new(format!("u{n}@acme.test"), "U", UserRole::Developer),
             change: |_, u| u.name = "Renamed".into(),
         }),
         Box::new(Crud {
@@ -557,10 +557,10 @@ pub async fn authorization_matrix_of_the_user_roles(h: &dyn Harness) {
     let mut watch = DenialWatch::new(db.as_ref(), cast.org.tenant()).await;
     let mut seats = Vec::new();
     for (name, user_role) in [
-        ("mgr", TenantRole::Manager),
-        ("dev", TenantRole::Developer),
-        ("vwr", TenantRole::Viewer),
-        ("gst", TenantRole::Guest),
+        ("mgr", UserRole::Manager),
+        ("dev", UserRole::Developer),
+        ("vwr", UserRole::Viewer),
+        ("gst", UserRole::Guest),
     ] {
         let m = member_as(db.as_ref(), &cast.org.p, Kind::Human, name, user_role, None).await;
         let seat = Seat {

@@ -10,7 +10,7 @@ use coditect_core::audit::{Actor, AuditAction, AuditPosition};
 use coditect_core::ids::{AgentConfigId, EntityId, MemberId, ProjectId, TaskId, UserId};
 use coditect_core::model::{
     role, AgentConfig, AgentType, ApiKey, Conversation, Entity, EntityKind, Member, MemberKind,
-    Plan, Project, Role as TenantRole, RoleAssignment, Task, User, UserStatus,
+    Plan, Project, RoleAssignment, Task, User, UserRole, UserStatus,
 };
 use coditect_core::provision::Provisioned;
 use coditect_core::rbac::{Action, Permission, ResourceKind};
@@ -58,7 +58,7 @@ pub(crate) enum Kind {
 }
 
 /// A member of `kind` named `name` holding the built-in `role` (if any) at the root; a human
-/// is a [guest](TenantRole::Guest) user, so that its grants are its assignments, as an
+/// is a [guest](UserRole::Guest) user, so that its grants are its assignments, as an
 /// agent's are.
 pub(crate) async fn member(
     db: &dyn KvBackend,
@@ -67,7 +67,7 @@ pub(crate) async fn member(
     name: &str,
     role_name: Option<&str>,
 ) -> Member {
-    member_as(db, p, kind, name, TenantRole::Guest, role_name).await
+    member_as(db, p, kind, name, UserRole::Guest, role_name).await
 }
 
 /// [`member`] with the user role `user_role` for a human.
@@ -76,7 +76,7 @@ pub(crate) async fn member_as(
     p: &Provisioned,
     kind: Kind,
     name: &str,
-    user_role: TenantRole,
+    user_role: UserRole,
     role_name: Option<&str>,
 ) -> Member {
     let name = name.to_owned();

@@ -10,7 +10,7 @@ use coditect_core::ids::ProjectId;
 use coditect_core::model::tenant::get_by_domain;
 use coditect_core::model::{
     comment, project, task, AgentConfig, AgentType, Comment, Member, MemberKind, Plan, Priority,
-    Project, Role, RoleAssignment, Task, TaskStatus, TaskType, User,
+    Project, RoleAssignment, Task, TaskStatus, TaskType, User, UserRole,
 };
 use coditect_core::provision::Provisioned;
 use coditect_core::record::{self, PageRequest};
@@ -103,7 +103,7 @@ async fn fill_techstartup(db: &dyn KvBackend) -> anyhow::Result<TechStartup> {
 
     // Records are built (and so their ids chosen) before the retry loop: a retry after an
     // unknown commit result then finds its own writes instead of making duplicates.
-    let bob = User::new(format!("bob@{domain}"), "Bob", Role::Developer);
+    let bob = User::new(format!("bob@{domain}"), "Bob", UserRole::Developer);
     let bob_member = Member::new(MemberKind::Human(bob.id), "Bob");
     let mut agent_config =
         AgentConfig::new("ai_assistant_1", AgentType::Coder, "anthropic", "claude");

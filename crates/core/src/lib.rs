@@ -63,7 +63,7 @@ pub mod prelude {
     pub use crate::handle::{AsPrincipal, Db, InTenant, Pages};
     pub use crate::ids::*;
     pub use crate::model::role_assignment::grant;
-    pub use crate::model::user::Role as UserRole;
+    pub use crate::model::user::UserRole;
     pub use crate::model::{
         AgentConfig, AgentType, Comment, Conversation, Entity, EntityKind, Member, MemberKind,
         Message, MessageRole, Plan, Project, ProjectStatus, RoleAssignment, Task, TaskStatus,

@@ -12,7 +12,7 @@ use crate::model::entity::{self, Entity, EntityKind};
 use crate::model::member::{self, Member, MemberKind};
 use crate::model::role::built_in_roles;
 use crate::model::tenant::{self, normalize_domain, Plan, Tenant, TenantStatus};
-use crate::model::user::{self, Role, User};
+use crate::model::user::{self, User, UserRole};
 use crate::principal::Principal;
 use crate::record::{self, now_ms, Timestamps};
 use crate::tenant_tx::TenantTx;
@@ -149,7 +149,7 @@ pub async fn provision(tx: &dyn Transaction, new: NewTenant) -> Result<Provision
     let admin = record::insert(
         &ttx,
         Actor::System,
-        User::new(new.admin_email, new.admin_name, Role::Admin),
+        User::new(new.admin_email, new.admin_name, UserRole::Admin),
     )
     .await?;
     let admin_member = record::insert(

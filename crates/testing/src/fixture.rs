@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use coditect_core::ids::{EntityId, MemberId};
 use coditect_core::model::{
-    role_assignment, AgentConfig, AgentType, Member, MemberKind, Plan, Role as UserRole,
-    RoleAssignment, User,
+    role_assignment, AgentConfig, AgentType, Member, MemberKind, Plan, RoleAssignment, User,
+    UserRole,
 };
 use coditect_core::provision::{provision, NewTenant, Provisioned};
 use coditect_core::{

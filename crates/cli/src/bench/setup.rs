@@ -9,7 +9,7 @@ use anyhow::Context;
 use coditect_core::audit::Actor;
 use coditect_core::ids::{EntityId, MemberId, ProjectId, TaskId};
 use coditect_core::model::{
-    Member, MemberKind, Plan, Project, Role, RoleAssignment, Task, TaskStatus, User,
+    Member, MemberKind, Plan, Project, RoleAssignment, Task, TaskStatus, User, UserRole,
 };
 use coditect_core::record;
 use coditect_core::{run_in_tenant, KvBackend, RetryOptions, TenantId};
@@ -98,7 +98,7 @@ pub async fn fill(
         let user = User::new(
             format!("user{u}@bench.example"),
             format!("User {u}"),
-            Role::Guest,
+            UserRole::Guest,
         );
         members.push(Member::new(MemberKind::Human(user.id), format!("User {u}")));
         users.push(user);

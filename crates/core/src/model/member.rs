@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::ids::{AgentConfigId, MemberId, UserId};
 use crate::keys::KeyPart;
 use crate::model::agent_config::AgentConfig;
-use crate::model::user::{Role, User, UserStatus};
+use crate::model::user::{User, UserRole, UserStatus};
 use crate::principal::Principal;
 use crate::rbac::ResourceKind;
 use crate::record::{
@@ -156,7 +156,7 @@ pub async fn by_agent(
 pub(crate) async fn acting_as(
     ttx: &TenantTx<'_>,
     member: MemberId,
-) -> Result<Option<Option<Role>>> {
+) -> Result<Option<Option<UserRole>>> {
     let Some(record) = record::get_unchecked::<Member>(ttx, member).await? else {
         return Ok(None);
     };

@@ -44,7 +44,7 @@ pub use setting::{Setting, SettingScope, TypedMap, TypedValue};
 pub use task::{Task, TaskStatus, TaskType};
 pub use tenant::{Plan, Quotas, Tenant, TenantStatus};
 pub use usage::{Usage, UsageTotals};
-pub use user::{Role, User, UserStatus};
+pub use user::{User, UserRole, UserStatus};
 pub use workflow::{Step, Trigger, Workflow, WorkflowDefinition, WorkflowVersion};
 
 /// How urgent a project or task is.

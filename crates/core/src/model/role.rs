@@ -1,7 +1,7 @@
 //! Role: a named set of permissions (an action on a kind of resource), unique by name in the
 //! tenant. Provisioning creates the built-in roles ([`BUILT_IN`]: admin, maintainer,
 //! contributor, viewer); each tenant may edit them like any other role. A role still
-//! assigned cannot be deleted (its assignments refer to it). Not re-exported as `model::Role`, which is the user's role.
+//! assigned cannot be deleted (its assignments refer to it). Not re-exported at `model`'s root, where the user's tenant-wide role is [`UserRole`](crate::model::UserRole).
 
 use std::collections::BTreeSet;
 

@@ -28,11 +28,11 @@ use crate::value::{self, Versioned};
 
 /// What a user may do anywhere in the tenant, before any role assignment: a tenant-wide
 /// baseline, as if the user held the built-in access role of the same standing
-/// ([`built_in_roles`](crate::model::role::built_in_roles)) at the root entity. Role
+/// ([`built_in_roles`](crate::model::role::built_in_roles)) at the root entity. UserRole
 /// assignments add to it, at the entities they name. The baseline is fixed by the code (a
 /// tenant's edits of its built-in roles change assignments, not this).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Role {
+pub enum UserRole {
     /// Everything in the tenant (the built-in `admin` role, and nothing can narrow it but an
     /// API key's scopes).
     Admin,
@@ -49,16 +49,16 @@ pub enum Role {
     Guest,
 }
 
-impl Role {
+impl UserRole {
     /// The built-in access role whose permissions this user role grants tenant-wide
     /// (`None`: a guest, granted nothing by its user role).
     pub fn built_in_role(self) -> Option<&'static str> {
         match self {
-            Role::Admin => Some("admin"),
-            Role::Manager => Some("maintainer"),
-            Role::Developer => Some("contributor"),
-            Role::Viewer => Some("viewer"),
-            Role::Guest => None,
+            UserRole::Admin => Some("admin"),
+            UserRole::Manager => Some("maintainer"),
+            UserRole::Developer => Some("contributor"),
+            UserRole::Viewer => Some("viewer"),
+            UserRole::Guest => None,
         }
     }
 }
@@ -84,7 +84,7 @@ pub struct User {
     /// Display name, 1 to 200 bytes (UTF-8).
     pub name: String,
     /// Its role.
-    pub role: Role,
+    pub role: UserRole,
     /// Invited, active or disabled.
     pub status: UserStatus,
     /// Creation and update times.
@@ -94,7 +94,7 @@ pub struct User {
 impl User {
     /// An invited user with a fresh id.
     #[track_caller]
-    pub fn new(email: impl Into<String>, name: impl Into<String>, role: Role) -> Self {
+    pub fn new(email: impl Into<String>, name: impl Into<String>, role: UserRole) -> Self {
         User {
             id: UserId::generate(),
             email: email.into(),
@@ -118,15 +118,15 @@ impl Versioned for User {
     const WHAT: &'static str = "user";
     /// 2: the user role grants its tenant-wide baseline. Version 1 stored the same fields,
     /// but only `Admin` had any effect, so a v1 Developer, Manager or Viewer reads back as a
-    /// [`Guest`](Role::Guest): an upgrade changes no one's rights.
+    /// [`Guest`](UserRole::Guest): an upgrade changes no one's rights.
     const SCHEMA_VERSION: u8 = 2;
 
     fn upgrade(version: u8, bytes: &[u8]) -> Result<Self> {
         match version {
             1 => {
                 let mut user: User = value::postcard_exact(Self::WHAT, bytes)?;
-                if user.role != Role::Admin {
-                    user.role = Role::Guest;
+                if user.role != UserRole::Admin {
+                    user.role = UserRole::Guest;
                 }
                 Ok(user)
             }
@@ -369,18 +369,22 @@ mod upgrade_tests {
     #[test]
     fn a_v1_user_keeps_its_rights_as_a_guest_unless_admin() {
         for (stored, read) in [
-            (Role::Developer, Role::Guest),
-            (Role::Manager, Role::Guest),
-            (Role::Viewer, Role::Guest),
-            (Role::Admin, Role::Admin),
+            (UserRole::Developer, UserRole::Guest),
+            (UserRole::Manager, UserRole::Guest),
+            (UserRole::Viewer, UserRole::Guest),
+            (UserRole::Admin, UserRole::Admin),
         ] {
             let user = User::new("old@acme.test", "Old", stored);
             let back: User = value::decode(&stored_as_v1(&user)).expect("decode v1");
             assert_eq!(back.role, read, "{stored:?}");
             assert_eq!(back.email, user.email);
         }
-        let user = User::new("new@acme.test", "New", Role::Developer);
+        let user = User::new("new@acme.test", "New", UserRole::Developer);
         let back: User = value::decode(&value::encode(&user).expect("encode")).expect("decode");
-        assert_eq!(back.role, Role::Developer, "today's version keeps the role");
+        assert_eq!(
+            back.role,
+            UserRole::Developer,
+            "today's version keeps the role"
+        );
     }
 }
