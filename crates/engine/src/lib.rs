@@ -70,11 +70,11 @@
 
 mod clock;
 mod engine;
-pub mod ranges;
-pub mod resolver;
+mod ranges;
+mod resolver;
 mod store;
 mod tx;
-pub mod window;
+mod window;
 mod write_buffer;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -79,6 +79,7 @@ impl Resolver {
     }
 
     /// Whether no commit is remembered.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.history.is_empty()
     }

@@ -131,6 +131,7 @@ impl VersionedWindow {
     }
 
     /// Whether no change is held.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.by_key.is_empty()
     }

@@ -77,14 +77,6 @@ impl Default for ChunkOptions {
 }
 
 impl ChunkOptions {
-    /// The default options with at most `chunk_bytes` bytes a transaction.
-    pub fn with_chunk_bytes(chunk_bytes: usize) -> Self {
-        ChunkOptions {
-            chunk_bytes,
-            ..ChunkOptions::default()
-        }
-    }
-
     pub(crate) fn records(&self) -> usize {
         self.chunk_records.max(1)
     }
