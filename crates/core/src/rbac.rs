@@ -29,7 +29,7 @@
 //!    as sessions and keys, also reading) needs [`Action::ManageOthers`] on top of the
 //!    action; a member's own sessions and keys are self-service;
 //! 5. grants: a tenant Admin user holds every action; a user's role grants its tenant-wide
-//!    baseline ([`UserRole`](crate::model::user::UserRole): Manager, Developer and Viewer
+//!    baseline ([`UserRole`]: Manager, Developer and Viewer
 //!    hold the built-in maintainer, contributor and viewer permissions everywhere, a Guest
 //!    nothing); otherwise a role held at the resource's entity or an ancestor must grant it.
 //!

@@ -185,7 +185,7 @@ pub trait Model: Versioned + Clone + PartialEq + Send + Sync + 'static {
     }
     /// The member whose content the record is (its author or owner), if the model has one.
     /// Acting on another member's content needs [`Action::ManageOthers`] on top of the action
-    /// ([`rbac`](crate::rbac)).
+    /// ([`rbac`]).
     fn owner(&self) -> Option<MemberId> {
         None
     }
@@ -312,7 +312,7 @@ pub(crate) async fn get_unchecked<M: Model>(ttx: &TenantTx<'_>, id: M::Id) -> Re
 }
 
 /// The record `id`, or `None`, read by `by`: [`Error::Forbidden`] unless they may read it
-/// ([`rbac`](crate::rbac)). The read is not a snapshot: the record is in the transaction's
+/// ([`rbac`]). The read is not a snapshot: the record is in the transaction's
 /// read set, so a concurrent change to it makes this transaction conflict.
 pub async fn get<M: Model>(
     ttx: &TenantTx<'_>,

@@ -21,8 +21,8 @@
 //! ## Versions and snapshots
 //!
 //! Every commit gets the next version. A transaction reads at the latest version visible when
-//! it began. The base store only holds the latest value of each key, so the [versioned
-//! window](window) keeps, for recent commits, what each changed key held before: a reader at
+//! it began. The base store only holds the latest value of each key, so the versioned
+//! window (`window.rs`) keeps, for recent commits, what each changed key held before: a reader at
 //! `rv` that finds a change newer than `rv` reads the value from before that change.
 //!
 //! ```text
@@ -36,7 +36,7 @@
 //!
 //! A transaction records what it read (keys, and for range reads the part of the range it
 //! covered, so an insert into it, a phantom, counts) as read conflict ranges. At commit the
-//! [resolver] checks them against the write ranges of every commit newer than the
+//! resolver (`resolver.rs`) checks them against the write ranges of every commit newer than the
 //! read version; any overlap is [`Error::Conflict`](coditect_core::Error::Conflict), retryable.
 //!
 //! - Snapshot reads record nothing: they trade serializability for never conflicting.
