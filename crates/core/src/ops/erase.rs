@@ -103,7 +103,22 @@ pub async fn erase(
     actor: &str,
     options: &EraseOptions,
 ) -> Result<Erasure> {
-    let chunk = &options.chunk;
+    let started = start(db, tenant, actor, &options.chunk).await?;
+    if started.finished_ms.is_some() {
+        return Ok(started);
+    }
+    clear_in_chunks(db, tenant, &started, &options.chunk).await?;
+    finish(db, tenant, &options.chunk).await
+}
+
+/// The erasure's first transaction: the tenant suspended and the erasure record written (or,
+/// for an erasure already under way or done, its record as it is).
+async fn start(
+    db: &dyn KvBackend,
+    tenant: TenantId,
+    actor: &str,
+    chunk: &ChunkOptions,
+) -> Result<Erasure> {
     let (started, _) = run(db, &chunk.retry, |tx| async move {
         let tx: &dyn Transaction = &*tx;
         let registered = tx
@@ -148,9 +163,17 @@ pub async fn erase(
         Ok(record)
     })
     .await?;
-    if started.finished_ms.is_some() {
-        return Ok(started);
-    }
+    Ok(started)
+}
+
+/// Clears the tenant's range a chunk a transaction, each chunk counted in the erasure record
+/// in the same transaction (so a resumed erasure counts on from where it stopped).
+async fn clear_in_chunks(
+    db: &dyn KvBackend,
+    tenant: TenantId,
+    started: &Erasure,
+    chunk: &ChunkOptions,
+) -> Result<()> {
     let (begin, end) = tenant.range();
     let mut progress = Progress {
         records: started.keys,
@@ -166,10 +189,7 @@ pub async fn erase(
                 return Ok(None);
             };
             tx.clear_range(begin, &key_after(last))?;
-            let mut record = get_erasure(tx, tenant).await?.ok_or(Error::NotFound {
-                model: Erasure::WHAT,
-                id: tenant.uuid(),
-            })?;
+            let mut record = require_erasure(tx, tenant).await?;
             let bytes: u64 = pairs.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum();
             record.keys += pairs.len() as u64;
             record.bytes += bytes;
@@ -178,21 +198,21 @@ pub async fn erase(
             Ok(Some((pairs.len() as u64, bytes)))
         })
         .await?;
-        match done {
-            Some((records, bytes)) => {
-                progress.records += records;
-                progress.bytes += bytes;
-                chunk.report(progress);
-            }
-            None => break,
-        }
+        let Some((records, bytes)) = done else {
+            return Ok(());
+        };
+        progress.records += records;
+        progress.bytes += bytes;
+        chunk.report(progress);
     }
+}
+
+/// The erasure's last transaction: the registry entry and the domain (if still the
+/// tenant's) removed, a staged import's marker dropped, the record marked finished.
+async fn finish(db: &dyn KvBackend, tenant: TenantId, chunk: &ChunkOptions) -> Result<Erasure> {
     let (record, _) = run(db, &chunk.retry, |tx| async move {
         let tx: &dyn Transaction = &*tx;
-        let mut record = get_erasure(tx, tenant).await?.ok_or(Error::NotFound {
-            model: Erasure::WHAT,
-            id: tenant.uuid(),
-        })?;
+        let mut record = require_erasure(tx, tenant).await?;
         if record.finished_ms.is_some() {
             return Ok(record);
         }
@@ -213,6 +233,14 @@ pub async fn erase(
     })
     .await?;
     Ok(record)
+}
+
+/// The erasure record of `tenant`, which an erasure under way always has.
+async fn require_erasure(tx: &dyn Transaction, tenant: TenantId) -> Result<Erasure> {
+    get_erasure(tx, tenant).await?.ok_or(Error::NotFound {
+        model: Erasure::WHAT,
+        id: tenant.uuid(),
+    })
 }
 
 /// [`read_chunk`] without snapshot, so the clear that follows is exactly what was read even
