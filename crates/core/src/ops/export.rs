@@ -174,76 +174,8 @@ async fn begin(
         let tx: &dyn Transaction = &*tx;
         erase::refuse_if_erasing(tx, tenant).await?;
         let (entry, entry_bytes) = state::registry_entry(tx, tenant).await?;
-        let op = state::get_op(tx, tenant).await?;
-        // The entry in the header carries the status from before the operation, which is
-        // what a restore brings back.
-        let (original, consistent, owns_marker) = match (op, hold) {
-            // An earlier export was interrupted: the tenant is still quiesced, and `previous`
-            // is the status it had before that export began.
-            (
-                Some(
-                    op @ TenantOp {
-                        kind: OpKind::Export,
-                        ..
-                    },
-                ),
-                Hold::Own,
-            ) => (
-                Tenant {
-                    status: op.previous,
-                    ..entry
-                },
-                true,
-                true,
-            ),
-            (Some(op @ TenantOp { kind, .. }), Hold::Migration(to))
-                if kind == (OpKind::Migrate { to }) =>
-            {
-                (
-                    Tenant {
-                        status: op.previous,
-                        ..entry
-                    },
-                    true,
-                    false,
-                )
-            }
-            (Some(op), _) => return Err(busy(tenant, &op)),
-            (None, Hold::Migration(to)) => {
-                return Err(Error::InvalidInput {
-                    field: "tenant",
-                    reason: format!(
-                        "the migration of tenant {tenant} to {to} is not under way (its marker \
-                         is gone)"
-                    ),
-                })
-            }
-            // The file will say it is one cut, so the tenant is held for the whole export,
-            // suspended already or not: a marker makes `activate` refuse it meanwhile, and
-            // the end restores exactly this status.
-            (None, Hold::Own) if quiesce || entry.status == TenantStatus::Suspended => {
-                state::put_op(
-                    tx,
-                    tenant,
-                    &TenantOp {
-                        kind: OpKind::Export,
-                        previous: entry.status,
-                        started_ms: now_ms(),
-                        progress: 0,
-                    },
-                )?;
-                state::change_status_audited(
-                    tx,
-                    entry.clone(),
-                    &entry_bytes,
-                    TenantStatus::Suspended,
-                )
-                .await?;
-                (entry, true, true)
-            }
-            // Not quiesced: writers go on, each frame is consistent on its own.
-            (None, Hold::Own) => (entry, false, false),
-        };
+        let (original, consistent, owns_marker) =
+            take_hold(tx, tenant, entry, &entry_bytes, hold, quiesce).await?;
         let counters = counters(tx, tenant, true).await?;
         let read_version = tx.read_version().await?;
         Ok(Start {
@@ -260,6 +192,84 @@ async fn begin(
     })
     .await?;
     Ok(start)
+}
+
+/// How the export holds the tenant, decided in its first transaction: the entry as the
+/// backup's header records it (with the status from before any operation), whether the file
+/// is one consistent cut, and whether this export owns the operation marker (and so ends it).
+async fn take_hold(
+    tx: &dyn Transaction,
+    tenant: TenantId,
+    entry: Tenant,
+    entry_bytes: &[u8],
+    hold: Hold,
+    quiesce: bool,
+) -> Result<(Tenant, bool, bool)> {
+    let op = state::get_op(tx, tenant).await?;
+    // The entry in the header carries the status from before the operation, which is what
+    // a restore brings back.
+    Ok(match (op, hold) {
+        // An earlier export was interrupted: the tenant is still quiesced, and `previous`
+        // is the status it had before that export began.
+        (
+            Some(
+                op @ TenantOp {
+                    kind: OpKind::Export,
+                    ..
+                },
+            ),
+            Hold::Own,
+        ) => (
+            Tenant {
+                status: op.previous,
+                ..entry
+            },
+            true,
+            true,
+        ),
+        (Some(op @ TenantOp { kind, .. }), Hold::Migration(to))
+            if kind == (OpKind::Migrate { to }) =>
+        {
+            (
+                Tenant {
+                    status: op.previous,
+                    ..entry
+                },
+                true,
+                false,
+            )
+        }
+        (Some(op), _) => return Err(busy(tenant, &op)),
+        (None, Hold::Migration(to)) => {
+            return Err(Error::InvalidInput {
+                field: "tenant",
+                reason: format!(
+                    "the migration of tenant {tenant} to {to} is not under way (its marker \
+                     is gone)"
+                ),
+            })
+        }
+        // The file will say it is one cut, so the tenant is held for the whole export,
+        // suspended already or not: a marker makes `activate` refuse it meanwhile, and
+        // the end restores exactly this status.
+        (None, Hold::Own) if quiesce || entry.status == TenantStatus::Suspended => {
+            state::put_op(
+                tx,
+                tenant,
+                &TenantOp {
+                    kind: OpKind::Export,
+                    previous: entry.status,
+                    started_ms: now_ms(),
+                    progress: 0,
+                },
+            )?;
+            state::change_status_audited(tx, entry.clone(), entry_bytes, TenantStatus::Suspended)
+                .await?;
+            (entry, true, true)
+        }
+        // Not quiesced: writers go on, each frame is consistent on its own.
+        (None, Hold::Own) => (entry, false, false),
+    })
 }
 
 /// The last transaction: the status before the export (audited when it changes), the marker
