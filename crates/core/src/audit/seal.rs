@@ -32,7 +32,7 @@ use super::digest;
 use super::position::AuditPosition;
 use crate::error::{Error, Result};
 use crate::keys::{self, TenantId};
-use crate::kv::{KvBackend, RangeOptions, Transaction};
+use crate::kv::{KeyValue, KvBackend, RangeOptions, Transaction};
 use crate::retry::{run, RetryOptions};
 use crate::tenant_tx::TenantTx;
 use crate::value::{self, Versioned};
@@ -192,22 +192,7 @@ async fn seal_chunk(
     let read_version = tx.read_version().await?;
     let ttx = TenantTx::open_any_status(tx, tenant).await?;
     let mut head = load_head(&ttx, false).await?;
-    let mut window = match head.count % CHECKPOINT_EVERY {
-        0 => SealWindow {
-            start_hash: head.hash,
-            after: head.last,
-            entries: Vec::new(),
-        },
-        filled => {
-            let window = load_window(&ttx, head.count / CHECKPOINT_EVERY, false)
-                .await?
-                .ok_or_else(|| corrupt("the head's window is missing"))?;
-            if window.entries.len() as u64 != filled {
-                return Err(corrupt("the head and its window disagree"));
-            }
-            window
-        }
-    };
+    let mut window = open_window(&ttx, &head).await?;
     let events = keys::audit_prefix(ttx.prefix());
     let end = keys::prefix_range_end(&events)?;
     let lo = match head.last {
@@ -226,22 +211,7 @@ async fn seal_chunk(
                 if position.commit_version() > read_version {
                     break 'scan true;
                 }
-                let event_digest = digest(&kv.value);
-                head.hash = link(&head.hash, &event_digest, &kv.key);
-                head.count += 1;
-                head.last = Some(position);
-                window.entries.push(SealedEvent {
-                    position,
-                    digest: event_digest,
-                });
-                if head.count % CHECKPOINT_EVERY == 0 {
-                    store_window(&ttx, head.count / CHECKPOINT_EVERY - 1, &window)?;
-                    window = SealWindow {
-                        start_hash: head.hash,
-                        after: head.last,
-                        entries: Vec::new(),
-                    };
-                }
+                extend(&ttx, &mut head, &mut window, position, kv)?;
                 sealed += 1;
                 bytes += kv.key.len() + kv.value.len();
                 if sealed >= max_events || bytes >= max_bytes {
@@ -262,6 +232,55 @@ async fn seal_chunk(
         head,
         done,
     })
+}
+
+/// The window the next sealed event goes into: a fresh one at a checkpoint, else the
+/// head's, which must hold exactly the events sealed since the last checkpoint.
+async fn open_window(ttx: &TenantTx<'_>, head: &SealHead) -> Result<SealWindow> {
+    match head.count % CHECKPOINT_EVERY {
+        0 => Ok(SealWindow {
+            start_hash: head.hash,
+            after: head.last,
+            entries: Vec::new(),
+        }),
+        filled => {
+            let window = load_window(ttx, head.count / CHECKPOINT_EVERY, false)
+                .await?
+                .ok_or_else(|| corrupt("the head's window is missing"))?;
+            if window.entries.len() as u64 != filled {
+                return Err(corrupt("the head and its window disagree"));
+            }
+            Ok(window)
+        }
+    }
+}
+
+/// Links event `kv` at `position` into the chain: the head moves past it, the window
+/// records it, and a full window is stored as a checkpoint and a fresh one begun.
+fn extend(
+    ttx: &TenantTx<'_>,
+    head: &mut SealHead,
+    window: &mut SealWindow,
+    position: AuditPosition,
+    kv: &KeyValue,
+) -> Result<()> {
+    let event_digest = digest(&kv.value);
+    head.hash = link(&head.hash, &event_digest, &kv.key);
+    head.count += 1;
+    head.last = Some(position);
+    window.entries.push(SealedEvent {
+        position,
+        digest: event_digest,
+    });
+    if head.count % CHECKPOINT_EVERY == 0 {
+        store_window(ttx, head.count / CHECKPOINT_EVERY - 1, window)?;
+        *window = SealWindow {
+            start_hash: head.hash,
+            after: head.last,
+            entries: Vec::new(),
+        };
+    }
+    Ok(())
 }
 
 fn head_key(ttx: &TenantTx<'_>) -> Vec<u8> {
