@@ -138,6 +138,8 @@ macro_rules! kv_suite {
             key_size_limit_at_and_past_the_boundary,
             ten_megabytes_of_keys_and_values_do_not_commit,
             counted_size_just_under_the_limit_commits_and_one_byte_more_does_not,
+            sets_inside_a_cleared_range_count_the_split_clear,
+            a_stamped_key_inside_a_cleared_range_counts_the_split_clear,
             versionstamped_key_of_9996_bytes_is_accepted_and_9997_refused,
             reading_where_a_stamped_key_may_land_is_accessed_unreadable,
             only_a_commit_with_read_conflicts_is_too_old,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use coditect_core::limits::{
     atomic_size, clear_range_size, clear_size, conflict_range_size, key_conflict_size, set_size,
-    versionstamped_key_size,
+    versionstamp_split_size, versionstamped_key_size, CLEARED_KEY_SPLIT,
 };
 use coditect_core::{
     check_key, check_value, check_versionstamp_offset, check_versionstamped_key, key_after,
@@ -226,11 +226,31 @@ impl<S: BaseStore> EngineTx<S> {
         Ok(())
     }
 
+    /// Like [`Self::mutate`] for a write of one key, adding [`CLEARED_KEY_SPLIT`] when the key
+    /// lies in a range this transaction cleared (FoundationDB splits the clear there; see
+    /// `coditect_core::limits`).
+    fn mutate_key(
+        &self,
+        key: &[u8],
+        size: usize,
+        apply: impl FnOnce(&mut WriteBuffer),
+    ) -> Result<()> {
+        let mut state = lock(&self.state);
+        let split = if state.buffer.cleared.contains(key) {
+            CLEARED_KEY_SPLIT
+        } else {
+            0
+        };
+        state.buffer.account(size + split)?;
+        apply(&mut state.buffer);
+        Ok(())
+    }
+
     /// See [`Transaction::set`].
     pub fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
         check_key(key)?;
         check_value(value)?;
-        self.mutate(set_size(key.len(), value.len()), |b| b.set(key, value))
+        self.mutate_key(key, set_size(key.len(), value.len()), |b| b.set(key, value))
     }
 
     /// See [`Transaction::clear`].
@@ -254,7 +274,7 @@ impl<S: BaseStore> EngineTx<S> {
     /// See [`Transaction::atomic_add`].
     pub fn atomic_add(&self, key: &[u8], delta: i64) -> Result<()> {
         check_key(key)?;
-        self.mutate(atomic_size(key.len(), 8), |b| b.add(key, delta))
+        self.mutate_key(key, atomic_size(key.len(), 8), |b| b.add(key, delta))
     }
 
     /// See [`Transaction::set_versionstamped_key`].
@@ -264,17 +284,31 @@ impl<S: BaseStore> EngineTx<S> {
         check_value(value)?;
         check_versionstamp_offset(key, offset)?;
         let offset = offset as usize;
+        let (begin, end) = versionstamp_unreadable_range(key, offset);
         let mut state = lock(&self.state);
+        // FoundationDB hands the write map's part over [begin, end) to the native transaction
+        // at once: a cleared or write-conflict range crossing either end is split there
+        // (see `coditect_core::limits`).
+        let buffer = &state.buffer;
+        let splits: usize = [&begin, &end]
+            .into_iter()
+            .filter(|at| {
+                buffer.cleared.contains(at)
+                    || buffer.write_conflicts.iter().any(|r| {
+                        r.begin.as_slice() <= at.as_slice() && at.as_slice() < r.end.as_slice()
+                    })
+            })
+            .map(|at| versionstamp_split_size(at.len()))
+            .sum();
         state
             .buffer
-            .account(versionstamped_key_size(key.len(), value.len()))?;
+            .account(versionstamped_key_size(key.len(), value.len()) + splits)?;
         state.buffer.stamped.push(StampedWrite {
             key: key.to_vec(),
             offset,
             value: value.to_vec(),
             cleared_after: Vec::new(),
         });
-        let (begin, end) = versionstamp_unreadable_range(key, offset);
         state.unreadable.insert(KeyRange { begin, end });
         Ok(())
     }

@@ -4,32 +4,34 @@
 //! library, so this module builds and is tested without libfdb_c
 //! (`cargo test -p coditect-fdb --no-default-features`).
 //!
-//! Codes and names are FoundationDB's own, from `flow/include/flow/error_definitions.h`.
+//! Codes and names are FoundationDB 7.3.79's own: `flow/include/flow/error_definitions.h` at
+//! tag 7.3.79 of github.com/apple/foundationdb (every code is listed, with its line, in the
+//! test-only `error_map/codes_7_3.rs`, generated from that file).
 //! Retryability comes from the loaded client library when there is one: the backend asks
 //! `fdb_error_predicate` (what `FdbError::is_retryable_not_committed` / `is_maybe_committed` of
 //! the `foundationdb` crate call) for every code without a kind of its own, so a newer client
-//! (7.4 adds throttling codes) is followed without a change here ([`map_fdb_error_with`]). The
-//! pure table below is the fallback and what the tests check: `fdb_error_predicate` of release
-//! 7.3 (`bindings/c/fdb_c.cpp`), as the issue that asked for it quotes lines 86-93:
+//! is followed without a change here ([`map_fdb_error_with`]); 7.4.6's predicate adds
+//! `transaction_throttled_hot_shard` (1235) and `transaction_rejected_range_locked` (1242),
+//! codes 7.3.79 leaves undefined or gives another meaning (1235 is 7.3.79's
+//! `finish_move_keys_too_many_retries`). The pure table below is the fallback and what the
+//! tests check: `fdb_error_predicate` of 7.3.79, `bindings/c/fdb_c.cpp` lines 78-95:
 //!
 //! ```text
-//! MAYBE_COMMITTED          = commit_unknown_result || cluster_version_changed
+//! RETRYABLE                = MAYBE_COMMITTED || RETRYABLE_NOT_COMMITTED           (79-82)
+//! MAYBE_COMMITTED          = commit_unknown_result || cluster_version_changed     (83-85)
 //! RETRYABLE_NOT_COMMITTED  = not_committed || transaction_too_old || future_version
 //!                            || database_locked || grv_proxy_memory_limit_exceeded
 //!                            || commit_proxy_memory_limit_exceeded
 //!                            || batch_transaction_throttled || process_behind
-//!                            || tag_throttled || proxy_tag_throttled
-//! RETRYABLE                = MAYBE_COMMITTED || RETRYABLE_NOT_COMMITTED
+//!                            || tag_throttled || proxy_tag_throttled             (86-93)
 //! ```
 //!
-//! Source note: the copy of `bindings/c/fdb_c.cpp` that could be read here is 7.2's (API 720,
-//! listing `unknown_tenant`, 2137); 7.3's lines 86-93 could not be read, so the 7.3 column is
-//! the 7.2 predicate with the change the issue reports. The code names are from the readable
-//! `flow/include/flow/error_definitions.h` (a later copy than 7.3, which still defines 1223 and
-//! 1079 under these names). 7.2's predicate had `unknown_tenant` (2137) where 7.3 has
-//! `proxy_tag_throttled` (1223).
-//! `Transaction::onError` in 7.3 also retries `blob_granule_request_failed` (1079), which the
-//! predicate does not list; it maps to [`Error::Unavailable`] here too.
+//! 7.2's predicate had `unknown_tenant` (2137) where 7.3 has `proxy_tag_throttled` (1223);
+//! 7.3.79 defines no code 2137 at all (`error_definitions.h` goes from 2136 to 2138, lines
+//! 273-274). `Transaction::onError` in 7.3.79 (`fdbclient/NativeAPI.actor.cpp` lines 7949-7953)
+//! also retries `blob_granule_request_failed` (1079), which the predicate does not list; it maps
+//! to [`Error::Unavailable`] here too. (`onError` there leaves `cluster_version_changed` to
+//! `MultiVersionTransaction::onError`, `fdbclient/MultiVersionTransaction.actor.cpp` line 1741.)
 
 use coditect_core::limits::{MAX_KEY_SIZE, MAX_TRANSACTION_SIZE, MAX_VALUE_SIZE};
 use coditect_core::Error;
@@ -199,13 +201,18 @@ pub const TRANSIENT_CODES: [i32; 9] = [
 ];
 
 #[cfg(test)]
+mod codes_7_3;
+
+#[cfg(test)]
 mod tests {
+    use super::codes_7_3::ERRORS_7_3_79;
     use super::*;
 
-    /// Every code FoundationDB 7.3 defines in the ranges a client sees (1xxx failures, 15xx
-    /// platform, 2xxx client misuse and limits, 4xxx internal), plus neighbours and nonsense.
+    /// -1 to 4300 (every 1xxx failure, 15xx platform, 2xxx client misuse and limits and 4xxx
+    /// internal code, and the gaps between them), 7.3.79's 6xxx authorization codes and their
+    /// neighbours, and nonsense.
     fn codes() -> impl Iterator<Item = i32> {
-        (-1..=4300).chain([6000, 6001, i32::MIN, i32::MAX])
+        (-1..=4300).chain(5999..=6006).chain([i32::MIN, i32::MAX])
     }
 
     #[test]
@@ -262,82 +269,192 @@ mod tests {
         );
     }
 
-    /// 7.3's `fdb_error_predicate`, transcribed (see the module docs for the source and
-    /// what could not be read): the codes it calls retryable-not-committed, by name from
-    /// `error_definitions.h`.
-    const RETRYABLE_NOT_COMMITTED_7_3: [(i32, &str); 10] = [
-        (1007, "transaction_too_old"),
-        (1009, "future_version"),
-        (1020, "not_committed"),
-        (1037, "process_behind"),
-        (1038, "database_locked"),
-        (1042, "commit_proxy_memory_limit_exceeded"),
-        (1051, "batch_transaction_throttled"),
-        (1078, "grv_proxy_memory_limit_exceeded"),
-        (1213, "tag_throttled"),
-        (1223, "proxy_tag_throttled"),
+    /// The code of a 7.3.79 error by its name in `error_definitions.h`.
+    fn code_of(name: &str) -> i32 {
+        match ERRORS_7_3_79.iter().find(|(_, n, _)| *n == name) {
+            Some((code, _, _)) => *code,
+            None => panic!("7.3.79 defines no error named {name}"),
+        }
+    }
+
+    /// `fdb_error_predicate(FDB_ERROR_PREDICATE_MAYBE_COMMITTED, code)` in 7.3.79,
+    /// `bindings/c/fdb_c.cpp` line 84, by name.
+    const MAYBE_COMMITTED_7_3: [&str; 2] = ["commit_unknown_result", "cluster_version_changed"];
+    /// `fdb_error_predicate(FDB_ERROR_PREDICATE_RETRYABLE_NOT_COMMITTED, code)` in 7.3.79,
+    /// `bindings/c/fdb_c.cpp` lines 87-92, by name, in the source's order.
+    const RETRYABLE_NOT_COMMITTED_7_3: [&str; 10] = [
+        "not_committed",
+        "transaction_too_old",
+        "future_version",
+        "database_locked",
+        "grv_proxy_memory_limit_exceeded",
+        "commit_proxy_memory_limit_exceeded",
+        "batch_transaction_throttled",
+        "process_behind",
+        "tag_throttled",
+        "proxy_tag_throttled",
     ];
-    const MAYBE_COMMITTED_7_3: [(i32, &str); 2] = [
-        (1021, "commit_unknown_result"),
-        (1039, "cluster_version_changed"),
-    ];
+    /// Retried by 7.3.79's `Transaction::onError` (`fdbclient/NativeAPI.actor.cpp` line 7953)
+    /// but not listed by the predicate.
+    const ON_ERROR_ALSO_7_3: [&str; 1] = ["blob_granule_request_failed"];
 
     #[test]
-    fn the_predicates_are_7_3_s_for_every_code() {
-        let not_committed: Vec<i32> = RETRYABLE_NOT_COMMITTED_7_3.iter().map(|c| c.0).collect();
-        let maybe: Vec<i32> = MAYBE_COMMITTED_7_3.iter().map(|c| c.0).collect();
+    fn the_table_is_the_whole_of_error_definitions_h() {
+        // 344 `ERROR(` lines, 0 (success, line 34) to 6005 (pkey_encode_error, line 403),
+        // each code and each name once.
+        assert_eq!(ERRORS_7_3_79.len(), 344);
+        assert_eq!(ERRORS_7_3_79[0], (0, "success", 34));
+        assert_eq!(ERRORS_7_3_79[343], (6005, "pkey_encode_error", 403));
+        let mut codes: Vec<i32> = ERRORS_7_3_79.iter().map(|e| e.0).collect();
+        let mut names: Vec<&str> = ERRORS_7_3_79.iter().map(|e| e.1).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!((codes.len(), names.len()), (344, 344));
+        assert!(ERRORS_7_3_79.windows(2).all(|w| w[0].2 < w[1].2));
+    }
+
+    #[test]
+    fn the_named_constants_are_7_3_79_s_codes() {
+        let constants = [
+            (TRANSACTION_TOO_OLD, "transaction_too_old"),
+            (FUTURE_VERSION, "future_version"),
+            (NOT_COMMITTED, "not_committed"),
+            (COMMIT_UNKNOWN_RESULT, "commit_unknown_result"),
+            (TRANSACTION_TIMED_OUT, "transaction_timed_out"),
+            (PROCESS_BEHIND, "process_behind"),
+            (DATABASE_LOCKED, "database_locked"),
+            (CLUSTER_VERSION_CHANGED, "cluster_version_changed"),
+            (
+                COMMIT_PROXY_MEMORY_LIMIT_EXCEEDED,
+                "commit_proxy_memory_limit_exceeded",
+            ),
+            (BATCH_TRANSACTION_THROTTLED, "batch_transaction_throttled"),
+            (
+                GRV_PROXY_MEMORY_LIMIT_EXCEEDED,
+                "grv_proxy_memory_limit_exceeded",
+            ),
+            (TAG_THROTTLED, "tag_throttled"),
+            (PROXY_TAG_THROTTLED, "proxy_tag_throttled"),
+            (ACCESSED_UNREADABLE, "accessed_unreadable"),
+            (BLOB_GRANULE_REQUEST_FAILED, "blob_granule_request_failed"),
+            (TRANSACTION_TOO_LARGE, "transaction_too_large"),
+            (KEY_TOO_LARGE, "key_too_large"),
+            (VALUE_TOO_LARGE, "value_too_large"),
+        ];
+        for (code, name) in constants {
+            assert_eq!(code, code_of(name), "{name}");
+        }
+        assert!(
+            ERRORS_7_3_79.iter().all(|e| e.0 != 2137),
+            "unknown_tenant (2137) is 7.2's, gone in 7.3.79"
+        );
+    }
+
+    /// The kind 7.3.79's table gives a code: the contract's own kinds by FoundationDB name,
+    /// then the predicate (plus `onError`'s extra) for the rest.
+    fn expected_kind(code: i32) -> &'static str {
+        let name = ERRORS_7_3_79
+            .iter()
+            .find(|e| e.0 == code)
+            .map_or("", |e| e.1);
+        let named = |list: &[&str]| list.contains(&name);
+        match name {
+            "not_committed" => "Conflict",
+            "transaction_too_old" => "TransactionTooOld",
+            "transaction_timed_out" => "Timeout",
+            "accessed_unreadable" => "AccessedUnreadable",
+            "transaction_too_large" => "TransactionTooLarge",
+            "key_too_large" => "KeyTooLarge",
+            "value_too_large" => "ValueTooLarge",
+            _ if named(&MAYBE_COMMITTED_7_3) => "CommitUnknownResult",
+            _ if named(&RETRYABLE_NOT_COMMITTED_7_3) || named(&ON_ERROR_ALSO_7_3) => "Unavailable",
+            _ => "Backend",
+        }
+    }
+
+    fn kind_of(error: &Error) -> &'static str {
+        match error {
+            Error::Conflict => "Conflict",
+            Error::TransactionTooOld => "TransactionTooOld",
+            Error::Timeout => "Timeout",
+            Error::AccessedUnreadable => "AccessedUnreadable",
+            Error::TransactionTooLarge { .. } => "TransactionTooLarge",
+            Error::KeyTooLarge { .. } => "KeyTooLarge",
+            Error::ValueTooLarge { .. } => "ValueTooLarge",
+            Error::CommitUnknownResult => "CommitUnknownResult",
+            Error::Unavailable { .. } => "Unavailable",
+            Error::Backend { .. } => "Backend",
+            _ => "another kind",
+        }
+    }
+
+    /// Every code from -1 to 4300 (and 7.3.79's 6xxx codes, and nonsense): the pure
+    /// predicates are 7.3.79's `fdb_error_predicate` exactly, and the kind, its
+    /// retryability and its maybe-committed are what 7.3.79's table says.
+    #[test]
+    fn every_code_maps_as_7_3_79_says() {
+        let maybe: Vec<i32> = MAYBE_COMMITTED_7_3.iter().map(|n| code_of(n)).collect();
+        let not_committed: Vec<i32> = RETRYABLE_NOT_COMMITTED_7_3
+            .iter()
+            .map(|n| code_of(n))
+            .collect();
+        let also: Vec<i32> = ON_ERROR_ALSO_7_3.iter().map(|n| code_of(n)).collect();
+        let mut defined_seen = 0;
         for code in codes() {
-            assert_eq!(
-                is_retryable_not_committed_code(code),
-                not_committed.contains(&code),
-                "code {code}"
-            );
+            if ERRORS_7_3_79.iter().any(|e| e.0 == code) {
+                defined_seen += 1;
+            }
             assert_eq!(
                 is_maybe_committed_code(code),
                 maybe.contains(&code),
-                "code {code}"
+                "{code}"
             );
-        }
-        assert!(
-            !is_retryable_code(2137),
-            "unknown_tenant is 7.2's, gone in 7.3"
-        );
-        assert!(
-            is_retryable_code(1223),
-            "proxy_tag_throttled is retried in 7.3"
-        );
-        assert!(
-            !is_retryable_code(TRANSACTION_TIMED_OUT),
-            "FDB does not retry a time-out"
-        );
-        assert!(!is_retryable_code(TRANSACTION_TOO_LARGE));
-    }
-
-    /// Every code from -1 to 4300: its kind is retryable exactly when 7.3 retries it (the
-    /// predicate, plus 1079 which `onError` retries), maybe-committed exactly when 7.3 says so.
-    #[test]
-    fn is_retryable_agrees_with_7_3_for_every_code() {
-        for code in codes() {
-            let mapped = map_fdb_error(code, "");
-            let retried = is_retryable_code(code) || code == BLOB_GRANULE_REQUEST_FAILED;
-            assert_eq!(mapped.is_retryable(), retried, "code {code}");
             assert_eq!(
-                mapped.is_maybe_committed(),
-                is_maybe_committed_code(code),
+                is_retryable_not_committed_code(code),
+                not_committed.contains(&code),
+                "{code}"
+            );
+            assert_eq!(
+                is_retryable_code(code),
+                maybe.contains(&code) || not_committed.contains(&code),
+                "{code}"
+            );
+            let mapped = map_fdb_error(code, "message");
+            assert_eq!(kind_of(&mapped), expected_kind(code), "code {code}");
+            assert_eq!(
+                mapped.is_retryable(),
+                maybe.contains(&code) || not_committed.contains(&code) || also.contains(&code),
                 "code {code}"
             );
+            assert_eq!(mapped.is_maybe_committed(), maybe.contains(&code), "{code}");
+            match mapped {
+                Error::Unavailable { code: c, message }
+                | Error::Backend {
+                    code: c, message, ..
+                } => {
+                    assert_eq!((c, message.as_str()), (Some(code), "message"));
+                }
+                _ => {}
+            }
         }
+        // Every code 7.3.79 defines was among them.
+        assert_eq!(defined_seen, ERRORS_7_3_79.len());
         for code in TRANSIENT_CODES {
-            assert!(
-                matches!(map_fdb_error(code, "busy"), Error::Unavailable { code: Some(c), .. } if c == code)
-            );
+            assert_eq!(expected_kind(code), "Unavailable", "{code}");
         }
-        assert!(matches!(map_fdb_error(1036, ""), Error::AccessedUnreadable));
-        assert!(!map_fdb_error(TRANSACTION_TIMED_OUT, "").is_retryable());
+        assert_eq!(
+            TRANSIENT_CODES.len(),
+            (-1..=4300)
+                .filter(|c| expected_kind(*c) == "Unavailable")
+                .count()
+        );
     }
 
-    /// A newer library's predicate decides codes the 7.3 table does not know (7.4's
-    /// `transaction_throttled_hot_shard`, 1235), and cannot turn a code with a kind of its own
+    /// A newer library's predicate decides codes the 7.3 table does not retry (7.4.6's
+    /// `transaction_throttled_hot_shard`, 1235, which 7.3.79 calls
+    /// `finish_move_keys_too_many_retries`), and cannot turn a code with a kind of its own
     /// into another kind.
     #[test]
     fn the_library_predicate_decides_codes_without_a_kind() {
