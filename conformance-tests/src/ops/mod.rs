@@ -35,7 +35,10 @@ use foundationdb_tuple::pack;
 
 use crate::Harness;
 
+pub mod check;
 pub mod ownership;
+
+pub use check::check_reports_each_violation_with_its_key;
 
 // ---------------------------------------------------------------------------------------
 // the probe
@@ -517,6 +520,7 @@ pub async fn round_trip_of_every_model_under_a_new_id(h: &dyn Harness) {
     )
     .await
     .expect("import");
+    check::assert_checks_clean(db, target).await;
     assert_eq!(report.tenant, target);
     assert_eq!(report.source, source);
     assert!(report.chunks > 1);
@@ -671,7 +675,7 @@ pub async fn damaged_backups_are_refused_and_change_nothing(h: &dyn Harness) {
     assert!(ops::verify_backup(&longer).is_err());
     assert!(before == whole_store(db).await, "the store is unchanged");
     // The intact file still imports.
-    ops::import(
+    let other = ops::import(
         db,
         Cursor::new(&bytes),
         &ImportTarget::new_tenant(TenantId::generate(), "other.test"),
@@ -679,6 +683,7 @@ pub async fn damaged_backups_are_refused_and_change_nothing(h: &dyn Harness) {
     )
     .await
     .expect("import");
+    check::assert_checks_clean(db, other.tenant).await;
 }
 
 /// A tenant of more than 10 MB exports, imports and erases in chunks of 1 MB, every
@@ -743,6 +748,7 @@ pub async fn large_tenant_export_import_erase_under_the_limits(h: &dyn Harness) 
     )
     .await
     .expect("import");
+    check::assert_checks_clean(db.as_ref(), target).await;
     assert!(probe.stats.commits.load(Ordering::SeqCst) - commits >= 10);
     let written = probe.stats.max_mutation_bytes.load(Ordering::SeqCst);
     assert!(
@@ -876,6 +882,7 @@ pub async fn interrupted_erase_resumes_to_completion(h: &dyn Harness) {
     )
     .await
     .expect("restore");
+    check::assert_checks_clean(db.as_ref(), tenant_id).await;
     let verified = seal_and_verify(db.as_ref(), tenant_id).await;
     assert!(verified.count > 300);
 }
@@ -937,6 +944,7 @@ pub async fn interrupted_import_resumes_or_is_dropped(h: &dyn Harness) {
     ops::import(db.as_ref(), Cursor::new(&bytes), &into, &small)
         .await
         .expect("the import resumes");
+    check::assert_checks_clean(db.as_ref(), target).await;
     let source = split(tenant_rows(db.as_ref(), p.tenant.id).await);
     let copy = split(tenant_rows(db.as_ref(), target).await);
     assert!(source.rest == copy.rest);
@@ -1026,6 +1034,7 @@ pub async fn migrate_rekeys_a_tenant_audited_on_both_sides(h: &dyn Harness) {
     )
     .await
     .expect("migrate");
+    check::assert_checks_clean(db, new_id).await;
     let old = split(tenant_rows(db, p.tenant.id).await);
     let new = split(tenant_rows(db, new_id).await);
     assert!(old.rest == new.rest);
@@ -1060,6 +1069,7 @@ pub async fn copy_between_stores(a: &dyn Harness, b: &dyn Harness) {
     )
     .await
     .expect("copy");
+    check::assert_checks_clean(to.as_ref(), p.tenant.id).await;
     assert_eq!(report.import.tenant, p.tenant.id);
     let source = split(tenant_rows(from.as_ref(), p.tenant.id).await);
     let copy = split(tenant_rows(to.as_ref(), p.tenant.id).await);
@@ -1182,6 +1192,7 @@ macro_rules! ops_suite {
             export_quiesces_writers,
             migrate_rekeys_a_tenant_audited_on_both_sides,
             analytics_never_single_out_a_tenant,
+            check_reports_each_violation_with_its_key,
         );
     };
     (@cases $harness:expr; $($case:ident),+ $(,)?) => {

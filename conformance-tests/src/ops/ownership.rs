@@ -418,6 +418,7 @@ pub async fn activate_during_an_export_is_refused_and_the_backup_is_one_cut(h: &
     )
     .await
     .expect("restore");
+    super::check::assert_checks_clean(db.as_ref(), copy).await;
     let problems = index_problems(&tenant_rows(db.as_ref(), copy).await);
     assert!(problems.is_empty(), "{problems:#?}");
     assert_eq!(status(db.as_ref(), id).await, TenantStatus::Active);
@@ -460,6 +461,7 @@ pub async fn an_interrupted_import_holds_the_tenant_until_run_again(h: &dyn Harn
     ops::import(db, Cursor::new(&bytes), &into, &small)
         .await
         .expect("the import resumes");
+    super::check::assert_checks_clean(db, target).await;
     assert_eq!(status(db, target).await, TenantStatus::Active);
     assert!(ops::pending_operation(db, target)
         .await
@@ -692,6 +694,7 @@ pub async fn an_interrupted_migration_holds_the_source_until_run_again(h: &dyn H
         ops::migrate(db, id, new_id, &domain, &options)
             .await
             .expect("the migration resumes");
+        super::check::assert_checks_clean(db, new_id).await;
         assert!(ops::pending_operation(db, id)
             .await
             .expect("read")

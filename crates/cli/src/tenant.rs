@@ -118,6 +118,15 @@ pub enum TenantCommand {
         #[arg(long)]
         actor: Option<String>,
     },
+    /// Check a tenant's invariants, walking it in chunks: every index entry points at a record
+    /// holding its values, every record is in its indexes, counters equal what they count,
+    /// every reference resolves (both directions), the audit trail verifies. Each violation
+    /// is printed with its key; any violation is exit code 1.
+    Check {
+        /// The tenant's id (a UUID).
+        #[arg(value_parser = parse_tenant_id)]
+        id: TenantId,
+    },
     /// Erase a tenant for good (GDPR): all of its data, leaving an erasure record without any.
     Erase {
         /// The tenant's id (a UUID).
@@ -229,6 +238,7 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: TenantCommand) -> anyh
             tenant_ops::copy(db, &*to, &to_store.to_string(), out, id, target).await?;
         }
         TenantCommand::Abort { id, actor } => tenant_ops::abort(db, out, id, actor).await?,
+        TenantCommand::Check { id } => tenant_ops::check(db, out, id).await?,
         TenantCommand::Erase { id, yes, actor } => {
             tenant_ops::erase(db, out, id, yes, actor).await?
         }

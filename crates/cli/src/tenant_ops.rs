@@ -1,4 +1,4 @@
-//! `coditect tenant export|import|migrate|copy|erase|abort` and `coditect analytics`: the tenant
+//! `coditect tenant export|import|migrate|copy|erase|abort|check` and `coditect analytics`: the tenant
 //! operations of `coditect_core::ops`, each walking a tenant in chunked transactions, with a
 //! progress bar (records, bytes, rate) when stderr is a terminal and quiet under `--json` or a
 //! pipe. Three environment variables tune them: `CODITECT_CHUNK_RECORDS` (most pairs a
@@ -439,6 +439,73 @@ impl Render for AbortedOp {
                 status.as_str()
             ),
         }]
+    }
+}
+
+/// `tenant check ID`: every violation with its key (escaped for people, hex in JSON); exit
+/// code 1 when there is any.
+pub async fn check(db: &dyn KvBackend, out: &Output, id: TenantId) -> anyhow::Result<()> {
+    let report = ops::check(db, id, &ops::CheckOptions::default())
+        .await
+        .with_context(|| format!("checking tenant {id}"))?;
+    let clean = report.is_clean();
+    let violations = report.violation_count;
+    out.print(&Checked { id, report });
+    if !clean {
+        bail!("tenant {id} fails its check: {violations} violations");
+    }
+    Ok(())
+}
+
+/// `tenant check`'s result.
+struct Checked {
+    id: TenantId,
+    report: ops::CheckReport,
+}
+
+impl Render for Checked {
+    fn json(&self) -> serde_json::Value {
+        let report = &self.report;
+        json!({
+            "tenant": self.id.uuid(), "ok": report.is_clean(),
+            "keys": report.keys, "records": report.records, "counters": report.counters,
+            "unrecognised": report.unrecognised, "chunks": report.chunks,
+            "audit_events": report.audit_events,
+            "violation_count": report.violation_count,
+            "violations": report.violations.iter().map(|v| json!({
+                "kind": v.kind.name(), "key": v.key_hex(), "key_escaped": v.key_escaped(),
+                "detail": v.detail,
+            })).collect::<Vec<_>>(),
+        })
+    }
+    fn text(&self) -> Vec<String> {
+        let report = &self.report;
+        let mut lines: Vec<String> = report
+            .violations
+            .iter()
+            .map(|v| {
+                format!(
+                    "{:<26} {}  {}",
+                    v.kind.name(),
+                    text(&v.key_escaped()),
+                    text(&v.detail)
+                )
+            })
+            .collect();
+        lines.push(format!(
+            "checked tenant {}: {} keys ({} records, {} counters) in {} transactions, {} audit events verified, {} keys no model accounts for: {} violations",
+            self.id,
+            report.keys,
+            report.records,
+            report.counters,
+            report.chunks,
+            report
+                .audit_events
+                .map_or_else(|| "no".to_owned(), |n| n.to_string()),
+            report.unrecognised,
+            report.violation_count
+        ));
+        lines
     }
 }
 

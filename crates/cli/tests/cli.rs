@@ -652,3 +652,56 @@ fn tenant_export_import_migrate_copy_erase_and_analytics() {
         ],
     ));
 }
+
+#[test]
+fn tenant_check_is_clean_on_the_demo_and_names_a_broken_counter_by_its_key() {
+    let files = store();
+    let dir = files.path().join("store");
+    let demo = json(&coditect(&dir, &["demo", "--json"]));
+    let id = demo["tenant"]["id"].as_str().unwrap().to_owned();
+    let clean = json(&coditect(&dir, &["tenant", "check", &id, "--json"]));
+    assert_eq!(clean["ok"], true, "{clean}");
+    assert_eq!(clean["violation_count"], 0);
+    assert!(clean["records"].as_u64().unwrap() > 5, "{clean}");
+    let text = ok(&coditect(&dir, &["tenant", "check", &id]));
+    assert!(text.contains("0 violations"), "{text}");
+
+    // One more task counted than there are, behind the record layer's back.
+    let tenant = coditect_core::TenantId::new(id.parse().unwrap()).unwrap();
+    let counter = foundationdb_tuple::pack(&(tenant.uuid(), "meta", "count", "task"));
+    {
+        let db = coditect_sled::open(&dir, coditect_sled::SledOptions::default()).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            use coditect_core::KvBackend;
+            let tx = db.begin().await.unwrap();
+            tx.atomic_add(&counter, 1).unwrap();
+            tx.commit().await.unwrap();
+        });
+    }
+    let output = coditect(&dir, &["tenant", "check", &id, "--json"]);
+    assert!(!output.status.success());
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    let hex: String = counter.iter().map(|b| format!("{b:02x}")).collect();
+    let violations = report["violations"].as_array().unwrap();
+    assert_eq!(violations.len(), 1, "{report}");
+    assert_eq!(violations[0]["kind"], "counter_mismatch");
+    assert_eq!(violations[0]["key"], hex.as_str());
+    let output = coditect(&dir, &["tenant", "check", &id]);
+    assert!(!output.status.success());
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(
+        stdout.contains("counter_mismatch") && stdout.contains("\\x02count\\x00\\x02task"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("1 violations"),
+        "{stderr}"
+    );
+}

@@ -197,6 +197,19 @@ pub enum Error {
         limit: usize,
     },
 
+    /// A tenant an import (or a migration or copy) was about to activate fails its
+    /// [check](crate::ops::check()): it stays staged, not active. `first` is the first
+    /// violation found. Not retryable.
+    #[error("tenant {tenant} fails its check ({violations} violations; the first: {first}): it stays staged, not active (`tenant check` lists them, `tenant abort` drops it)")]
+    Inconsistent {
+        /// The tenant.
+        tenant: uuid::Uuid,
+        /// Violations found.
+        violations: u64,
+        /// The first of them, in words.
+        first: String,
+    },
+
     /// A record cannot be deleted while other records still refer to it: `by` names the
     /// first few of them (each as its model's collection, the referring field and its id).
     /// Delete them or change their references first. Nothing was written; not retryable.

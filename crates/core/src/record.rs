@@ -138,6 +138,35 @@ impl Reference {
             id: id.uuid(),
         }
     }
+
+    /// The collection of the model referred to.
+    pub(crate) fn collection(&self) -> &'static str {
+        self.collection
+    }
+}
+
+/// A counter a record adds to ([`Model::counted`]).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Counter {
+    /// A per-tenant counter, `(tenant, "meta", "count", name)`.
+    Tenant(String),
+    /// A counter of one record, `(tenant, "meta", "record_count", collection, id)`.
+    Record {
+        /// The record's collection.
+        collection: &'static str,
+        /// Its id.
+        id: Uuid,
+    },
+}
+
+impl Counter {
+    /// The counter's key in the tenant whose prefix is `prefix`.
+    pub(crate) fn key(&self, prefix: &[u8]) -> Vec<u8> {
+        match self {
+            Counter::Tenant(name) => keys::counter_key(prefix, name),
+            Counter::Record { collection, id } => keys::record_counter_key(prefix, collection, *id),
+        }
+    }
 }
 
 /// A typed record stored by the generic store. Its [`Versioned::WHAT`] is the model's name.
@@ -174,6 +203,15 @@ pub trait Model: Versioned + Clone + PartialEq + Send + Sync + 'static {
     /// The counters a record of this model adds one to while it exists (quotas read them).
     fn counters(&self) -> Vec<&'static str> {
         vec![Self::COLLECTION]
+    }
+    /// The amounts the model's own rules add to counters while the record exists, beyond the
+    /// one of each of its [`counters`](Model::counters): a use's quantity and cost in its
+    /// metric's totals, a message in its conversation's count. Nothing by default. What
+    /// [`check`](crate::ops::check()) recomputes every counter from, so it must say exactly
+    /// what [`before_write`](Model::before_write) and [`before_delete`](Model::before_delete)
+    /// add and take away.
+    fn counted(&self) -> Vec<(Counter, i64)> {
+        Vec::new()
     }
     /// Where the record sits for access control: the entity whose role assignments (there
     /// and above) may act on it, read in the transaction (e.g. a task's project's entity).

@@ -14,7 +14,9 @@ use crate::model::conversation::{message_counter, Conversation, ConversationStat
 use crate::model::member::Member;
 use crate::principal::Principal;
 use crate::rbac::{ResourceKind, Scope};
-use crate::record::{self, check_len, IndexDef, Model, Page, PageRequest, Reference, Timestamps};
+use crate::record::{
+    self, check_len, Counter, IndexDef, Model, Page, PageRequest, Reference, Timestamps,
+};
 use crate::tenant_tx::TenantTx;
 use crate::value::Versioned;
 
@@ -121,6 +123,15 @@ impl Model for Message {
             Reference::to::<Conversation>("conversation", self.conversation),
             Reference::to::<Member>("author", self.author),
         ]
+    }
+    fn counted(&self) -> Vec<(Counter, i64)> {
+        vec![(
+            Counter::Record {
+                collection: Conversation::COLLECTION,
+                id: self.conversation.uuid(),
+            },
+            1,
+        )]
     }
     async fn before_write(&self, ttx: &TenantTx<'_>, before: Option<&Self>) -> Result<()> {
         match before {

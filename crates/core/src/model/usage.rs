@@ -14,7 +14,7 @@ use crate::model::member::Member;
 use crate::model::setting::check_name;
 use crate::principal::Principal;
 use crate::rbac::{self, ResourceKind};
-use crate::record::{self, IndexDef, Model, Page, PageRequest, Reference, Timestamps};
+use crate::record::{self, Counter, IndexDef, Model, Page, PageRequest, Reference, Timestamps};
 use crate::tenant_tx::TenantTx;
 use crate::value::Versioned;
 
@@ -79,16 +79,25 @@ impl Usage {
         values: |u| Some(vec![KeyPart::Str(u.metric.clone()), KeyPart::Int(u.day)]),
     };
 
-    /// Adds `sign` times this use to its counters.
-    fn add_to_counters(&self, ttx: &TenantTx<'_>, sign: i64) -> Result<()> {
+    /// The counters this use adds to, and by how much: its metric's quantity and cost, for
+    /// its day and overall.
+    fn amounts(&self) -> Vec<(String, i64)> {
+        let mut amounts = Vec::with_capacity(4);
         for period in [self.day.to_string(), "total".to_string()] {
             for (measure, amount) in [("quantity", self.quantity), ("cost", self.cost_micros)] {
-                let counter = counter_name(&self.metric, &period, measure);
-                ttx.atomic_add(
-                    &keys::counter_key(ttx.prefix(), &counter),
-                    sign.saturating_mul(amount),
-                )?;
+                amounts.push((counter_name(&self.metric, &period, measure), amount));
             }
+        }
+        amounts
+    }
+
+    /// Adds `sign` times this use to its counters.
+    fn add_to_counters(&self, ttx: &TenantTx<'_>, sign: i64) -> Result<()> {
+        for (counter, amount) in self.amounts() {
+            ttx.atomic_add(
+                &keys::counter_key(ttx.prefix(), &counter),
+                sign.saturating_mul(amount),
+            )?;
         }
         Ok(())
     }
@@ -145,6 +154,12 @@ impl Model for Usage {
         self.member
             .map(|m| Reference::to::<Member>("member", m))
             .into_iter()
+            .collect()
+    }
+    fn counted(&self) -> Vec<(Counter, i64)> {
+        self.amounts()
+            .into_iter()
+            .map(|(name, amount)| (Counter::Tenant(name), amount))
             .collect()
     }
     async fn before_write(&self, ttx: &TenantTx<'_>, before: Option<&Self>) -> Result<()> {

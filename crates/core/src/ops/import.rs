@@ -19,9 +19,12 @@
 //! 3. The pairs are written in chunks, one transaction each, the file being read (and checked)
 //!    a second time; each chunk bumps the marker's progress in the same transaction, so a
 //!    chunk retried after an unknown commit result is not applied twice.
-//! 4. One transaction activates it: the status the tenant had at export, the marker removed,
+//! 4. The staged tenant is [checked](super::check()) (indexes, references, counters): one
+//!    that fails is refused with [`Error::Inconsistent`] and stays staged (import again, or
+//!    drop it with [`abort`](super::abort())).
+//! 5. One transaction activates it: the status the tenant had at export, the marker removed,
 //!    a lineage record and its audit event (`tenant_import`) linking the new chain to the old.
-//! 5. The audit chain is sealed afresh ([`audit::seal()`]).
+//! 6. The audit chain is sealed afresh ([`audit::seal()`]).
 //!
 //! Tenant ids: every key is stored relative to the tenant prefix, so a new id only changes
 //! the prefix. The one value that embeds the tenant id is the registry entry (rewritten); the
@@ -54,6 +57,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::backup::{BackupReader, BackupSummary};
+use super::check::{self, CheckOptions};
 use super::state::{self, busy, OpKind, TenantOp};
 use super::{erase, ChunkOptions, Progress};
 use crate::audit::carried::{self, CarriedChain, CarriedWindow};
@@ -173,6 +177,23 @@ pub(crate) async fn import_as<R: Read + Seek>(
         source_chain: written.source_chain,
         imported_at_ms: now_ms(),
     };
+    // Nothing goes live that breaks the record layer's invariants (the audit trail's are
+    // checked above, against the backup's head, and its chain starts at activation).
+    let checked = check::check(
+        db,
+        plan.entry.id,
+        &CheckOptions {
+            chunk_reads: options.records().min(CheckOptions::default().chunk_reads),
+            chunk_bytes: options.bytes(),
+            audit: false,
+            retry: options.retry.clone(),
+            ..CheckOptions::default()
+        },
+    )
+    .await?;
+    if !checked.is_clean() {
+        return Err(check::inconsistent(&checked));
+    }
     activate(db, &plan, &lineage, options).await?;
     let sealed = audit::seal(
         db,

@@ -1,6 +1,7 @@
 //! Tenant operations: per-tenant backup ([`export()`]) and restore ([`import()`]), migration under
 //! a new id and copies between stores ([`migrate()`]), GDPR erasure ([`erase()`]) and
-//! cross-tenant analytics that read only aggregates ([`analytics`]).
+//! cross-tenant analytics that read only aggregates ([`analytics`]), and a check of one
+//! tenant's invariants ([`check()`]), which import and migrate run before they activate.
 //!
 //! A tenant is one contiguous key range (`(tenant_uuid, ...)`), so each operation walks that
 //! range in chunks, one transaction per chunk, each bounded in records and bytes
@@ -17,6 +18,7 @@
 pub mod abort;
 pub mod analytics;
 pub mod backup;
+pub mod check;
 pub mod erase;
 pub mod export;
 pub mod import;
@@ -29,6 +31,7 @@ use std::sync::Arc;
 pub use abort::{abort, Aborted};
 pub use analytics::{report, AnalyticsReport, GroupReport, ReportOptions};
 pub use backup::{verify_backup, verify_backup_from, BackupHeader, BackupSummary, BackupTrailer};
+pub use check::{check, CheckOptions, CheckReport, Violation, ViolationKind};
 pub use erase::{erase, erasure_record, EraseOptions, Erasure};
 pub use export::{export, ExportOptions, ExportReport};
 pub use import::{import, import_from_path, ImportReport, ImportTarget};

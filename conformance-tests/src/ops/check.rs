@@ -1,0 +1,171 @@
+//! `tenant check` ([`ops::check`]): a clean tenant checks clean; a broken index entry, a wrong
+//! counter and a dangling reference, each written through the raw [`KvBackend`] (past every
+//! guard of `TenantTx`), are each reported with their key; an import of the broken tenant is
+//! refused and the copy stays staged.
+
+use std::io::Cursor;
+
+use coditect_core::audit::Actor;
+use coditect_core::keys::TenantId;
+use coditect_core::model::{Plan, Project, Task};
+use coditect_core::ops::{
+    self, CheckOptions, CheckReport, ExportOptions, ImportTarget, ViolationKind,
+};
+use coditect_core::record;
+use coditect_core::{uuid::Uuid, value, Error, KvBackend, TenantTx};
+use foundationdb_tuple::pack;
+
+use super::{export_bytes, provisioned};
+use crate::Harness;
+
+/// Checks `tenant` (its audit trail too) and fails unless it is clean: what the ops cases
+/// run after every import, migration and copy.
+pub async fn assert_checks_clean(db: &dyn KvBackend, tenant: TenantId) -> CheckReport {
+    let report = ops::check(db, tenant, &CheckOptions::default())
+        .await
+        .expect("check");
+    assert!(
+        report.is_clean(),
+        "tenant {tenant} fails its check: {:#?}",
+        report.violations
+    );
+    assert!(report.records > 0 && report.audit_events.is_some());
+    report
+}
+
+fn has(report: &CheckReport, kind: ViolationKind, key: &[u8]) -> bool {
+    report
+        .violations
+        .iter()
+        .any(|v| v.kind == kind && v.key == key)
+}
+
+/// A tenant provisioned with a project and two tasks checks clean, in small chunks too; then
+/// three corruptions written past the record layer are each reported with their key, and an
+/// import of a backup of it is refused with [`Error::Inconsistent`], the copy left staged.
+pub async fn check_reports_each_violation_with_its_key(h: &dyn Harness) {
+    let db = h.backend();
+    let db = db.as_ref();
+    let p = provisioned(db, "checked.test", Plan::Professional).await;
+    let t = p.tenant.id;
+    let admin = Actor::Member(p.admin_member.id);
+    let project = Project::new("CHK", "Checked", p.root.id, p.admin_member.id);
+    let (first, second) = (
+        Task::new(project.id, "first", p.admin_member.id),
+        Task::new(project.id, "second", p.admin_member.id),
+    );
+    let tx = db.begin().await.expect("begin");
+    let second_key = {
+        let ttx = TenantTx::open(tx.as_ref(), t).await.expect("open");
+        record::insert(&ttx, admin, project.clone())
+            .await
+            .expect("project");
+        record::insert(&ttx, admin, first).await.expect("first");
+        record::insert(&ttx, admin, second.clone())
+            .await
+            .expect("second");
+        record::key_of::<Task>(&ttx, second.id)
+    };
+    tx.commit().await.expect("commit");
+
+    let clean = assert_checks_clean(db, t).await;
+    let small = CheckOptions {
+        chunk_reads: 3,
+        ..CheckOptions::default()
+    };
+    let chunked = ops::check(db, t, &small)
+        .await
+        .expect("check in small chunks");
+    assert!(chunked.is_clean(), "{:#?}", chunked.violations);
+    assert!(chunked.chunks > clean.chunks && chunked.keys == clean.keys);
+
+    // Past every guard: the raw store.
+    let ghost = Uuid::now_v7();
+    let dangling_entry = pack(&(t.uuid(), "idx", "task_by_project", project.id.uuid(), ghost));
+    let counter = pack(&(t.uuid(), "meta", "count", "task"));
+    let mut broken = second.clone();
+    broken.assignee = Some(coditect_core::ids::MemberId::new(ghost).expect("id"));
+    let stored = {
+        let tx = db.begin().await.expect("begin");
+        let bytes = tx
+            .get(&second_key, false)
+            .await
+            .expect("get")
+            .expect("stored");
+        let mut stored: Task = value::decode(&bytes).expect("decode");
+        stored.assignee = broken.assignee;
+        tx.set(&dangling_entry, &[]).expect("set");
+        tx.atomic_add(&counter, 1).expect("add");
+        tx.set(&second_key, &value::encode(&stored).expect("encode"))
+            .expect("set");
+        tx.commit().await.expect("commit");
+        stored
+    };
+    assert_eq!(stored.assignee, broken.assignee);
+
+    let report = ops::check(db, t, &CheckOptions::default())
+        .await
+        .expect("check");
+    for violation in &report.violations {
+        println!("{violation}");
+    }
+    assert!(
+        has(&report, ViolationKind::IndexEntryDangling, &dangling_entry),
+        "the broken index entry, by its key: {:#?}",
+        report.violations
+    );
+    assert!(
+        has(&report, ViolationKind::CounterMismatch, &counter),
+        "the wrong counter, by its key: {:#?}",
+        report.violations
+    );
+    assert!(
+        has(&report, ViolationKind::DanglingReference, &second_key),
+        "the dangling reference, by the referring record's key: {:#?}",
+        report.violations
+    );
+    // The same record lacks the entries its new assignee calls for.
+    assert!(report
+        .violations
+        .iter()
+        .any(|v| v.kind == ViolationKind::IndexEntryMissing));
+    assert!(report
+        .violations
+        .iter()
+        .any(|v| v.kind == ViolationKind::ReverseReferenceMissing));
+    assert_eq!(report.violation_count as usize, report.violations.len());
+    let printed = report.violations[0].to_string();
+    assert!(
+        printed.contains("\\x"),
+        "keys are printed escaped: {printed}"
+    );
+
+    // An import of it is refused before it goes live, and left staged for abort.
+    let bytes = export_bytes(db, t, &ExportOptions::default()).await;
+    let copy = TenantId::generate();
+    let refused = ops::import(
+        db,
+        Cursor::new(&bytes),
+        &ImportTarget::new_tenant(copy, "checked-copy.test"),
+        &ops::ChunkOptions::default(),
+    )
+    .await;
+    match refused {
+        Err(Error::Inconsistent {
+            tenant, violations, ..
+        }) => {
+            assert_eq!(tenant, copy.uuid());
+            assert_eq!(violations, report.violation_count);
+        }
+        other => panic!("expected Inconsistent, got {other:?}"),
+    }
+    let pending = ops::pending_operation(db, copy).await.expect("read marker");
+    assert!(pending.is_some(), "the copy stays staged");
+    assert!(matches!(
+        TenantTx::open(db.begin().await.expect("begin").as_ref(), copy).await,
+        Err(Error::OperationPending { .. })
+    ));
+    ops::abort(db, copy, "test", &ops::ChunkOptions::default())
+        .await
+        .expect("abort drops it");
+}
