@@ -169,6 +169,23 @@ impl Counter {
     }
 }
 
+/// The three accessors every model writes the same way, from its `id` and `stamps` fields:
+/// `id_and_stamps!(TaskId);` inside an `impl Model`.
+macro_rules! id_and_stamps {
+    ($id:ty) => {
+        fn id(&self) -> $id {
+            self.id
+        }
+        fn timestamps(&self) -> $crate::record::Timestamps {
+            self.stamps
+        }
+        fn timestamps_mut(&mut self) -> &mut $crate::record::Timestamps {
+            &mut self.stamps
+        }
+    };
+}
+pub(crate) use id_and_stamps;
+
 /// A typed record stored by the generic store. Its [`Versioned::WHAT`] is the model's name.
 ///
 /// Each model's file holds its struct, enums, this impl and its special rules; everything

@@ -14,7 +14,6 @@ use crate::keys::{self, TenantId};
 use crate::kv::{prefix_end, CommitInfo, KvBackend, RangeOptions, RangePage, Transaction};
 use crate::model::tenant::{Tenant, TenantStatus};
 use crate::retry::{run, RetryOptions, RetryTx};
-use crate::value;
 
 /// The transaction under a [`TenantTx`]: borrowed, or one attempt of the retry loop held by
 /// value (so a `TenantTx<'static>` can be handed to a retry body).
@@ -81,14 +80,9 @@ impl<'t> TenantTx<'t> {
         Ok(Self::scoped(Handle::Borrowed(tx), record))
     }
 
+    /// Through the registry's one reader, `ops::state::registry_entry`.
     async fn registry_entry(tx: &dyn Transaction, tenant: TenantId) -> Result<Tenant> {
-        let bytes = tx
-            .get(&keys::tenant_registry_key(tenant), false)
-            .await?
-            .ok_or(Error::TenantNotFound {
-                tenant: tenant.uuid(),
-            })?;
-        value::decode::<Tenant>(&bytes)
+        Ok(crate::ops::state::registry_entry(tx, tenant).await?.0)
     }
 
     fn scoped(tx: Handle<'t>, tenant: Tenant) -> Self {

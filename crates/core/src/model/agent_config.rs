@@ -97,15 +97,7 @@ impl Model for AgentConfig {
     type Id = AgentConfigId;
     const RESOURCE: ResourceKind = ResourceKind::AgentConfig;
 
-    fn id(&self) -> AgentConfigId {
-        self.id
-    }
-    fn timestamps(&self) -> Timestamps {
-        self.stamps
-    }
-    fn timestamps_mut(&mut self) -> &mut Timestamps {
-        &mut self.stamps
-    }
+    crate::record::id_and_stamps!(AgentConfigId);
     fn validate(&self) -> Result<()> {
         check_code(Self::WHAT, "name", &self.name)?;
         check_len(Self::WHAT, "provider", &self.provider, 1, 100)?;

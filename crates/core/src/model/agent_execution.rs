@@ -125,15 +125,7 @@ impl Model for AgentExecution {
     type Id = AgentExecutionId;
     const RESOURCE: ResourceKind = ResourceKind::AgentExecution;
 
-    fn id(&self) -> AgentExecutionId {
-        self.id
-    }
-    fn timestamps(&self) -> Timestamps {
-        self.stamps
-    }
-    fn timestamps_mut(&mut self) -> &mut Timestamps {
-        &mut self.stamps
-    }
+    crate::record::id_and_stamps!(AgentExecutionId);
     async fn scope(&self, ttx: &TenantTx<'_>) -> Result<Scope> {
         match self.task {
             Some(task) => {

@@ -113,15 +113,7 @@ impl Model for AgentInstance {
     type Id = AgentInstanceId;
     const RESOURCE: ResourceKind = ResourceKind::AgentInstance;
 
-    fn id(&self) -> AgentInstanceId {
-        self.id
-    }
-    fn timestamps(&self) -> Timestamps {
-        self.stamps
-    }
-    fn timestamps_mut(&mut self) -> &mut Timestamps {
-        &mut self.stamps
-    }
+    crate::record::id_and_stamps!(AgentInstanceId);
     fn validate(&self) -> Result<()> {
         check_len(Self::WHAT, "location", &self.location, 0, 200)
     }

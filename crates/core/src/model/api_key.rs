@@ -13,7 +13,8 @@ use crate::audit::digest;
 use crate::error::{Error, Result};
 use crate::ids::{ApiKeyId, MemberId};
 use crate::keys::KeyPart;
-use crate::model::member::{self, Member};
+use crate::model::member::Member;
+use crate::model::secret;
 use crate::principal::Principal;
 use crate::rbac::{Permission, ResourceKind};
 use crate::record::{self, check_len, IndexDef, Model, Page, PageRequest, Reference, Timestamps};
@@ -130,15 +131,7 @@ impl Model for ApiKey {
     type Id = ApiKeyId;
     const RESOURCE: ResourceKind = ResourceKind::ApiKey;
 
-    fn id(&self) -> ApiKeyId {
-        self.id
-    }
-    fn timestamps(&self) -> Timestamps {
-        self.stamps
-    }
-    fn timestamps_mut(&mut self) -> &mut Timestamps {
-        &mut self.stamps
-    }
+    crate::record::id_and_stamps!(ApiKeyId);
     fn validate(&self) -> Result<()> {
         check_len(Self::WHAT, "name", &self.name, 1, 200)?;
         check_len(Self::WHAT, "hint", &self.hint, 0, 12)?;
@@ -180,15 +173,19 @@ impl Model for ApiKey {
 /// authenticating); otherwise [`Error::Unauthenticated`]. The principal carries the key, so
 /// its scopes bound everything it does. Looks up the hash: one index read.
 pub async fn authenticate(ttx: &TenantTx<'_>, secret: &str, now_ms: i64) -> Result<Principal> {
-    let hash = hex(&digest(secret.as_bytes()));
-    let key = record::find_unique_unchecked(ttx, &ApiKey::BY_HASH, &[hash.into()])
-        .await?
-        .ok_or(Error::Unauthenticated {
-            reason: "unknown API key",
-        })?;
-    key.check_valid(now_ms)?;
-    member::check_may_act(ttx, key.member).await?;
+    let key = secret::find_valid::<ApiKey>(ttx, secret, now_ms).await?;
     Ok(Principal::with_api_key(key.member, key.id))
+}
+
+impl secret::BySecret for ApiKey {
+    const BY_SECRET_HASH: IndexDef<Self> = ApiKey::BY_HASH;
+    const UNKNOWN: &'static str = "unknown API key";
+    fn member(&self) -> MemberId {
+        self.member
+    }
+    fn check_valid(&self, now_ms: i64) -> Result<()> {
+        ApiKey::check_valid(self, now_ms)
+    }
 }
 
 /// Revokes key `id`.

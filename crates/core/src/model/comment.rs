@@ -124,15 +124,7 @@ impl Model for Comment {
     type Id = CommentId;
     const RESOURCE: ResourceKind = ResourceKind::Comment;
 
-    fn id(&self) -> CommentId {
-        self.id
-    }
-    fn timestamps(&self) -> Timestamps {
-        self.stamps
-    }
-    fn timestamps_mut(&mut self) -> &mut Timestamps {
-        &mut self.stamps
-    }
+    crate::record::id_and_stamps!(CommentId);
     fn owner(&self) -> Option<MemberId> {
         Some(self.author)
     }

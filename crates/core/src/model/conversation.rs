@@ -87,15 +87,7 @@ impl Model for Conversation {
     type Id = ConversationId;
     const RESOURCE: ResourceKind = ResourceKind::Conversation;
 
-    fn id(&self) -> ConversationId {
-        self.id
-    }
-    fn timestamps(&self) -> Timestamps {
-        self.stamps
-    }
-    fn timestamps_mut(&mut self) -> &mut Timestamps {
-        &mut self.stamps
-    }
+    crate::record::id_and_stamps!(ConversationId);
     fn owner(&self) -> Option<MemberId> {
         Some(self.member)
     }

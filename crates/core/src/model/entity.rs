@@ -144,15 +144,7 @@ impl Model for Entity {
     type Id = EntityId;
     const RESOURCE: ResourceKind = ResourceKind::Entity;
 
-    fn id(&self) -> EntityId {
-        self.id
-    }
-    fn timestamps(&self) -> Timestamps {
-        self.stamps
-    }
-    fn timestamps_mut(&mut self) -> &mut Timestamps {
-        &mut self.stamps
-    }
+    crate::record::id_and_stamps!(EntityId);
     async fn scope(&self, _ttx: &TenantTx<'_>) -> Result<Scope> {
         // An entity is managed from its parent (a root from itself).
         Ok(Scope::Entity(self.parent.unwrap_or(self.id)))

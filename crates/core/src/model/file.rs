@@ -81,15 +81,7 @@ impl Model for File {
     type Id = FileId;
     const RESOURCE: ResourceKind = ResourceKind::File;
 
-    fn id(&self) -> FileId {
-        self.id
-    }
-    fn timestamps(&self) -> Timestamps {
-        self.stamps
-    }
-    fn timestamps_mut(&mut self) -> &mut Timestamps {
-        &mut self.stamps
-    }
+    crate::record::id_and_stamps!(FileId);
     async fn scope(&self, ttx: &TenantTx<'_>) -> Result<Scope> {
         rbac::project_scope(ttx, self.project).await
     }

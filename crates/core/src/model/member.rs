@@ -97,15 +97,7 @@ impl Model for Member {
     type Id = MemberId;
     const RESOURCE: ResourceKind = ResourceKind::Member;
 
-    fn id(&self) -> MemberId {
-        self.id
-    }
-    fn timestamps(&self) -> Timestamps {
-        self.stamps
-    }
-    fn timestamps_mut(&mut self) -> &mut Timestamps {
-        &mut self.stamps
-    }
+    crate::record::id_and_stamps!(MemberId);
     fn validate(&self) -> Result<()> {
         check_len(Self::WHAT, "display_name", &self.display_name, 1, 200)
     }

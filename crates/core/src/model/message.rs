@@ -97,15 +97,7 @@ impl Model for Message {
     type Id = MessageId;
     const RESOURCE: ResourceKind = ResourceKind::Message;
 
-    fn id(&self) -> MessageId {
-        self.id
-    }
-    fn timestamps(&self) -> Timestamps {
-        self.stamps
-    }
-    fn timestamps_mut(&mut self) -> &mut Timestamps {
-        &mut self.stamps
-    }
+    crate::record::id_and_stamps!(MessageId);
     fn owner(&self) -> Option<MemberId> {
         Some(self.author)
     }

@@ -17,6 +17,7 @@ pub mod message;
 pub mod project;
 pub mod role;
 pub mod role_assignment;
+mod secret;
 pub mod session;
 pub mod setting;
 pub mod task;

@@ -119,15 +119,7 @@ impl Model for Project {
     type Id = ProjectId;
     const RESOURCE: ResourceKind = ResourceKind::Project;
 
-    fn id(&self) -> ProjectId {
-        self.id
-    }
-    fn timestamps(&self) -> Timestamps {
-        self.stamps
-    }
-    fn timestamps_mut(&mut self) -> &mut Timestamps {
-        &mut self.stamps
-    }
+    crate::record::id_and_stamps!(ProjectId);
     async fn scope(&self, _ttx: &TenantTx<'_>) -> Result<Scope> {
         Ok(Scope::Entity(self.entity))
     }

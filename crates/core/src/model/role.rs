@@ -149,15 +149,7 @@ impl Model for Role {
     type Id = RoleId;
     const RESOURCE: ResourceKind = ResourceKind::Role;
 
-    fn id(&self) -> RoleId {
-        self.id
-    }
-    fn timestamps(&self) -> Timestamps {
-        self.stamps
-    }
-    fn timestamps_mut(&mut self) -> &mut Timestamps {
-        &mut self.stamps
-    }
+    crate::record::id_and_stamps!(RoleId);
     fn validate(&self) -> Result<()> {
         check_code(Self::WHAT, "name", &self.name)?;
         check_len(Self::WHAT, "description", &self.description, 0, 1_000)?;

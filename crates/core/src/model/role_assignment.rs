@@ -97,15 +97,7 @@ impl Model for RoleAssignment {
     type Id = RoleAssignmentId;
     const RESOURCE: ResourceKind = ResourceKind::RoleAssignment;
 
-    fn id(&self) -> RoleAssignmentId {
-        self.id
-    }
-    fn timestamps(&self) -> Timestamps {
-        self.stamps
-    }
-    fn timestamps_mut(&mut self) -> &mut Timestamps {
-        &mut self.stamps
-    }
+    crate::record::id_and_stamps!(RoleAssignmentId);
     async fn scope(&self, _ttx: &TenantTx<'_>) -> Result<Scope> {
         Ok(Scope::Entity(self.entity))
     }

@@ -18,7 +18,8 @@ use crate::error::{Error, Result};
 use crate::ids::{MemberId, SessionId};
 use crate::keys::KeyPart;
 use crate::model::api_key::{hex, random_secret};
-use crate::model::member::{self, Member};
+use crate::model::member::Member;
+use crate::model::secret;
 use crate::principal::Principal;
 use crate::rbac::ResourceKind;
 use crate::record::{
@@ -145,15 +146,7 @@ impl Model for Session {
     type Id = SessionId;
     const RESOURCE: ResourceKind = ResourceKind::Session;
 
-    fn id(&self) -> SessionId {
-        self.id
-    }
-    fn timestamps(&self) -> Timestamps {
-        self.stamps
-    }
-    fn timestamps_mut(&mut self) -> &mut Timestamps {
-        &mut self.stamps
-    }
+    crate::record::id_and_stamps!(SessionId);
     fn validate(&self) -> Result<()> {
         check_len(Self::WHAT, "user_agent", &self.user_agent, 0, 500)?;
         if self.expires_at_ms <= 0 {
@@ -194,15 +187,19 @@ impl Model for Session {
 /// stop authenticating); otherwise [`Error::Unauthenticated`]. Looks up the token's hash:
 /// one index read. The principal's credential is checked again by every operation it does.
 pub async fn authenticate(ttx: &TenantTx<'_>, token: &str, now_ms: i64) -> Result<Principal> {
-    let hash = hex(&digest(token.as_bytes()));
-    let session = record::find_unique_unchecked(ttx, &Session::BY_TOKEN_HASH, &[hash.into()])
-        .await?
-        .ok_or(Error::Unauthenticated {
-            reason: "unknown session",
-        })?;
-    session.check_valid(now_ms)?;
-    member::check_may_act(ttx, session.member).await?;
+    let session = secret::find_valid::<Session>(ttx, token, now_ms).await?;
     Ok(Principal::with_session(session.member, session.id))
+}
+
+impl secret::BySecret for Session {
+    const BY_SECRET_HASH: IndexDef<Self> = Session::BY_TOKEN_HASH;
+    const UNKNOWN: &'static str = "unknown session";
+    fn member(&self) -> MemberId {
+        self.member
+    }
+    fn check_valid(&self, now_ms: i64) -> Result<()> {
+        Session::check_valid(self, now_ms)
+    }
 }
 
 /// Revokes session `id` now (revoking it again changes nothing).

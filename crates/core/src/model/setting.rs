@@ -165,15 +165,7 @@ impl Model for Setting {
     type Id = SettingId;
     const RESOURCE: ResourceKind = ResourceKind::Setting;
 
-    fn id(&self) -> SettingId {
-        self.id
-    }
-    fn timestamps(&self) -> Timestamps {
-        self.stamps
-    }
-    fn timestamps_mut(&mut self) -> &mut Timestamps {
-        &mut self.stamps
-    }
+    crate::record::id_and_stamps!(SettingId);
     fn owner(&self) -> Option<MemberId> {
         match self.scope {
             SettingScope::Member(member) => Some(member),

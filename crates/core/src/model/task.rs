@@ -168,15 +168,7 @@ impl Model for Task {
     type Id = TaskId;
     const RESOURCE: ResourceKind = ResourceKind::Task;
 
-    fn id(&self) -> TaskId {
-        self.id
-    }
-    fn timestamps(&self) -> Timestamps {
-        self.stamps
-    }
-    fn timestamps_mut(&mut self) -> &mut Timestamps {
-        &mut self.stamps
-    }
+    crate::record::id_and_stamps!(TaskId);
     async fn scope(&self, ttx: &TenantTx<'_>) -> Result<Scope> {
         rbac::project_scope(ttx, self.project).await
     }

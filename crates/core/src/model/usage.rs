@@ -119,15 +119,7 @@ impl Model for Usage {
     type Id = UsageId;
     const RESOURCE: ResourceKind = ResourceKind::Usage;
 
-    fn id(&self) -> UsageId {
-        self.id
-    }
-    fn timestamps(&self) -> Timestamps {
-        self.stamps
-    }
-    fn timestamps_mut(&mut self) -> &mut Timestamps {
-        &mut self.stamps
-    }
+    crate::record::id_and_stamps!(UsageId);
     fn validate(&self) -> Result<()> {
         check_name(Self::WHAT, "metric", &self.metric)?;
         for (field, amount) in [

@@ -165,15 +165,7 @@ impl Model for User {
     type Id = UserId;
     const RESOURCE: ResourceKind = ResourceKind::User;
 
-    fn id(&self) -> UserId {
-        self.id
-    }
-    fn timestamps(&self) -> Timestamps {
-        self.stamps
-    }
-    fn timestamps_mut(&mut self) -> &mut Timestamps {
-        &mut self.stamps
-    }
+    crate::record::id_and_stamps!(UserId);
     fn normalize(&mut self) {
         // Only canonicalises; validate() reports a malformed address.
         self.email = self.email.trim().to_lowercase();

@@ -151,15 +151,7 @@ impl Model for Workflow {
     type Id = WorkflowId;
     const RESOURCE: ResourceKind = ResourceKind::Workflow;
 
-    fn id(&self) -> WorkflowId {
-        self.id
-    }
-    fn timestamps(&self) -> Timestamps {
-        self.stamps
-    }
-    fn timestamps_mut(&mut self) -> &mut Timestamps {
-        &mut self.stamps
-    }
+    crate::record::id_and_stamps!(WorkflowId);
     async fn scope(&self, ttx: &TenantTx<'_>) -> Result<Scope> {
         crate::rbac::project_scope(ttx, self.project).await
     }
