@@ -1,8 +1,8 @@
 //! `tenant check`: walks one tenant in chunks and verifies the invariants the record layer
 //! keeps, reporting every violation with its key.
 //!
-//! What is checked, for every model of the [registry](MODELS) (generic: each model's
-//! [`INDEXES`](Model::INDEXES), [`references`](Model::references),
+//! What is checked, for every model of the crate's registry of its 19 models (generic:
+//! each model's [`INDEXES`](Model::INDEXES), [`references`](Model::references),
 //! [`counters`](Model::counters) and [`counted`](Model::counted) say what its records must
 //! have, so no model has a check of its own):
 //!
