@@ -169,3 +169,90 @@ pub async fn check_reports_each_violation_with_its_key(h: &dyn Harness) {
         .await
         .expect("abort drops it");
 }
+
+/// Quotas on every path: a quota is lowered to the current use but never under it; a tenant
+/// over its quota (its entry edited past the record layer, as a store from before this
+/// refusal may hold) is reported by the check, and an import of it is refused before it goes
+/// live, so an import, migration or copy never activates more than the quotas allow.
+pub async fn quotas_hold_when_lowered_and_on_import(h: &dyn Harness) {
+    use coditect_core::model::{tenant, Role, Tenant, User};
+    use coditect_core::Principal;
+    let db = h.backend();
+    let db = db.as_ref();
+    let p = provisioned(db, "quota.test", Plan::Starter).await;
+    let t = p.tenant.id;
+    let admin = Actor::Member(p.admin_member.id);
+    let tx = db.begin().await.expect("begin");
+    {
+        let ttx = TenantTx::open(tx.as_ref(), t).await.expect("open");
+        for n in 0..2 {
+            let user = User::new(format!("u{n}@quota.test"), "User", Role::Viewer);
+            record::insert(&ttx, admin, user).await.expect("user");
+        }
+    }
+    tx.commit().await.expect("commit");
+    let entry = |max_users| {
+        let mut entry = p.tenant.clone();
+        entry.quotas.max_users = max_users;
+        entry
+    };
+    // Three users: two is below the use, three is the use.
+    let refused = tenant::update_settings(db, Principal::System, entry(2)).await;
+    assert!(
+        matches!(
+            refused,
+            Err(Error::InvalidInput {
+                field: "max_users",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    let lowered = tenant::update_settings(db, Principal::System, entry(3))
+        .await
+        .expect("down to the use");
+    assert_eq!(lowered.quotas.max_users, 3);
+    let tx = db.begin().await.expect("begin");
+    {
+        let ttx = TenantTx::open(tx.as_ref(), t).await.expect("open");
+        let one_more = User::new("u9@quota.test", "User", Role::Viewer);
+        assert!(matches!(
+            record::insert(&ttx, admin, one_more).await,
+            Err(Error::QuotaExceeded { .. })
+        ));
+    }
+    drop(tx);
+    assert_checks_clean(db, t).await;
+
+    // Past the record layer: the entry says two.
+    let registry = pack(&("sys", "tenant", t.uuid()));
+    let tx = db.begin().await.expect("begin");
+    let bytes = tx.get(&registry, false).await.expect("get").expect("entry");
+    let mut stored: Tenant = value::decode(&bytes).expect("decode");
+    stored.quotas.max_users = 2;
+    tx.set(&registry, &value::encode(&stored).expect("encode"))
+        .expect("set");
+    tx.commit().await.expect("commit");
+    let report = ops::check(db, t, &CheckOptions::default())
+        .await
+        .expect("check");
+    let counter = pack(&(t.uuid(), "meta", "count", "user"));
+    assert!(
+        has(&report, ViolationKind::OverQuota, &counter),
+        "{:#?}",
+        report.violations
+    );
+    let bytes = export_bytes(db, t, &ExportOptions::default()).await;
+    let copy = TenantId::generate();
+    let refused = ops::import(
+        db,
+        Cursor::new(&bytes),
+        &ImportTarget::new_tenant(copy, "quota-copy.test"),
+        &ops::ChunkOptions::default(),
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(Error::Inconsistent { violations: 1, .. })),
+        "{refused:?}"
+    );
+}

@@ -15,6 +15,8 @@
 //!   still refers so ([`ViolationKind::ReverseReferenceStale`]);
 //! - every counter `(t, "meta", "count", name)` and `(t, "meta", "record_count", collection,
 //!   id)` equals what the records say it counts ([`ViolationKind::CounterMismatch`]);
+//! - no quota of the tenant's entry is passed ([`ViolationKind::OverQuota`]): how an
+//!   import, migration or copy applies the quotas of what it activates;
 //! - data kept beside a record (a user's credential, a workflow's saved versions) has its
 //!   record ([`ViolationKind::OrphanedData`]); a record decodes and sits under its own id
 //!   ([`ViolationKind::Undecodable`]);
@@ -45,6 +47,7 @@ use crate::error::{Error, Result};
 use crate::keys::{self, TenantId};
 use crate::kv::{key_after, KvBackend, RangeOptions};
 use crate::model::role::Role;
+use crate::model::tenant::{quota_counters, Quotas, UNLIMITED};
 use crate::model::{
     AgentConfig, AgentExecution, AgentInstance, ApiKey, Comment, Conversation, Entity, File,
     Member, Message, Project, RoleAssignment, Session, Setting, Task, Usage, User, Workflow,
@@ -75,6 +78,9 @@ pub enum ViolationKind {
     CounterMismatch,
     /// Data kept beside a record (a credential, a workflow's saved version) whose record is gone.
     OrphanedData,
+    /// More records than the tenant's quota allows (the key is the counter's): a tenant
+    /// brought in by an import, migration or copy must fit the quotas of its entry.
+    OverQuota,
     /// The audit trail is not as sealed, or its indexes disagree with its events
     /// ([`audit::verify`](crate::audit::verify())).
     Audit(TamperKind),
@@ -93,6 +99,7 @@ impl ViolationKind {
             ViolationKind::ReverseReferenceStale => "reverse_reference_stale",
             ViolationKind::CounterMismatch => "counter_mismatch",
             ViolationKind::OrphanedData => "orphaned_data",
+            ViolationKind::OverQuota => "over_quota",
             ViolationKind::Audit(_) => "audit",
         }
     }
@@ -238,6 +245,7 @@ pub async fn check(
     let (mut from, end) = tenant.range();
     let mut expected: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
     let mut stored: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
+    let mut quotas: Option<Quotas> = None;
     let budget = Budget {
         reads: options.chunk_reads.max(1),
         bytes: options.chunk_bytes.max(1),
@@ -261,9 +269,25 @@ pub async fn check(
             *total = total.wrapping_add(amount);
         }
         stored.extend(chunk.stored);
+        quotas = chunk.quotas.or(quotas);
         match chunk.next {
             Some(next) => from = next,
             None => break,
+        }
+    }
+    if let Some(quotas) = &quotas {
+        let prefix = tenant.prefix();
+        for (field, counter, quota) in quota_counters(quotas) {
+            let key = keys::counter_key(&prefix, counter);
+            let used = expected.get(&key).copied().unwrap_or(0);
+            if quota != UNLIMITED && used > quota {
+                let violation = Violation {
+                    kind: ViolationKind::OverQuota,
+                    key,
+                    detail: format!("{used} records counted, more than its {field} of {quota}"),
+                };
+                report.push(violation, options.max_violations);
+            }
         }
     }
     let names: BTreeSet<&Vec<u8>> = expected.keys().chain(stored.keys()).collect();
@@ -318,6 +342,8 @@ struct Chunk {
     stored: BTreeMap<Vec<u8>, i64>,
     /// Where the next chunk starts, or `None` at the end of the tenant.
     next: Option<Vec<u8>>,
+    /// The tenant's quotas, as its registry entry says.
+    quotas: Option<Quotas>,
 }
 
 /// What one chunk may read.
@@ -345,7 +371,10 @@ impl Cost {
 }
 
 async fn check_chunk(ttx: &TenantTx<'_>, from: &[u8], end: &[u8], budget: Budget) -> Result<Chunk> {
-    let mut chunk = Chunk::default();
+    let mut chunk = Chunk {
+        quotas: Some(ttx.tenant().quotas),
+        ..Chunk::default()
+    };
     let (mut reads, mut bytes) = (0usize, 0usize);
     // The most one row has cost so far (its bytes and its point reads'): a page asks for as
     // many rows as the budget left would pay for at that cost, so the rows read past the
