@@ -7,7 +7,7 @@ use std::io::Cursor;
 
 use coditect_core::audit::Actor;
 use coditect_core::keys::TenantId;
-use coditect_core::model::{Plan, Project, Task};
+use coditect_core::model::{Plan, Project, Task, User};
 use coditect_core::ops::{
     self, CheckOptions, CheckReport, ExportOptions, ImportTarget, ViolationKind,
 };
@@ -103,9 +103,35 @@ pub async fn check_reports_each_violation_with_its_key(h: &dyn Harness) {
     };
     assert_eq!(stored.assignee, broken.assignee);
 
+    // A second user with the admin's email, record and index entry, past the uniqueness
+    // check.
+    let (email, twin) = {
+        let tx = db.begin().await.expect("begin");
+        let ttx = TenantTx::open(tx.as_ref(), t).await.expect("open");
+        let admin_user = p.admin.clone();
+        let mut twin = admin_user.clone();
+        twin.id = coditect_core::ids::UserId::generate();
+        let key = record::key_of::<User>(&ttx, twin.id);
+        drop(ttx);
+        tx.set(&key, &value::encode(&twin).expect("encode"))
+            .expect("set");
+        let index = |id: Uuid| pack(&(t.uuid(), "idx", "user_by_email", twin.email.as_str(), id));
+        tx.set(&index(twin.id.uuid()), &[]).expect("set");
+        tx.atomic_add(&pack(&(t.uuid(), "meta", "count", "user")), 1)
+            .expect("add");
+        tx.commit().await.expect("commit");
+        (index(admin_user.id.uuid()), index(twin.id.uuid()))
+    };
+
     let report = ops::check(db, t, &CheckOptions::default())
         .await
         .expect("check");
+    assert!(
+        has(&report, ViolationKind::UniqueValueTwice, &email)
+            && has(&report, ViolationKind::UniqueValueTwice, &twin),
+        "both entries of the email held twice: {:#?}",
+        report.violations
+    );
     for violation in &report.violations {
         println!("{violation}");
     }
@@ -175,7 +201,7 @@ pub async fn check_reports_each_violation_with_its_key(h: &dyn Harness) {
 /// refusal may hold) is reported by the check, and an import of it is refused before it goes
 /// live, so an import, migration or copy never activates more than the quotas allow.
 pub async fn quotas_hold_when_lowered_and_on_import(h: &dyn Harness) {
-    use coditect_core::model::{tenant, Role, Tenant, User};
+    use coditect_core::model::{tenant, Role, Tenant};
     use coditect_core::Principal;
     let db = h.backend();
     let db = db.as_ref();

@@ -8,7 +8,8 @@
 //!
 //! - every index entry points at a record that exists and holds the entry's values
 //!   ([`ViolationKind::IndexEntryDangling`], [`ViolationKind::IndexEntryStale`]);
-//! - every record is in each of its indexes ([`ViolationKind::IndexEntryMissing`]);
+//! - every record is in each of its indexes ([`ViolationKind::IndexEntryMissing`]), and no
+//!   two records share the values of a unique index ([`ViolationKind::UniqueValueTwice`]);
 //! - every reference of every record resolves ([`ViolationKind::DanglingReference`]) and has
 //!   its reverse entry `(t, "ref", target, id, source, field, source_id)`
 //!   ([`ViolationKind::ReverseReferenceMissing`]); every reverse entry names a record that
@@ -68,6 +69,9 @@ pub enum ViolationKind {
     IndexEntryStale,
     /// A record missing from one of its indexes (the key is the entry it lacks).
     IndexEntryMissing,
+    /// One of two or more entries of a unique index holding the same values (each is
+    /// reported at its key).
+    UniqueValueTwice,
     /// A record referring to a record that does not exist (the key is the referring record's).
     DanglingReference,
     /// A reference without its reverse entry (the key is the entry it lacks).
@@ -94,6 +98,7 @@ impl ViolationKind {
             ViolationKind::IndexEntryDangling => "index_entry_dangling",
             ViolationKind::IndexEntryStale => "index_entry_stale",
             ViolationKind::IndexEntryMissing => "index_entry_missing",
+            ViolationKind::UniqueValueTwice => "unique_value_twice",
             ViolationKind::DanglingReference => "dangling_reference",
             ViolationKind::ReverseReferenceMissing => "reverse_reference_missing",
             ViolationKind::ReverseReferenceStale => "reverse_reference_stale",
@@ -439,6 +444,25 @@ async fn judge(
                 return Ok(());
             };
             let id = keys::id_of_index_key(key)?;
+            if model.unique_indexes().contains(&index) {
+                // The entries with the same values: the key without its id.
+                let values = &key[..key.len().saturating_sub(PACKED_UUID_LEN)];
+                let end = keys::prefix_range_end(values)?;
+                let page = ttx
+                    .get_range(values, &end, RangeOptions::limit(2).snapshot())
+                    .await?;
+                cost.reads += 1;
+                cost.bytes += page.kvs.iter().map(|kv| kv.key.len()).sum::<usize>();
+                if page.kvs.len() > 1 {
+                    chunk.violations.push(Violation {
+                        kind: ViolationKind::UniqueValueTwice,
+                        key: key.to_vec(),
+                        detail: format!(
+                            "unique index {index} holds these values for another record too"
+                        ),
+                    });
+                }
+            }
             let record = keys::record_key(prefix, model.collection(), id);
             let found = match cost.get(ttx, &record).await? {
                 None => Some(format!(
@@ -631,6 +655,9 @@ async fn judge_record(
     Ok(())
 }
 
+/// Length of a tuple-encoded UUID (its code and 16 bytes), which ends every index entry.
+const PACKED_UUID_LEN: usize = 17;
+
 /// Collections of data kept beside the records of a model, keyed `(t, collection, id, ...)`
 /// by the owning record's id: a user's credential, a workflow's saved versions.
 const ATTACHED: [(&str, &str); 2] = [
@@ -664,6 +691,7 @@ trait Registered: Send + Sync {
     fn collection(&self) -> &'static str;
     fn what(&self) -> &'static str;
     fn indexes(&self) -> Vec<&'static str>;
+    fn unique_indexes(&self) -> Vec<&'static str>;
     fn describe(&self, prefix: &[u8], bytes: &[u8]) -> Result<Described>;
 }
 
@@ -678,6 +706,13 @@ impl<M: Model> Registered for Entry<M> {
     }
     fn indexes(&self) -> Vec<&'static str> {
         M::INDEXES.iter().map(|index| index.name).collect()
+    }
+    fn unique_indexes(&self) -> Vec<&'static str> {
+        M::INDEXES
+            .iter()
+            .filter(|index| index.unique)
+            .map(|index| index.name)
+            .collect()
     }
     fn describe(&self, prefix: &[u8], bytes: &[u8]) -> Result<Described> {
         let record: M = value::decode(bytes)?;
