@@ -236,6 +236,8 @@ macro_rules! model_suite {
             oversize_fields_are_refused_naming_model_and_field,
             a_refused_insert_leaves_no_index_entries,
             a_refused_email_change_keeps_the_email_index,
+            random_operations_with_ignored_failures_leave_a_clean_tenant,
+            run_in_tenant_refuses_a_transaction_an_operation_poisoned,
             an_index_value_too_large_for_a_key_is_refused_naming_its_field,
         );
     };

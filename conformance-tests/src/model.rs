@@ -186,9 +186,11 @@ pub(crate) async fn scan(db: &dyn KvBackend, begin: &[u8], end: &[u8]) -> Vec<(V
 // they use).
 mod access;
 mod ai;
+mod atomic;
 mod integrity;
 pub use access::*;
 pub use ai::*;
+pub use atomic::*;
 pub use integrity::*;
 
 // ---------------------------------------------------------------------------------------

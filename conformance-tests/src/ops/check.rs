@@ -7,7 +7,7 @@ use std::io::Cursor;
 
 use coditect_core::audit::Actor;
 use coditect_core::keys::TenantId;
-use coditect_core::model::{Plan, Project, Task};
+use coditect_core::model::{Plan, Project, Task, User};
 use coditect_core::ops::{
     self, CheckOptions, CheckReport, ExportOptions, ImportTarget, ViolationKind,
 };
@@ -103,9 +103,35 @@ pub async fn check_reports_each_violation_with_its_key(h: &dyn Harness) {
     };
     assert_eq!(stored.assignee, broken.assignee);
 
+    // A second user with the admin's email, record and index entry, past the uniqueness
+    // check.
+    let (email, twin) = {
+        let tx = db.begin().await.expect("begin");
+        let ttx = TenantTx::open(tx.as_ref(), t).await.expect("open");
+        let admin_user = p.admin.clone();
+        let mut twin = admin_user.clone();
+        twin.id = coditect_core::ids::UserId::generate();
+        let key = record::key_of::<User>(&ttx, twin.id);
+        drop(ttx);
+        tx.set(&key, &value::encode(&twin).expect("encode"))
+            .expect("set");
+        let index = |id: Uuid| pack(&(t.uuid(), "idx", "user_by_email", twin.email.as_str(), id));
+        tx.set(&index(twin.id.uuid()), &[]).expect("set");
+        tx.atomic_add(&pack(&(t.uuid(), "meta", "count", "user")), 1)
+            .expect("add");
+        tx.commit().await.expect("commit");
+        (index(admin_user.id.uuid()), index(twin.id.uuid()))
+    };
+
     let report = ops::check(db, t, &CheckOptions::default())
         .await
         .expect("check");
+    assert!(
+        has(&report, ViolationKind::UniqueValueTwice, &email)
+            && has(&report, ViolationKind::UniqueValueTwice, &twin),
+        "both entries of the email held twice: {:#?}",
+        report.violations
+    );
     for violation in &report.violations {
         println!("{violation}");
     }
@@ -168,4 +194,91 @@ pub async fn check_reports_each_violation_with_its_key(h: &dyn Harness) {
     ops::abort(db, copy, "test", &ops::ChunkOptions::default())
         .await
         .expect("abort drops it");
+}
+
+/// Quotas on every path: a quota is lowered to the current use but never under it; a tenant
+/// over its quota (its entry edited past the record layer, as a store from before this
+/// refusal may hold) is reported by the check, and an import of it is refused before it goes
+/// live, so an import, migration or copy never activates more than the quotas allow.
+pub async fn quotas_hold_when_lowered_and_on_import(h: &dyn Harness) {
+    use coditect_core::model::{tenant, Role, Tenant};
+    use coditect_core::Principal;
+    let db = h.backend();
+    let db = db.as_ref();
+    let p = provisioned(db, "quota.test", Plan::Starter).await;
+    let t = p.tenant.id;
+    let admin = Actor::Member(p.admin_member.id);
+    let tx = db.begin().await.expect("begin");
+    {
+        let ttx = TenantTx::open(tx.as_ref(), t).await.expect("open");
+        for n in 0..2 {
+            let user = User::new(format!("u{n}@quota.test"), "User", Role::Viewer);
+            record::insert(&ttx, admin, user).await.expect("user");
+        }
+    }
+    tx.commit().await.expect("commit");
+    let entry = |max_users| {
+        let mut entry = p.tenant.clone();
+        entry.quotas.max_users = max_users;
+        entry
+    };
+    // Three users: two is below the use, three is the use.
+    let refused = tenant::update_settings(db, Principal::System, entry(2)).await;
+    assert!(
+        matches!(
+            refused,
+            Err(Error::InvalidInput {
+                field: "max_users",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    let lowered = tenant::update_settings(db, Principal::System, entry(3))
+        .await
+        .expect("down to the use");
+    assert_eq!(lowered.quotas.max_users, 3);
+    let tx = db.begin().await.expect("begin");
+    {
+        let ttx = TenantTx::open(tx.as_ref(), t).await.expect("open");
+        let one_more = User::new("u9@quota.test", "User", Role::Viewer);
+        assert!(matches!(
+            record::insert(&ttx, admin, one_more).await,
+            Err(Error::QuotaExceeded { .. })
+        ));
+    }
+    drop(tx);
+    assert_checks_clean(db, t).await;
+
+    // Past the record layer: the entry says two.
+    let registry = pack(&("sys", "tenant", t.uuid()));
+    let tx = db.begin().await.expect("begin");
+    let bytes = tx.get(&registry, false).await.expect("get").expect("entry");
+    let mut stored: Tenant = value::decode(&bytes).expect("decode");
+    stored.quotas.max_users = 2;
+    tx.set(&registry, &value::encode(&stored).expect("encode"))
+        .expect("set");
+    tx.commit().await.expect("commit");
+    let report = ops::check(db, t, &CheckOptions::default())
+        .await
+        .expect("check");
+    let counter = pack(&(t.uuid(), "meta", "count", "user"));
+    assert!(
+        has(&report, ViolationKind::OverQuota, &counter),
+        "{:#?}",
+        report.violations
+    );
+    let bytes = export_bytes(db, t, &ExportOptions::default()).await;
+    let copy = TenantId::generate();
+    let refused = ops::import(
+        db,
+        Cursor::new(&bytes),
+        &ImportTarget::new_tenant(copy, "quota-copy.test"),
+        &ops::ChunkOptions::default(),
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(Error::Inconsistent { violations: 1, .. })),
+        "{refused:?}"
+    );
 }

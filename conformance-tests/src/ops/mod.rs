@@ -38,7 +38,9 @@ use crate::Harness;
 pub mod check;
 pub mod ownership;
 
-pub use check::check_reports_each_violation_with_its_key;
+pub use check::{
+    check_reports_each_violation_with_its_key, quotas_hold_when_lowered_and_on_import,
+};
 
 // ---------------------------------------------------------------------------------------
 // the probe
@@ -1193,6 +1195,7 @@ macro_rules! ops_suite {
             migrate_rekeys_a_tenant_audited_on_both_sides,
             analytics_never_single_out_a_tenant,
             check_reports_each_violation_with_its_key,
+            quotas_hold_when_lowered_and_on_import,
         );
     };
     (@cases $harness:expr; $($case:ident),+ $(,)?) => {

@@ -197,6 +197,22 @@ pub enum Error {
         limit: usize,
     },
 
+    /// A model operation failed after it had buffered part of its writes (the transaction's
+    /// size limit refused one of them part way), so the transaction holds half an
+    /// operation: it is poisoned, refuses every further write through its
+    /// [`TenantTx`](crate::TenantTx), and cannot commit (through
+    /// [`run_in_tenant`](crate::run_in_tenant) with this error naming the operation; a
+    /// transaction committed by its owner is refused as
+    /// [`TransactionTooLarge`](Error::TransactionTooLarge)). Drop it and run again, with
+    /// less in one transaction. Not retryable: the same body fails the same way.
+    #[error("transaction poisoned: {operation} failed part way ({cause}), so nothing of this transaction may commit")]
+    TransactionPoisoned {
+        /// The operation that failed (e.g. "insert of task 0192...").
+        operation: String,
+        /// Its error, in words.
+        cause: String,
+    },
+
     /// A tenant an import (or a migration or copy) was about to activate fails its
     /// [check](crate::ops::check()): it stays staged, not active. `first` is the first
     /// violation found. Not retryable.

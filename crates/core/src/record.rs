@@ -23,9 +23,13 @@
 //! - A model write is atomic inside its transaction: every check that can fail (validation,
 //!   sizes, existence, references, authorization, every unique index, the model's rules and
 //!   quotas) runs before the first key is buffered, so a refused insert, update or delete
-//!   leaves nothing behind and the transaction may go on and commit. (A write refused by the
-//!   transaction's own size limit part way is not covered: the caller must drop that
-//!   transaction.)
+//!   leaves nothing behind and the transaction may go on and commit. The one failure no check
+//!   can foresee, the transaction's own size limit refusing a write part way (its size is not
+//!   known to the layer), poisons the transaction instead: it refuses further writes and
+//!   cannot commit ([`Error::TransactionPoisoned`]), so half an
+//!   operation never lands. One that fails at its first key leaves the transaction as it was
+//!   (the bulk load "insert until the transaction is too large, then commit" keeps every
+//!   insert that succeeded).
 //! - Lists are pages with an opaque [`Cursor`], never unbounded.
 //!
 //! ```
@@ -582,9 +586,15 @@ fn check_collection<M: Model>() -> Result<()> {
 pub async fn insert<M: Model>(
     ttx: &TenantTx<'_>,
     by: impl Into<Principal>,
-    mut record: M,
+    record: M,
 ) -> Result<M> {
-    let by = by.into();
+    let id = record.id().uuid();
+    let operation = || format!("insert of {} {id}", M::WHAT);
+    ttx.atomically(operation, insert_inner(ttx, by.into(), record))
+        .await
+}
+
+async fn insert_inner<M: Model>(ttx: &TenantTx<'_>, by: Principal, mut record: M) -> Result<M> {
     let actor = by.actor();
     check_collection::<M>()?;
     audit::check_actor(ttx, actor).await?;
@@ -668,6 +678,18 @@ pub(crate) async fn update_authorized<M: Model>(
 }
 
 async fn update_inner<M: Model>(
+    ttx: &TenantTx<'_>,
+    by: Principal,
+    record: M,
+    checked: bool,
+) -> Result<M> {
+    let id = record.id().uuid();
+    let operation = || format!("update of {} {id}", M::WHAT);
+    ttx.atomically(operation, update_unguarded(ttx, by, record, checked))
+        .await
+}
+
+async fn update_unguarded<M: Model>(
     ttx: &TenantTx<'_>,
     by: Principal,
     mut record: M,
@@ -806,7 +828,12 @@ pub async fn delete<M: Model>(
     by: impl Into<Principal>,
     id: M::Id,
 ) -> Result<M> {
-    let by = by.into();
+    let operation = || format!("delete of {} {}", M::WHAT, id.uuid());
+    ttx.atomically(operation, delete_inner::<M>(ttx, by.into(), id))
+        .await
+}
+
+async fn delete_inner<M: Model>(ttx: &TenantTx<'_>, by: Principal, id: M::Id) -> Result<M> {
     let actor = by.actor();
     check_collection::<M>()?;
     audit::check_actor(ttx, actor).await?;

@@ -139,7 +139,13 @@ pub struct RetryTx {
     attempt: u32,
     maybe_committed: bool,
     memory: Memory,
+    /// Set when a model operation failed part way ([`Error::TransactionPoisoned`]): the
+    /// loop then refuses to commit this attempt.
+    poison: Poison,
 }
+
+/// The poisoning of one attempt: the operation that failed part way, and its error.
+type Poison = Arc<Mutex<Option<(String, String)>>>;
 
 /// What the attempts of one [`run`] call leave for each other, by key: in memory only.
 type Memory = Arc<Mutex<BTreeMap<Vec<u8>, Vec<u8>>>>;
@@ -163,6 +169,15 @@ impl RetryTx {
             .unwrap_or_else(|p| p.into_inner())
             .get(key)
             .cloned()
+    }
+
+    /// Marks this attempt poisoned by `operation`, which failed with `cause` after buffering
+    /// part of its writes: the loop refuses to commit it ([`Error::TransactionPoisoned`]).
+    pub(crate) fn poison(&self, operation: &str, cause: &str) {
+        let mut poison = self.poison.lock().unwrap_or_else(|p| p.into_inner());
+        if poison.is_none() {
+            *poison = Some((operation.to_owned(), cause.to_owned()));
+        }
     }
 
     /// Which attempt this is, from 1.
@@ -263,11 +278,13 @@ where
     Fut: Future<Output = Result<T>>,
 {
     let tx = Arc::new(backend.begin().await?);
+    let poison = Poison::default();
     let handle = RetryTx {
         tx: Arc::clone(&tx),
         attempt,
         maybe_committed,
         memory: Arc::clone(memory),
+        poison: Arc::clone(&poison),
     };
     // The body is called inside the replaying scope too, so records it builds before its
     // first `.await` also get the run's ids.
@@ -275,6 +292,10 @@ where
     let tx = Arc::try_unwrap(tx).map_err(|_| {
         Error::TransactionClosed("a clone of the RetryTx outlived the body, so it cannot commit")
     })?;
+    let poisoned = poison.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some((operation, cause)) = poisoned {
+        return Err(Error::TransactionPoisoned { operation, cause });
+    }
     let commit = tx.commit().await?;
     Ok((value, commit))
 }

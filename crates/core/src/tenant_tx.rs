@@ -6,12 +6,17 @@
 //! error, never a silent cross-tenant read or write. The guard is written once, here.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use crate::audit;
 use crate::error::{Error, Result};
 use crate::keys::{self, TenantId};
 use crate::kv::{prefix_end, CommitInfo, KvBackend, RangeOptions, RangePage, Transaction};
+use crate::limits::{
+    conflict_range_size, key_conflict_size, mutation_size, MAX_KEY_SIZE, MAX_TRANSACTION_SIZE,
+    MAX_VALUE_SIZE,
+};
 use crate::model::tenant::{Tenant, TenantStatus};
 use crate::retry::{run, RetryOptions, RetryTx};
 
@@ -38,6 +43,11 @@ pub struct TenantTx<'t> {
     end: Vec<u8>,
     /// Orders the audit events of this transaction, which all share one commit versionstamp.
     audit_sequence: AtomicU16,
+    /// Writes buffered through this so far: how an operation tells whether it buffered
+    /// anything before it failed ([`atomically`](TenantTx::atomically)).
+    writes: AtomicU64,
+    /// The operation that poisoned the transaction, and its error.
+    poisoned: Mutex<Option<(String, String)>>,
 }
 
 impl<'t> TenantTx<'t> {
@@ -93,6 +103,8 @@ impl<'t> TenantTx<'t> {
             prefix,
             end,
             audit_sequence: AtomicU16::new(0),
+            writes: AtomicU64::new(0),
+            poisoned: Mutex::new(None),
         }
     }
 
@@ -142,6 +154,101 @@ impl<'t> TenantTx<'t> {
     /// The prefix every key of this tenant starts with.
     pub fn prefix(&self) -> &[u8] {
         &self.prefix
+    }
+
+    /// Counts a write that the transaction buffered; refuses every write once poisoned
+    /// (checked before the write by [`check_key`](Self::check_key)'s callers through
+    /// [`check_writable`](Self::check_writable)).
+    fn written(&self, result: Result<()>) -> Result<()> {
+        if result.is_ok() {
+            self.writes.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// [`Error::TransactionPoisoned`] once an operation has poisoned the transaction.
+    fn check_writable(&self) -> Result<()> {
+        let poisoned = self.poisoned.lock().unwrap_or_else(|p| p.into_inner());
+        match &*poisoned {
+            Some((operation, cause)) => Err(Error::TransactionPoisoned {
+                operation: operation.clone(),
+                cause: cause.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs the model operation `body`, which must make every check before it buffers its
+    /// first key. Should it fail all the same after buffering some (the transaction's size
+    /// limit refusing a write part way, which no check before it can foresee: the
+    /// transaction's size is not known here), the transaction is poisoned, naming
+    /// `operation`: every later write through this `TenantTx` is refused, the retry loop of
+    /// [`run_in_tenant`] refuses to commit it ([`Error::TransactionPoisoned`]), and a
+    /// transaction its owner commits is refused too, because poisoning adds read conflict
+    /// ranges that take its counted size past [`MAX_TRANSACTION_SIZE`] (a commit the
+    /// contract must refuse as [`Error::TransactionTooLarge`]). An operation that fails
+    /// before its first key leaves the transaction as it was: it may go on and commit.
+    ///
+    /// Two operations run concurrently on one `TenantTx` (joined futures) share the count of
+    /// writes, so a failure of one while the other writes poisons too: never too little.
+    pub(crate) async fn atomically<T>(
+        &self,
+        operation: impl FnOnce() -> String,
+        body: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let before = self.writes.load(Ordering::Relaxed);
+        let result = body.await;
+        if let Err(error) = &result {
+            if self.writes.load(Ordering::Relaxed) != before {
+                self.poison(operation(), error);
+            }
+        }
+        result
+    }
+
+    /// The operation that poisoned this transaction and its error, if one did.
+    pub fn poisoned(&self) -> Option<(String, String)> {
+        self.poisoned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn poison(&self, operation: String, error: &Error) {
+        let cause = error.to_string();
+        {
+            let mut poisoned = self.poisoned.lock().unwrap_or_else(|p| p.into_inner());
+            if poisoned.is_some() {
+                return;
+            }
+            *poisoned = Some((operation.clone(), cause.clone()));
+        }
+        if let Handle::Retry(tx) = &self.tx {
+            tx.poison(&operation, &cause);
+        }
+        // Whoever commits: read conflict ranges count towards the size and are never refused
+        // for it, so these take the transaction past the limit and its commit is refused.
+        // After a write refused for size, the transaction was within one write of the
+        // limit (a write counts at most a largest key and value and its conflict range);
+        // otherwise it may have been empty, and the whole limit is added.
+        let needed = match error {
+            Error::TransactionTooLarge { .. } => {
+                mutation_size(MAX_KEY_SIZE, MAX_VALUE_SIZE) + key_conflict_size(MAX_KEY_SIZE)
+            }
+            _ => MAX_TRANSACTION_SIZE,
+        } + 1;
+        let mut begin = self.prefix.clone();
+        begin.resize(MAX_KEY_SIZE, 0);
+        let mut end = begin.clone();
+        if let Some(last) = end.last_mut() {
+            *last = 1;
+        }
+        let each = conflict_range_size(begin.len(), end.len());
+        for _ in 0..needed.div_ceil(each) {
+            // A refusal here cannot make the commit succeed; the loop of run_in_tenant
+            // refuses it by the poison mark anyway.
+            let _ = self.tx().add_read_conflict_range(&begin, &end);
+        }
     }
 
     fn check_key(&self, key: &[u8]) -> Result<()> {
@@ -216,45 +323,51 @@ impl<'t> TenantTx<'t> {
 
     /// Buffers `key = value`; `key` must be inside the tenant and outside its audit events.
     pub fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.check_writable()?;
         self.check_key(key)?;
         self.check_unprotected(key, None)?;
-        self.tx().set(key, value)
+        self.written(self.tx().set(key, value))
     }
 
     /// Buffers the removal of `key`, which must be inside the tenant and not an audit event.
     pub fn clear(&self, key: &[u8]) -> Result<()> {
+        self.check_writable()?;
         self.check_key(key)?;
         self.check_unprotected(key, None)?;
-        self.tx().clear(key)
+        self.written(self.tx().clear(key))
     }
 
     /// Buffers the removal of `[begin, end)`, which must be inside the tenant and not reach
     /// its audit events.
     pub fn clear_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
+        self.check_writable()?;
         self.check_range(begin, end)?;
         self.check_unprotected(begin, Some(end))?;
-        self.tx().clear_range(begin, end)
+        self.written(self.tx().clear_range(begin, end))
     }
 
     /// Buffers `key = value` in a range the public [`set`](TenantTx::set) refuses (reverse
     /// references, the audit trail's seal state, carried chain and lineage records): for the
     /// record layer, the audit module and import only.
     pub(crate) fn set_protected(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.check_writable()?;
         self.check_key(key)?;
-        self.tx().set(key, value)
+        self.written(self.tx().set(key, value))
     }
 
     /// Buffers the removal of `key` in a range the public [`clear`](TenantTx::clear) refuses
     /// (reverse references): for the record layer only.
     pub(crate) fn clear_protected(&self, key: &[u8]) -> Result<()> {
+        self.check_writable()?;
         self.check_key(key)?;
-        self.tx().clear(key)
+        self.written(self.tx().clear(key))
     }
 
     /// Buffers an atomic add to a counter inside the tenant.
     pub(crate) fn atomic_add(&self, key: &[u8], delta: i64) -> Result<()> {
+        self.check_writable()?;
         self.check_key(key)?;
-        self.tx().atomic_add(key, delta)
+        self.written(self.tx().atomic_add(key, delta))
     }
 
     /// Buffers a versionstamped key inside the tenant.
@@ -264,8 +377,9 @@ impl<'t> TenantTx<'t> {
         offset: u32,
         value: &[u8],
     ) -> Result<()> {
+        self.check_writable()?;
         self.check_key(key)?;
-        self.tx().set_versionstamped_key(key, offset, value)
+        self.written(self.tx().set_versionstamped_key(key, offset, value))
     }
 
     /// The next user version for an audit key of this transaction.

@@ -242,7 +242,8 @@ pub(crate) async fn register(tx: &dyn Transaction, tenant: &Tenant) -> Result<Ve
 /// the domain changes, audited in the tenant. Only the system and the tenant's Admins may
 /// ([`Error::Forbidden`] otherwise: the right to update [`ResourceKind::Tenant`] tenant-wide);
 /// the status is not a setting: a different status is [`Error::InvalidInput`], and changes
-/// through [`set_status`]. While an export, import, erase or migration holds the tenant the
+/// through [`set_status`]. A quota lowered below what it counts now (users, projects,
+/// agents) is [`Error::InvalidInput`] naming it: down to the current use, never under. While an export, import, erase or migration holds the tenant the
 /// update is refused ([`Error::OperationPending`]), changing nothing.
 pub async fn update(
     tx: &dyn Transaction,
@@ -267,7 +268,55 @@ pub async fn update(
     );
     rbac::authorize(&ttx, by, Action::Update, &resource).await?;
     crate::ops::state::refuse_if_pending(tx, tenant.id).await?;
+    refuse_quota_below_use(&ttx, &before.quotas, &tenant.quotas).await?;
     write_entry(tx, &ttx, by.actor(), (&before_bytes, &before), tenant).await
+}
+
+/// What each quota counts: its name, the counter and the quota in `quotas`.
+pub(crate) fn quota_counters(quotas: &Quotas) -> [(&'static str, &'static str, i64); 3] {
+    [
+        (
+            "max_users",
+            <crate::model::User as crate::record::Model>::COLLECTION,
+            quotas.max_users,
+        ),
+        (
+            "max_projects",
+            <crate::model::Project as crate::record::Model>::COLLECTION,
+            quotas.max_projects,
+        ),
+        (
+            "max_agents",
+            crate::model::member::AGENTS,
+            quotas.max_agents,
+        ),
+    ]
+}
+
+/// [`Error::InvalidInput`] naming the quota when a quota is lowered below what it counts now
+/// (a quota may come down to the current use, never under it). The counters are read in
+/// the transaction, so a concurrent create conflicts with the change instead of slipping
+/// past it (and a create reads the registry entry this change writes).
+async fn refuse_quota_below_use(ttx: &TenantTx<'_>, before: &Quotas, after: &Quotas) -> Result<()> {
+    for ((field, counter, old), (_, _, new)) in quota_counters(before)
+        .into_iter()
+        .zip(quota_counters(after))
+    {
+        let lowered = new != UNLIMITED && (old == UNLIMITED || new < old);
+        if !lowered {
+            continue;
+        }
+        let used = crate::record::count(ttx, counter).await?;
+        if used > new {
+            return Err(Error::InvalidInput {
+                field,
+                reason: format!(
+                    "{used} are in use, more than the new quota of {new}: remove some first"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Sets a tenant's status (suspend, activate): the platform operator's (and the system's)

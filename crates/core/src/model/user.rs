@@ -261,7 +261,18 @@ pub async fn set_password_with(
     password: &str,
     params: Params,
 ) -> Result<()> {
-    let by = by.into();
+    let operation = || format!("password change of user {}", user.uuid());
+    let change = set_password_inner(ttx, by.into(), user, password, params);
+    ttx.atomically(operation, change).await
+}
+
+async fn set_password_inner(
+    ttx: &TenantTx<'_>,
+    by: Principal,
+    user: UserId,
+    password: &str,
+    params: Params,
+) -> Result<()> {
     let actor = by.actor();
     audit::check_actor(ttx, actor).await?;
     let mut record = record::require_unchecked::<User>(ttx, user).await?;

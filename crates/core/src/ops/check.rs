@@ -1,20 +1,23 @@
 //! `tenant check`: walks one tenant in chunks and verifies the invariants the record layer
 //! keeps, reporting every violation with its key.
 //!
-//! What is checked, for every model of the [registry](MODELS) (generic: each model's
-//! [`INDEXES`](Model::INDEXES), [`references`](Model::references),
+//! What is checked, for every model of the crate's registry of its 19 models (generic:
+//! each model's [`INDEXES`](Model::INDEXES), [`references`](Model::references),
 //! [`counters`](Model::counters) and [`counted`](Model::counted) say what its records must
 //! have, so no model has a check of its own):
 //!
 //! - every index entry points at a record that exists and holds the entry's values
 //!   ([`ViolationKind::IndexEntryDangling`], [`ViolationKind::IndexEntryStale`]);
-//! - every record is in each of its indexes ([`ViolationKind::IndexEntryMissing`]);
+//! - every record is in each of its indexes ([`ViolationKind::IndexEntryMissing`]), and no
+//!   two records share the values of a unique index ([`ViolationKind::UniqueValueTwice`]);
 //! - every reference of every record resolves ([`ViolationKind::DanglingReference`]) and has
 //!   its reverse entry `(t, "ref", target, id, source, field, source_id)`
 //!   ([`ViolationKind::ReverseReferenceMissing`]); every reverse entry names a record that
 //!   still refers so ([`ViolationKind::ReverseReferenceStale`]);
 //! - every counter `(t, "meta", "count", name)` and `(t, "meta", "record_count", collection,
 //!   id)` equals what the records say it counts ([`ViolationKind::CounterMismatch`]);
+//! - no quota of the tenant's entry is passed ([`ViolationKind::OverQuota`]): how an
+//!   import, migration or copy applies the quotas of what it activates;
 //! - data kept beside a record (a user's credential, a workflow's saved versions) has its
 //!   record ([`ViolationKind::OrphanedData`]); a record decodes and sits under its own id
 //!   ([`ViolationKind::Undecodable`]);
@@ -45,6 +48,7 @@ use crate::error::{Error, Result};
 use crate::keys::{self, TenantId};
 use crate::kv::{key_after, KvBackend, RangeOptions};
 use crate::model::role::Role;
+use crate::model::tenant::{quota_counters, Quotas, UNLIMITED};
 use crate::model::{
     AgentConfig, AgentExecution, AgentInstance, ApiKey, Comment, Conversation, Entity, File,
     Member, Message, Project, RoleAssignment, Session, Setting, Task, Usage, User, Workflow,
@@ -65,6 +69,9 @@ pub enum ViolationKind {
     IndexEntryStale,
     /// A record missing from one of its indexes (the key is the entry it lacks).
     IndexEntryMissing,
+    /// One of two or more entries of a unique index holding the same values (each is
+    /// reported at its key).
+    UniqueValueTwice,
     /// A record referring to a record that does not exist (the key is the referring record's).
     DanglingReference,
     /// A reference without its reverse entry (the key is the entry it lacks).
@@ -75,6 +82,9 @@ pub enum ViolationKind {
     CounterMismatch,
     /// Data kept beside a record (a credential, a workflow's saved version) whose record is gone.
     OrphanedData,
+    /// More records than the tenant's quota allows (the key is the counter's): a tenant
+    /// brought in by an import, migration or copy must fit the quotas of its entry.
+    OverQuota,
     /// The audit trail is not as sealed, or its indexes disagree with its events
     /// ([`audit::verify`](crate::audit::verify())).
     Audit(TamperKind),
@@ -88,11 +98,13 @@ impl ViolationKind {
             ViolationKind::IndexEntryDangling => "index_entry_dangling",
             ViolationKind::IndexEntryStale => "index_entry_stale",
             ViolationKind::IndexEntryMissing => "index_entry_missing",
+            ViolationKind::UniqueValueTwice => "unique_value_twice",
             ViolationKind::DanglingReference => "dangling_reference",
             ViolationKind::ReverseReferenceMissing => "reverse_reference_missing",
             ViolationKind::ReverseReferenceStale => "reverse_reference_stale",
             ViolationKind::CounterMismatch => "counter_mismatch",
             ViolationKind::OrphanedData => "orphaned_data",
+            ViolationKind::OverQuota => "over_quota",
             ViolationKind::Audit(_) => "audit",
         }
     }
@@ -238,6 +250,7 @@ pub async fn check(
     let (mut from, end) = tenant.range();
     let mut expected: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
     let mut stored: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
+    let mut quotas: Option<Quotas> = None;
     let budget = Budget {
         reads: options.chunk_reads.max(1),
         bytes: options.chunk_bytes.max(1),
@@ -261,9 +274,25 @@ pub async fn check(
             *total = total.wrapping_add(amount);
         }
         stored.extend(chunk.stored);
+        quotas = chunk.quotas.or(quotas);
         match chunk.next {
             Some(next) => from = next,
             None => break,
+        }
+    }
+    if let Some(quotas) = &quotas {
+        let prefix = tenant.prefix();
+        for (field, counter, quota) in quota_counters(quotas) {
+            let key = keys::counter_key(&prefix, counter);
+            let used = expected.get(&key).copied().unwrap_or(0);
+            if quota != UNLIMITED && used > quota {
+                let violation = Violation {
+                    kind: ViolationKind::OverQuota,
+                    key,
+                    detail: format!("{used} records counted, more than its {field} of {quota}"),
+                };
+                report.push(violation, options.max_violations);
+            }
         }
     }
     let names: BTreeSet<&Vec<u8>> = expected.keys().chain(stored.keys()).collect();
@@ -318,6 +347,8 @@ struct Chunk {
     stored: BTreeMap<Vec<u8>, i64>,
     /// Where the next chunk starts, or `None` at the end of the tenant.
     next: Option<Vec<u8>>,
+    /// The tenant's quotas, as its registry entry says.
+    quotas: Option<Quotas>,
 }
 
 /// What one chunk may read.
@@ -345,7 +376,10 @@ impl Cost {
 }
 
 async fn check_chunk(ttx: &TenantTx<'_>, from: &[u8], end: &[u8], budget: Budget) -> Result<Chunk> {
-    let mut chunk = Chunk::default();
+    let mut chunk = Chunk {
+        quotas: Some(ttx.tenant().quotas),
+        ..Chunk::default()
+    };
     let (mut reads, mut bytes) = (0usize, 0usize);
     // The most one row has cost so far (its bytes and its point reads'): a page asks for as
     // many rows as the budget left would pay for at that cost, so the rows read past the
@@ -410,6 +444,25 @@ async fn judge(
                 return Ok(());
             };
             let id = keys::id_of_index_key(key)?;
+            if model.unique_indexes().contains(&index) {
+                // The entries with the same values: the key without its id.
+                let values = &key[..key.len().saturating_sub(PACKED_UUID_LEN)];
+                let end = keys::prefix_range_end(values)?;
+                let page = ttx
+                    .get_range(values, &end, RangeOptions::limit(2).snapshot())
+                    .await?;
+                cost.reads += 1;
+                cost.bytes += page.kvs.iter().map(|kv| kv.key.len()).sum::<usize>();
+                if page.kvs.len() > 1 {
+                    chunk.violations.push(Violation {
+                        kind: ViolationKind::UniqueValueTwice,
+                        key: key.to_vec(),
+                        detail: format!(
+                            "unique index {index} holds these values for another record too"
+                        ),
+                    });
+                }
+            }
             let record = keys::record_key(prefix, model.collection(), id);
             let found = match cost.get(ttx, &record).await? {
                 None => Some(format!(
@@ -602,6 +655,9 @@ async fn judge_record(
     Ok(())
 }
 
+/// Length of a tuple-encoded UUID (its code and 16 bytes), which ends every index entry.
+const PACKED_UUID_LEN: usize = 17;
+
 /// Collections of data kept beside the records of a model, keyed `(t, collection, id, ...)`
 /// by the owning record's id: a user's credential, a workflow's saved versions.
 const ATTACHED: [(&str, &str); 2] = [
@@ -635,6 +691,7 @@ trait Registered: Send + Sync {
     fn collection(&self) -> &'static str;
     fn what(&self) -> &'static str;
     fn indexes(&self) -> Vec<&'static str>;
+    fn unique_indexes(&self) -> Vec<&'static str>;
     fn describe(&self, prefix: &[u8], bytes: &[u8]) -> Result<Described>;
 }
 
@@ -649,6 +706,13 @@ impl<M: Model> Registered for Entry<M> {
     }
     fn indexes(&self) -> Vec<&'static str> {
         M::INDEXES.iter().map(|index| index.name).collect()
+    }
+    fn unique_indexes(&self) -> Vec<&'static str> {
+        M::INDEXES
+            .iter()
+            .filter(|index| index.unique)
+            .map(|index| index.name)
+            .collect()
     }
     fn describe(&self, prefix: &[u8], bytes: &[u8]) -> Result<Described> {
         let record: M = value::decode(bytes)?;
