@@ -146,7 +146,7 @@ pub async fn random_operations_with_ignored_failures_leave_a_clean_tenant(h: &dy
                         None => Ok(()),
                     },
                     6 => {
-                        let user = User::new(emails(rng.u64(..40)), "someone", Role::Viewer);
+                        let user = User::new(emails(rng.u64(..40)), "someone", UserRole::Viewer);
                         let id = user.id;
                         let inserted = record::insert(&ttx, by, user).await.map(|_| ());
                         if inserted.is_ok() {

@@ -201,7 +201,7 @@ pub async fn check_reports_each_violation_with_its_key(h: &dyn Harness) {
 /// refusal may hold) is reported by the check, and an import of it is refused before it goes
 /// live, so an import, migration or copy never activates more than the quotas allow.
 pub async fn quotas_hold_when_lowered_and_on_import(h: &dyn Harness) {
-    use coditect_core::model::{tenant, Role, Tenant};
+    use coditect_core::model::{tenant, Tenant, UserRole};
     use coditect_core::Principal;
     let db = h.backend();
     let db = db.as_ref();
@@ -212,7 +212,7 @@ pub async fn quotas_hold_when_lowered_and_on_import(h: &dyn Harness) {
     {
         let ttx = TenantTx::open(tx.as_ref(), t).await.expect("open");
         for n in 0..2 {
-            let user = User::new(format!("u{n}@quota.test"), "User", Role::Viewer);
+            let user = User::new(format!("u{n}@quota.test"), "User", UserRole::Viewer);
             record::insert(&ttx, admin, user).await.expect("user");
         }
     }
@@ -241,7 +241,7 @@ pub async fn quotas_hold_when_lowered_and_on_import(h: &dyn Harness) {
     let tx = db.begin().await.expect("begin");
     {
         let ttx = TenantTx::open(tx.as_ref(), t).await.expect("open");
-        let one_more = User::new("u9@quota.test", "User", Role::Viewer);
+        let one_more = User::new("u9@quota.test", "User", UserRole::Viewer);
         assert!(matches!(
             record::insert(&ttx, admin, one_more).await,
             Err(Error::QuotaExceeded { .. })
