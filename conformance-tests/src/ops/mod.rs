@@ -39,6 +39,7 @@ pub mod check;
 pub mod ownership;
 
 pub use check::{
+    an_import_writes_the_reverse_references_an_old_store_lacks,
     check_reports_each_violation_with_its_key, quotas_hold_when_lowered_and_on_import,
 };
 
@@ -1196,6 +1197,7 @@ macro_rules! ops_suite {
             analytics_never_single_out_a_tenant,
             check_reports_each_violation_with_its_key,
             quotas_hold_when_lowered_and_on_import,
+            an_import_writes_the_reverse_references_an_old_store_lacks,
         );
     };
     (@cases $harness:expr; $($case:ident),+ $(,)?) => {

@@ -177,6 +177,12 @@ pub struct CheckOptions {
     pub audit: bool,
     /// The retry loop each chunk runs in.
     pub retry: RetryOptions,
+    /// Write the reverse-reference entries the walk finds missing instead of reporting them
+    /// ([`CheckReport::repaired`]), in a transaction of their own after each chunk: for a
+    /// tenant nobody writes to (an import's staged copy). Records written before the reverse
+    /// index existed have none until their next update; this is that update's write, done
+    /// at once. Off by default: a check changes nothing.
+    pub repair_reverse_references: bool,
 }
 
 impl Default for CheckOptions {
@@ -188,6 +194,7 @@ impl Default for CheckOptions {
             max_violations: 1_000,
             audit: true,
             retry: RetryOptions::default(),
+            repair_reverse_references: false,
         }
     }
 }
@@ -207,6 +214,9 @@ pub struct CheckReport {
     pub counters: u64,
     /// Transactions the walk took.
     pub chunks: u64,
+    /// Missing reverse-reference entries written
+    /// ([`CheckOptions::repair_reverse_references`]).
+    pub repaired: u64,
     /// Audit events verified, when the audit trail was checked and verified clean.
     pub audit_events: Option<u64>,
     /// The violations, in the order found (at most [`CheckOptions::max_violations`]).
@@ -243,6 +253,7 @@ pub async fn check(
         unrecognised: 0,
         counters: 0,
         chunks: 0,
+        repaired: 0,
         audit_events: None,
         violations: Vec::new(),
         violation_count: 0,
@@ -266,7 +277,28 @@ pub async fn check(
         report.keys += chunk.keys;
         report.records += chunk.records;
         report.unrecognised += chunk.unrecognised;
-        for violation in chunk.violations {
+        let mut violations = chunk.violations;
+        if options.repair_reverse_references {
+            let missing: Vec<Vec<u8>> = violations
+                .iter()
+                .filter(|v| v.kind == ViolationKind::ReverseReferenceMissing)
+                .map(|v| v.key.clone())
+                .collect();
+            if !missing.is_empty() {
+                let missing = &missing;
+                run(db, &options.retry, |tx| async move {
+                    let ttx = TenantTx::open_any_status(&*tx, tenant).await?;
+                    for key in missing {
+                        ttx.set_protected(key, &[])?;
+                    }
+                    Ok(())
+                })
+                .await?;
+                report.repaired += missing.len() as u64;
+                violations.retain(|v| v.kind != ViolationKind::ReverseReferenceMissing);
+            }
+        }
+        for violation in violations {
             report.push(violation, options.max_violations);
         }
         for (key, amount) in chunk.expected {

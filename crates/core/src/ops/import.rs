@@ -187,6 +187,10 @@ pub(crate) async fn import_as<R: Read + Seek>(
             chunk_bytes: options.bytes(),
             audit: false,
             retry: options.retry.clone(),
+            // A backup of records stored before the reverse index existed carries none of
+            // their reverse entries: the staged copy gets them now, as their next update
+            // would write them.
+            repair_reverse_references: true,
             ..CheckOptions::default()
         },
     )
