@@ -496,7 +496,7 @@ impl Model {
             return Outcome::Committed(tx.read_version, versionstamp(tx.read_version, 0));
         }
         // The resolver finds a commit too old only when it has read conflict ranges
-        // (FoundationDB's fdbserver/SkipList.cpp).
+        // (FoundationDB 7.3.79's fdbserver/SkipList.cpp line 837).
         let has_reads = tx.reads.iter().any(|(b, e)| b < e);
         if has_reads && self.too_old(&tx) {
             return Outcome::TooOld;

@@ -7,8 +7,10 @@
 //! `coditect_core::limits`): a transaction's size counts mutations *and* conflict ranges
 //! (`Transaction::getSize`, `fdbclient/NativeAPI.actor.cpp`), a versionstamped key counts its
 //! 4-byte offset suffix, reading where this transaction's own versionstamped keys may land is
-//! `accessed_unreadable` (`fdbclient/ReadYourWrites.actor.cpp`), and only a commit with read
-//! conflict ranges can be too old (`fdbserver/SkipList.cpp`).
+//! `accessed_unreadable` (`fdbclient/ReadYourWrites.actor.cpp` lines 2266-2271 mark the range,
+//! `fdbclient/RYWIterator.cpp` lines 45-46 and 75-76 throw), and only a commit with read
+//! conflict ranges can be too old (`fdbserver/SkipList.cpp` line 837). Line numbers are at tag
+//! 7.3.79 of github.com/apple/foundationdb.
 
 use coditect_core::limits::{
     clear_range_size, set_size, versionstamp_split_size, versionstamped_key_size,

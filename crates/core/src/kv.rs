@@ -268,7 +268,8 @@ pub fn check_versionstamped_key(key: &[u8]) -> Result<()> {
 
 /// The keys a versionstamped key with its placeholder at `offset` may become, as a range
 /// `[begin, end)`: the key with the placeholder all 0x00 to the key with it all 0xFF, followed
-/// by 0x00. FoundationDB's `getVersionstampKeyRange` (`fdbclient/ReadYourWrites.actor.cpp`)
+/// by 0x00. FoundationDB's `getVersionstampKeyRange` (7.3.79,
+/// `fdbclient/include/fdbclient/Atomic.h` lines 268-287)
 /// starts the range at the transaction's read version when it knows it; starting at zero is a
 /// superset, so a read the embedded backends allow FoundationDB allows too. The offset must
 /// fit ([`check_versionstamp_offset`]).

@@ -72,7 +72,9 @@ pub const MAX_KEY_SIZE: usize = 10_000;
 
 /// Largest key given to [`set_versionstamped_key`](crate::Transaction::set_versionstamped_key),
 /// in bytes: FoundationDB checks the key with its 4-byte offset suffix against
-/// [`MAX_KEY_SIZE`] (`fdbclient/ReadYourWrites.actor.cpp`, `atomicOp`), so 9,996.
+/// [`MAX_KEY_SIZE`] (7.3.79, `fdbclient/ReadYourWrites.actor.cpp` line 2237 in `atomicOp`,
+/// where the key still carries the suffix; `getMaxWriteKeySize`, `fdbclient/NativeAPI.actor.cpp`
+/// lines 11833-11837; `KEY_SIZE_LIMIT` 1e4, `fdbclient/ClientKnobs.cpp` line 79), so 9,996.
 pub const MAX_VERSIONSTAMPED_KEY_SIZE: usize = MAX_KEY_SIZE - 4;
 
 /// Largest value, in bytes. A longer value is

@@ -190,7 +190,7 @@ impl<S: BaseStore> Shared<S> {
             });
         }
         // FoundationDB's resolver refuses a too-old commit only when it has read conflict
-        // ranges (fdbserver/SkipList.cpp): blind and snapshot-only writes still commit.
+        // ranges (7.3.79, fdbserver/SkipList.cpp line 837): blind and snapshot-only writes still commit.
         if !reads.is_empty() && self.is_too_old(started) {
             return Err(Error::TransactionTooOld);
         }

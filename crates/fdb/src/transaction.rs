@@ -8,8 +8,8 @@
 //!   versionstamp offset), because FoundationDB's `set` cannot fail: it defers a size error to
 //!   `commit`, and it silently answers "no value" to a read of a key that is too long;
 //! - the transaction's size is counted the way the engine counts it (mutations and conflict
-//!   ranges, reads included: `coditect_core::limits`, an upper bound of FoundationDB's own
-//!   figure), so the write that would take it past [`MAX_TRANSACTION_SIZE`] is refused where
+//!   ranges, reads included, and the clears FoundationDB splits: `coditect_core::limits`, an
+//!   upper bound of FoundationDB 7.3's own figure), so the write that would take it past [`MAX_TRANSACTION_SIZE`] is refused where
 //!   the engine refuses it, and a commit the reads took past it is refused before sending;
 //! - a versionstamped key longer than 9,996 bytes is refused before sending;
 //! - a read more than [`MAX_READ_VERSION_AGE`] after the transaction's first read is
@@ -31,12 +31,13 @@ use std::time::Instant;
 use async_trait::async_trait;
 use coditect_core::limits::{
     atomic_size, clear_range_size, clear_size, conflict_range_size, key_conflict_size, set_size,
-    versionstamped_key_size, MAX_READ_VERSION_AGE, MAX_TRANSACTION_SIZE, VERSIONSTAMP_LEN,
+    versionstamp_split_size, versionstamped_key_size, CLEARED_KEY_SPLIT, MAX_READ_VERSION_AGE,
+    MAX_TRANSACTION_SIZE, VERSIONSTAMP_LEN,
 };
 use coditect_core::{
     check_key, check_value, check_versionstamp_offset, check_versionstamped_key, versionstamp,
-    CommitInfo, Error, KeyValue, RangeOptions, RangePage, Result, Transaction,
-    RANGE_PAGE_MAX_BYTES, RANGE_PAGE_MAX_ROWS,
+    versionstamp_unreadable_range, CommitInfo, Error, KeyValue, RangeOptions, RangePage, Result,
+    Transaction, RANGE_PAGE_MAX_BYTES, RANGE_PAGE_MAX_ROWS,
 };
 use foundationdb::options::{ConflictRangeType, MutationType, StreamingMode};
 use foundationdb::{FdbError, KeySelector, RangeOption};
@@ -51,6 +52,40 @@ struct Buffered {
     /// Whether a mutation or a write conflict range was sent: only then does the commit get a
     /// version and a versionstamp of its own.
     writes: bool,
+    /// The ranges this transaction cleared, and the write conflict ranges it declared: where
+    /// FoundationDB splits a clear or a conflict range, which costs more than the per-call
+    /// count (`coditect_core::limits`). Searched linearly: transactions clear few ranges.
+    cleared: Vec<(Vec<u8>, Vec<u8>)>,
+    write_ranges: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Whether `key` is in one of `ranges`.
+fn in_any(ranges: &[(Vec<u8>, Vec<u8>)], key: &[u8]) -> bool {
+    ranges
+        .iter()
+        .any(|(begin, end)| begin.as_slice() <= key && key < end.as_slice())
+}
+
+impl Buffered {
+    /// What a write of `key` adds beyond its per-call size: [`CLEARED_KEY_SPLIT`] inside a
+    /// range this transaction cleared, as the engine counts it.
+    fn split_at(&self, key: &[u8]) -> usize {
+        if in_any(&self.cleared, key) {
+            CLEARED_KEY_SPLIT
+        } else {
+            0
+        }
+    }
+
+    /// What a versionstamped key whose possible keys are `[begin, end)` adds for the ranges
+    /// FoundationDB splits at those ends ([`versionstamp_split_size`]), as the engine counts it.
+    fn stamp_splits(&self, begin: &[u8], end: &[u8]) -> usize {
+        [begin, end]
+            .into_iter()
+            .filter(|at| in_any(&self.cleared, at) || in_any(&self.write_ranges, at))
+            .map(|at| versionstamp_split_size(at.len()))
+            .sum()
+    }
 }
 
 /// One FoundationDB transaction behind the contract's [`Transaction`]: each method is one call
@@ -88,9 +123,19 @@ impl FdbTransaction {
     /// Counts one mutation of `size` bytes, or refuses it when it would take the transaction
     /// past [`MAX_TRANSACTION_SIZE`]; `send` runs only when it fits.
     fn mutate(&self, size: usize, send: impl FnOnce(&foundationdb::Transaction)) -> Result<()> {
+        self.mutate_with(|_| size, send)
+    }
+
+    /// [`Self::mutate`] with a size that depends on what was buffered before (the splits).
+    fn mutate_with(
+        &self,
+        size: impl FnOnce(&Buffered) -> usize,
+        send: impl FnOnce(&foundationdb::Transaction),
+    ) -> Result<()> {
         // The counters stay consistent whatever a panicking holder did: each update is one
         // assignment after the check.
         let mut buffered = self.buffered.lock().unwrap_or_else(PoisonError::into_inner);
+        let size = size(&buffered);
         let total = buffered.size.saturating_add(size);
         if total > MAX_TRANSACTION_SIZE {
             return Err(Error::TransactionTooLarge {
@@ -108,6 +153,17 @@ impl FdbTransaction {
     fn count_read(&self, size: usize) {
         let mut buffered = self.buffered.lock().unwrap_or_else(PoisonError::into_inner);
         buffered.size = buffered.size.saturating_add(size);
+    }
+
+    /// Remembers a range cleared (`cleared`) or declared as a write conflict range.
+    fn remember(&self, begin: &[u8], end: &[u8], cleared: bool) {
+        let mut buffered = self.buffered.lock().unwrap_or_else(PoisonError::into_inner);
+        let range = (begin.to_vec(), end.to_vec());
+        if cleared {
+            buffered.cleared.push(range);
+        } else {
+            buffered.write_ranges.push(range);
+        }
     }
 
     fn snapshot_of_buffered(&self) -> (usize, bool) {
@@ -192,7 +248,8 @@ impl Transaction for FdbTransaction {
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
         check_key(key)?;
         check_value(value)?;
-        self.mutate(set_size(key.len(), value.len()), |tx| tx.set(key, value))
+        let size = set_size(key.len(), value.len());
+        self.mutate_with(|b| size + b.split_at(key), |tx| tx.set(key, value))
     }
 
     fn clear(&self, key: &[u8]) -> Result<()> {
@@ -208,15 +265,19 @@ impl Transaction for FdbTransaction {
         }
         self.mutate(clear_range_size(begin.len(), end.len()), |tx| {
             tx.clear_range(begin, end)
-        })
+        })?;
+        self.remember(begin, end, true);
+        Ok(())
     }
 
     fn atomic_add(&self, key: &[u8], delta: i64) -> Result<()> {
         check_key(key)?;
         let operand = delta.to_le_bytes();
-        self.mutate(atomic_size(key.len(), operand.len()), |tx| {
-            tx.atomic_op(key, &operand, MutationType::Add)
-        })
+        let size = atomic_size(key.len(), operand.len());
+        self.mutate_with(
+            |b| size + b.split_at(key),
+            |tx| tx.atomic_op(key, &operand, MutationType::Add),
+        )
     }
 
     fn set_versionstamped_key(
@@ -234,9 +295,12 @@ impl Transaction for FdbTransaction {
         let mut param = Vec::with_capacity(key.len() + 4);
         param.extend_from_slice(key);
         param.extend_from_slice(&versionstamp_offset.to_le_bytes());
-        self.mutate(versionstamped_key_size(key.len(), value.len()), |tx| {
-            tx.atomic_op(&param, value, MutationType::SetVersionstampedKey)
-        })
+        let (begin, end) = versionstamp_unreadable_range(key, versionstamp_offset as usize);
+        let size = versionstamped_key_size(key.len(), value.len());
+        self.mutate_with(
+            |b| size + b.stamp_splits(&begin, &end),
+            |tx| tx.atomic_op(&param, value, MutationType::SetVersionstampedKey),
+        )
     }
 
     fn add_read_conflict_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
@@ -262,7 +326,9 @@ impl Transaction for FdbTransaction {
         self.mutate(conflict_range_size(begin.len(), end.len()), |tx| {
             sent = tx.add_conflict_range(begin, end, ConflictRangeType::Write);
         })?;
-        sent.map_err(from_fdb)
+        sent.map_err(from_fdb)?;
+        self.remember(begin, end, false);
+        Ok(())
     }
 
     async fn commit(self: Box<Self>) -> Result<CommitInfo> {
