@@ -93,7 +93,7 @@ impl<S: BaseStore> Harness for EngineHarness<S> {
 
     async fn age_past_read_version_limit(&self) {
         self.clock
-            .advance(coditect_core::limits::MAX_READ_VERSION_AGE + Duration::from_millis(1));
+            .advance(coditect_core::limits::MAX_READ_VERSION_AGE + Duration::from_secs(1));
     }
 }
 
