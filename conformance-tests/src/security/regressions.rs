@@ -800,3 +800,176 @@ pub async fn many_assignments_give_the_same_answers_as_few(h: &dyn Harness) {
     );
     assert!(tenant_wide(many.id).await.is_ok(), "and tenant-wide");
 }
+
+/// A member holding `admin` at a division cannot make one of its departments a second root
+/// (and so reach everything tenant-wide): a root is managed tenant-wide. Found by the review
+/// of this round: grant itself admin at the team below, move the team to the top, then hold
+/// admin at a root.
+pub async fn a_division_admin_cannot_make_a_team_a_root(h: &dyn Harness) {
+    let db = h.backend();
+    let org = Org::new(db.as_ref(), "root.security.test").await;
+    let t = org.tenant();
+    let agent = member(db.as_ref(), &org.p, Kind::Agent, "div-admin", None).await;
+    let admin_role = attempt!(db.as_ref(), t, |ttx| {
+        let role = coditect_core::model::role::by_name(&ttx, Actor::System, "admin").await?;
+        let role = role.expect("admin").id;
+        record::insert(
+            &ttx,
+            Actor::System,
+            RoleAssignment::new(agent.id, role, org.division),
+        )
+        .await?;
+        Ok(role)
+    })
+    .expect("admin at the division");
+    let by = Principal::member(agent.id);
+    attempt!(db.as_ref(), t, |ttx| record::insert(
+        &ttx,
+        by,
+        RoleAssignment::new(agent.id, admin_role, org.team)
+    )
+    .await)
+    .expect("within its division, it may grant at the team");
+    let mut team: Entity = attempt!(db.as_ref(), t, |ttx| record::require::<Entity>(
+        &ttx,
+        Actor::System,
+        org.team
+    )
+    .await)
+    .expect("team");
+    team.parent = None;
+    team.kind = EntityKind::Corporation;
+    let moved = attempt!(db.as_ref(), t, |ttx| record::update(&ttx, by, team.clone())
+        .await);
+    assert!(
+        matches!(moved, Err(Error::Forbidden { .. })),
+        "a second root: {moved:?}"
+    );
+    let stored: Entity = attempt!(db.as_ref(), t, |ttx| record::require::<Entity>(
+        &ttx,
+        Actor::System,
+        org.team
+    )
+    .await)
+    .expect("team");
+    assert_eq!(
+        stored.parent,
+        Some(org.division),
+        "the team stays where it was"
+    );
+    let mut root_attempt = Entity::new("ROOT2", "Second root", EntityKind::Corporation, None);
+    root_attempt.parent = None;
+    let made = attempt!(db.as_ref(), t, |ttx| record::insert(
+        &ttx,
+        by,
+        root_attempt.clone()
+    )
+    .await);
+    assert!(
+        matches!(made, Err(Error::Forbidden { .. })),
+        "nor a new root: {made:?}"
+    );
+    let wide = attempt!(db.as_ref(), t, |ttx| record::count_of::<Task>(&ttx, by)
+        .await);
+    assert!(matches!(wide, Err(Error::Forbidden { .. })), "{wide:?}");
+}
+
+/// A member's personal settings are private: another member, a viewer included, cannot read
+/// them; the member itself and a tenant Admin can. Found by the review of this round.
+pub async fn personal_settings_are_private_to_their_member(h: &dyn Harness) {
+    use coditect_core::model::{setting, Setting, SettingScope, TypedValue};
+
+    let db = h.backend();
+    let org = Org::new(db.as_ref(), "settings.security.test").await;
+    let t = org.tenant();
+    let owner = org.other.id;
+    let viewer = member(db.as_ref(), &org.p, Kind::Human, "peeker", Some("viewer")).await;
+    let personal = Setting::new(SettingScope::Member(owner), "theme", TypedValue::Int(3));
+    attempt!(db.as_ref(), t, |ttx| record::insert(
+        &ttx,
+        Actor::System,
+        personal.clone()
+    )
+    .await)
+    .expect("the member's setting");
+    let read = |by: Principal| {
+        let db = db.clone();
+        async move {
+            attempt!(db.as_ref(), t, |ttx| setting::get(
+                &ttx,
+                by,
+                SettingScope::Member(owner),
+                "theme"
+            )
+            .await)
+        }
+    };
+    assert!(matches!(
+        read(Principal::member(viewer.id)).await,
+        Err(Error::Forbidden { .. })
+    ));
+    assert!(read(Principal::member(owner)).await.expect("own").is_some());
+    assert!(read(Principal::member(org.p.admin_member.id))
+        .await
+        .expect("admin")
+        .is_some());
+}
+
+/// A contributor cannot file a task in another member's name, nor change who filed one, nor a
+/// maintainer hand a project to another owner without the right to act for others; it may
+/// still work on tasks others filed. Found by the review of this round (the same class as
+/// comments and messages in another's name).
+pub async fn a_contributor_cannot_file_a_task_as_another_member(h: &dyn Harness) {
+    let db = h.backend();
+    let org = Org::new(db.as_ref(), "filed.security.test").await;
+    let t = org.tenant();
+    let contributor = member(
+        db.as_ref(),
+        &org.p,
+        Kind::Agent,
+        "filer",
+        Some("contributor"),
+    )
+    .await;
+    let by = Principal::member(contributor.id);
+    let admin = org.p.admin_member.id;
+    let forged = Task::new(org.project, "in the admin's name", admin);
+    let filed = attempt!(db.as_ref(), t, |ttx| record::insert(
+        &ttx,
+        by,
+        forged.clone()
+    )
+    .await);
+    assert!(matches!(filed, Err(Error::Forbidden { .. })), "{filed:?}");
+    let own = Task::new(org.project, "mine", contributor.id);
+    let mut own = attempt!(db.as_ref(), t, |ttx| record::insert(&ttx, by, own.clone())
+        .await)
+    .expect("in its own name");
+    own.reporter = admin;
+    let moved = attempt!(db.as_ref(), t, |ttx| record::update(&ttx, by, own.clone())
+        .await);
+    assert!(matches!(moved, Err(Error::Forbidden { .. })), "{moved:?}");
+    let mut theirs: Task = attempt!(db.as_ref(), t, |ttx| record::require::<Task>(
+        &ttx,
+        Actor::System,
+        org.task
+    )
+    .await)
+    .expect("the other's task");
+    theirs.title = "worked on".into();
+    attempt!(db.as_ref(), t, |ttx| record::update(
+        &ttx,
+        by,
+        theirs.clone()
+    )
+    .await)
+    .expect("a task another filed can still be worked on");
+    let as_admin = Task::new(org.project, "filed for the other", org.other.id);
+    attempt!(db.as_ref(), t, |ttx| record::insert(
+        &ttx,
+        Principal::member(admin),
+        as_admin.clone()
+    )
+    .await)
+    .expect("the tenant Admin may act for others");
+}

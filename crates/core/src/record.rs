@@ -242,6 +242,12 @@ pub trait Model: Versioned + Clone + PartialEq + Send + Sync + 'static {
         let _ = ttx;
         Ok(Scope::Tenant)
     }
+    /// The member a record is filed in the name of without being theirs to guard (a task's
+    /// reporter, a project's owner): others may still work on it, but filing a record in
+    /// another member's name, or changing the name, needs [`Action::ManageOthers`] too.
+    fn attributed_to(&self) -> Option<MemberId> {
+        None
+    }
     /// The member whose content the record is (its author or owner), if the model has one.
     /// Acting on another member's content needs [`Action::ManageOthers`] on top of the action
     /// ([`rbac`]).
@@ -617,6 +623,7 @@ async fn insert_inner<M: Model>(ttx: &TenantTx<'_>, by: Principal, mut record: M
     }
     check_references(ttx, &record).await?;
     check_access(ttx, by, Action::Create, &record).await?;
+    check_attribution(ttx, by, None, &record).await?;
     let now = now_ms();
     *record.timestamps_mut() = Timestamps {
         created_at_ms: now,
@@ -814,8 +821,29 @@ pub(crate) async fn check_update_access<M: Model>(
             };
             access.require(ttx, Action::Update, &moved).await?;
         }
+        check_attribution(ttx, by, Some(before), record).await?;
     }
     Ok(())
+}
+
+/// Fails with [`Error::Forbidden`] when `record` is filed in another member's name than the
+/// acting member's ([`Model::attributed_to`]), newly or changed from `before`, and the actor
+/// lacks [`Action::ManageOthers`] where the record is. The system and the operator (who
+/// writes nothing) are not members: this rule is about members acting for one another.
+async fn check_attribution<M: Model>(
+    ttx: &TenantTx<'_>,
+    by: Principal,
+    before: Option<&M>,
+    record: &M,
+) -> Result<()> {
+    let (Some(to), Principal::Member { member, .. }) = (record.attributed_to(), by) else {
+        return Ok(());
+    };
+    if to == member || before.and_then(Model::attributed_to) == Some(to) {
+        return Ok(());
+    }
+    let resource = Resource::of(ttx, record).await?;
+    rbac::authorize(ttx, by, Action::ManageOthers, &resource).await
 }
 
 /// Deletes record `id`, its index entries and the entries of its own references, with one

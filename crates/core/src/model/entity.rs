@@ -146,8 +146,11 @@ impl Model for Entity {
 
     crate::record::id_and_stamps!(EntityId);
     async fn scope(&self, _ttx: &TenantTx<'_>) -> Result<Scope> {
-        // An entity is managed from its parent (a root from itself).
-        Ok(Scope::Entity(self.parent.unwrap_or(self.id)))
+        // An entity is managed from its parent; a root (no parent) tenant-wide: making or
+        // moving an entity to the top needs a grant at an existing root, or a member holding a
+        // role at a division could make one of its departments a second root and, holding a
+        // role there, reach everything tenant-wide.
+        Ok(self.parent.map_or(Scope::Tenant, Scope::Entity))
     }
     fn validate(&self) -> Result<()> {
         check_code(Self::WHAT, "code", &self.code)?;

@@ -120,6 +120,9 @@ impl Model for Project {
     const RESOURCE: ResourceKind = ResourceKind::Project;
 
     crate::record::id_and_stamps!(ProjectId);
+    fn attributed_to(&self) -> Option<crate::ids::MemberId> {
+        Some(self.owner)
+    }
     async fn scope(&self, _ttx: &TenantTx<'_>) -> Result<Scope> {
         Ok(Scope::Entity(self.entity))
     }

@@ -166,6 +166,9 @@ impl Model for Setting {
     const RESOURCE: ResourceKind = ResourceKind::Setting;
 
     crate::record::id_and_stamps!(SettingId);
+    /// A member's personal settings are theirs to read: others need the right to act for
+    /// others (tenant and entity settings have no owner and are read as any record).
+    const PRIVATE: bool = true;
     fn owner(&self) -> Option<MemberId> {
         match self.scope {
             SettingScope::Member(member) => Some(member),

@@ -169,6 +169,9 @@ impl Model for Task {
     const RESOURCE: ResourceKind = ResourceKind::Task;
 
     crate::record::id_and_stamps!(TaskId);
+    fn attributed_to(&self) -> Option<crate::ids::MemberId> {
+        Some(self.reporter)
+    }
     async fn scope(&self, ttx: &TenantTx<'_>) -> Result<Scope> {
         rbac::project_scope(ttx, self.project).await
     }
