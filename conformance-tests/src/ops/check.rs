@@ -1,4 +1,4 @@
-//! `tenant check` ([`ops::check`]): a clean tenant checks clean; a broken index entry, a wrong
+//! `tenant check` ([`ops::check()`]): a clean tenant checks clean; a broken index entry, a wrong
 //! counter and a dangling reference, each written through the raw [`KvBackend`] (past every
 //! guard of `TenantTx`), are each reported with their key; an import of the broken tenant is
 //! refused and the copy stays staged.
