@@ -552,31 +552,36 @@ impl Grants {
             }
         };
         for role_id in held {
-            if self
-                .role_permissions(ttx, role_id)
-                .await?
-                .is_some_and(|p| p.iter().any(|permission| permission.allows(action, kind)))
-            {
+            if self.role_grants(ttx, role_id, action, kind).await? {
                 return Ok(true);
             }
         }
         Ok(false)
     }
 
-    /// The permissions of role `id` (`None`: deleted), read once per check.
-    async fn role_permissions(
+    /// Whether role `id` (read once per check; a deleted role grants nothing) allows
+    /// `action` on `kind`: answered from the cached permissions, no copy of them.
+    async fn role_grants(
         &mut self,
         ttx: &TenantTx<'_>,
         id: RoleId,
-    ) -> Result<Option<BTreeSet<Permission>>> {
-        if let Some((_, permissions)) = self.roles.iter().find(|(role, _)| *role == id) {
-            return Ok(permissions.clone());
-        }
-        let permissions = record::get_unchecked::<Role>(ttx, id)
-            .await?
-            .map(|role| role.permissions);
-        self.roles.push((id, permissions.clone()));
-        Ok(permissions)
+        action: Action,
+        kind: ResourceKind,
+    ) -> Result<bool> {
+        let index = match self.roles.iter().position(|(role, _)| *role == id) {
+            Some(index) => index,
+            None => {
+                let permissions = record::get_unchecked::<Role>(ttx, id)
+                    .await?
+                    .map(|role| role.permissions);
+                self.roles.push((id, permissions));
+                self.roles.len() - 1
+            }
+        };
+        Ok(self.roles[index]
+            .1
+            .as_ref()
+            .is_some_and(|p| p.iter().any(|permission| permission.allows(action, kind))))
     }
 
     async fn parent(&mut self, ttx: &TenantTx<'_>, id: EntityId) -> Result<Option<EntityId>> {
