@@ -1,102 +1,26 @@
-//! The one error type of coditect-data.
+//! The model layer's error: the contract's [`KvError`] (which the store reports) wrapped as
+//! [`Error::Kv`], and what records, tenants, members and tenant operations can get wrong.
 //!
-//! Every backend maps its native failures onto these kinds, so callers (and the retry loop)
-//! decide what to do without knowing which store they run on.
+//! The contract (the [`kv`](crate::kv) module tree) knows nothing of this type; everything
+//! above it returns this one, so a caller matches one enum whatever layer refused.
 
-/// Result alias used throughout coditect-data.
+use crate::kv::{KvError, RetryError};
+
+/// Result alias used throughout the model layer.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in coditect-data.
 ///
 /// [`Error::is_retryable`] tells whether running the whole transaction again may succeed; it is
-/// what [`run`](crate::run) uses to decide between retrying and giving up.
+/// what [`run`](crate::run) uses to decide between retrying and giving up: only contract
+/// errors ([`Error::Kv`]) ever are.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A key or range this transaction read (not as a snapshot) was written by a transaction
-    /// that committed after this one's read version (FoundationDB `not_committed`, 1020).
-    #[error("transaction conflict: a key it read was written by a newer commit")]
-    Conflict,
-
-    /// The transaction's read version is older than the 5 s window
-    /// (FoundationDB `transaction_too_old`, 1007).
-    #[error("transaction too old: its read version is more than 5 s behind")]
-    TransactionTooOld,
-
-    /// The commit may or may not have been applied (FoundationDB `commit_unknown_result`,
-    /// 1021). Retryable, so code run in the retry loop must be idempotent.
-    #[error("commit result unknown: the transaction may or may not have committed")]
-    CommitUnknownResult,
-
-    /// The transaction ran past its time-out (FoundationDB `transaction_timed_out`, 1031).
-    /// Not retryable, as in FoundationDB: the time-out is the caller's own budget.
-    #[error("transaction timed out")]
-    Timeout,
-
-    /// The store is briefly unable to serve the transaction (FoundationDB's throttling and
-    /// lagging codes: `future_version` 1009, `process_behind` 1037, `database_locked` 1038,
-    /// proxy memory limits 1042 and 1078, `batch_transaction_throttled` 1051, `tag_throttled`
-    /// 1213, ...). Nothing was committed; retrying after a back-off may succeed.
-    #[error("store temporarily unavailable{}: {message}", code.map(|c| format!(" ({c})")).unwrap_or_default())]
-    Unavailable {
-        /// The store's native error code, if any.
-        code: Option<i32>,
-        /// What the store said.
-        message: String,
-    },
-
-    /// A key longer than [`MAX_KEY_SIZE`](crate::limits::MAX_KEY_SIZE).
-    #[error("key of {size} bytes exceeds the limit of {limit} bytes")]
-    KeyTooLarge {
-        /// The key's length.
-        size: usize,
-        /// The limit it exceeded.
-        limit: usize,
-    },
-
-    /// A value longer than [`MAX_VALUE_SIZE`](crate::limits::MAX_VALUE_SIZE).
-    #[error("value of {size} bytes exceeds the limit of {limit} bytes")]
-    ValueTooLarge {
-        /// The value's length.
-        size: usize,
-        /// The limit it exceeded.
-        limit: usize,
-    },
-
-    /// The transaction's mutations and conflict ranges add up to more than
-    /// [`MAX_TRANSACTION_SIZE`](crate::limits::MAX_TRANSACTION_SIZE), counted as the
-    /// [limits](crate::limits) module says.
-    #[error("transaction of {size} bytes (mutations and conflict ranges) exceeds the limit of {limit} bytes")]
-    TransactionTooLarge {
-        /// The size the transaction reached.
-        size: usize,
-        /// The limit it exceeded.
-        limit: usize,
-    },
-
-    /// A versionstamped key whose placeholder does not fit inside the key.
-    #[error(
-        "versionstamp offset {offset} does not leave 10 bytes inside a key of {key_len} bytes"
-    )]
-    InvalidVersionstampOffset {
-        /// The offset given.
-        offset: u32,
-        /// The key's length.
-        key_len: usize,
-    },
-
-    /// A read touched keys that one of this transaction's own versionstamped keys may become
-    /// (FoundationDB `accessed_unreadable`, 1036): their final keys are known only at commit,
-    /// so FoundationDB refuses to answer. Read before writing the versionstamped key, or
-    /// outside its range ([`versionstamp_unreadable_range`](crate::versionstamp_unreadable_range)).
-    /// Not retryable: the same body fails the same way again.
-    #[error("read of a range that may hold this transaction's own versionstamped keys")]
-    AccessedUnreadable,
-
-    /// The transaction was used after it committed or failed to commit, or a handle to it was
-    /// still held when the retry loop wanted to commit it.
-    #[error("transaction already finished or still in use: {0}")]
-    TransactionClosed(&'static str),
+    /// What the store or the transaction reported (conflicts, limits, time-outs, I/O...): see
+    /// [`KvError`].
+    #[error(transparent)]
+    Kv(#[from] KvError),
 
     /// The retry loop gave up after its attempt limit; `last` is the final attempt's error.
     #[error("gave up after {attempts} attempts")]
@@ -197,22 +121,6 @@ pub enum Error {
         limit: usize,
     },
 
-    /// A model operation failed after it had buffered part of its writes (the transaction's
-    /// size limit refused one of them part way), so the transaction holds half an
-    /// operation: it is poisoned, refuses every further write through its
-    /// [`TenantTx`](crate::TenantTx), and cannot commit (through
-    /// [`run_in_tenant`](crate::run_in_tenant) with this error naming the operation; a
-    /// transaction committed by its owner is refused as
-    /// [`TransactionTooLarge`](Error::TransactionTooLarge)). Drop it and run again, with
-    /// less in one transaction. Not retryable: the same body fails the same way.
-    #[error("transaction poisoned: {operation} failed part way ({cause}), so nothing of this transaction may commit")]
-    TransactionPoisoned {
-        /// The operation that failed (e.g. "insert of task 0192...").
-        operation: String,
-        /// Its error, in words.
-        cause: String,
-    },
-
     /// A tenant an import (or a migration or copy) was about to activate fails its
     /// [check](crate::ops::check()): it stays staged, not active. `first` is the first
     /// violation found. Not retryable.
@@ -305,21 +213,9 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
-    /// An I/O failure of the underlying store.
-    #[error("storage I/O error")]
+    /// An I/O failure outside the store: a backup file being written or read.
+    #[error("I/O error")]
     Io(#[from] std::io::Error),
-
-    /// Any other failure of the underlying store, with its native code where it has one.
-    #[error("backend error{}: {message}", code.map(|c| format!(" {c}")).unwrap_or_default())]
-    Backend {
-        /// The store's native error code, if any (FoundationDB's `fdb_error_t`).
-        code: Option<i32>,
-        /// What the store said.
-        message: String,
-        /// The store's own error, kept for its chain.
-        #[source]
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
-    },
 }
 
 /// The most referrers a [`Error::StillReferenced`] names.
@@ -348,43 +244,41 @@ fn referrers(by: &[Referrer]) -> String {
 }
 
 impl Error {
-    /// Whether running the whole transaction again may succeed.
-    ///
-    /// True for [`Conflict`](Error::Conflict), [`TransactionTooOld`](Error::TransactionTooOld),
-    /// [`CommitUnknownResult`](Error::CommitUnknownResult) and
-    /// [`Unavailable`](Error::Unavailable), exactly as FoundationDB's
-    /// `fdb_error_predicate(RETRYABLE)` is for their native codes. Everything else (bad input,
-    /// limits, time-outs, I/O) fails the same way again.
+    /// The contract error this is, if it is one.
+    pub fn as_kv(&self) -> Option<&KvError> {
+        match self {
+            Error::Kv(error) => Some(error),
+            _ => None,
+        }
+    }
+
+    /// Whether running the whole transaction again may succeed: a contract error that
+    /// [is retryable](KvError::is_retryable); nothing of the model layer is.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            Error::Conflict
-                | Error::TransactionTooOld
-                | Error::CommitUnknownResult
-                | Error::Unavailable { .. }
-        )
+        self.as_kv().is_some_and(KvError::is_retryable)
     }
 
     /// Whether the transaction may have committed although this error was returned
-    /// (FoundationDB's `is_maybe_committed`). A retry after such an error must not apply its
-    /// effect twice.
+    /// ([`KvError::is_maybe_committed`]).
     pub fn is_maybe_committed(&self) -> bool {
-        matches!(self, Error::CommitUnknownResult)
+        self.as_kv().is_some_and(KvError::is_maybe_committed)
     }
 
-    /// Whether the store is shedding load or lagging ([`Unavailable`](Error::Unavailable)):
-    /// the retry loop waits longer before trying again, as FoundationDB's `onError` does for
-    /// its throttling codes.
+    /// Whether the store is shedding load or lagging ([`KvError::is_throttled`]).
     pub fn is_throttled(&self) -> bool {
-        matches!(self, Error::Unavailable { .. })
+        self.as_kv().is_some_and(KvError::is_throttled)
+    }
+}
+
+impl RetryError for Error {
+    fn as_kv(&self) -> Option<&KvError> {
+        Error::as_kv(self)
     }
 
-    /// A [`Backend`](Error::Backend) error with a message and no native code.
-    pub fn backend(message: impl Into<String>) -> Self {
-        Error::Backend {
-            code: None,
-            message: message.into(),
-            source: None,
+    fn retry_limit_reached(attempts: u32, last: Self) -> Self {
+        Error::RetryLimitReached {
+            attempts,
+            last: Box::new(last),
         }
     }
 }

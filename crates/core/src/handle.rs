@@ -30,12 +30,13 @@ use crate::error::{Error, Result};
 use crate::ids::{ApiKeyId, EntityId, MemberId, ProjectId, SessionId};
 use crate::keys::TenantId;
 use crate::kv::KvBackend;
+use crate::kv::RetryOptions;
 use crate::model::{api_key, session};
 use crate::principal::Principal;
 use crate::provision::{provision, NewTenant, Provisioned};
 use crate::rbac::{self, Action, Resource, ResourceKind, Scope};
 use crate::record::{self, Cursor, Model, Page, PageRequest};
-use crate::retry::{run, RetryOptions};
+use crate::run;
 use crate::tenant_tx::{run_in_tenant, TenantTx};
 use crate::value;
 

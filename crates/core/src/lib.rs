@@ -1,16 +1,19 @@
 //! # coditect-core
 //!
-//! The contract every part of coditect-data stands on:
+//! The contract every part of coditect-data stands on, the [`kv`] module tree, which imports
+//! nothing from the layers above it:
 //!
 //! - [`KvBackend`] and [`Transaction`]: an ordered, transactional key-value store with
 //!   FoundationDB's semantics (snapshot reads, serializable commits, conflicts, atomic adds,
 //!   versionstamps), implemented by the in-memory, sled and FoundationDB backends;
-//! - [`Error`], one error type with [`Error::is_retryable`];
+//! - [`KvError`], the contract's error, with [`KvError::is_retryable`];
 //! - [`limits`], FoundationDB's size and time limits, the same on every backend;
-//! - [`run`], the retry loop;
+//! - [`kv::run`], the retry loop, generic over the body's error; [`RangeWalk`], paging;
 //!
 //! and the tenant-scoped record layer on top of it:
 //!
+//! - [`Error`], the model layer's error: [`Error::Kv`] wraps the contract's, the rest is what
+//!   records, tenants and members can get wrong; [`run`] is the retry loop with it;
 //! - [`keys`]: FoundationDB tuple keys, [`TenantId`], the tenant and system keyspaces;
 //! - [`TenantTx`]: a transaction scoped to one active tenant, refusing every key outside it;
 //! - [`record`]: the generic record store ([`record::Model`], indexes, references, paging);
@@ -31,31 +34,26 @@ mod error;
 pub mod handle;
 pub mod ids;
 pub mod keys;
-mod kv;
-pub mod limits;
+pub mod kv;
 pub mod model;
 pub mod ops;
 pub mod principal;
 pub mod provision;
 pub mod rbac;
 pub mod record;
-pub mod replay;
-mod retry;
 mod tenant_tx;
 pub mod value;
-pub mod walk;
 
 pub use error::{Error, Referrer, Result, MAX_REFERRERS};
 pub use keys::TenantId;
 pub use kv::{
-    check_key, check_value, check_versionstamp_offset, check_versionstamped_key, key_after,
-    prefix_end, versionstamp, versionstamp_unreadable_range, CommitInfo, KeyValue, KvBackend,
-    RangeOptions, RangePage, Transaction, RANGE_PAGE_MAX_BYTES, RANGE_PAGE_MAX_ROWS,
+    check_key, check_value, check_versionstamp_offset, check_versionstamped_key, key_after, limits,
+    prefix_end, replay, versionstamp, versionstamp_unreadable_range, walk, CommitInfo, KeyValue,
+    KvBackend, KvError, RangeOptions, RangePage, RangeSource, RangeWalk, RetryError, RetryOptions,
+    RetryStats, RetryTx, Transaction, RANGE_PAGE_MAX_BYTES, RANGE_PAGE_MAX_ROWS,
 };
 pub use principal::{Credential, Principal};
-pub use retry::{run, RetryOptions, RetryStats, RetryTx};
-pub use tenant_tx::{run_in_tenant, TenantTx};
-pub use walk::{RangeSource, RangeWalk};
+pub use tenant_tx::{run, run_in_tenant, TenantTx};
 
 /// What a service usually needs, in one `use coditect_core::prelude::*;`: the handle, the
 /// models and their ids, the decision's vocabulary, errors and paging.
@@ -73,7 +71,8 @@ pub mod prelude {
     pub use crate::rbac::{Action, Permission, ResourceKind};
     pub use crate::record::{self, Model, Page, PageRequest};
     pub use crate::{
-        run_in_tenant, Error, KvBackend, Principal, Result, RetryOptions, TenantId, TenantTx,
+        run_in_tenant, Error, KvBackend, KvError, Principal, Result, RetryOptions, TenantId,
+        TenantTx,
     };
 }
 /// The `uuid` crate every id is made of, re-exported so callers name the same version.

@@ -12,13 +12,57 @@ use std::sync::Mutex;
 use crate::audit;
 use crate::error::{Error, Result};
 use crate::keys::{self, TenantId};
-use crate::kv::{prefix_end, CommitInfo, KvBackend, RangeOptions, RangePage, Transaction};
-use crate::limits::{
+use crate::kv::limits::{
     conflict_range_size, key_conflict_size, mutation_size, MAX_KEY_SIZE, MAX_TRANSACTION_SIZE,
     MAX_VALUE_SIZE,
 };
+use crate::kv::{
+    prefix_end, CommitInfo, KvBackend, KvError, RangeOptions, RangePage, RangeSource, RetryOptions,
+    RetryTx, Transaction,
+};
 use crate::model::tenant::{Tenant, TenantStatus};
-use crate::retry::{run, RetryOptions, RetryTx};
+
+/// The [retry loop](crate::kv::run) with the model layer's [`Error`] as the body's error
+/// type: what every caller above the contract uses. It runs `body` in a transaction of
+/// `backend` and commits it, retrying on [retryable](Error::is_retryable) errors, up to
+/// `options.max_attempts` ([`Error::RetryLimitReached`] carrying the last error).
+///
+/// ```
+/// # async fn demo(db: &dyn coditect_core::KvBackend) -> coditect_core::Result<()> {
+/// use coditect_core::{run, RetryOptions};
+/// let (value, _commit) = run(db, &RetryOptions::default(), |tx| async move {
+///     let old = tx.get(b"counter", false).await?;
+///     tx.set(b"counter", b"1")?;
+///     Ok(old)
+/// })
+/// .await?;
+/// # let _ = value; Ok(()) }
+/// ```
+pub async fn run<T, F, Fut>(
+    backend: &dyn KvBackend,
+    options: &RetryOptions,
+    body: F,
+) -> Result<(T, CommitInfo)>
+where
+    F: FnMut(RetryTx) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    crate::kv::run(backend, options, body).await
+}
+
+#[async_trait::async_trait]
+impl RangeSource for TenantTx<'_> {
+    type Error = Error;
+
+    async fn range_page(
+        &self,
+        begin: &[u8],
+        end: &[u8],
+        options: RangeOptions,
+    ) -> Result<RangePage> {
+        self.get_range(begin, end, options).await
+    }
+}
 
 /// The transaction under a [`TenantTx`]: borrowed, or one attempt of the retry loop held by
 /// value (so a `TenantTx<'static>` can be handed to a retry body).
@@ -159,21 +203,22 @@ impl<'t> TenantTx<'t> {
     /// Counts a write that the transaction buffered; refuses every write once poisoned
     /// (checked before the write by [`check_key`](Self::check_key)'s callers through
     /// [`check_writable`](Self::check_writable)).
-    fn written(&self, result: Result<()>) -> Result<()> {
+    fn written(&self, result: Result<(), KvError>) -> Result<()> {
         if result.is_ok() {
             self.writes.fetch_add(1, Ordering::Relaxed);
         }
-        result
+        Ok(result?)
     }
 
-    /// [`Error::TransactionPoisoned`] once an operation has poisoned the transaction.
+    /// [`KvError::TransactionPoisoned`] once an operation has poisoned the transaction.
     fn check_writable(&self) -> Result<()> {
         let poisoned = self.poisoned.lock().unwrap_or_else(|p| p.into_inner());
         match &*poisoned {
-            Some((operation, cause)) => Err(Error::TransactionPoisoned {
+            Some((operation, cause)) => Err(KvError::TransactionPoisoned {
                 operation: operation.clone(),
                 cause: cause.clone(),
-            }),
+            }
+            .into()),
             None => Ok(()),
         }
     }
@@ -183,10 +228,10 @@ impl<'t> TenantTx<'t> {
     /// limit refusing a write part way, which no check before it can foresee: the
     /// transaction's size is not known here), the transaction is poisoned, naming
     /// `operation`: every later write through this `TenantTx` is refused, the retry loop of
-    /// [`run_in_tenant`] refuses to commit it ([`Error::TransactionPoisoned`]), and a
+    /// [`run_in_tenant`] refuses to commit it ([`KvError::TransactionPoisoned`]), and a
     /// transaction its owner commits is refused too, because poisoning adds read conflict
     /// ranges that take its counted size past [`MAX_TRANSACTION_SIZE`] (a commit the
-    /// contract must refuse as [`Error::TransactionTooLarge`]). An operation that fails
+    /// contract must refuse as [`KvError::TransactionTooLarge`]). An operation that fails
     /// before its first key leaves the transaction as it was: it may go on and commit.
     ///
     /// Two operations run concurrently on one `TenantTx` (joined futures) share the count of
@@ -232,7 +277,7 @@ impl<'t> TenantTx<'t> {
         // limit (a write counts at most a largest key and value and its conflict range);
         // otherwise it may have been empty, and the whole limit is added.
         let needed = match error {
-            Error::TransactionTooLarge { .. } => {
+            Error::Kv(KvError::TransactionTooLarge { .. }) => {
                 mutation_size(MAX_KEY_SIZE, MAX_VALUE_SIZE) + key_conflict_size(MAX_KEY_SIZE)
             }
             _ => MAX_TRANSACTION_SIZE,
@@ -307,7 +352,7 @@ impl<'t> TenantTx<'t> {
     /// The value of `key`, which must be inside the tenant.
     pub async fn get(&self, key: &[u8], snapshot: bool) -> Result<Option<Vec<u8>>> {
         self.check_key(key)?;
-        self.tx().get(key, snapshot).await
+        Ok(self.tx().get(key, snapshot).await?)
     }
 
     /// One page of `[begin, end)`, which must be inside the tenant.
@@ -318,7 +363,7 @@ impl<'t> TenantTx<'t> {
         options: RangeOptions,
     ) -> Result<RangePage> {
         self.check_range(begin, end)?;
-        self.tx().get_range(begin, end, options).await
+        Ok(self.tx().get_range(begin, end, options).await?)
     }
 
     /// Buffers `key = value`; `key` must be inside the tenant and outside its audit events.

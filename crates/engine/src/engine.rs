@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use coditect_core::limits::{MAX_READ_VERSION_AGE, MAX_TRANSACTION_SIZE};
-use coditect_core::{versionstamp, CommitInfo, Error, KvBackend, Result, Transaction};
+use coditect_core::{kv::Result, versionstamp, CommitInfo, KvBackend, KvError, Transaction};
 
 use crate::clock::{Clock, SystemClock};
 use crate::ranges::{KeyRange, RangeSet};
@@ -160,7 +160,7 @@ impl<S: BaseStore> Shared<S> {
         let latest = self.store.get(key)?;
         let window = read(&self.window);
         if window.horizon() > read_version {
-            return Err(Error::TransactionTooOld);
+            return Err(KvError::TransactionTooOld);
         }
         Ok(match window.value_at(key, read_version) {
             Some(previous) => previous.clone(),
@@ -192,11 +192,11 @@ impl<S: BaseStore> Shared<S> {
         // FoundationDB's resolver refuses a too-old commit only when it has read conflict
         // ranges (7.3.79, fdbserver/SkipList.cpp line 837): blind and snapshot-only writes still commit.
         if !reads.is_empty() && self.is_too_old(started) {
-            return Err(Error::TransactionTooOld);
+            return Err(KvError::TransactionTooOld);
         }
         if buffer.size() > MAX_TRANSACTION_SIZE {
             // Reads can add the last bytes; FoundationDB refuses such a commit with 2101.
-            return Err(Error::TransactionTooLarge {
+            return Err(KvError::TransactionTooLarge {
                 size: buffer.size(),
                 limit: MAX_TRANSACTION_SIZE,
             });
@@ -205,8 +205,8 @@ impl<S: BaseStore> Shared<S> {
             let mut committer = lock(&self.committer);
             match committer.resolver.check(read_version, reads) {
                 Verdict::Clear => {}
-                Verdict::Conflict => return Err(Error::Conflict),
-                Verdict::TooOld => return Err(Error::TransactionTooOld),
+                Verdict::Conflict => return Err(KvError::Conflict),
+                Verdict::TooOld => return Err(KvError::TransactionTooOld),
             }
             reader.release();
             let version = committer.last_version + 1;
@@ -234,7 +234,7 @@ impl<S: BaseStore> Shared<S> {
                 // Applied but maybe not durable: exactly FoundationDB's "maybe committed", which
                 // is the kind a caller must act on (retry idempotently). The store's own error
                 // is not carried: the contract's kind has no source, as in FoundationDB.
-                return Err(Error::CommitUnknownResult);
+                return Err(KvError::CommitUnknownResult);
             }
         }
         Ok(CommitInfo {

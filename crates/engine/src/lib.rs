@@ -37,7 +37,7 @@
 //! A transaction records what it read (keys, and for range reads the part of the range it
 //! covered, so an insert into it, a phantom, counts) as read conflict ranges. At commit the
 //! resolver (`resolver.rs`) checks them against the write ranges of every commit newer than the
-//! read version; any overlap is [`Error::Conflict`](coditect_core::Error::Conflict), retryable.
+//! read version; any overlap is [`KvError::Conflict`](coditect_core::KvError::Conflict), retryable.
 //!
 //! - Snapshot reads record nothing: they trade serializability for never conflicting.
 //! - Blind writes (sets, clears, atomic adds, versionstamped keys) read nothing, so two

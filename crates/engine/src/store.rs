@@ -3,7 +3,7 @@
 //! A base store holds only the latest committed value of each key. Everything else a
 //! transaction needs (versions, snapshots, conflicts) is the engine's job, written once.
 
-use coditect_core::{KeyValue, Result};
+use coditect_core::{kv::Result, KeyValue};
 
 /// One write of a commit: a key and its new value, or `None` to remove it.
 pub type Write = (Vec<u8>, Option<Vec<u8>>);

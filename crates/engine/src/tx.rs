@@ -10,8 +10,8 @@ use coditect_core::limits::{
 };
 use coditect_core::{
     check_key, check_value, check_versionstamp_offset, check_versionstamped_key, key_after,
-    versionstamp_unreadable_range, CommitInfo, Error, KeyValue, RangeOptions, RangePage, Result,
-    Transaction, RANGE_PAGE_MAX_BYTES, RANGE_PAGE_MAX_ROWS,
+    kv::Result, versionstamp_unreadable_range, CommitInfo, KeyValue, KvError, RangeOptions,
+    RangePage, Transaction, RANGE_PAGE_MAX_BYTES, RANGE_PAGE_MAX_ROWS,
 };
 
 use crate::engine::{lock, read, Shared};
@@ -66,7 +66,7 @@ impl<S: BaseStore> EngineTx<S> {
 
     fn check_age(&self) -> Result<()> {
         if self.shared.is_too_old(self.started) {
-            return Err(Error::TransactionTooOld);
+            return Err(KvError::TransactionTooOld);
         }
         Ok(())
     }
@@ -75,7 +75,7 @@ impl<S: BaseStore> EngineTx<S> {
     pub fn get(&self, key: &[u8], snapshot: bool) -> Result<Option<Vec<u8>>> {
         check_key(key)?;
         if lock(&self.state).unreadable.contains(key) {
-            return Err(Error::AccessedUnreadable);
+            return Err(KvError::AccessedUnreadable);
         }
         self.check_age()?;
         let local = lock(&self.state).buffer.local(key);
@@ -100,7 +100,7 @@ impl<S: BaseStore> EngineTx<S> {
         check_key(begin)?;
         check_key(end)?;
         if begin < end && lock(&self.state).unreadable.overlaps(begin, end) {
-            return Err(Error::AccessedUnreadable);
+            return Err(KvError::AccessedUnreadable);
         }
         self.check_age()?;
         if begin >= end {
@@ -189,7 +189,7 @@ impl<S: BaseStore> EngineTx<S> {
         };
         let window = read(&shared.window);
         if window.horizon() > self.read_version {
-            return Err(Error::TransactionTooOld);
+            return Err(KvError::TransactionTooOld);
         }
         let mut older = window
             .values_at(cover_lo, cover_hi, self.read_version)

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use coditect_core::limits::MAX_TRANSACTION_SIZE;
-use coditect_core::{Error, KeyValue, Result};
+use coditect_core::{kv::Result, KeyValue, KvError};
 
 use crate::ranges::{KeyRange, RangeSet};
 
@@ -75,7 +75,7 @@ impl WriteBuffer {
     pub fn account(&mut self, bytes: usize) -> Result<()> {
         let size = self.size.saturating_add(bytes);
         if size > MAX_TRANSACTION_SIZE {
-            return Err(Error::TransactionTooLarge {
+            return Err(KvError::TransactionTooLarge {
                 size,
                 limit: MAX_TRANSACTION_SIZE,
             });
@@ -243,7 +243,7 @@ mod tests {
         assert!(buffer.account(MAX_TRANSACTION_SIZE).is_ok());
         assert!(matches!(
             buffer.account(1),
-            Err(Error::TransactionTooLarge { .. })
+            Err(KvError::TransactionTooLarge { .. })
         ));
         assert_eq!(buffer.size, MAX_TRANSACTION_SIZE);
         buffer.count_read(1);

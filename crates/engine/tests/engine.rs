@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use coditect_core::{Error, KeyValue, RangeOptions, Result};
+use coditect_core::{kv::Result, KeyValue, KvError, RangeOptions};
 use coditect_engine::{BaseStore, CommitBatch, Engine, EngineOptions, ManualClock};
 
 /// An ordered map whose next `apply` fails when asked to.
@@ -47,7 +47,7 @@ impl BaseStore for FlakyStore {
 
     fn apply(&self, batch: CommitBatch) -> Result<()> {
         if self.fail_next_apply.swap(false, Ordering::SeqCst) {
-            return Err(Error::Io(std::io::Error::other("injected apply failure")));
+            return Err(KvError::Io(std::io::Error::other("injected apply failure")));
         }
         let mut map = self.map.lock().unwrap();
         for (key, value) in batch.writes {
@@ -65,7 +65,7 @@ impl BaseStore for FlakyStore {
 
     fn sync(&self, _version: u64) -> Result<()> {
         if self.fail_next_sync.swap(false, Ordering::SeqCst) {
-            return Err(Error::Io(std::io::Error::other("injected sync failure")));
+            return Err(KvError::Io(std::io::Error::other("injected sync failure")));
         }
         Ok(())
     }
@@ -121,7 +121,7 @@ fn an_expired_reader_does_not_pin_memory() {
     assert_eq!(db.stats().window_changes, 0);
     assert!(matches!(
         reader.get(b"x", false),
-        Err(Error::TransactionTooOld)
+        Err(KvError::TransactionTooOld)
     ));
 }
 
@@ -136,7 +136,7 @@ fn a_failed_apply_loses_nothing_and_the_engine_goes_on() {
     let tx = db.begin_tx();
     tx.set(b"a", b"2").unwrap();
     tx.set(b"b", b"2").unwrap();
-    assert!(matches!(tx.commit(), Err(Error::Io(_))));
+    assert!(matches!(tx.commit(), Err(KvError::Io(_))));
     assert_eq!(reader.get(b"a", false).unwrap(), Some(b"1".to_vec()));
     let fresh = db.begin_tx();
     assert_eq!(fresh.get(b"a", false).unwrap(), Some(b"1".to_vec()));
@@ -156,7 +156,7 @@ fn a_failed_sync_is_a_maybe_committed_commit() {
     let tx = db.begin_tx();
     tx.set(b"k", b"v").unwrap();
     let error = tx.commit().unwrap_err();
-    assert!(matches!(error, Error::CommitUnknownResult));
+    assert!(matches!(error, KvError::CommitUnknownResult));
     assert!(error.is_retryable() && error.is_maybe_committed());
     assert_eq!(db.begin_tx().get(b"k", false).unwrap(), Some(b"v".to_vec()));
     commit_one(&db, b"next", b"v");

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use coditect_core::{Error, KvBackend, Result, Transaction};
+use coditect_core::{kv::Result, KvBackend, KvError, Transaction};
 use foundationdb::options::TransactionOption;
 use foundationdb::Database;
 
@@ -22,7 +22,7 @@ pub struct FdbOptions {
     pub cluster_file: Option<PathBuf>,
     /// Every transaction's time-out (FoundationDB's `timeout` transaction option): without
     /// one, a cluster outage makes every transaction wait forever. It fails with
-    /// [`Error::Timeout`], or [`Error::CommitUnknownResult`] when it fires during the commit.
+    /// [`KvError::Timeout`], or [`KvError::CommitUnknownResult`] when it fires during the commit.
     /// `None`: no time-out.
     pub transaction_timeout: Option<Duration>,
 }
@@ -63,7 +63,7 @@ fn millis(timeout: Duration) -> i32 {
 /// Tenancy is the key prefix the layers above put on every key, as in FoundationDB's Record
 /// Layer; FoundationDB's own tenants are not used (they are gone from its main branch and from
 /// the Rust crate). Keys starting with 0xFF are FoundationDB's system keyspace, which a normal
-/// transaction may not touch (`key_outside_legal_range`, 2004, an [`Error::Backend`]).
+/// transaction may not touch (`key_outside_legal_range`, 2004, an [`KvError::Backend`]).
 pub struct FdbBackend {
     db: Database,
     cluster_file: PathBuf,
@@ -83,7 +83,7 @@ impl FdbBackend {
         // `Database::new` would otherwise panic on.
         let path = cluster_file
             .to_str()
-            .ok_or_else(|| Error::backend("cluster file path is not UTF-8"))?;
+            .ok_or_else(|| KvError::backend("cluster file path is not UTF-8"))?;
         let db = Database::new(Some(path)).map_err(from_fdb)?;
         Ok(FdbBackend {
             db,
@@ -108,8 +108,8 @@ impl FdbBackend {
             .map_err(from_fdb)?;
         match tx.get_read_version().await {
             Ok(version) => u64::try_from(version)
-                .map_err(|_| Error::backend(format!("FoundationDB reported read version {version}"))),
-            Err(error) if error.code() == TRANSACTION_TIMED_OUT => Err(Error::Backend {
+                .map_err(|_| KvError::backend(format!("FoundationDB reported read version {version}"))),
+            Err(error) if error.code() == TRANSACTION_TIMED_OUT => Err(KvError::Backend {
                 code: Some(error.code()),
                 message: format!(
                     "the FoundationDB cluster of {} did not answer within {timeout:?}: is it running, \

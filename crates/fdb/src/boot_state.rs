@@ -10,9 +10,9 @@
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use coditect_core::{Error, Result};
+use coditect_core::{kv::Result, KvError};
 
-/// Why the network is not usable: kept to be returned again, since [`Error`] is not `Clone`.
+/// Why the network is not usable: kept to be returned again, since [`KvError`] is not `Clone`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BootFailure {
     /// FoundationDB's code, when there is one.
@@ -22,8 +22,8 @@ pub struct BootFailure {
 }
 
 impl BootFailure {
-    fn to_error(&self) -> Error {
-        Error::Backend {
+    fn to_error(&self) -> KvError {
+        KvError::Backend {
             code: self.code,
             message: self.message.clone(),
             source: None,
@@ -73,7 +73,7 @@ impl<G> NetworkCell<G> {
         match &*state {
             State::Running(_) => Ok(()),
             State::Failed(failure) => Err(failure.to_error()),
-            State::Stopped => Err(Error::backend(
+            State::Stopped => Err(KvError::backend(
                 "the FoundationDB network was stopped and cannot be restarted in this process",
             )),
             State::NotStarted => match start() {
@@ -95,8 +95,8 @@ impl<G> NetworkCell<G> {
         match &*self.lock() {
             State::Running(_) => Ok(()),
             State::Failed(failure) => Err(failure.to_error()),
-            State::NotStarted => Err(Error::backend("the FoundationDB network is not started")),
-            State::Stopped => Err(Error::backend("the FoundationDB network was stopped")),
+            State::NotStarted => Err(KvError::backend("the FoundationDB network is not started")),
+            State::Stopped => Err(KvError::backend("the FoundationDB network was stopped")),
         }
     }
 
@@ -146,7 +146,7 @@ mod tests {
         };
         for _ in 0..3 {
             match cell.boot(start) {
-                Err(Error::Backend { code, message, .. }) => {
+                Err(KvError::Backend { code, message, .. }) => {
                     assert_eq!(code, Some(2203));
                     assert!(message.contains("api_version_not_supported"));
                 }
@@ -159,7 +159,7 @@ mod tests {
         assert!(
             matches!(
                 cell.boot(|| Ok(())),
-                Err(Error::Backend {
+                Err(KvError::Backend {
                     code: Some(2203),
                     ..
                 })
@@ -191,14 +191,14 @@ mod tests {
         assert_eq!(cell.fail(failure), Some(1));
         assert!(matches!(
             cell.check(),
-            Err(Error::Backend {
+            Err(KvError::Backend {
                 code: Some(1510),
                 ..
             })
         ));
         assert!(matches!(
             cell.boot(|| Ok(2)),
-            Err(Error::Backend {
+            Err(KvError::Backend {
                 code: Some(1510),
                 ..
             })

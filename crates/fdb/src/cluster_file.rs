@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use coditect_core::{Error, Result};
+use coditect_core::{kv::Result, KvError};
 
 /// The environment variable FoundationDB's clients read the cluster file path from.
 pub const CLUSTER_FILE_ENV: &str = "FDB_CLUSTER_FILE";
@@ -51,18 +51,18 @@ pub fn resolve_cluster_file_from(
         (None, None, None) => (PathBuf::from(DEFAULT_CLUSTER_FILE), "the default location"),
     };
     if path.to_str().is_none_or(|s| s.contains('\0')) {
-        return Err(Error::backend(format!(
+        return Err(KvError::backend(format!(
             "FoundationDB cluster file path {} (from {from}) is not valid UTF-8 or contains NUL",
             path.display()
         )));
     }
     match std::fs::metadata(&path) {
         Ok(meta) if meta.is_file() => Ok(path),
-        Ok(_) => Err(Error::backend(format!(
+        Ok(_) => Err(KvError::backend(format!(
             "FoundationDB cluster file {} (from {from}) is not a file",
             path.display()
         ))),
-        Err(source) => Err(Error::Backend {
+        Err(source) => Err(KvError::Backend {
             code: None,
             message: format!(
                 "no FoundationDB cluster file at {} (from {from}): install the FoundationDB \
@@ -80,7 +80,7 @@ mod tests {
 
     fn message(result: Result<PathBuf>) -> String {
         match result {
-            Err(Error::Backend { message, .. }) => message,
+            Err(KvError::Backend { message, .. }) => message,
             other => panic!("expected a Backend error, got {other:?}"),
         }
     }

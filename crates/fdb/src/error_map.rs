@@ -1,4 +1,4 @@
-//! FoundationDB error codes and their mapping onto [`coditect_core::Error`].
+//! FoundationDB error codes and their mapping onto [`coditect_core::KvError`].
 //!
 //! Pure functions over FoundationDB's `fdb_error_t` (an `i32`): nothing here calls the client
 //! library, so this module builds and is tested without libfdb_c
@@ -30,11 +30,11 @@
 //! 7.3.79 defines no code 2137 at all (`error_definitions.h` goes from 2136 to 2138, lines
 //! 273-274). `Transaction::onError` in 7.3.79 (`fdbclient/NativeAPI.actor.cpp` lines 7949-7953)
 //! also retries `blob_granule_request_failed` (1079), which the predicate does not list; it maps
-//! to [`Error::Unavailable`] here too. (`onError` there leaves `cluster_version_changed` to
+//! to [`KvError::Unavailable`] here too. (`onError` there leaves `cluster_version_changed` to
 //! `MultiVersionTransaction::onError`, `fdbclient/MultiVersionTransaction.actor.cpp` line 1741.)
 
 use coditect_core::limits::{MAX_KEY_SIZE, MAX_TRANSACTION_SIZE, MAX_VALUE_SIZE};
-use coditect_core::Error;
+use coditect_core::KvError;
 
 /// `transaction_too_old`: the read version is older than the MVCC window (5 s).
 pub const TRANSACTION_TOO_OLD: i32 = 1007;
@@ -125,7 +125,7 @@ impl Predicates {
 
 /// Maps a FoundationDB error code (and the library's message for it) onto the contract's
 /// kinds, with the pure 7.3 predicate table ([`map_fdb_error_with`]).
-pub fn map_fdb_error(code: i32, message: &str) -> Error {
+pub fn map_fdb_error(code: i32, message: &str) -> KvError {
     map_fdb_error_with(code, message, Predicates::of_7_3(code))
 }
 
@@ -134,50 +134,50 @@ pub fn map_fdb_error(code: i32, message: &str) -> Error {
 ///
 /// | code | FoundationDB name | kind |
 /// |---|---|---|
-/// | 1020 | `not_committed` | [`Error::Conflict`] |
-/// | 1007 | `transaction_too_old` | [`Error::TransactionTooOld`] |
-/// | 1021, 1039 | `commit_unknown_result`, `cluster_version_changed` | [`Error::CommitUnknownResult`] |
-/// | 1031 | `transaction_timed_out` | [`Error::Timeout`] (the backend reports one during commit as [`Error::CommitUnknownResult`]) |
-/// | 1036 | `accessed_unreadable` | [`Error::AccessedUnreadable`] |
-/// | 2101 | `transaction_too_large` | [`Error::TransactionTooLarge`] |
-/// | 2102 | `key_too_large` | [`Error::KeyTooLarge`] |
-/// | 2103 | `value_too_large` | [`Error::ValueTooLarge`] |
-/// | 1079 | `blob_granule_request_failed` | [`Error::Unavailable`] (7.3's `onError` retries it) |
-/// | any other the library calls maybe committed | | [`Error::CommitUnknownResult`] |
-/// | any other the library calls retryable, not committed | throttling, lagging, locked (7.3: 1009, 1037, 1038, 1042, 1051, 1078, 1213, 1223) | [`Error::Unavailable`] |
-/// | any other | | [`Error::Backend`] with the code and message |
+/// | 1020 | `not_committed` | [`KvError::Conflict`] |
+/// | 1007 | `transaction_too_old` | [`KvError::TransactionTooOld`] |
+/// | 1021, 1039 | `commit_unknown_result`, `cluster_version_changed` | [`KvError::CommitUnknownResult`] |
+/// | 1031 | `transaction_timed_out` | [`KvError::Timeout`] (the backend reports one during commit as [`KvError::CommitUnknownResult`]) |
+/// | 1036 | `accessed_unreadable` | [`KvError::AccessedUnreadable`] |
+/// | 2101 | `transaction_too_large` | [`KvError::TransactionTooLarge`] |
+/// | 2102 | `key_too_large` | [`KvError::KeyTooLarge`] |
+/// | 2103 | `value_too_large` | [`KvError::ValueTooLarge`] |
+/// | 1079 | `blob_granule_request_failed` | [`KvError::Unavailable`] (7.3's `onError` retries it) |
+/// | any other the library calls maybe committed | | [`KvError::CommitUnknownResult`] |
+/// | any other the library calls retryable, not committed | throttling, lagging, locked (7.3: 1009, 1037, 1038, 1042, 1051, 1078, 1213, 1223) | [`KvError::Unavailable`] |
+/// | any other | | [`KvError::Backend`] with the code and message |
 ///
 /// FoundationDB does not say how large the rejected key, value or transaction was: the three
 /// limit kinds carry `size: 0` here, and the backend fills in the size it knows. It checks every
 /// size before sending, so these codes reach a caller only if the cluster runs with limits other
 /// than FoundationDB's defaults.
-pub fn map_fdb_error_with(code: i32, message: &str, predicates: Predicates) -> Error {
+pub fn map_fdb_error_with(code: i32, message: &str, predicates: Predicates) -> KvError {
     match code {
-        NOT_COMMITTED => Error::Conflict,
-        TRANSACTION_TOO_OLD => Error::TransactionTooOld,
-        COMMIT_UNKNOWN_RESULT | CLUSTER_VERSION_CHANGED => Error::CommitUnknownResult,
-        TRANSACTION_TIMED_OUT => Error::Timeout,
-        ACCESSED_UNREADABLE => Error::AccessedUnreadable,
-        TRANSACTION_TOO_LARGE => Error::TransactionTooLarge {
+        NOT_COMMITTED => KvError::Conflict,
+        TRANSACTION_TOO_OLD => KvError::TransactionTooOld,
+        COMMIT_UNKNOWN_RESULT | CLUSTER_VERSION_CHANGED => KvError::CommitUnknownResult,
+        TRANSACTION_TIMED_OUT => KvError::Timeout,
+        ACCESSED_UNREADABLE => KvError::AccessedUnreadable,
+        TRANSACTION_TOO_LARGE => KvError::TransactionTooLarge {
             size: 0,
             limit: MAX_TRANSACTION_SIZE,
         },
-        KEY_TOO_LARGE => Error::KeyTooLarge {
+        KEY_TOO_LARGE => KvError::KeyTooLarge {
             size: 0,
             limit: MAX_KEY_SIZE,
         },
-        VALUE_TOO_LARGE => Error::ValueTooLarge {
+        VALUE_TOO_LARGE => KvError::ValueTooLarge {
             size: 0,
             limit: MAX_VALUE_SIZE,
         },
-        _ if predicates.maybe_committed => Error::CommitUnknownResult,
+        _ if predicates.maybe_committed => KvError::CommitUnknownResult,
         _ if predicates.retryable_not_committed || code == BLOB_GRANULE_REQUEST_FAILED => {
-            Error::Unavailable {
+            KvError::Unavailable {
                 code: Some(code),
                 message: message.to_owned(),
             }
         }
-        _ => Error::Backend {
+        _ => KvError::Backend {
             code: Some(code),
             message: message.to_owned(),
             source: None,
@@ -187,7 +187,7 @@ pub fn map_fdb_error_with(code: i32, message: &str, predicates: Predicates) -> E
 
 /// Codes 7.3 retries that are neither a conflict, a too-old read version nor a
 /// maybe-committed commit: throttling, lagging storage, a locked database (and 1079, retried
-/// by `onError`). They map to [`Error::Unavailable`], retryable like in FoundationDB.
+/// by `onError`). They map to [`KvError::Unavailable`], retryable like in FoundationDB.
 pub const TRANSIENT_CODES: [i32; 9] = [
     FUTURE_VERSION,
     PROCESS_BEHIND,
@@ -219,39 +219,42 @@ mod tests {
     fn the_contract_codes_map_to_their_kinds() {
         assert!(matches!(
             map_fdb_error(1020, "not_committed"),
-            Error::Conflict
+            KvError::Conflict
         ));
-        assert!(matches!(map_fdb_error(1007, ""), Error::TransactionTooOld));
+        assert!(matches!(
+            map_fdb_error(1007, ""),
+            KvError::TransactionTooOld
+        ));
         assert!(matches!(
             map_fdb_error(1021, ""),
-            Error::CommitUnknownResult
+            KvError::CommitUnknownResult
         ));
         assert!(matches!(
             map_fdb_error(1039, ""),
-            Error::CommitUnknownResult
+            KvError::CommitUnknownResult
         ));
-        assert!(matches!(map_fdb_error(1031, ""), Error::Timeout));
+        assert!(matches!(map_fdb_error(1031, ""), KvError::Timeout));
         assert!(matches!(
             map_fdb_error(2101, ""),
-            Error::TransactionTooLarge {
+            KvError::TransactionTooLarge {
                 limit: 10_000_000,
                 ..
             }
         ));
         assert!(matches!(
             map_fdb_error(2102, ""),
-            Error::KeyTooLarge { limit: 10_000, .. }
+            KvError::KeyTooLarge { limit: 10_000, .. }
         ));
         assert!(matches!(
             map_fdb_error(2103, ""),
-            Error::ValueTooLarge { limit: 100_000, .. }
+            KvError::ValueTooLarge { limit: 100_000, .. }
         ));
     }
 
     #[test]
     fn other_codes_keep_their_code_and_message() {
         match map_fdb_error(1510, "Disk i/o operation failed") {
-            Error::Backend {
+            KvError::Backend {
                 code,
                 message,
                 source,
@@ -374,18 +377,18 @@ mod tests {
         }
     }
 
-    fn kind_of(error: &Error) -> &'static str {
+    fn kind_of(error: &KvError) -> &'static str {
         match error {
-            Error::Conflict => "Conflict",
-            Error::TransactionTooOld => "TransactionTooOld",
-            Error::Timeout => "Timeout",
-            Error::AccessedUnreadable => "AccessedUnreadable",
-            Error::TransactionTooLarge { .. } => "TransactionTooLarge",
-            Error::KeyTooLarge { .. } => "KeyTooLarge",
-            Error::ValueTooLarge { .. } => "ValueTooLarge",
-            Error::CommitUnknownResult => "CommitUnknownResult",
-            Error::Unavailable { .. } => "Unavailable",
-            Error::Backend { .. } => "Backend",
+            KvError::Conflict => "Conflict",
+            KvError::TransactionTooOld => "TransactionTooOld",
+            KvError::Timeout => "Timeout",
+            KvError::AccessedUnreadable => "AccessedUnreadable",
+            KvError::TransactionTooLarge { .. } => "TransactionTooLarge",
+            KvError::KeyTooLarge { .. } => "KeyTooLarge",
+            KvError::ValueTooLarge { .. } => "ValueTooLarge",
+            KvError::CommitUnknownResult => "CommitUnknownResult",
+            KvError::Unavailable { .. } => "Unavailable",
+            KvError::Backend { .. } => "Backend",
             _ => "another kind",
         }
     }
@@ -430,8 +433,8 @@ mod tests {
             );
             assert_eq!(mapped.is_maybe_committed(), maybe.contains(&code), "{code}");
             match mapped {
-                Error::Unavailable { code: c, message }
-                | Error::Backend {
+                KvError::Unavailable { code: c, message }
+                | KvError::Backend {
                     code: c, message, ..
                 } => {
                     assert_eq!((c, message.as_str()), (Some(code), "message"));
@@ -465,7 +468,7 @@ mod tests {
         assert!(!map_fdb_error(1235, "").is_retryable());
         assert!(matches!(
             map_fdb_error_with(1235, "hot shard", retryable),
-            Error::Unavailable {
+            KvError::Unavailable {
                 code: Some(1235),
                 ..
             }
@@ -476,11 +479,11 @@ mod tests {
         };
         assert!(matches!(
             map_fdb_error_with(4000, "", maybe),
-            Error::CommitUnknownResult
+            KvError::CommitUnknownResult
         ));
         assert!(matches!(
             map_fdb_error_with(1031, "", retryable),
-            Error::Timeout
+            KvError::Timeout
         ));
     }
 }

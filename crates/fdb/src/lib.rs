@@ -22,7 +22,7 @@
 //!
 //! ```no_run
 //! # #[cfg(feature = "native")]
-//! # async fn example() -> coditect_core::Result<()> {
+//! # async fn example() -> coditect_core::kv::Result<()> {
 //! use std::time::Duration;
 //! use coditect_fdb::{FdbBackend, FdbOptions};
 //!

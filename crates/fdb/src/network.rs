@@ -24,7 +24,7 @@
 
 use std::thread::JoinHandle;
 
-use coditect_core::Result;
+use coditect_core::kv::Result;
 use foundationdb::api::{FdbApiBuilder, NetworkStop};
 use foundationdb::FdbError;
 

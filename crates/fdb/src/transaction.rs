@@ -13,7 +13,7 @@
 //!   the engine refuses it, and a commit the reads took past it is refused before sending;
 //! - a versionstamped key longer than 9,996 bytes is refused before sending;
 //! - a read more than [`MAX_READ_VERSION_AGE`] after the transaction's first read is
-//!   [`Error::TransactionTooOld`], as on the embedded backends: FoundationDB would answer a
+//!   [`KvError::TransactionTooOld`], as on the embedded backends: FoundationDB would answer a
 //!   repeated read from the transaction's cache instead, and fail only uncached reads (and the
 //!   commit) once its 5,000,000-version window has moved past the read version. The clock
 //!   starts at the first read, which is when FoundationDB fetches the read version;
@@ -22,7 +22,7 @@
 //! - a read-only commit reports its read version, as the contract says and as the engine does
 //!   (FoundationDB reports -1 and has no versionstamp for it); a commit with writes asks for
 //!   no read version (a blind write needs none: no extra round trip);
-//! - a time-out during the commit is [`Error::CommitUnknownResult`]: the commit may have been
+//! - a time-out during the commit is [`KvError::CommitUnknownResult`]: the commit may have been
 //!   applied before the time-out fired.
 
 use std::sync::{Mutex, OnceLock, PoisonError};
@@ -35,9 +35,9 @@ use coditect_core::limits::{
     MAX_TRANSACTION_SIZE, VERSIONSTAMP_LEN,
 };
 use coditect_core::{
-    check_key, check_value, check_versionstamp_offset, check_versionstamped_key, versionstamp,
-    versionstamp_unreadable_range, CommitInfo, Error, KeyValue, RangeOptions, RangePage, Result,
-    Transaction, RANGE_PAGE_MAX_BYTES, RANGE_PAGE_MAX_ROWS,
+    check_key, check_value, check_versionstamp_offset, check_versionstamped_key, kv::Result,
+    versionstamp, versionstamp_unreadable_range, CommitInfo, KeyValue, KvError, RangeOptions,
+    RangePage, Transaction, RANGE_PAGE_MAX_BYTES, RANGE_PAGE_MAX_ROWS,
 };
 use foundationdb::options::{ConflictRangeType, MutationType, StreamingMode};
 use foundationdb::{FdbError, KeySelector, RangeOption};
@@ -90,7 +90,7 @@ impl Buffered {
 
 /// One FoundationDB transaction behind the contract's [`Transaction`]: each method is one call
 /// of the `foundationdb` crate. Sizes are checked and mutation bytes counted before anything is
-/// sent, reads more than 5 s after the first read are [`Error::TransactionTooOld`], empty and
+/// sent, reads more than 5 s after the first read are [`KvError::TransactionTooOld`], empty and
 /// inverted ranges are answered without a request, and a read-only commit reports its read
 /// version, all as on the embedded backends.
 pub struct FdbTransaction {
@@ -115,7 +115,7 @@ impl FdbTransaction {
     fn check_age(&self) -> Result<()> {
         let started = *self.first_read.get_or_init(Instant::now);
         if started.elapsed() > MAX_READ_VERSION_AGE {
-            return Err(Error::TransactionTooOld);
+            return Err(KvError::TransactionTooOld);
         }
         Ok(())
     }
@@ -138,7 +138,7 @@ impl FdbTransaction {
         let size = size(&buffered);
         let total = buffered.size.saturating_add(size);
         if total > MAX_TRANSACTION_SIZE {
-            return Err(Error::TransactionTooLarge {
+            return Err(KvError::TransactionTooLarge {
                 size: total,
                 limit: MAX_TRANSACTION_SIZE,
             });
@@ -174,7 +174,7 @@ impl FdbTransaction {
 
 /// FoundationDB's versions are `i64`; they are never negative once assigned.
 fn version(raw: i64, what: &str) -> Result<u64> {
-    u64::try_from(raw).map_err(|_| Error::backend(format!("FoundationDB reported {what} {raw}")))
+    u64::try_from(raw).map_err(|_| KvError::backend(format!("FoundationDB reported {what} {raw}")))
 }
 
 #[async_trait]
@@ -348,7 +348,7 @@ impl Transaction for FdbTransaction {
         }
         if size > MAX_TRANSACTION_SIZE {
             // Reads added the last bytes: FoundationDB would answer 2101 at commit.
-            return Err(Error::TransactionTooLarge {
+            return Err(KvError::TransactionTooLarge {
                 size,
                 limit: MAX_TRANSACTION_SIZE,
             });
@@ -376,7 +376,7 @@ impl Transaction for FdbTransaction {
         }
         let stamp = stamp.await.map_err(from_fdb)?;
         let stamp: [u8; VERSIONSTAMP_LEN] = stamp[..].try_into().map_err(|_| {
-            Error::backend(format!(
+            KvError::backend(format!(
                 "FoundationDB returned a versionstamp of {} bytes, not {VERSIONSTAMP_LEN}",
                 stamp.len()
             ))

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::RwLock;
 
-use coditect_core::{KeyValue, Result};
+use coditect_core::{kv::Result, KeyValue};
 /// The engine's options (limits, conflict window), re-exported so a caller of
 /// [`new_backend`] needs no dependency on coditect-engine.
 pub use coditect_engine::EngineOptions;

@@ -1,15 +1,15 @@
-//! Mapping sled's errors onto [`coditect_core::Error`], keeping sled's error as the source.
+//! Mapping sled's errors onto [`coditect_core::KvError`], keeping sled's error as the source.
 
 use std::path::Path;
 
-use coditect_core::Error;
+use coditect_core::KvError;
 
-/// A sled failure during normal operation: I/O stays [`Error::Io`], everything else
-/// (corruption, sled bugs) becomes [`Error::Backend`] with sled's error as its source.
-pub(crate) fn from_sled(error: sled::Error) -> Error {
+/// A sled failure during normal operation: I/O stays [`KvError::Io`], everything else
+/// (corruption, sled bugs) becomes [`KvError::Backend`] with sled's error as its source.
+pub(crate) fn from_sled(error: sled::Error) -> KvError {
     match error {
-        sled::Error::Io(io) => Error::Io(io),
-        other => Error::Backend {
+        sled::Error::Io(io) => KvError::Io(io),
+        other => KvError::Backend {
             code: None,
             message: format!("sled: {other}"),
             source: Some(Box::new(other)),
@@ -17,14 +17,14 @@ pub(crate) fn from_sled(error: sled::Error) -> Error {
     }
 }
 
-/// A failure to open the store at `path`: always [`Error::Backend`] so the message can name
+/// A failure to open the store at `path`: always [`KvError::Backend`] so the message can name
 /// the path, with the underlying error kept as the source.
 pub(crate) fn open_failed(
     path: &Path,
     what: impl std::fmt::Display,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
-) -> Error {
-    Error::Backend {
+) -> KvError {
+    KvError::Backend {
         code: None,
         message: format!(
             "cannot open coditect-sled store at {}: {what}",

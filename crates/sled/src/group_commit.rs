@@ -18,7 +18,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-use coditect_core::Result;
+use coditect_core::kv::Result;
 
 /// The flush state shared by committers.
 #[derive(Debug, Default)]
@@ -156,7 +156,7 @@ mod tests {
     fn a_failed_flush_marks_nothing_durable_and_the_next_committer_retries() {
         let group = GroupCommit::new(0);
         group.applied(1);
-        let failed = group.sync(1, || Err(coditect_core::Error::backend("disk full")));
+        let failed = group.sync(1, || Err(coditect_core::KvError::backend("disk full")));
         assert!(failed.is_err());
         let mut flushed = false;
         group

@@ -33,7 +33,7 @@
 //!
 //! A store is a directory holding sled's files and `coditect-sled.lock`. Opening takes the
 //! store's lock first (a registry within the process, an advisory lock on that file across
-//! processes), so a second opener gets [`Error::Backend`](coditect_core::Error::Backend)
+//! processes), so a second opener gets [`KvError::Backend`](coditect_core::KvError::Backend)
 //! naming the path: at once in the same process, within half a second from another one,
 //! never a hang. A sled database without this crate's format marker, or a directory holding
 //! anything else, is refused too.
@@ -55,7 +55,7 @@ pub use store::{SledOptions, SledStore};
 
 use std::path::Path;
 
-use coditect_core::Result;
+use coditect_core::kv::Result;
 use coditect_engine::Engine;
 
 /// The durable embedded backend: a [`KvBackend`](coditect_core::KvBackend) via [`Engine`].

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use coditect_core::Result;
+use coditect_core::kv::Result;
 
 use crate::errors::open_failed;
 

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use coditect_core::{Error, KeyValue, Result};
+use coditect_core::{kv::Result, KeyValue, KvError};
 use coditect_engine::{BaseStore, CommitBatch, EngineOptions};
 
 use crate::blobs::BlobSync;
@@ -99,7 +99,7 @@ impl SledStore {
     /// `path` does not exist (unless [`SledOptions::create`] is `false`: then that is an
     /// error) or is an empty directory.
     ///
-    /// Errors ([`Error::Backend`] naming `path`): `path` is a file or a directory holding
+    /// Errors ([`KvError::Backend`] naming `path`): `path` is a file or a directory holding
     /// anything besides a coditect-sled store; the store is open already, in this process or
     /// another; the sled database there lacks this crate's format marker; sled fails to open
     /// or recover it.
@@ -146,7 +146,7 @@ impl SledStore {
     /// Refuses work after a commit failed part way (see `failed`).
     fn check_usable(&self) -> Result<()> {
         if self.failed.load(Ordering::SeqCst) {
-            return Err(Error::backend(format!(
+            return Err(KvError::backend(format!(
                 "the store in {} failed during a commit and must be reopened",
                 self.path.display()
             )));
@@ -327,7 +327,7 @@ impl BaseStore for SledStore {
         let mut push = |row: sled::Result<(sled::IVec, sled::IVec)>| -> Result<bool> {
             let (stored, value) = row.map_err(from_sled)?;
             let key = user_key(&stored).ok_or_else(|| {
-                Error::backend(format!(
+                KvError::backend(format!(
                     "sled returned key {stored:?} outside the data range"
                 ))
             })?;
@@ -361,7 +361,7 @@ impl BaseStore for SledStore {
         self.db.insert(COMMIT_KEY, record).map_err(from_sled)?;
         if let Err(error) = apply_writes(&self.db, batch.writes) {
             self.failed.store(true, Ordering::SeqCst);
-            return Err(Error::Backend {
+            return Err(KvError::Backend {
                 code: None,
                 message: format!(
                     "sled failed part way through commit {} in {}; the store refuses further \

@@ -4,17 +4,17 @@
 use std::path::Path;
 use std::process::Command;
 
-use coditect_core::Error;
+use coditect_core::KvError;
 use coditect_sled::{SledBackend, SledOptions};
 
-fn open(path: &Path) -> coditect_core::Result<SledBackend> {
+fn open(path: &Path) -> coditect_core::kv::Result<SledBackend> {
     coditect_sled::open(path, SledOptions::default())
 }
 
 fn open_error(path: &Path) -> String {
     match open(path) {
         Ok(_) => panic!("{} opened, but should not have", path.display()),
-        Err(error @ Error::Backend { .. }) => error.to_string(),
+        Err(error @ KvError::Backend { .. }) => error.to_string(),
         Err(other) => panic!("expected a backend error, got {other:?}"),
     }
 }

@@ -23,7 +23,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use coditect_core::{CommitInfo, Error, KvBackend, RangeOptions, RangePage, Result, Transaction};
+use coditect_core::{
+    kv::Result, CommitInfo, KvBackend, KvError, RangeOptions, RangePage, Transaction,
+};
 
 /// How often each fault happens, as probabilities per call.
 #[derive(Debug, Clone, Copy)]
@@ -222,7 +224,7 @@ impl FaultyTx {
     fn read_fault(&self) -> Result<()> {
         if self.shared.roll() < self.shared.plan.too_old_at_read {
             self.shared.count(|s| &s.too_old);
-            return Err(Error::TransactionTooOld);
+            return Err(KvError::TransactionTooOld);
         }
         Ok(())
     }
@@ -291,15 +293,15 @@ impl Transaction for FaultyTx {
                     return Err(error);
                 }
                 shared.count(|s| &s.unknown_after_commit);
-                return Err(Error::CommitUnknownResult);
+                return Err(KvError::CommitUnknownResult);
             }
             Some(fault) => {
-                let (error, counter): (Error, fn(&FaultStats) -> &AtomicU64) = match fault {
+                let (error, counter): (KvError, fn(&FaultStats) -> &AtomicU64) = match fault {
                     Fault::UnknownWithoutCommit => {
-                        (Error::CommitUnknownResult, |s| &s.unknown_without_commit)
+                        (KvError::CommitUnknownResult, |s| &s.unknown_without_commit)
                     }
-                    Fault::Conflict => (Error::Conflict, |s| &s.conflict),
-                    _ => (Error::TransactionTooOld, |s| &s.too_old),
+                    Fault::Conflict => (KvError::Conflict, |s| &s.conflict),
+                    _ => (KvError::TransactionTooOld, |s| &s.too_old),
                 };
                 shared.count(counter);
                 return Err(error);
@@ -312,15 +314,15 @@ impl Transaction for FaultyTx {
         for (p, error, counter) in [
             (
                 plan.conflict,
-                Error::Conflict,
+                KvError::Conflict,
                 (|s| &s.conflict) as fn(&FaultStats) -> &AtomicU64,
             ),
-            (plan.too_old_at_commit, Error::TransactionTooOld, |s| {
+            (plan.too_old_at_commit, KvError::TransactionTooOld, |s| {
                 &s.too_old
             }),
             (
                 plan.unknown_without_commit,
-                Error::CommitUnknownResult,
+                KvError::CommitUnknownResult,
                 |s| &s.unknown_without_commit,
             ),
         ] {
@@ -333,7 +335,7 @@ impl Transaction for FaultyTx {
         let info = inner.commit().await?;
         if roll < plan.unknown_after_commit {
             shared.count(|s| &s.unknown_after_commit);
-            return Err(Error::CommitUnknownResult);
+            return Err(KvError::CommitUnknownResult);
         }
         shared.count(|s| &s.clean_commits);
         Ok(info)

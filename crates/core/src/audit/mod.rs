@@ -37,11 +37,12 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::ids::MemberId;
 use crate::keys::{self, KeyPart, TenantId};
+use crate::kv::RetryOptions;
 use crate::kv::{KvBackend, Transaction};
 use crate::model::member::Member;
 use crate::rbac::Action;
 use crate::record::{self, now_ms};
-use crate::retry::{run, RetryOptions};
+use crate::run;
 use crate::tenant_tx::TenantTx;
 use crate::value::{self, Versioned};
 

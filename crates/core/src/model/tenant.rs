@@ -8,11 +8,12 @@ use serde::{Deserialize, Serialize};
 use crate::audit::{self, Actor, AuditAction};
 use crate::error::{Error, Result};
 use crate::keys::{self, TenantId};
+use crate::kv::RetryOptions;
 use crate::kv::{KvBackend, Transaction};
 use crate::principal::Principal;
 use crate::rbac::{self, Action, Resource, ResourceKind, Scope};
 use crate::record::{check_len, now_ms, Timestamps};
-use crate::retry::{run, RetryOptions};
+use crate::run;
 use crate::tenant_tx::TenantTx;
 use crate::value::{self, Versioned};
 

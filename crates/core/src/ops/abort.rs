@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::keys::TenantId;
 use crate::kv::{KvBackend, Transaction};
 use crate::model::tenant::TenantStatus;
-use crate::retry::run;
+use crate::run;
 use crate::tenant_tx::TenantTx;
 use crate::value;
 

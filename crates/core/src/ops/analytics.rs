@@ -22,9 +22,10 @@ use std::collections::BTreeMap;
 use super::export::counters;
 use super::state::{self, OpKind};
 use crate::error::{Error, Result};
+use crate::kv::RetryOptions;
 use crate::kv::{KvBackend, RangeOptions, Transaction};
 use crate::model::tenant::{Plan, Tenant};
-use crate::retry::{run, RetryOptions};
+use crate::run;
 use crate::value;
 use crate::walk::RangeWalk;
 

@@ -46,6 +46,7 @@ use uuid::Uuid;
 use crate::audit::{self, TamperKind, Verdict, VerifyOptions};
 use crate::error::{Error, Result};
 use crate::keys::{self, TenantId};
+use crate::kv::RetryOptions;
 use crate::kv::{key_after, KvBackend, RangeOptions};
 use crate::model::role::Role;
 use crate::model::tenant::{quota_counters, Quotas, UNLIMITED};
@@ -54,7 +55,7 @@ use crate::model::{
     Member, Message, Project, RoleAssignment, Session, Setting, Task, Usage, User, Workflow,
 };
 use crate::record::Model;
-use crate::retry::{run, RetryOptions};
+use crate::run;
 use crate::tenant_tx::TenantTx;
 use crate::value;
 

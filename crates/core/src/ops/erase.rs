@@ -29,7 +29,7 @@ use crate::keys::{self, TenantId, SYSTEM};
 use crate::kv::{key_after, KvBackend, Transaction};
 use crate::model::tenant::{Tenant, TenantStatus};
 use crate::record::now_ms;
-use crate::retry::run;
+use crate::run;
 use crate::value::{self, Versioned};
 
 /// The record an erasure leaves behind.

@@ -42,7 +42,7 @@ use crate::keys::{self, TenantId};
 use crate::kv::{RangeOptions, Transaction};
 use crate::model::tenant::{Tenant, TenantStatus};
 use crate::record::now_ms;
-use crate::retry::run;
+use crate::run;
 use crate::walk::RangeWalk;
 use crate::KvBackend;
 

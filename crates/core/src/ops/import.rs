@@ -68,7 +68,7 @@ use crate::keys::{self, KeyPart, TenantId, AUDIT, AUDIT_BY_ACTOR, AUDIT_BY_TARGE
 use crate::kv::{KvBackend, Transaction};
 use crate::model::tenant::{normalize_domain, Tenant, TenantStatus};
 use crate::record::now_ms;
-use crate::retry::run;
+use crate::run;
 use crate::tenant_tx::TenantTx;
 use crate::value::{self, Versioned};
 

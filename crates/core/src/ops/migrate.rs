@@ -21,7 +21,7 @@ use crate::keys::{self, TenantId};
 use crate::kv::{KvBackend, Transaction};
 use crate::model::tenant::{normalize_domain, Tenant, TenantStatus};
 use crate::record::now_ms;
-use crate::retry::run;
+use crate::run;
 use crate::value::Versioned;
 
 /// The model name of the audit event a migration writes in the tenant it leaves.

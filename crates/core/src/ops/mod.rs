@@ -38,7 +38,7 @@ pub use import::{import, import_from_path, ImportReport, ImportTarget};
 pub use migrate::{copy, migrate, migrated_domain, MigrateReport};
 pub use state::{pending_operation, OpKind, TenantOp};
 
-use crate::retry::RetryOptions;
+use crate::kv::RetryOptions;
 
 /// How far an operation got: records (key/value pairs) and their bytes (keys plus values).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -84,11 +84,11 @@ pub(crate) async fn get_op(tx: &dyn Transaction, tenant: TenantId) -> Result<Opt
 }
 
 pub(crate) fn put_op(tx: &dyn Transaction, tenant: TenantId, op: &TenantOp) -> Result<()> {
-    tx.set(&op_key(tenant), &value::encode(op)?)
+    Ok(tx.set(&op_key(tenant), &value::encode(op)?)?)
 }
 
 pub(crate) fn clear_op(tx: &dyn Transaction, tenant: TenantId) -> Result<()> {
-    tx.clear(&op_key(tenant))
+    Ok(tx.clear(&op_key(tenant))?)
 }
 
 /// The operation under way on `tenant`, if any (an export, import or migration that has not

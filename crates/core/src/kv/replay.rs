@@ -1,17 +1,17 @@
-//! What a retried body draws at random, drawn once per [`run`](crate::run) and replayed on
+//! What a retried body draws at random, drawn once per [`run`](super::run) and replayed on
 //! every attempt: record ids, tenant ids, secrets and salts.
 //!
 //! FoundationDB's advice for `commit_unknown_result` is to make each transaction idempotent,
 //! typically with an id chosen *before* the first attempt. A body written the natural way
 //! (`Task::new(..)` inside the closure) draws a fresh id on every attempt, so an attempt that
 //! follows a commit that did commit creates the record a second time. This module removes the
-//! trap by construction: while a [`run`](crate::run) body is being polled, every id and
+//! trap by construction: while a [`run`](super::run) body is being polled, every id and
 //! secret the crate draws comes from the run's draws. The draws are kept per drawing site
 //! (the source location of the call that builds the record, since the model constructors
 //! pass their caller's location on; ids and random values apart: each its own list): the first attempt draws fresh values and appends
 //! them; each later attempt replays each site's values in the same order, so the n-th task a
 //! body builds has the same id on every attempt, and the record layer's insert recognises the
-//! one an earlier attempt committed (see [`record::insert`](crate::record::insert)).
+//! one an earlier attempt committed (see the record layer's `record::insert`).
 //!
 //! Keeping sites apart matters when attempts take different paths: a body that creates a
 //! member only if missing and then an API key draws, on a retry after its first attempt
@@ -196,25 +196,6 @@ mod tests {
         assert_ne!(
             second.2, second.3,
             "a draw past the first attempt's is fresh"
-        );
-    }
-
-    #[test]
-    fn the_line_that_builds_a_record_is_its_site() {
-        use crate::ids::{TaskId, UserId};
-        // One line builds a user, another a task, as a body would; the retry builds no user.
-        fn user() -> UserId {
-            UserId::generate()
-        }
-        fn task() -> TaskId {
-            TaskId::generate()
-        }
-        let draws = Arc::new(Draws::default());
-        let first = block_on(replaying(draws.clone(), async { (user(), task()) }));
-        let second = block_on(replaying(draws, async { task() }));
-        assert_eq!(
-            first.1, second,
-            "the task keeps its id when no user is drawn"
         );
     }
 

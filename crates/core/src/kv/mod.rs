@@ -22,10 +22,25 @@
 //! the backends holds an `Arc<dyn KvBackend>` and a `Box<dyn Transaction>`. The kv bench
 //! measures what that indirection costs next to calling the engine directly.
 
+//!
+//! This module tree is the contract and nothing else: the traits, their error
+//! ([`KvError`]), the [limits](limits) they enforce, the [retry loop](run) and the
+//! [range walk](walk). It imports nothing from the model layer above it, so the engine and
+//! every backend depend on these alone.
+
 use async_trait::async_trait;
 
-use crate::error::Result;
-use crate::limits::{MAX_KEY_SIZE, MAX_VALUE_SIZE, MAX_VERSIONSTAMPED_KEY_SIZE, VERSIONSTAMP_LEN};
+mod error;
+pub mod limits;
+pub mod replay;
+mod retry;
+pub mod walk;
+
+pub use error::{KvError, Result, RetryError};
+pub use retry::{run, RetryOptions, RetryStats, RetryTx};
+pub use walk::{RangeSource, RangeWalk};
+
+use limits::{MAX_KEY_SIZE, MAX_VALUE_SIZE, MAX_VERSIONSTAMPED_KEY_SIZE, VERSIONSTAMP_LEN};
 
 /// A store that hands out transactions.
 #[async_trait]
@@ -158,13 +173,13 @@ pub struct CommitInfo {
 ///
 /// Reads see the database as of the read version plus this transaction's own buffered writes.
 /// Writes are buffered and become visible atomically at [`commit`](Transaction::commit), which
-/// fails with [`Error::Conflict`](crate::Error::Conflict) when a key or range this transaction
+/// fails with [`Error::Conflict`](KvError::Conflict) when a key or range this transaction
 /// read (not as a snapshot) was written by a commit after its read version. Dropping a
 /// transaction without committing discards everything it buffered.
 ///
 /// All methods take `&self`: a transaction may serve several concurrent reads, as in
 /// FoundationDB. Methods that buffer a write check their input against the
-/// [limits](crate::limits) and return the limit's error kind instead of buffering.
+/// [limits](limits) and return the limit's error kind instead of buffering.
 #[async_trait]
 pub trait Transaction: Send + Sync {
     /// The version this transaction reads at.
@@ -172,10 +187,10 @@ pub trait Transaction: Send + Sync {
 
     /// The value of `key`, or `None` when it has none. Unless `snapshot`, the key is added to
     /// the read conflict ranges. A key longer than
-    /// [`MAX_KEY_SIZE`](crate::limits::MAX_KEY_SIZE) is
-    /// [`Error::KeyTooLarge`](crate::Error::KeyTooLarge). A key that one of this transaction's
+    /// [`MAX_KEY_SIZE`](limits::MAX_KEY_SIZE) is
+    /// [`Error::KeyTooLarge`](KvError::KeyTooLarge). A key that one of this transaction's
     /// versionstamped keys may become (see [`versionstamp_unreadable_range`]) is
-    /// [`Error::AccessedUnreadable`](crate::Error::AccessedUnreadable), snapshot or not.
+    /// [`Error::AccessedUnreadable`](KvError::AccessedUnreadable), snapshot or not.
     async fn get(&self, key: &[u8], snapshot: bool) -> Result<Option<Vec<u8>>>;
 
     /// Rows with `begin <= key < end`, in key order (or reversed), at most `options.limit`
@@ -189,7 +204,7 @@ pub trait Transaction: Send + Sync {
     ///
     /// A range overlapping what one of this transaction's versionstamped keys may become (see
     /// [`versionstamp_unreadable_range`]) is
-    /// [`Error::AccessedUnreadable`](crate::Error::AccessedUnreadable), snapshot or not, even
+    /// [`Error::AccessedUnreadable`](KvError::AccessedUnreadable), snapshot or not, even
     /// when a limit would have stopped the read before it: FoundationDB fails such a read as
     /// soon as it reaches that part, and the contract does not depend on where that is.
     async fn get_range(&self, begin: &[u8], end: &[u8], options: RangeOptions)
@@ -213,9 +228,9 @@ pub trait Transaction: Send + Sync {
     /// replaced at commit by the commit's versionstamp. Keys written this way are strictly
     /// increasing across commits and share one stamp within a commit. They are not visible to
     /// this transaction's own reads: reading where they may land is
-    /// [`Error::AccessedUnreadable`](crate::Error::AccessedUnreadable) (read first, then
+    /// [`Error::AccessedUnreadable`](KvError::AccessedUnreadable) (read first, then
     /// stamp). The key may be at most
-    /// [`MAX_VERSIONSTAMPED_KEY_SIZE`](crate::limits::MAX_VERSIONSTAMPED_KEY_SIZE) bytes.
+    /// [`MAX_VERSIONSTAMPED_KEY_SIZE`](limits::MAX_VERSIONSTAMPED_KEY_SIZE) bytes.
     fn set_versionstamped_key(
         &self,
         key: &[u8],
@@ -232,21 +247,21 @@ pub trait Transaction: Send + Sync {
 
     /// Commits: checks for conflicts, then applies every buffered write atomically.
     /// A transaction older than
-    /// [`MAX_READ_VERSION_AGE`](crate::limits::MAX_READ_VERSION_AGE) fails with
-    /// [`TransactionTooOld`](crate::Error::TransactionTooOld) only when it has read conflict
+    /// [`MAX_READ_VERSION_AGE`](limits::MAX_READ_VERSION_AGE) fails with
+    /// [`TransactionTooOld`](KvError::TransactionTooOld) only when it has read conflict
     /// ranges (a non-snapshot read or an explicit read range), as FoundationDB's resolver
     /// decides; with snapshot reads only, it commits. A transaction whose counted size passes
-    /// [`MAX_TRANSACTION_SIZE`](crate::limits::MAX_TRANSACTION_SIZE) (reads can add the last
-    /// bytes) is [`TransactionTooLarge`](crate::Error::TransactionTooLarge).
+    /// [`MAX_TRANSACTION_SIZE`](limits::MAX_TRANSACTION_SIZE) (reads can add the last
+    /// bytes) is [`TransactionTooLarge`](KvError::TransactionTooLarge).
     /// On error nothing was applied, except after
-    /// [`CommitUnknownResult`](crate::Error::CommitUnknownResult), when it may have been.
+    /// [`CommitUnknownResult`](KvError::CommitUnknownResult), when it may have been.
     async fn commit(self: Box<Self>) -> Result<CommitInfo>;
 }
 
 /// Checks a key against [`MAX_KEY_SIZE`]. Backends call it before buffering or sending.
 pub fn check_key(key: &[u8]) -> Result<()> {
     if key.len() > MAX_KEY_SIZE {
-        return Err(crate::Error::KeyTooLarge {
+        return Err(KvError::KeyTooLarge {
             size: key.len(),
             limit: MAX_KEY_SIZE,
         });
@@ -258,7 +273,7 @@ pub fn check_key(key: &[u8]) -> Result<()> {
 /// before buffering or sending.
 pub fn check_versionstamped_key(key: &[u8]) -> Result<()> {
     if key.len() > MAX_VERSIONSTAMPED_KEY_SIZE {
-        return Err(crate::Error::KeyTooLarge {
+        return Err(KvError::KeyTooLarge {
             size: key.len(),
             limit: MAX_VERSIONSTAMPED_KEY_SIZE,
         });
@@ -286,7 +301,7 @@ pub fn versionstamp_unreadable_range(key: &[u8], offset: usize) -> (Vec<u8>, Vec
 /// Checks a value against [`MAX_VALUE_SIZE`]. Backends call it before buffering or sending.
 pub fn check_value(value: &[u8]) -> Result<()> {
     if value.len() > MAX_VALUE_SIZE {
-        return Err(crate::Error::ValueTooLarge {
+        return Err(KvError::ValueTooLarge {
             size: value.len(),
             limit: MAX_VALUE_SIZE,
         });
@@ -301,7 +316,7 @@ pub fn check_versionstamp_offset(key: &[u8], offset: u32) -> Result<()> {
         .and_then(|o| o.checked_add(VERSIONSTAMP_LEN))
         .is_some_and(|end| end <= key.len());
     if !fits {
-        return Err(crate::Error::InvalidVersionstampOffset {
+        return Err(KvError::InvalidVersionstampOffset {
             offset,
             key_len: key.len(),
         });
@@ -372,7 +387,7 @@ mod tests {
         assert!(check_versionstamped_key(&[0; 9_996]).is_ok());
         assert!(matches!(
             check_versionstamped_key(&[0; 9_997]),
-            Err(crate::Error::KeyTooLarge {
+            Err(KvError::KeyTooLarge {
                 size: 9_997,
                 limit: 9_996
             })

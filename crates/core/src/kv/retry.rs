@@ -1,7 +1,7 @@
 //! The retry loop: run a transaction body until it commits, retrying only what may succeed.
 //!
 //! As in FoundationDB's `Database::run`, the body may run more than once, and after a
-//! [`CommitUnknownResult`](crate::Error::CommitUnknownResult) an earlier attempt may already
+//! [`CommitUnknownResult`](KvError::CommitUnknownResult) an earlier attempt may already
 //! have committed: a body must be idempotent (write a unique idempotency key and check it when
 //! [`RetryTx::maybe_committed`] says so).
 
@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::error::{Error, Result};
-use crate::kv::{CommitInfo, KvBackend, Transaction};
-use crate::replay::{replaying, Draws};
+use super::error::{KvError, RetryError};
+use super::replay::{replaying, Draws};
+use super::{CommitInfo, KvBackend, Transaction};
 
 /// How [`run`] retries.
 #[derive(Debug, Clone)]
@@ -26,7 +26,7 @@ pub struct RetryOptions {
     /// The cap of the back-off.
     pub max_backoff: Duration,
     /// Back-off before the first retry after the store said it is throttling or lagging
-    /// ([`Error::is_throttled`]); it doubles up to `throttled_max_backoff`. Longer than
+    /// ([`KvError::is_throttled`]); it doubles up to `throttled_max_backoff`. Longer than
     /// `initial_backoff`, because retrying a shedding cluster at once adds to its load.
     pub throttled_initial_backoff: Duration,
     /// The cap of the back-off after a throttling error.
@@ -96,20 +96,20 @@ impl RetryStats {
     pub fn retries(&self) -> u64 {
         self.retries.load(Ordering::Relaxed)
     }
-    /// Attempts that failed with [`Error::Conflict`].
+    /// Attempts that failed with [`KvError::Conflict`].
     pub fn conflicts(&self) -> u64 {
         self.conflicts.load(Ordering::Relaxed)
     }
-    /// Attempts that failed with [`Error::TransactionTooOld`].
+    /// Attempts that failed with [`KvError::TransactionTooOld`].
     pub fn too_old(&self) -> u64 {
         self.too_old.load(Ordering::Relaxed)
     }
-    /// Attempts that failed with [`Error::CommitUnknownResult`].
+    /// Attempts that failed with [`KvError::CommitUnknownResult`].
     pub fn maybe_committed(&self) -> u64 {
         self.maybe_committed.load(Ordering::Relaxed)
     }
     /// Attempts that failed because the store was throttling or lagging
-    /// ([`Error::is_throttled`]).
+    /// ([`KvError::is_throttled`]).
     pub fn throttled(&self) -> u64 {
         self.throttled.load(Ordering::Relaxed)
     }
@@ -118,12 +118,12 @@ impl RetryStats {
         self.commits.load(Ordering::Relaxed)
     }
 
-    fn count_failure(&self, error: &Error) {
+    fn count_failure(&self, error: &KvError) {
         let counter = match error {
-            Error::Conflict => &self.conflicts,
-            Error::TransactionTooOld => &self.too_old,
-            Error::CommitUnknownResult => &self.maybe_committed,
-            Error::Unavailable { .. } => &self.throttled,
+            KvError::Conflict => &self.conflicts,
+            KvError::TransactionTooOld => &self.too_old,
+            KvError::CommitUnknownResult => &self.maybe_committed,
+            KvError::Unavailable { .. } => &self.throttled,
             _ => return,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -139,7 +139,7 @@ pub struct RetryTx {
     attempt: u32,
     maybe_committed: bool,
     memory: Memory,
-    /// Set when a model operation failed part way ([`Error::TransactionPoisoned`]): the
+    /// Set when a model operation failed part way ([`KvError::TransactionPoisoned`]): the
     /// loop then refuses to commit this attempt.
     poison: Poison,
 }
@@ -172,8 +172,8 @@ impl RetryTx {
     }
 
     /// Marks this attempt poisoned by `operation`, which failed with `cause` after buffering
-    /// part of its writes: the loop refuses to commit it ([`Error::TransactionPoisoned`]).
-    pub(crate) fn poison(&self, operation: &str, cause: &str) {
+    /// part of its writes: the loop refuses to commit it ([`KvError::TransactionPoisoned`]).
+    pub fn poison(&self, operation: &str, cause: &str) {
         let mut poison = self.poison.lock().unwrap_or_else(|p| p.into_inner());
         if poison.is_none() {
             *poison = Some((operation.to_owned(), cause.to_owned()));
@@ -186,7 +186,7 @@ impl RetryTx {
     }
 
     /// Whether an earlier attempt ended in
-    /// [`CommitUnknownResult`](crate::Error::CommitUnknownResult) and so may have committed.
+    /// [`CommitUnknownResult`](KvError::CommitUnknownResult) and so may have committed.
     pub fn maybe_committed(&self) -> bool {
         self.maybe_committed
     }
@@ -203,27 +203,31 @@ impl Deref for RetryTx {
 /// Runs `body` in a transaction of `backend` and commits it, retrying on retryable errors
 /// (from the body or from the commit) with capped exponential back-off and jitter, up to
 /// `options.max_attempts`. A non-retryable error is returned at once; running out of attempts
-/// is [`Error::RetryLimitReached`] carrying the last error.
+/// is [`KvError::RetryLimitReached`] (or the body's error type's own, see [`RetryError`])
+/// carrying the last error. The body's error type `E` is any that holds the contract's
+/// errors: [`KvError`] itself, or the model layer's error (whose `coditect_core::run` is this
+/// loop with that type fixed).
 ///
 /// ```
-/// # async fn demo(db: &dyn coditect_core::KvBackend) -> coditect_core::Result<()> {
-/// use coditect_core::{run, RetryOptions};
+/// # async fn demo(db: &dyn coditect_core::KvBackend) -> coditect_core::kv::Result<()> {
+/// use coditect_core::kv::{run, KvError, RetryOptions};
 /// let (value, _commit) = run(db, &RetryOptions::default(), |tx| async move {
 ///     let old = tx.get(b"counter", false).await?;
 ///     tx.set(b"counter", b"1")?;
-///     Ok(old)
+///     Ok::<_, KvError>(old)
 /// })
 /// .await?;
 /// # let _ = value; Ok(()) }
 /// ```
-pub async fn run<T, F, Fut>(
+pub async fn run<T, E, F, Fut>(
     backend: &dyn KvBackend,
     options: &RetryOptions,
     mut body: F,
-) -> Result<(T, CommitInfo)>
+) -> Result<(T, CommitInfo), E>
 where
+    E: RetryError,
     F: FnMut(RetryTx) -> Fut,
-    Fut: Future<Output = Result<T>>,
+    Fut: Future<Output = Result<T, E>>,
 {
     let stats = &options.stats;
     let mut maybe_committed = false;
@@ -249,33 +253,35 @@ where
             }
             Err(error) => error,
         };
-        stats.count_failure(&error);
-        if !error.is_retryable() {
+        let Some(kv) = error.as_kv().filter(|kv| kv.is_retryable()) else {
+            if let Some(kv) = error.as_kv() {
+                stats.count_failure(kv);
+            }
             return Err(error);
-        }
+        };
+        stats.count_failure(kv);
+        let (maybe, throttled) = (kv.is_maybe_committed(), kv.is_throttled());
         if attempt >= options.max_attempts.max(1) {
-            return Err(Error::RetryLimitReached {
-                attempts: attempt,
-                last: Box::new(error),
-            });
+            return Err(E::retry_limit_reached(attempt, error));
         }
-        maybe_committed |= error.is_maybe_committed();
+        maybe_committed |= maybe;
         stats.retries.fetch_add(1, Ordering::Relaxed);
-        tokio::time::sleep(options.backoff(attempt, error.is_throttled())).await;
+        tokio::time::sleep(options.backoff(attempt, throttled)).await;
     }
 }
 
-async fn attempt_once<T, F, Fut>(
+async fn attempt_once<T, E, F, Fut>(
     backend: &dyn KvBackend,
     body: &mut F,
     attempt: u32,
     maybe_committed: bool,
     memory: &Memory,
     draws: &Arc<Draws>,
-) -> Result<(T, CommitInfo)>
+) -> Result<(T, CommitInfo), E>
 where
+    E: RetryError,
     F: FnMut(RetryTx) -> Fut,
-    Fut: Future<Output = Result<T>>,
+    Fut: Future<Output = Result<T, E>>,
 {
     let tx = Arc::new(backend.begin().await?);
     let poison = Poison::default();
@@ -290,11 +296,11 @@ where
     // first `.await` also get the run's ids.
     let value = replaying(Arc::clone(draws), async { body(handle).await }).await?;
     let tx = Arc::try_unwrap(tx).map_err(|_| {
-        Error::TransactionClosed("a clone of the RetryTx outlived the body, so it cannot commit")
+        KvError::TransactionClosed("a clone of the RetryTx outlived the body, so it cannot commit")
     })?;
     let poisoned = poison.lock().unwrap_or_else(|p| p.into_inner()).take();
     if let Some((operation, cause)) = poisoned {
-        return Err(Error::TransactionPoisoned { operation, cause });
+        return Err(KvError::TransactionPoisoned { operation, cause }.into());
     }
     let commit = tx.commit().await?;
     Ok((value, commit))

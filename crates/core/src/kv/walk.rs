@@ -1,16 +1,16 @@
 //! [`RangeWalk`]: reading a key range page by page inside one transaction, with a row and a
 //! byte budget, so that no caller writes its own `get_range` / `next_range` loop.
 //!
-//! A range read returns at most a page ([`RANGE_PAGE_MAX_ROWS`](crate::RANGE_PAGE_MAX_ROWS)
-//! rows or [`RANGE_PAGE_MAX_BYTES`](crate::RANGE_PAGE_MAX_BYTES) bytes), as
+//! A range read returns at most a page ([`RANGE_PAGE_MAX_ROWS`](super::RANGE_PAGE_MAX_ROWS)
+//! rows or [`RANGE_PAGE_MAX_BYTES`](super::RANGE_PAGE_MAX_BYTES) bytes), as
 //! FoundationDB's does, and says whether more follows. A walk asks for the next page where the
 //! last one ended, stops when the range, the row budget or the byte budget is spent, and
 //! remembers where it stopped: [`RangeWalk::resume_key`] starts the next transaction's walk
 //! there (the chunked tenant operations), or [`RangeWalk::is_done`] says the range is read.
 //!
 //! ```
-//! # async fn demo(tx: &dyn coditect_core::Transaction) -> coditect_core::Result<usize> {
-//! use coditect_core::{RangeOptions, RangeWalk};
+//! # async fn demo(tx: &dyn coditect_core::Transaction) -> coditect_core::kv::Result<usize> {
+//! use coditect_core::kv::{RangeOptions, RangeWalk};
 //! let mut walk = RangeWalk::new(b"a", b"z", RangeOptions::default()).max_bytes(1 << 20);
 //! let mut rows = 0;
 //! while let Some(page) = walk.next_page(tx).await? {
@@ -22,42 +22,34 @@
 
 use async_trait::async_trait;
 
-use crate::error::Result;
-use crate::kv::{key_after, KeyValue, RangeOptions, RangePage, Transaction};
-use crate::tenant_tx::TenantTx;
+use super::{key_after, KeyValue, KvError, RangeOptions, RangePage, Transaction};
 
-/// What a [`RangeWalk`] reads pages from: a transaction, or a tenant's view of one.
+/// What a [`RangeWalk`] reads pages from: a transaction, or a view of one above the contract
+/// (the model layer's tenant-scoped transaction), with its own error type.
 #[async_trait]
 pub trait RangeSource: Sync {
+    /// What a page read can fail with: the contract's [`KvError`] or an error holding it.
+    type Error: From<KvError> + Send;
+
     /// One page of `[begin, end)`, as [`Transaction::get_range`].
     async fn range_page(
         &self,
         begin: &[u8],
         end: &[u8],
         options: RangeOptions,
-    ) -> Result<RangePage>;
+    ) -> Result<RangePage, Self::Error>;
 }
 
 #[async_trait]
 impl RangeSource for dyn Transaction + '_ {
-    async fn range_page(
-        &self,
-        begin: &[u8],
-        end: &[u8],
-        options: RangeOptions,
-    ) -> Result<RangePage> {
-        self.get_range(begin, end, options).await
-    }
-}
+    type Error = KvError;
 
-#[async_trait]
-impl RangeSource for TenantTx<'_> {
     async fn range_page(
         &self,
         begin: &[u8],
         end: &[u8],
         options: RangeOptions,
-    ) -> Result<RangePage> {
+    ) -> Result<RangePage, KvError> {
         self.get_range(begin, end, options).await
     }
 }
@@ -114,7 +106,7 @@ impl RangeWalk {
     pub async fn next_page<S: RangeSource + ?Sized>(
         &mut self,
         source: &S,
-    ) -> Result<Option<Vec<KeyValue>>> {
+    ) -> Result<Option<Vec<KeyValue>>, S::Error> {
         if self.exhausted || self.rows_left == Some(0) || self.bytes_left == Some(0) {
             return Ok(None);
         }
@@ -169,7 +161,10 @@ impl RangeWalk {
     }
 
     /// Reads every remaining page into one vector (for small ranges and tests).
-    pub async fn collect<S: RangeSource + ?Sized>(mut self, source: &S) -> Result<Vec<KeyValue>> {
+    pub async fn collect<S: RangeSource + ?Sized>(
+        mut self,
+        source: &S,
+    ) -> Result<Vec<KeyValue>, S::Error> {
         let mut rows = Vec::new();
         while let Some(page) = self.next_page(source).await? {
             rows.extend(page);
