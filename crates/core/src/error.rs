@@ -122,7 +122,7 @@ pub enum Error {
     },
 
     /// A tenant an import (or a migration or copy) was about to activate fails its
-    /// [check](crate::ops::check()): it stays staged, not active. `first` is the first
+    /// check (`coditect_ops::check`): it stays staged, not active. `first` is the first
     /// violation found. Not retryable.
     #[error("tenant {tenant} fails its check ({violations} violations; the first: {first}): it stays staged, not active (`tenant check` lists them, `tenant abort` drops it)")]
     Inconsistent {

@@ -22,6 +22,8 @@
 //! (tenant_uuid, "cred", user_id)                          a user's password hash
 //! ("sys", "tenant", tenant_uuid)                          the tenant registry
 //! ("sys", "tenant_by_domain", domain)                     the global domain index
+//! ("sys", "tenant_op", tenant_uuid)                       an unfinished operation's marker
+//! ("sys", "erasure", tenant_uuid)                         the record an erase leaves
 //! ```
 //!
 //! A tenant key starts with the tuple code of a UUID (0x30) followed by its 16 bytes, a system
@@ -41,18 +43,18 @@ use crate::kv::prefix_end;
 /// The first element of every system key.
 pub const SYSTEM: &str = "sys";
 /// The collection of index entries inside a tenant.
-pub(crate) const INDEX: &str = "idx";
+pub const INDEX: &str = "idx";
 /// The collection of audit events inside a tenant.
-pub(crate) const AUDIT: &str = "audit";
+pub const AUDIT: &str = "audit";
 /// The collection of counters inside a tenant.
-pub(crate) const META: &str = "meta";
+pub const META: &str = "meta";
 /// The collection of reversed references inside a tenant: who refers to a record.
-pub(crate) const REFS: &str = "ref";
+pub const REFS: &str = "ref";
 /// Collections that records may not use, since the layer keeps its own data there.
 pub(crate) const RESERVED: [&str; 5] = [INDEX, AUDIT, META, CREDENTIALS, REFS];
 /// The collection of password hashes, kept apart from the user record so the hash is never
 /// decoded, listed or digested with it.
-pub(crate) const CREDENTIALS: &str = "cred";
+pub const CREDENTIALS: &str = "cred";
 
 /// A tenant's id: a UUID that is not nil. It leads every key of the tenant's data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -167,7 +169,7 @@ impl KeyBuf {
 }
 
 /// The key of record `id` of `collection`.
-pub(crate) fn record_key(prefix: &[u8], collection: &str, id: Uuid) -> Vec<u8> {
+pub fn record_key(prefix: &[u8], collection: &str, id: Uuid) -> Vec<u8> {
     KeyBuf::from_prefix(prefix).push(collection).push(id).0
 }
 
@@ -186,7 +188,7 @@ pub(crate) fn index_prefix(prefix: &[u8], index: &str, values: &[KeyPart]) -> Ve
 }
 
 /// The key of the entry of `index` for `values` pointing at record `id`.
-pub(crate) fn index_key(prefix: &[u8], index: &str, values: &[KeyPart], id: Uuid) -> Vec<u8> {
+pub fn index_key(prefix: &[u8], index: &str, values: &[KeyPart], id: Uuid) -> Vec<u8> {
     KeyBuf::from_prefix(prefix)
         .push(INDEX)
         .push(index)
@@ -198,7 +200,7 @@ pub(crate) fn index_key(prefix: &[u8], index: &str, values: &[KeyPart], id: Uuid
 /// The key saying that record `source_id` of `source_collection` refers to record
 /// `target_id` of `target_collection` by `field`, valued empty: what a delete of the target
 /// reads to refuse while others still refer to it.
-pub(crate) fn reference_key(
+pub fn reference_key(
     prefix: &[u8],
     target_collection: &str,
     target_id: Uuid,
@@ -223,7 +225,7 @@ pub(crate) fn referrers_prefix(prefix: &[u8], target_collection: &str, target_id
 }
 
 /// The referring `(source_collection, field, source_id)` a [`reference_key`] holds.
-pub(crate) fn referrer_of_key(key: &[u8]) -> Result<(String, String, Uuid)> {
+pub fn referrer_of_key(key: &[u8]) -> Result<(String, String, Uuid)> {
     let elements = decode_key(key)?;
     match elements.as_slice() {
         [_, _, _, _, source, field, Element::Uuid(id)] => match (source.as_str(), field.as_str()) {
@@ -238,7 +240,7 @@ pub(crate) fn referrer_of_key(key: &[u8]) -> Result<(String, String, Uuid)> {
 const PACKED_UUID_LEN: usize = 17;
 
 /// The record id an index entry points at: the UUID its key ends with.
-pub(crate) fn id_of_index_key(key: &[u8]) -> Result<Uuid> {
+pub fn id_of_index_key(key: &[u8]) -> Result<Uuid> {
     let tail = key
         .len()
         .checked_sub(PACKED_UUID_LEN)
@@ -260,7 +262,7 @@ fn bad_key(reason: &str) -> Error {
 }
 
 /// The key of a per-tenant counter.
-pub(crate) fn counter_key(prefix: &[u8], counter: &str) -> Vec<u8> {
+pub fn counter_key(prefix: &[u8], counter: &str) -> Vec<u8> {
     KeyBuf::from_prefix(&counters_prefix(prefix))
         .push(counter)
         .0
@@ -268,7 +270,7 @@ pub(crate) fn counter_key(prefix: &[u8], counter: &str) -> Vec<u8> {
 
 /// The prefix of every per-tenant counter key under the tenant `prefix`; the rest of a
 /// counter's key is its name, a packed string.
-pub(crate) fn counters_prefix(prefix: &[u8]) -> Vec<u8> {
+pub fn counters_prefix(prefix: &[u8]) -> Vec<u8> {
     KeyBuf::from_prefix(prefix).push(META).push("count").0
 }
 
@@ -285,7 +287,7 @@ pub(crate) fn record_counter_key(prefix: &[u8], collection: &str, id: Uuid) -> V
 
 /// An audit key with an incomplete versionstamp (`user_version` orders events of one
 /// transaction), and the offset of the 10 bytes the commit fills in.
-pub(crate) fn audit_key(prefix: &[u8], user_version: u16) -> Result<(Vec<u8>, u32)> {
+pub fn audit_key(prefix: &[u8], user_version: u16) -> Result<(Vec<u8>, u32)> {
     with_versionstamp(audit_prefix(prefix), user_version)
 }
 
@@ -305,13 +307,13 @@ fn with_versionstamp(mut key: Vec<u8>, user_version: u16) -> Result<(Vec<u8>, u3
 }
 
 /// The audit index by actor: `(tenant, "idx", "audit_by_actor", member or nil, stamp)`.
-pub(crate) const AUDIT_BY_ACTOR: &str = "audit_by_actor";
+pub const AUDIT_BY_ACTOR: &str = "audit_by_actor";
 /// The audit index by target: `(tenant, "idx", "audit_by_target", model, id, stamp)`.
-pub(crate) const AUDIT_BY_TARGET: &str = "audit_by_target";
+pub const AUDIT_BY_TARGET: &str = "audit_by_target";
 
 /// An audit index entry with an incomplete versionstamp (the same stamp and user version as
 /// its event), and the offset the commit fills in.
-pub(crate) fn audit_index_key(
+pub fn audit_index_key(
     prefix: &[u8],
     index: &str,
     values: &[KeyPart],
@@ -321,7 +323,7 @@ pub(crate) fn audit_index_key(
 }
 
 /// The key of a tenant's audit seal state: `(tenant, "meta", "audit", name...)`.
-pub(crate) fn audit_meta_key(prefix: &[u8], name: &str, number: Option<i64>) -> Vec<u8> {
+pub fn audit_meta_key(prefix: &[u8], name: &str, number: Option<i64>) -> Vec<u8> {
     let key = KeyBuf::from_prefix(prefix)
         .push(META)
         .push(AUDIT)
@@ -369,7 +371,7 @@ pub(crate) fn lineage_prefix(prefix: &[u8]) -> Vec<u8> {
 
 /// The key of the lineage record an import from `source` left: `(tenant, "meta", "lineage",
 /// source)`.
-pub(crate) fn lineage_key(prefix: &[u8], source: Uuid) -> Vec<u8> {
+pub fn lineage_key(prefix: &[u8], source: Uuid) -> Vec<u8> {
     KeyBuf::from_prefix(prefix)
         .push(META)
         .push("lineage")
@@ -378,14 +380,26 @@ pub(crate) fn lineage_key(prefix: &[u8], source: Uuid) -> Vec<u8> {
 }
 
 /// The registry key of a tenant: `("sys", "tenant", uuid)`.
-pub(crate) fn tenant_registry_key(tenant: TenantId) -> Vec<u8> {
+pub fn tenant_registry_key(tenant: TenantId) -> Vec<u8> {
     pack(&(SYSTEM, "tenant", tenant.uuid()))
+}
+
+/// The marker of the operation holding a tenant: `("sys", "tenant_op", uuid)`
+/// ([`registry::TenantOp`](crate::registry::TenantOp)).
+pub fn tenant_op_key(tenant: TenantId) -> Vec<u8> {
+    pack(&(SYSTEM, "tenant_op", tenant.uuid()))
+}
+
+/// The record an erase of a tenant leaves: `("sys", "erasure", uuid)`
+/// ([`registry::Erasure`](crate::registry::Erasure)).
+pub fn erasure_key(tenant: TenantId) -> Vec<u8> {
+    pack(&(SYSTEM, "erasure", tenant.uuid()))
 }
 
 /// The first key past every key that starts with `prefix`, a tuple-encoded prefix. Every tuple
 /// element begins with a type code below 0xFF, so such a prefix always has an end; an error
 /// here means the prefix was not built by this module.
-pub(crate) fn prefix_range_end(prefix: &[u8]) -> Result<Vec<u8>> {
+pub fn prefix_range_end(prefix: &[u8]) -> Result<Vec<u8>> {
     crate::kv::prefix_end(prefix).ok_or_else(|| Error::InvalidInput {
         field: "key prefix",
         reason: "empty or only 0xFF bytes: not a tuple-encoded prefix, so it has no range end"
@@ -402,7 +416,7 @@ pub fn collection_range(tenant: TenantId, collection: &str) -> Result<(Vec<u8>, 
 }
 
 /// The range of every registry entry: `("sys", "tenant", *)`.
-pub(crate) fn tenant_registry_range() -> (Vec<u8>, Vec<u8>) {
+pub fn tenant_registry_range() -> (Vec<u8>, Vec<u8>) {
     let prefix = pack(&(SYSTEM, "tenant"));
     // A packed tuple ends in 0x00 (the string's terminator), never 0xFF, so it has an end.
     let end = crate::kv::prefix_end(&prefix).unwrap_or_else(|| prefix.clone());
@@ -411,7 +425,7 @@ pub(crate) fn tenant_registry_range() -> (Vec<u8>, Vec<u8>) {
 
 /// The global domain index: `("sys", "tenant_by_domain", domain)`, valued by the tenant's
 /// UUID.
-pub(crate) fn tenant_domain_key(domain: &str) -> Vec<u8> {
+pub fn tenant_domain_key(domain: &str) -> Vec<u8> {
     pack(&(SYSTEM, "tenant_by_domain", domain))
 }
 

@@ -36,11 +36,11 @@ pub mod ids;
 pub mod keys;
 pub mod kv;
 pub mod model;
-pub mod ops;
 pub mod principal;
 pub mod provision;
 pub mod rbac;
 pub mod record;
+pub mod registry;
 mod tenant_tx;
 pub mod value;
 

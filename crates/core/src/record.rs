@@ -100,7 +100,7 @@ pub struct Timestamps {
 }
 
 /// The wall clock in milliseconds since the Unix epoch (0 if the clock is before it).
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -144,7 +144,7 @@ impl Reference {
     }
 
     /// The collection of the model referred to.
-    pub(crate) fn collection(&self) -> &'static str {
+    pub fn collection(&self) -> &'static str {
         self.collection
     }
 }
@@ -165,7 +165,7 @@ pub enum Counter {
 
 impl Counter {
     /// The counter's key in the tenant whose prefix is `prefix`.
-    pub(crate) fn key(&self, prefix: &[u8]) -> Vec<u8> {
+    pub fn key(&self, prefix: &[u8]) -> Vec<u8> {
         match self {
             Counter::Tenant(name) => keys::counter_key(prefix, name),
             Counter::Record { collection, id } => keys::record_counter_key(prefix, collection, *id),
@@ -228,7 +228,7 @@ pub trait Model: Versioned + Clone + PartialEq + Send + Sync + 'static {
     /// The amounts the model's own rules add to counters while the record exists, beyond the
     /// one of each of its [`counters`](Model::counters): a use's quantity and cost in its
     /// metric's totals, a message in its conversation's count. Nothing by default. What
-    /// [`check`](crate::ops::check()) recomputes every counter from, so it must say exactly
+    /// `coditect_ops::check` recomputes every counter from, so it must say exactly
     /// what [`before_write`](Model::before_write) and [`before_delete`](Model::before_delete)
     /// add and take away.
     fn counted(&self) -> Vec<(Counter, i64)> {

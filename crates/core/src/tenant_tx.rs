@@ -117,7 +117,7 @@ impl<'t> TenantTx<'t> {
         if record.status != TenantStatus::Active {
             // Name the operation holding it, if one does: the caller is told how long it is
             // refused and what would end it. Read only on this (failing) path.
-            if let Some(error) = crate::ops::state::pending_error(tx, tenant).await? {
+            if let Some(error) = crate::registry::pending_error(tx, tenant).await? {
                 return Err(error);
             }
             return Err(Error::TenantInactive {
@@ -129,14 +129,14 @@ impl<'t> TenantTx<'t> {
 
     /// Scopes `tx` to a tenant whatever its status, for the system operations that manage
     /// tenants (suspending one still audits into it).
-    pub(crate) async fn open_any_status(tx: &'t dyn Transaction, tenant: TenantId) -> Result<Self> {
+    pub async fn open_any_status(tx: &'t dyn Transaction, tenant: TenantId) -> Result<Self> {
         let record = Self::registry_entry(tx, tenant).await?;
         Ok(Self::scoped(Handle::Borrowed(tx), record))
     }
 
     /// Through the registry's one reader, `ops::state::registry_entry`.
     async fn registry_entry(tx: &dyn Transaction, tenant: TenantId) -> Result<Tenant> {
-        Ok(crate::ops::state::registry_entry(tx, tenant).await?.0)
+        Ok(crate::registry::registry_entry(tx, tenant).await?.0)
     }
 
     fn scoped(tx: Handle<'t>, tenant: Tenant) -> Self {
@@ -394,7 +394,7 @@ impl<'t> TenantTx<'t> {
     /// Buffers `key = value` in a range the public [`set`](TenantTx::set) refuses (reverse
     /// references, the audit trail's seal state, carried chain and lineage records): for the
     /// record layer, the audit module and import only.
-    pub(crate) fn set_protected(&self, key: &[u8], value: &[u8]) -> Result<()> {
+    pub fn set_protected(&self, key: &[u8], value: &[u8]) -> Result<()> {
         self.check_writable()?;
         self.check_key(key)?;
         self.written(self.tx().set(key, value))

@@ -2,7 +2,7 @@
 //! after it.
 //!
 //! An import re-stamps every event of the backup (new keys, in the same order) and seals the
-//! copy afresh from the new tenant's genesis ([`import`](crate::ops::import())), so the new
+//! copy afresh from the new tenant's genesis (`coditect_ops::import`), so the new
 //! chain's hashes are not the source chain's, and a receipt of the source (tenant, count,
 //! hash) cannot be matched against them. What the import keeps instead is the one thing the
 //! re-stamping loses: the source position of each event it carried over, in windows of
@@ -30,6 +30,7 @@
 //! before an earlier restore (of the tenant the backup was taken of) is not followed.
 
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use super::position::AuditPosition;
 use super::seal::{genesis, link, CHECKPOINT_EVERY};
@@ -39,18 +40,39 @@ use crate::error::Result;
 use crate::keys::{self, TenantId};
 use crate::kv::{KvBackend, RangeOptions};
 use crate::model::tenant::Tenant;
-use crate::ops::import::Lineage;
 use crate::tenant_tx::TenantTx;
 use crate::value::{self, Versioned};
 use crate::walk::RangeWalk;
 
+/// How an imported tenant links to the one it was exported from:
+/// `(tenant, "meta", "lineage", source uuid)`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lineage {
+    /// The tenant the backup was taken of.
+    pub source: Uuid,
+    /// When the backup was taken.
+    pub exported_at_ms: i64,
+    /// SHA-256 of the backup (its trailer's).
+    pub backup_sha256: [u8; 32],
+    /// The source chain's sealed event count and head hash in the backup (checked at import
+    /// to be what the backup's events hash to), if the backup carried a head.
+    pub source_chain: Option<(u64, [u8; 32])>,
+    /// When it was imported.
+    pub imported_at_ms: i64,
+}
+
+impl Versioned for Lineage {
+    const WHAT: &'static str = "tenant lineage";
+    const SCHEMA_VERSION: u8 = 1;
+}
+
 /// What an import carried over from its source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct CarriedChain {
+pub struct CarriedChain {
     /// Events of the backup, re-stamped in order: the first this many events of the tenant.
-    pub(crate) events: u64,
+    pub events: u64,
     /// SHA-256 of the backup (its trailer's), as in the lineage record.
-    pub(crate) backup_sha256: [u8; 32],
+    pub backup_sha256: [u8; 32],
 }
 
 impl Versioned for CarriedChain {
@@ -60,9 +82,9 @@ impl Versioned for CarriedChain {
 
 /// The source positions of carried events `n * CHECKPOINT_EVERY ..`, in order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct CarriedWindow {
+pub struct CarriedWindow {
     /// Where each event was in the source's trail.
-    pub(crate) positions: Vec<AuditPosition>,
+    pub positions: Vec<AuditPosition>,
 }
 
 impl Versioned for CarriedWindow {
@@ -71,12 +93,12 @@ impl Versioned for CarriedWindow {
 }
 
 /// The key of the carried chain under the tenant `prefix` (empty: relative to the tenant).
-pub(crate) fn chain_key(prefix: &[u8]) -> Vec<u8> {
+pub fn chain_key(prefix: &[u8]) -> Vec<u8> {
     keys::audit_meta_key(prefix, "carried", None)
 }
 
 /// The key of carried window `index` under `prefix` (empty: relative to the tenant).
-pub(crate) fn window_key(prefix: &[u8], index: u64) -> Vec<u8> {
+pub fn window_key(prefix: &[u8], index: u64) -> Vec<u8> {
     // Window indexes are event counts over 1,000: far below i64::MAX.
     keys::audit_meta_key(prefix, "carried", Some(index as i64))
 }

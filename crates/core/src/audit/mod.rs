@@ -140,7 +140,7 @@ pub(crate) async fn check_actor(ttx: &TenantTx<'_>, actor: Actor) -> Result<()> 
 }
 
 /// Buffers one audit event at a versionstamped key of the tenant.
-pub(crate) fn write(
+pub fn write(
     ttx: &TenantTx<'_>,
     actor: Actor,
     action: AuditAction,

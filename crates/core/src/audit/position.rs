@@ -53,7 +53,7 @@ impl AuditPosition {
     }
 
     /// The position a key (an event's, or an index entry's) ends with.
-    pub(crate) fn of_key(key: &[u8]) -> Result<Self> {
+    pub fn of_key(key: &[u8]) -> Result<Self> {
         let start = key.len().checked_sub(PACKED_LEN).ok_or_else(not_stamped)?;
         let tail = &key[start..];
         if tail[0] != VERSIONSTAMP_CODE {

@@ -326,7 +326,7 @@ pub(crate) fn genesis_head(tenant: TenantId) -> SealHead {
 /// Provisioning and import call it in the transaction that makes the tenant live, so from a
 /// tenant's first event on its head exists, and a head missing beside events is seal state
 /// someone deleted, never a chain not sealed yet.
-pub(crate) async fn start_chain(ttx: &TenantTx<'_>) -> Result<()> {
+pub async fn start_chain(ttx: &TenantTx<'_>) -> Result<()> {
     if ttx.get(&head_key(ttx), false).await?.is_none() {
         let head = genesis_head(ttx.tenant_id());
         ttx.set_protected(&head_key(ttx), &value::encode(&head)?)?;

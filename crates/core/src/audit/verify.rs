@@ -26,7 +26,7 @@
 //! first event without its entry ([`TamperKind::IndexMismatch`]). The index walks are chunked
 //! like the event walk.
 //!
-//! A receipt taken before a restore ([`import`](crate::ops::import())) still verifies after
+//! A receipt taken before a restore (`coditect_ops::import`) still verifies after
 //! it: the import keeps the source chain's positions of the events it carried over, and
 //! [`verify_receipt`] recomputes the source chain from the events stored now; see
 //! [`carried`].

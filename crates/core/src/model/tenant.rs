@@ -268,13 +268,13 @@ pub async fn update(
         Scope::Tenant,
     );
     rbac::authorize(&ttx, by, Action::Update, &resource).await?;
-    crate::ops::state::refuse_if_pending(tx, tenant.id).await?;
+    crate::registry::refuse_if_pending(tx, tenant.id).await?;
     refuse_quota_below_use(&ttx, &before.quotas, &tenant.quotas).await?;
     write_entry(tx, &ttx, by.actor(), (&before_bytes, &before), tenant).await
 }
 
 /// What each quota counts: its name, the counter and the quota in `quotas`.
-pub(crate) fn quota_counters(quotas: &Quotas) -> [(&'static str, &'static str, i64); 3] {
+pub fn quota_counters(quotas: &Quotas) -> [(&'static str, &'static str, i64); 3] {
     [
         (
             "max_users",
@@ -343,7 +343,7 @@ pub async fn set_status(
     }
     // Before the no-op answer too: "suspend" during an export would otherwise report success
     // and then be undone when the export restores the status it began with.
-    crate::ops::state::refuse_if_pending(tx, id).await?;
+    crate::registry::refuse_if_pending(tx, id).await?;
     if before.status == status {
         return Ok(before);
     }

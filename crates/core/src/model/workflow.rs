@@ -92,7 +92,7 @@ pub struct Workflow {
 }
 
 /// The collection holding the saved versions.
-pub(crate) const VERSIONS: &str = "workflow_version";
+pub const VERSIONS: &str = "workflow_version";
 
 impl Workflow {
     /// A new, enabled workflow at version 1, with a fresh id.

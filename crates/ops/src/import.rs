@@ -1,4 +1,4 @@
-//! Import: a [backup](super::backup) into the tenant it was taken of (restore) or under a new
+//! Import: a [backup](crate::backup) into the tenant it was taken of (restore) or under a new
 //! id, never visible half-done.
 //!
 //! 1. The whole file is read and checked (every frame's check, order, totals, SHA-256) before
@@ -19,9 +19,9 @@
 //! 3. The pairs are written in chunks, one transaction each, the file being read (and checked)
 //!    a second time; each chunk bumps the marker's progress in the same transaction, so a
 //!    chunk retried after an unknown commit result is not applied twice.
-//! 4. The staged tenant is [checked](super::check()) (indexes, references, counters): one
+//! 4. The staged tenant is [checked](crate::check()) (indexes, references, counters): one
 //!    that fails is refused with [`Error::Inconsistent`] and stays staged (import again, or
-//!    drop it with [`abort`](super::abort())).
+//!    drop it with [`abort`](crate::abort())).
 //! 5. One transaction activates it: the status the tenant had at export, the marker removed,
 //!    a lineage record and its audit event (`tenant_import`) linking the new chain to the old.
 //! 6. The audit chain is sealed afresh ([`audit::seal()`]).
@@ -44,33 +44,37 @@
 //! Domains are globally unique: a restore keeps the backup's domain, an import under a new
 //! id into a store where that domain is taken needs a new one ([`ImportTarget::domain`]),
 //! else [`Error::AlreadyExists`] on `domain`. An interrupted import is resumed by importing
-//! the same file again, or dropped with [`erase`](super::erase()).
+//! the same file again, or dropped with [`erase`](crate::erase()).
 //!
-//! [`OpKind::Import`]: super::OpKind::Import
+//! [`OpKind::Import`]: coditect_core::OpKind::Import
 
 use std::fs;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use foundationdb_tuple::pack;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::backup::{BackupReader, BackupSummary};
-use super::check::{self, CheckOptions};
-use super::state::{self, busy, OpKind, TenantOp};
-use super::{erase, ChunkOptions, Progress};
-use crate::audit::carried::{self, CarriedChain, CarriedWindow};
-use crate::audit::seal::{genesis, link, CHECKPOINT_EVERY};
-use crate::audit::{self, Actor, AuditAction, AuditEvent, AuditPosition, SealHead, SealOptions};
-use crate::error::{Error, Result};
-use crate::keys::{self, KeyPart, TenantId, AUDIT, AUDIT_BY_ACTOR, AUDIT_BY_TARGET, INDEX, META};
-use crate::kv::{KvBackend, Transaction};
-use crate::model::tenant::{normalize_domain, Tenant, TenantStatus};
-use crate::record::now_ms;
-use crate::run;
-use crate::tenant_tx::TenantTx;
-use crate::value::{self, Versioned};
+use crate::backup::{BackupReader, BackupSummary};
+use crate::check::{self, CheckOptions};
+use crate::{ChunkOptions, Progress};
+use coditect_core::audit::carried::Lineage;
+use coditect_core::audit::carried::{self, CarriedChain, CarriedWindow};
+use coditect_core::audit::seal::{genesis, link, CHECKPOINT_EVERY};
+use coditect_core::audit::{
+    self, Actor, AuditAction, AuditEvent, AuditPosition, SealHead, SealOptions,
+};
+use coditect_core::keys::{
+    self, KeyPart, TenantId, AUDIT, AUDIT_BY_ACTOR, AUDIT_BY_TARGET, INDEX, META,
+};
+use coditect_core::kv::{KvBackend, Transaction};
+use coditect_core::model::tenant::{normalize_domain, Tenant, TenantStatus};
+use coditect_core::record::now_ms;
+use coditect_core::registry::{self, busy, OpKind, TenantOp};
+use coditect_core::run;
+use coditect_core::value::{self, Versioned};
+use coditect_core::TenantTx;
+use coditect_core::{Error, Result};
 
 /// Where a backup goes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -113,28 +117,6 @@ pub struct ImportReport {
     pub chunks: u64,
     /// Events in the new chain after sealing.
     pub sealed: u64,
-}
-
-/// How an imported tenant links to the one it was exported from:
-/// `(tenant, "meta", "lineage", source uuid)`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Lineage {
-    /// The tenant the backup was taken of.
-    pub source: Uuid,
-    /// When the backup was taken.
-    pub exported_at_ms: i64,
-    /// SHA-256 of the backup (its trailer's).
-    pub backup_sha256: [u8; 32],
-    /// The source chain's sealed event count and head hash in the backup (checked at import
-    /// to be what the backup's events hash to), if the backup carried a head.
-    pub source_chain: Option<(u64, [u8; 32])>,
-    /// When it was imported.
-    pub imported_at_ms: i64,
-}
-
-impl Versioned for Lineage {
-    const WHAT: &'static str = "tenant lineage";
-    const SCHEMA_VERSION: u8 = 1;
 }
 
 /// The model name of the audit event an import writes.
@@ -231,7 +213,7 @@ pub async fn import_from_path(
     import(db, file, target, options).await
 }
 
-/// Reads and checks the whole file (as [`verify_backup_from`](super::verify_backup_from)
+/// Reads and checks the whole file (as [`verify_backup_from`](coditect_core::verify_backup_from)
 /// does); returns its summary, the seal head it carries, if any, and its audit events.
 fn read_checked<R: Read>(input: R) -> Result<(BackupSummary, Option<SealHead>, u64)> {
     let skips = Skips::new();
@@ -393,11 +375,11 @@ async fn stage(db: &dyn KvBackend, plan: &Plan, options: &ChunkOptions) -> Resul
     run(db, &options.retry, |tx| async move {
         let tx: &dyn Transaction = &*tx;
         let id = plan.entry.id;
-        erase::refuse_if_erasing(tx, id).await?;
+        registry::refuse_if_erasing(tx, id).await?;
         let registry = keys::tenant_registry_key(id);
         let domain_key = keys::tenant_domain_key(&plan.entry.domain);
         if let Some(bytes) = tx.get(&registry, false).await? {
-            match state::get_op(tx, id).await? {
+            match registry::get_op(tx, id).await? {
                 Some(op) if plan.is_ours(&op) => {
                     // Resuming: start the staged range over; drop a domain staged earlier.
                     let staged: Tenant = value::decode(&bytes)?;
@@ -425,9 +407,9 @@ async fn stage(db: &dyn KvBackend, plan: &Plan, options: &ChunkOptions) -> Resul
         let (begin, end) = id.range();
         // No registry entry or a staged one: nothing in this range is anyone's live data.
         tx.clear_range(&begin, &end)?;
-        state::put_registry_entry(tx, &plan.entry)?;
+        registry::put_registry_entry(tx, &plan.entry)?;
         tx.set(&domain_key, id.uuid().as_bytes())?;
-        state::put_op(tx, id, &plan.op(0))
+        registry::put_op(tx, id, &plan.op(0))
     })
     .await?;
     Ok(())
@@ -643,7 +625,7 @@ async fn apply(
     run(db, &options.retry, |tx| async move {
         let tx: &dyn Transaction = &*tx;
         let id = plan.entry.id;
-        let mut op = match state::get_op(tx, id).await? {
+        let mut op = match registry::get_op(tx, id).await? {
             Some(op) if plan.is_ours(&op) => op,
             _ => {
                 return Err(Error::InvalidInput {
@@ -693,7 +675,7 @@ async fn apply(
             }
         }
         op.progress = number + 1;
-        state::put_op(tx, id, &op)
+        registry::put_op(tx, id, &op)
     })
     .await?;
     Ok(())
@@ -713,7 +695,7 @@ async fn activate(
     run(db, &options.retry, |tx| async move {
         let tx: &dyn Transaction = &*tx;
         let id = plan.entry.id;
-        match state::get_op(tx, id).await? {
+        match registry::get_op(tx, id).await? {
             Some(op) if plan.is_ours(&op) => {}
             // Activated by an earlier attempt that committed after all.
             None if tx
@@ -730,15 +712,15 @@ async fn activate(
                 })
             }
         }
-        let (entry, _) = state::registry_entry(tx, id).await?;
-        state::put_registry_entry(
+        let (entry, _) = registry::registry_entry(tx, id).await?;
+        registry::put_registry_entry(
             tx,
             &Tenant {
                 status: plan.previous,
                 ..entry
             },
         )?;
-        state::clear_op(tx, id)?;
+        registry::clear_op(tx, id)?;
         if let Some(from) = plan.migrated_from {
             end_migration(tx, from, id).await?;
         }
@@ -766,7 +748,7 @@ async fn activate(
 /// tenant goes live exactly when the old one's marker goes: the old tenant stays suspended,
 /// and its trail records the migration (only now that it happened).
 async fn end_migration(tx: &dyn Transaction, from: TenantId, to: TenantId) -> Result<()> {
-    match state::get_op(tx, from).await? {
+    match registry::get_op(tx, from).await? {
         Some(op) if op.kind == (OpKind::Migrate { to: to.uuid() }) => {}
         _ => {
             return Err(Error::InvalidInput {
@@ -775,13 +757,13 @@ async fn end_migration(tx: &dyn Transaction, from: TenantId, to: TenantId) -> Re
             })
         }
     }
-    state::clear_op(tx, from)?;
+    registry::clear_op(tx, from)?;
     let ttx = TenantTx::open_any_status(tx, from).await?;
     audit::write(
         &ttx,
         Actor::System,
         AuditAction::Create,
-        super::migrate::MIGRATE_EVENT_MODEL,
+        crate::migrate::MIGRATE_EVENT_MODEL,
         to.uuid(),
         None,
         None,

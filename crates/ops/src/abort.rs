@@ -1,7 +1,7 @@
 //! Abort: drop an operation that holds a tenant instead of finishing it.
 //!
 //! An export's quiesce is released (the tenant gets back the status it had before the export
-//! began); a staged import is erased ([`erase`](super::erase()), leaving its erasure record);
+//! began); a staged import is erased ([`erase`](crate::erase()), leaving its erasure record);
 //! a migration is cancelled (the copy it staged, if any, is erased, and the old tenant gets
 //! back its status). Releasing a marker is audited in the tenant: an event of model
 //! [`ABORT_EVENT_MODEL`] whose before-digest is the marker's, beside the status change. An
@@ -10,17 +10,17 @@
 
 use uuid::Uuid;
 
-use super::erase::{self, erase, EraseOptions};
-use super::state::{self, busy, OpKind};
-use super::ChunkOptions;
-use crate::audit::{self, Actor, AuditAction};
-use crate::error::{Error, Result};
-use crate::keys::TenantId;
-use crate::kv::{KvBackend, Transaction};
-use crate::model::tenant::TenantStatus;
-use crate::run;
-use crate::tenant_tx::TenantTx;
-use crate::value;
+use crate::erase::{erase, EraseOptions};
+use crate::ChunkOptions;
+use coditect_core::audit::{self, Actor, AuditAction};
+use coditect_core::keys::TenantId;
+use coditect_core::kv::{KvBackend, Transaction};
+use coditect_core::model::tenant::TenantStatus;
+use coditect_core::registry::{self, busy, OpKind};
+use coditect_core::run;
+use coditect_core::value;
+use coditect_core::TenantTx;
+use coditect_core::{Error, Result};
 
 /// The model name of the audit event an abort writes in the tenant it releases.
 pub const ABORT_EVENT_MODEL: &str = "tenant_operation_aborted";
@@ -58,12 +58,12 @@ pub async fn abort(
         let tx = db.begin().await?;
         let tx: &dyn Transaction = tx.as_ref();
         (
-            state::get_op(tx, tenant).await?,
-            erase::is_erasing(tx, tenant).await?,
+            registry::get_op(tx, tenant).await?,
+            registry::is_erasing(tx, tenant).await?,
         )
     };
     if erasing {
-        return Err(state::erasing(tenant));
+        return Err(registry::erasing(tenant));
     }
     let Some(op) = op else {
         return Err(Error::InvalidInput {
@@ -88,14 +88,14 @@ pub async fn abort(
             let staged = {
                 let tx = db.begin().await?;
                 let tx: &dyn Transaction = tx.as_ref();
-                let ours = state::get_op(tx, target).await?.is_some_and(|op| {
+                let ours = registry::get_op(tx, target).await?.is_some_and(|op| {
                     op.kind
                         == OpKind::Import {
                             source: tenant.uuid(),
                         }
                 });
                 // An abort interrupted while erasing the copy resumes that erase.
-                ours || erase::is_erasing(tx, target).await?
+                ours || registry::is_erasing(tx, target).await?
             };
             if staged {
                 erase(db, target, actor, &erase_options).await?;
@@ -116,8 +116,8 @@ async fn release(
 ) -> Result<TenantStatus> {
     let (status, _) = run(db, &options.retry, |tx| async move {
         let tx: &dyn Transaction = &*tx;
-        let (entry, before) = state::registry_entry(tx, tenant).await?;
-        let Some(op) = state::get_op(tx, tenant).await? else {
+        let (entry, before) = registry::registry_entry(tx, tenant).await?;
+        let Some(op) = registry::get_op(tx, tenant).await? else {
             // Released by an earlier attempt that committed after all.
             return Ok(entry.status);
         };
@@ -125,9 +125,9 @@ async fn release(
             return Err(busy(tenant, &op));
         }
         let marker = value::encode(&op)?;
-        state::clear_op(tx, tenant)?;
+        registry::clear_op(tx, tenant)?;
         let ttx = TenantTx::open_any_status(tx, tenant).await?;
-        state::change_status_audited(tx, entry, &before, op.previous).await?;
+        registry::change_status_audited(tx, entry, &before, op.previous).await?;
         audit::write(
             &ttx,
             Actor::System,

@@ -12,17 +12,16 @@ use std::path::PathBuf;
 
 use uuid::Uuid;
 
-use super::erase;
-use super::export::{export_held, ExportOptions, ExportReport, Hold};
-use super::import::{import_as, ImportReport, ImportTarget};
-use super::state::{self, busy, OpKind, TenantOp};
-use crate::error::{Error, Result};
-use crate::keys::{self, TenantId};
-use crate::kv::{KvBackend, Transaction};
-use crate::model::tenant::{normalize_domain, Tenant, TenantStatus};
-use crate::record::now_ms;
-use crate::run;
-use crate::value::Versioned;
+use crate::export::{export_held, ExportOptions, ExportReport, Hold};
+use crate::import::{import_as, ImportReport, ImportTarget};
+use coditect_core::keys::{self, TenantId};
+use coditect_core::kv::{KvBackend, Transaction};
+use coditect_core::model::tenant::{normalize_domain, Tenant, TenantStatus};
+use coditect_core::record::now_ms;
+use coditect_core::registry::{self, busy, OpKind, TenantOp};
+use coditect_core::run;
+use coditect_core::value::Versioned;
+use coditect_core::{Error, Result};
 
 /// The model name of the audit event a migration writes in the tenant it leaves.
 pub const MIGRATE_EVENT_MODEL: &str = "tenant_migration";
@@ -75,7 +74,7 @@ async fn through_file(
 
 /// Copies `tenant` from `from` into `to` as `target` (the same id and domain with
 /// [`ImportTarget::restore`]). The source is quiesced during the export (see
-/// [`export`](super::export())) and stays as it was; the copy is activated with the status
+/// [`export`](crate::export())) and stays as it was; the copy is activated with the status
 /// the source had.
 pub async fn copy(
     from: &dyn KvBackend,
@@ -100,11 +99,11 @@ pub async fn copy(
 /// ([`OpKind::Migrate`]), so no write can land in it after the cut
 /// and its status cannot change until the migration ends; the new one gets every record,
 /// index and counter, its audit events re-stamped and sealed afresh with a lineage record and
-/// an audit event naming the old id ([`import`](super::import())), and the old tenant's
+/// an audit event naming the old id ([`import`](crate::import())), and the old tenant's
 /// status. The transaction that activates the new tenant also removes the marker and writes
 /// the old tenant's audit event naming the new id. An interrupted migration is finished by
 /// running it again with the same arguments. The old tenant stays suspended: erase it
-/// ([`erase`](super::erase())) once the new one is checked.
+/// ([`erase`](crate::erase())) once the new one is checked.
 pub async fn migrate(
     db: &dyn KvBackend,
     tenant: TenantId,
@@ -123,20 +122,20 @@ pub async fn migrate(
     let to = new_id.uuid();
     run(db, &options.chunk.retry, |tx| async move {
         let tx: &dyn Transaction = &*tx;
-        let (entry, before) = state::registry_entry(tx, tenant).await?;
-        erase::refuse_if_erasing(tx, tenant).await?;
-        let resuming = match state::get_op(tx, tenant).await? {
+        let (entry, before) = registry::registry_entry(tx, tenant).await?;
+        registry::refuse_if_erasing(tx, tenant).await?;
+        let resuming = match registry::get_op(tx, tenant).await? {
             Some(op) if op.kind == (OpKind::Migrate { to }) => true,
             Some(op) => return Err(busy(tenant, &op)),
             None => false,
         };
-        erase::refuse_if_erasing(tx, new_id).await?;
+        registry::refuse_if_erasing(tx, new_id).await?;
         if tx
             .get(&keys::tenant_registry_key(new_id), false)
             .await?
             .is_some()
         {
-            match state::get_op(tx, new_id).await? {
+            match registry::get_op(tx, new_id).await? {
                 // Staged by this migration before it was interrupted: the import resumes it.
                 Some(op)
                     if resuming
@@ -164,7 +163,7 @@ pub async fn migrate(
         if resuming {
             return Ok(());
         }
-        state::put_op(
+        registry::put_op(
             tx,
             tenant,
             &TenantOp {
@@ -174,7 +173,7 @@ pub async fn migrate(
                 progress: 0,
             },
         )?;
-        state::change_status_audited(tx, entry, &before, TenantStatus::Suspended).await?;
+        registry::change_status_audited(tx, entry, &before, TenantStatus::Suspended).await?;
         Ok(())
     })
     .await?;

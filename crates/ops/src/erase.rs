@@ -4,7 +4,7 @@
 //! was removed, and nothing of the tenant's data (not its name, not its domain).
 //!
 //! The first transaction suspends the tenant (no writer can commit into it any more, see
-//! [`export`](mod@super::export)) and writes the erasure record, unfinished. Each chunk
+//! [`export`](mod@crate::export)) and writes the erasure record, unfinished. Each chunk
 //! transaction reads a bounded run of keys, clears exactly that run and adds its counts to the
 //! record; a retried chunk reads what is left, so nothing is counted twice. The last
 //! transaction removes the registry entry, the domain entry and any operation marker, and
@@ -17,81 +17,23 @@
 //! An erase is refused, changing nothing, while an export or a migration holds the tenant
 //! (finish that first); a staged (interrupted) import is dropped by erasing it.
 
-use foundationdb_tuple::pack;
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
-use super::export::read_chunk;
-use super::state::{self, OpKind};
-use super::{ChunkOptions, Progress};
-use crate::error::{Error, Result};
-use crate::keys::{self, TenantId, SYSTEM};
-use crate::kv::{key_after, KvBackend, Transaction};
-use crate::model::tenant::{Tenant, TenantStatus};
-use crate::record::now_ms;
-use crate::run;
-use crate::value::{self, Versioned};
-
-/// The record an erasure leaves behind.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Erasure {
-    /// The tenant erased.
-    pub tenant: Uuid,
-    /// Who asked for it (an operator or a request reference; never tenant data).
-    pub actor: String,
-    /// When it started, milliseconds since the Unix epoch.
-    pub started_ms: i64,
-    /// When it finished, or `None` while it is under way (or was interrupted).
-    pub finished_ms: Option<i64>,
-    /// Keys removed.
-    pub keys: u64,
-    /// Bytes of keys and values removed.
-    pub bytes: u64,
-    /// Transactions that removed keys.
-    pub chunks: u64,
-}
-
-impl Versioned for Erasure {
-    const WHAT: &'static str = "erasure record";
-    const SCHEMA_VERSION: u8 = 1;
-}
+use crate::export::read_chunk;
+use crate::{ChunkOptions, Progress};
+use coditect_core::keys::{self, TenantId};
+use coditect_core::kv::{key_after, KvBackend, Transaction};
+use coditect_core::model::tenant::{Tenant, TenantStatus};
+use coditect_core::record::now_ms;
+use coditect_core::registry::{self, Erasure, OpKind};
+use coditect_core::run;
+use coditect_core::value::{self, Versioned};
+use coditect_core::{Error, Result};
 
 /// How [`erase`] works.
 #[derive(Clone, Debug, Default)]
 pub struct EraseOptions {
     /// Chunk sizes, retries, progress.
     pub chunk: ChunkOptions,
-}
-
-fn erasure_key(tenant: TenantId) -> Vec<u8> {
-    pack(&(SYSTEM, "erasure", tenant.uuid()))
-}
-
-async fn get_erasure(tx: &dyn Transaction, tenant: TenantId) -> Result<Option<Erasure>> {
-    match tx.get(&erasure_key(tenant), false).await? {
-        Some(bytes) => value::decode(&bytes).map(Some),
-        None => Ok(None),
-    }
-}
-
-/// The erasure record of `tenant`, if it was (or is being) erased.
-pub async fn erasure_record(db: &dyn KvBackend, tenant: TenantId) -> Result<Option<Erasure>> {
-    let tx = db.begin().await?;
-    get_erasure(tx.as_ref(), tenant).await
-}
-
-/// Whether `tenant`'s erasure has started and not finished.
-pub(crate) async fn is_erasing(tx: &dyn Transaction, tenant: TenantId) -> Result<bool> {
-    Ok(matches!(get_erasure(tx, tenant).await?, Some(record) if record.finished_ms.is_none()))
-}
-
-/// Refuses ([`Error::OperationPending`]) to work on a tenant whose erasure has started and
-/// not finished.
-pub(crate) async fn refuse_if_erasing(tx: &dyn Transaction, tenant: TenantId) -> Result<()> {
-    if is_erasing(tx, tenant).await? {
-        return Err(state::erasing(tenant));
-    }
-    Ok(())
 }
 
 /// Erases `tenant` for `actor` (who asked, recorded as given). Resumes an interrupted erase;
@@ -125,24 +67,24 @@ async fn start(
             .get(&keys::tenant_registry_key(tenant), false)
             .await?
             .is_some();
-        match get_erasure(tx, tenant).await? {
+        match registry::get_erasure(tx, tenant).await? {
             // Interrupted: resume it.
             Some(record) if record.finished_ms.is_none() => return Ok(record),
             // Done already (and the id not restored since).
             Some(record) if !registered => return Ok(record),
             _ => {}
         }
-        let (entry, _) = state::registry_entry(tx, tenant).await?;
+        let (entry, _) = registry::registry_entry(tx, tenant).await?;
         // A staged import is dropped by erasing it; an export or migration holding the
         // tenant must finish first (it would otherwise restore the status of, or copy, a
         // tenant half erased).
-        if let Some(op) = state::get_op(tx, tenant).await? {
+        if let Some(op) = registry::get_op(tx, tenant).await? {
             if !matches!(op.kind, OpKind::Import { .. }) {
-                return Err(state::busy(tenant, &op));
+                return Err(registry::busy(tenant, &op));
             }
         }
         if entry.status != TenantStatus::Suspended {
-            state::put_registry_entry(
+            registry::put_registry_entry(
                 tx,
                 &Tenant {
                     status: TenantStatus::Suspended,
@@ -159,7 +101,7 @@ async fn start(
             bytes: 0,
             chunks: 0,
         };
-        tx.set(&erasure_key(tenant), &value::encode(&record)?)?;
+        tx.set(&keys::erasure_key(tenant), &value::encode(&record)?)?;
         Ok(record)
     })
     .await?;
@@ -194,7 +136,7 @@ async fn clear_in_chunks(
             record.keys += pairs.len() as u64;
             record.bytes += bytes;
             record.chunks += 1;
-            tx.set(&erasure_key(tenant), &value::encode(&record)?)?;
+            tx.set(&keys::erasure_key(tenant), &value::encode(&record)?)?;
             Ok(Some((pairs.len() as u64, bytes)))
         })
         .await?;
@@ -226,9 +168,9 @@ async fn finish(db: &dyn KvBackend, tenant: TenantId, chunk: &ChunkOptions) -> R
             tx.clear(&keys::tenant_registry_key(tenant))?;
         }
         // An interrupted import staged under this id is dropped with it.
-        state::clear_op(tx, tenant)?;
+        registry::clear_op(tx, tenant)?;
         record.finished_ms = Some(now_ms().max(record.started_ms));
-        tx.set(&erasure_key(tenant), &value::encode(&record)?)?;
+        tx.set(&keys::erasure_key(tenant), &value::encode(&record)?)?;
         Ok(record)
     })
     .await?;
@@ -237,10 +179,12 @@ async fn finish(db: &dyn KvBackend, tenant: TenantId, chunk: &ChunkOptions) -> R
 
 /// The erasure record of `tenant`, which an erasure under way always has.
 async fn require_erasure(tx: &dyn Transaction, tenant: TenantId) -> Result<Erasure> {
-    get_erasure(tx, tenant).await?.ok_or(Error::NotFound {
-        model: Erasure::WHAT,
-        id: tenant.uuid(),
-    })
+    registry::get_erasure(tx, tenant)
+        .await?
+        .ok_or(Error::NotFound {
+            model: Erasure::WHAT,
+            id: tenant.uuid(),
+        })
 }
 
 /// [`read_chunk`] without snapshot, so the clear that follows is exactly what was read even

@@ -26,9 +26,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::error::{Error, Result};
-use crate::limits::{MAX_KEY_SIZE, MAX_VALUE_SIZE};
-use crate::value;
+use coditect_core::limits::{MAX_KEY_SIZE, MAX_VALUE_SIZE};
+use coditect_core::value;
+use coditect_core::{Error, Result};
 
 /// The first 8 bytes of every backup file.
 pub const MAGIC: [u8; 8] = *b"CDTNTBAK";
@@ -86,7 +86,7 @@ impl FrameKind {
 pub struct BackupHeader {
     /// The tenant exported.
     pub tenant: Uuid,
-    /// Its registry entry (versioned bytes of [`Tenant`](crate::model::Tenant)), with the
+    /// Its registry entry (versioned bytes of [`Tenant`](coditect_core::model::Tenant)), with the
     /// status it had before the export.
     pub entry: Vec<u8>,
     /// When the export started, milliseconds since the Unix epoch.

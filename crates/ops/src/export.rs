@@ -1,9 +1,9 @@
-//! Export: one tenant's whole key range to a [backup](super::backup) file, in chunks.
+//! Export: one tenant's whole key range to a [backup](crate::backup) file, in chunks.
 //!
 //! Consistency. A FoundationDB transaction lives 5 s, so a large tenant cannot be read at one
 //! read version. Instead the export quiesces the tenant: its first transaction sets the
 //! registry status to `Suspended` and leaves a marker ([`OpKind::Export`]) that remembers the
-//! status to restore. Every writer opens the tenant through [`TenantTx`](crate::TenantTx), which reads the
+//! status to restore. Every writer opens the tenant through [`TenantTx`](coditect_core::TenantTx), which reads the
 //! registry entry without snapshot, so a writer that started before the quiesce conflicts on
 //! commit and its retry is refused ([`Error::OperationPending`]): after the quiesce commits,
 //! nothing can commit into the tenant, and the chunks read afterwards, each at its own read
@@ -28,23 +28,23 @@
 //! leaving it suspended; an export resumed after a crash restores the status the tenant had
 //! before the first attempt began.
 //!
-//! [`OpKind::Export`]: super::OpKind::Export
+//! [`OpKind::Export`]: coditect_core::OpKind::Export
 
 use std::io::Write;
 
 use uuid::Uuid;
 
-use super::backup::{relative_key, BackupHeader, BackupWriter};
-use super::state::{self, busy, OpKind, TenantOp};
-use super::{erase, ChunkOptions, Progress};
-use crate::error::{Error, Result};
-use crate::keys::{self, TenantId};
-use crate::kv::{RangeOptions, Transaction};
-use crate::model::tenant::{Tenant, TenantStatus};
-use crate::record::now_ms;
-use crate::run;
-use crate::walk::RangeWalk;
-use crate::KvBackend;
+use crate::backup::{relative_key, BackupHeader, BackupWriter};
+use crate::{ChunkOptions, Progress};
+use coditect_core::keys::{self, TenantId};
+use coditect_core::kv::{RangeOptions, Transaction};
+use coditect_core::model::tenant::{Tenant, TenantStatus};
+use coditect_core::record::now_ms;
+use coditect_core::registry::{self, busy, OpKind, TenantOp};
+use coditect_core::run;
+use coditect_core::walk::RangeWalk;
+use coditect_core::KvBackend;
+use coditect_core::{Error, Result};
 
 /// How [`export`] works.
 #[derive(Clone, Debug)]
@@ -172,8 +172,8 @@ async fn begin(
     let quiesce = options.quiesce;
     let (start, _) = run(db, &options.chunk.retry, |tx| async move {
         let tx: &dyn Transaction = &*tx;
-        erase::refuse_if_erasing(tx, tenant).await?;
-        let (entry, entry_bytes) = state::registry_entry(tx, tenant).await?;
+        registry::refuse_if_erasing(tx, tenant).await?;
+        let (entry, entry_bytes) = registry::registry_entry(tx, tenant).await?;
         let (original, consistent, owns_marker) =
             take_hold(tx, tenant, entry, &entry_bytes, hold, quiesce).await?;
         let counters = counters(tx, tenant, true).await?;
@@ -181,7 +181,7 @@ async fn begin(
         Ok(Start {
             header: BackupHeader {
                 tenant: tenant.uuid(),
-                entry: crate::value::encode(&original)?,
+                entry: coditect_core::value::encode(&original)?,
                 exported_at_ms: now_ms(),
                 read_version,
                 consistent,
@@ -205,7 +205,7 @@ async fn take_hold(
     hold: Hold,
     quiesce: bool,
 ) -> Result<(Tenant, bool, bool)> {
-    let op = state::get_op(tx, tenant).await?;
+    let op = registry::get_op(tx, tenant).await?;
     // The entry in the header carries the status from before the operation, which is what
     // a restore brings back.
     Ok(match (op, hold) {
@@ -253,7 +253,7 @@ async fn take_hold(
         // suspended already or not: a marker makes `activate` refuse it meanwhile, and
         // the end restores exactly this status.
         (None, Hold::Own) if quiesce || entry.status == TenantStatus::Suspended => {
-            state::put_op(
+            registry::put_op(
                 tx,
                 tenant,
                 &TenantOp {
@@ -263,8 +263,13 @@ async fn take_hold(
                     progress: 0,
                 },
             )?;
-            state::change_status_audited(tx, entry.clone(), entry_bytes, TenantStatus::Suspended)
-                .await?;
+            registry::change_status_audited(
+                tx,
+                entry.clone(),
+                entry_bytes,
+                TenantStatus::Suspended,
+            )
+            .await?;
             (entry, true, true)
         }
         // Not quiesced: writers go on, each frame is consistent on its own.
@@ -277,16 +282,16 @@ async fn take_hold(
 async fn end(db: &dyn KvBackend, tenant: TenantId, options: &ExportOptions) -> Result<()> {
     run(db, &options.chunk.retry, |tx| async move {
         let tx: &dyn Transaction = &*tx;
-        let Some(op) = state::get_op(tx, tenant).await? else {
+        let Some(op) = registry::get_op(tx, tenant).await? else {
             return Ok(());
         };
         if op.kind != OpKind::Export {
             return Err(busy(tenant, &op));
         }
-        state::clear_op(tx, tenant)?;
+        registry::clear_op(tx, tenant)?;
         // Back to the status before the export (nothing written when it was suspended).
-        let (entry, before) = state::registry_entry(tx, tenant).await?;
-        state::change_status_audited(tx, entry, &before, op.previous).await
+        let (entry, before) = registry::registry_entry(tx, tenant).await?;
+        registry::change_status_audited(tx, entry, &before, op.previous).await
     })
     .await?;
     Ok(())
@@ -310,7 +315,7 @@ pub(crate) async fn read_chunk(
             snapshot: true,
             ..RangeOptions::default()
         };
-        let asked = options.limit.min(crate::kv::RANGE_PAGE_MAX_ROWS);
+        let asked = options.limit.min(coditect_core::kv::RANGE_PAGE_MAX_ROWS);
         let page = tx.get_range(&lo, end, options).await?;
         let next = page.next_range(&lo, end, false);
         // A page the store ended short of the rows asked for, with more to come, stopped at
@@ -318,10 +323,13 @@ pub(crate) async fn read_chunk(
         // chunk ends with it, instead of reading a whole second page for a few rows.
         let full = page.more && page.kvs.len() < asked;
         let mut cut = None;
-        let last = page.kvs.last().map(|kv| crate::kv::key_after(&kv.key));
+        let last = page
+            .kvs
+            .last()
+            .map(|kv| coditect_core::kv::key_after(&kv.key));
         for kv in page.kvs {
             bytes += kv.key.len() + kv.value.len();
-            let after = crate::kv::key_after(&kv.key);
+            let after = coditect_core::kv::key_after(&kv.key);
             pairs.push((kv.key, kv.value));
             if bytes >= max_bytes || pairs.len() >= max_records {
                 cut = Some(after);

@@ -19,15 +19,15 @@
 
 use std::collections::BTreeMap;
 
-use super::export::counters;
-use super::state::{self, OpKind};
-use crate::error::{Error, Result};
-use crate::kv::RetryOptions;
-use crate::kv::{KvBackend, RangeOptions, Transaction};
-use crate::model::tenant::{Plan, Tenant};
-use crate::run;
-use crate::value;
-use crate::walk::RangeWalk;
+use crate::export::counters;
+use coditect_core::kv::RetryOptions;
+use coditect_core::kv::{KvBackend, RangeOptions, Transaction};
+use coditect_core::model::tenant::{Plan, Tenant};
+use coditect_core::registry::{self, OpKind};
+use coditect_core::run;
+use coditect_core::value;
+use coditect_core::walk::RangeWalk;
+use coditect_core::{Error, Result};
 
 /// The smallest `k` a report accepts.
 pub const MIN_K: usize = 2;
@@ -106,7 +106,7 @@ pub async fn report(db: &dyn KvBackend, options: &ReportOptions) -> Result<Analy
             reason: format!("k must be at least {MIN_K}: a group of one singles its tenant out"),
         });
     }
-    let (begin, end) = crate::keys::tenant_registry_range();
+    let (begin, end) = coditect_core::keys::tenant_registry_range();
     let mut cursor = begin;
     let mut groups: BTreeMap<u8, (Plan, Group)> = BTreeMap::new();
     let limit = options.chunk_tenants.max(1);
@@ -121,7 +121,7 @@ pub async fn report(db: &dyn KvBackend, options: &ReportOptions) -> Result<Analy
             let mut rows = Vec::with_capacity(page.len());
             for kv in page {
                 let tenant: Tenant = value::decode(&kv.value)?;
-                if let Some(op) = state::get_op(tx, tenant.id).await? {
+                if let Some(op) = registry::get_op(tx, tenant.id).await? {
                     if let OpKind::Import { .. } = op.kind {
                         continue;
                     }

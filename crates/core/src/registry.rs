@@ -1,4 +1,9 @@
-//! The marker of an operation that spans several transactions: `("sys", "tenant_op", uuid)`.
+//! The tenant registry, in one place: the registry entry `("sys", "tenant", uuid)` (read,
+//! written, its status changed with the audit event that records it), the marker of an
+//! operation that spans several transactions (`("sys", "tenant_op", uuid)`), and the erasure
+//! record an erase leaves (`("sys", "erasure", uuid)`). Every other place (the tenant model,
+//! [`TenantTx`](crate::TenantTx), the tenant operations of `coditect-ops`, the CLI) calls
+//! these; none builds the keys itself.
 //!
 //! While it exists the tenant's registry status is `Suspended`, so [`TenantTx::open`]
 //! refuses the tenant and no writer can commit into it; the marker remembers the status to
@@ -13,13 +18,11 @@
 //!
 //! [`TenantTx::open`]: crate::TenantTx::open
 
-use foundationdb_tuple::pack;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::erase;
 use crate::error::{Error, Result};
-use crate::keys::{self, TenantId, SYSTEM};
+use crate::keys::{self, TenantId};
 use crate::kv::{KvBackend, Transaction};
 use crate::model::tenant::{Tenant, TenantStatus};
 use crate::value::{self, Versioned};
@@ -72,38 +75,34 @@ impl Versioned for TenantOp {
     const SCHEMA_VERSION: u8 = 1;
 }
 
-pub(crate) fn op_key(tenant: TenantId) -> Vec<u8> {
-    pack(&(SYSTEM, "tenant_op", tenant.uuid()))
-}
-
-pub(crate) async fn get_op(tx: &dyn Transaction, tenant: TenantId) -> Result<Option<TenantOp>> {
-    match tx.get(&op_key(tenant), false).await? {
+/// The operation marker of `tenant`, if one is there (not a snapshot read).
+pub async fn get_op(tx: &dyn Transaction, tenant: TenantId) -> Result<Option<TenantOp>> {
+    match tx.get(&keys::tenant_op_key(tenant), false).await? {
         Some(bytes) => value::decode(&bytes).map(Some),
         None => Ok(None),
     }
 }
 
-pub(crate) fn put_op(tx: &dyn Transaction, tenant: TenantId, op: &TenantOp) -> Result<()> {
-    Ok(tx.set(&op_key(tenant), &value::encode(op)?)?)
+/// Writes the operation marker of `tenant`: from now on the operation holds it.
+pub fn put_op(tx: &dyn Transaction, tenant: TenantId, op: &TenantOp) -> Result<()> {
+    Ok(tx.set(&keys::tenant_op_key(tenant), &value::encode(op)?)?)
 }
 
-pub(crate) fn clear_op(tx: &dyn Transaction, tenant: TenantId) -> Result<()> {
-    Ok(tx.clear(&op_key(tenant))?)
+/// Removes the operation marker of `tenant`: the operation is over.
+pub fn clear_op(tx: &dyn Transaction, tenant: TenantId) -> Result<()> {
+    Ok(tx.clear(&keys::tenant_op_key(tenant))?)
 }
 
 /// The operation under way on `tenant`, if any (an export, import or migration that has not
 /// finished: run it again to resume it, or erase the tenant to drop a staged import). An
-/// unfinished erase is not a marker: see [`erasure_record`](super::erasure_record).
+/// unfinished erase is not a marker: see [`erasure_record`].
 pub async fn pending_operation(db: &dyn KvBackend, tenant: TenantId) -> Result<Option<TenantOp>> {
     let tx = db.begin().await?;
     get_op(tx.as_ref(), tenant).await
 }
 
 /// The registry entry and its stored bytes, or [`Error::TenantNotFound`].
-pub(crate) async fn registry_entry(
-    tx: &dyn Transaction,
-    tenant: TenantId,
-) -> Result<(Tenant, Vec<u8>)> {
+pub async fn registry_entry(tx: &dyn Transaction, tenant: TenantId) -> Result<(Tenant, Vec<u8>)> {
     let bytes = tx
         .get(&keys::tenant_registry_key(tenant), false)
         .await?
@@ -114,7 +113,7 @@ pub(crate) async fn registry_entry(
 }
 
 /// Writes a registry entry as is (the operations own the status while their marker exists).
-pub(crate) fn put_registry_entry(tx: &dyn Transaction, tenant: &Tenant) -> Result<Vec<u8>> {
+pub fn put_registry_entry(tx: &dyn Transaction, tenant: &Tenant) -> Result<Vec<u8>> {
     let bytes = value::encode(tenant)?;
     tx.set(&keys::tenant_registry_key(tenant.id), &bytes)?;
     Ok(bytes)
@@ -123,7 +122,7 @@ pub(crate) fn put_registry_entry(tx: &dyn Transaction, tenant: &Tenant) -> Resul
 /// Moves the registry entry `entry` (stored as `before`) to `status`, audited as the system
 /// (an operation changes the status it owns while its marker exists); nothing when it is
 /// there already.
-pub(crate) async fn change_status_audited(
+pub async fn change_status_audited(
     tx: &dyn Transaction,
     entry: Tenant,
     before: &[u8],
@@ -147,7 +146,7 @@ pub(crate) async fn change_status_audited(
 }
 
 /// The error for a tenant another operation holds: which one, and how to finish it.
-pub(crate) fn busy(tenant: TenantId, op: &TenantOp) -> Error {
+pub fn busy(tenant: TenantId, op: &TenantOp) -> Error {
     let (operation, hint) = match op.kind {
         OpKind::Export => (
             "export",
@@ -174,7 +173,7 @@ pub(crate) fn busy(tenant: TenantId, op: &TenantOp) -> Error {
 }
 
 /// The error for a tenant whose erasure started and has not finished.
-pub(crate) fn erasing(tenant: TenantId) -> Error {
+pub fn erasing(tenant: TenantId) -> Error {
     Error::OperationPending {
         tenant: tenant.uuid(),
         operation: "erase",
@@ -185,11 +184,11 @@ pub(crate) fn erasing(tenant: TenantId) -> Error {
 /// The [`Error::OperationPending`] for whatever holds `tenant` (its marker, or its unfinished
 /// erasure), or `None` when nothing does. Not snapshot reads: a change checked against them
 /// conflicts with an operation that starts meanwhile.
-pub(crate) async fn pending_error(tx: &dyn Transaction, tenant: TenantId) -> Result<Option<Error>> {
+pub async fn pending_error(tx: &dyn Transaction, tenant: TenantId) -> Result<Option<Error>> {
     if let Some(op) = get_op(tx, tenant).await? {
         return Ok(Some(busy(tenant, &op)));
     }
-    if erase::is_erasing(tx, tenant).await? {
+    if is_erasing(tx, tenant).await? {
         return Ok(Some(erasing(tenant)));
     }
     Ok(None)
@@ -197,9 +196,61 @@ pub(crate) async fn pending_error(tx: &dyn Transaction, tenant: TenantId) -> Res
 
 /// Refuses ([`Error::OperationPending`]) to change a tenant that an unfinished operation
 /// holds: the one check every status and settings change runs.
-pub(crate) async fn refuse_if_pending(tx: &dyn Transaction, tenant: TenantId) -> Result<()> {
+pub async fn refuse_if_pending(tx: &dyn Transaction, tenant: TenantId) -> Result<()> {
     match pending_error(tx, tenant).await? {
         Some(error) => Err(error),
         None => Ok(()),
     }
+}
+
+/// The record an erasure leaves behind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Erasure {
+    /// The tenant erased.
+    pub tenant: Uuid,
+    /// Who asked for it (an operator or a request reference; never tenant data).
+    pub actor: String,
+    /// When it started, milliseconds since the Unix epoch.
+    pub started_ms: i64,
+    /// When it finished, or `None` while it is under way (or was interrupted).
+    pub finished_ms: Option<i64>,
+    /// Keys removed.
+    pub keys: u64,
+    /// Bytes of keys and values removed.
+    pub bytes: u64,
+    /// Transactions that removed keys.
+    pub chunks: u64,
+}
+
+impl Versioned for Erasure {
+    const WHAT: &'static str = "erasure record";
+    const SCHEMA_VERSION: u8 = 1;
+}
+
+/// The erasure record of `tenant` as `tx` reads it (not a snapshot).
+pub async fn get_erasure(tx: &dyn Transaction, tenant: TenantId) -> Result<Option<Erasure>> {
+    match tx.get(&keys::erasure_key(tenant), false).await? {
+        Some(bytes) => value::decode(&bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The erasure record of `tenant`, if it was (or is being) erased.
+pub async fn erasure_record(db: &dyn KvBackend, tenant: TenantId) -> Result<Option<Erasure>> {
+    let tx = db.begin().await?;
+    get_erasure(tx.as_ref(), tenant).await
+}
+
+/// Whether `tenant`'s erasure has started and not finished.
+pub async fn is_erasing(tx: &dyn Transaction, tenant: TenantId) -> Result<bool> {
+    Ok(matches!(get_erasure(tx, tenant).await?, Some(record) if record.finished_ms.is_none()))
+}
+
+/// Refuses ([`Error::OperationPending`]) to work on a tenant whose erasure has started and
+/// not finished.
+pub async fn refuse_if_erasing(tx: &dyn Transaction, tenant: TenantId) -> Result<()> {
+    if is_erasing(tx, tenant).await? {
+        return Err(erasing(tenant));
+    }
+    Ok(())
 }

@@ -21,7 +21,7 @@
 //! - data kept beside a record (a user's credential, a workflow's saved versions) has its
 //!   record ([`ViolationKind::OrphanedData`]); a record decodes and sits under its own id
 //!   ([`ViolationKind::Undecodable`]);
-//! - the audit trail: [`audit::verify`](crate::audit::verify()) (events as sealed, and the two
+//! - the audit trail: [`audit::verify`](coditect_core::audit::verify()) (events as sealed, and the two
 //!   audit indexes matching the events), when [`CheckOptions::audit`] is set.
 //!
 //! Keys the registry does not know (a collection or an index no model declares) are counted
@@ -43,21 +43,21 @@ use std::marker::PhantomData;
 use foundationdb_tuple::Element;
 use uuid::Uuid;
 
-use crate::audit::{self, TamperKind, Verdict, VerifyOptions};
-use crate::error::{Error, Result};
-use crate::keys::{self, TenantId};
-use crate::kv::RetryOptions;
-use crate::kv::{key_after, KvBackend, RangeOptions};
-use crate::model::role::Role;
-use crate::model::tenant::{quota_counters, Quotas, UNLIMITED};
-use crate::model::{
+use coditect_core::audit::{self, TamperKind, Verdict, VerifyOptions};
+use coditect_core::keys::{self, TenantId};
+use coditect_core::kv::RetryOptions;
+use coditect_core::kv::{key_after, KvBackend, RangeOptions};
+use coditect_core::model::role::Role;
+use coditect_core::model::tenant::{quota_counters, Quotas, UNLIMITED};
+use coditect_core::model::{
     AgentConfig, AgentExecution, AgentInstance, ApiKey, Comment, Conversation, Entity, File,
     Member, Message, Project, RoleAssignment, Session, Setting, Task, Usage, User, Workflow,
 };
-use crate::record::Model;
-use crate::run;
-use crate::tenant_tx::TenantTx;
-use crate::value;
+use coditect_core::record::Model;
+use coditect_core::run;
+use coditect_core::value;
+use coditect_core::TenantTx;
+use coditect_core::{Error, Result};
 
 /// What is wrong at a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,7 +87,7 @@ pub enum ViolationKind {
     /// brought in by an import, migration or copy must fit the quotas of its entry.
     OverQuota,
     /// The audit trail is not as sealed, or its indexes disagree with its events
-    /// ([`audit::verify`](crate::audit::verify())).
+    /// ([`audit::verify`](coditect_core::audit::verify())).
     Audit(TamperKind),
 }
 
@@ -173,7 +173,7 @@ pub struct CheckOptions {
     /// Most violations kept in the report; the rest are counted
     /// ([`CheckReport::violation_count`]).
     pub max_violations: usize,
-    /// Whether to verify the audit trail too ([`audit::verify`](crate::audit::verify())).
+    /// Whether to verify the audit trail too ([`audit::verify`](coditect_core::audit::verify())).
     /// An import checks the staged tenant without it: its chain starts when it is activated.
     pub audit: bool,
     /// The retry loop each chunk runs in.
@@ -695,7 +695,10 @@ const PACKED_UUID_LEN: usize = 17;
 /// by the owning record's id: a user's credential, a workflow's saved versions.
 const ATTACHED: [(&str, &str); 2] = [
     (keys::CREDENTIALS, User::COLLECTION),
-    (crate::model::workflow::VERSIONS, Workflow::COLLECTION),
+    (
+        coditect_core::model::workflow::VERSIONS,
+        Workflow::COLLECTION,
+    ),
 ];
 
 /// A record as the check sees it: its id and what it must have.
@@ -749,7 +752,7 @@ impl<M: Model> Registered for Entry<M> {
     }
     fn describe(&self, prefix: &[u8], bytes: &[u8]) -> Result<Described> {
         let record: M = value::decode(bytes)?;
-        let id = crate::ids::RecordId::uuid(record.id());
+        let id = coditect_core::ids::RecordId::uuid(record.id());
         let index_keys = M::INDEXES
             .iter()
             .filter_map(|index| {

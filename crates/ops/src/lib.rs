@@ -10,7 +10,7 @@
 //! (`("sys", "tenant_op", uuid)`, see [`TenantOp`]) or an erasure record, so that an
 //! interrupted one is recognised, and resumed or cleaned up, by running it again, or dropped
 //! ([`abort()`]). While one is pending it owns the tenant: status and settings changes and
-//! writers are refused with [`Error::OperationPending`](crate::Error::OperationPending).
+//! writers are refused with [`Error::OperationPending`](coditect_core::Error::OperationPending).
 //!
 //! The backup file format is in [`backup`]; it parses without a store
 //! ([`backup::verify_backup`]), which is what the fuzz target drives.
@@ -23,7 +23,6 @@ pub mod erase;
 pub mod export;
 pub mod import;
 pub mod migrate;
-pub(crate) mod state;
 
 use std::fmt;
 use std::sync::Arc;
@@ -32,13 +31,13 @@ pub use abort::{abort, Aborted};
 pub use analytics::{report, AnalyticsReport, GroupReport, ReportOptions};
 pub use backup::{verify_backup, verify_backup_from, BackupHeader, BackupSummary, BackupTrailer};
 pub use check::{check, CheckOptions, CheckReport, Violation, ViolationKind};
-pub use erase::{erase, erasure_record, EraseOptions, Erasure};
+pub use coditect_core::registry::{erasure_record, pending_operation, Erasure, OpKind, TenantOp};
+pub use erase::{erase, EraseOptions};
 pub use export::{export, ExportOptions, ExportReport};
 pub use import::{import, import_from_path, ImportReport, ImportTarget};
 pub use migrate::{copy, migrate, migrated_domain, MigrateReport};
-pub use state::{pending_operation, OpKind, TenantOp};
 
-use crate::kv::RetryOptions;
+use coditect_core::kv::RetryOptions;
 
 /// How far an operation got: records (key/value pairs) and their bytes (keys plus values).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
