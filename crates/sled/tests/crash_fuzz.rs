@@ -423,18 +423,7 @@ fn check_store(
     }
     drop(tx);
 
-    let tx = db.begin_tx();
-    tx.set(b"probe", b"after the crash")
-        .map_err(|e| e.to_string())?;
-    let next_version = tx
-        .commit()
-        .map_err(|e| format!("commit after reopen failed: {e}"))?
-        .version;
-    if next_version <= max_version_seen {
-        return Err(format!(
-            "the commit after reopening got version {next_version}, not above {max_version_seen}"
-        ));
-    }
+    let next_version = support::probe_version_above(&db, max_version_seen)?;
     Ok(Recovered {
         present: markers.len(),
         counter,

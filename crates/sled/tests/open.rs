@@ -42,6 +42,13 @@ fn raw_sled(path: &Path) -> sled::Db {
     }
 }
 
+/// Writes `key` = `value` with plain sled, behind the store's back, and flushes it.
+fn raw_insert(path: &Path, key: &[u8], value: &[u8]) {
+    let raw = raw_sled(path);
+    raw.insert(key, value).expect("insert");
+    raw.flush().expect("flush");
+}
+
 fn put(db: &SledBackend, key: &[u8], value: &[u8]) -> u64 {
     let tx = db.begin_tx();
     tx.set(key, value).expect("set");
@@ -169,11 +176,7 @@ fn an_empty_directory_becomes_a_store() {
 #[test]
 fn a_sled_database_without_the_marker_is_refused() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    {
-        let other = raw_sled(dir.path());
-        other.insert(b"someone else's", b"data").expect("insert");
-        other.flush().expect("flush");
-    }
+    raw_insert(dir.path(), b"someone else's", b"data");
     let message = refusal_naming(dir.path());
     assert!(message.contains("did not create"), "{message}");
     // With the lock file, what is missing is the marker.
@@ -192,11 +195,7 @@ fn a_damaged_commit_record_is_an_error_not_a_panic() {
         let db = open(dir.path()).expect("create");
         put(&db, b"k", b"v");
     }
-    {
-        let raw = raw_sled(dir.path());
-        raw.insert(b"\x00commit", &b"abc"[..]).expect("insert");
-        raw.flush().expect("flush");
-    }
+    raw_insert(dir.path(), b"\x00commit", b"abc");
     let message = refusal_naming(dir.path());
     assert!(message.contains("commit record is damaged"), "{message}");
 }
@@ -245,12 +244,7 @@ fn a_garbage_data_file_is_an_error_not_a_panic() {
 fn an_unknown_format_is_refused() {
     let dir = tempfile::tempdir().expect("temporary directory");
     drop(open(dir.path()).expect("create"));
-    {
-        let raw = raw_sled(dir.path());
-        raw.insert(b"\x00format", &b"coditect-sled v9"[..])
-            .expect("insert");
-        raw.flush().expect("flush");
-    }
+    raw_insert(dir.path(), b"\x00format", b"coditect-sled v9");
     let message = open_error(dir.path());
     assert!(message.contains("coditect-sled v9"), "{message}");
 }

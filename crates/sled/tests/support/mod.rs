@@ -184,3 +184,22 @@ pub fn run_child_writers<W>(
         }
     });
 }
+
+/// Commits one write on the reopened store and returns its version, which must be above
+/// `max_version_seen` (every version used before the kill): a store that hands out a used
+/// version again would let two commits share it.
+pub fn probe_version_above(db: &SledBackend, max_version_seen: u64) -> Result<u64, String> {
+    let tx = db.begin_tx();
+    tx.set(b"probe", b"after the crash")
+        .map_err(|e| e.to_string())?;
+    let next_version = tx
+        .commit()
+        .map_err(|e| format!("commit after reopen failed: {e}"))?
+        .version;
+    if next_version <= max_version_seen {
+        return Err(format!(
+            "the commit after reopening got version {next_version}, not above {max_version_seen}"
+        ));
+    }
+    Ok(next_version)
+}
