@@ -53,12 +53,7 @@ pub async fn write_in<T>(
     tenant: TenantId,
     body: impl AsyncFnOnce(&TenantTx<'_>) -> T,
 ) -> T {
-    let tx = db.begin().await.expect("begin");
-    let ttx = TenantTx::open(tx.as_ref(), tenant).await.expect("open");
-    let out = body(&ttx).await;
-    drop(ttx);
-    tx.commit().await.expect("commit");
-    out
+    in_tenant(db, tenant, true, body).await
 }
 
 /// Runs `body` in a transaction of `tenant` that is dropped, not committed: a read.
@@ -67,9 +62,24 @@ pub async fn read_in<T>(
     tenant: TenantId,
     body: impl AsyncFnOnce(&TenantTx<'_>) -> T,
 ) -> T {
+    in_tenant(db, tenant, false, body).await
+}
+
+/// `body` in a whole transaction of `tenant`, committed if `commit`, else dropped.
+async fn in_tenant<T>(
+    db: &dyn KvBackend,
+    tenant: TenantId,
+    commit: bool,
+    body: impl AsyncFnOnce(&TenantTx<'_>) -> T,
+) -> T {
     let tx = db.begin().await.expect("begin");
     let ttx = TenantTx::open(tx.as_ref(), tenant).await.expect("open");
-    body(&ttx).await
+    let out = body(&ttx).await;
+    drop(ttx);
+    if commit {
+        tx.commit().await.expect("commit");
+    }
+    out
 }
 
 /// A Division, a Department below it and a Team below that, under `root`, inserted by `by`;
