@@ -19,22 +19,22 @@
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
 
+mod support;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use coditect_benches::criterion;
 use coditect_core::audit::{self, Actor, AuditAction, AuditEvent, SealOptions, VerifyOptions};
 use coditect_core::keys::KeyPart;
 use coditect_core::model::{Plan, Project, Task};
-use coditect_core::provision::{provision, NewTenant, Provisioned};
+use coditect_core::provision::{NewTenant, Provisioned};
 use coditect_core::record::{self, Model};
 use coditect_core::value::{self, Versioned};
 use coditect_core::{prefix_end, KvBackend, TenantId, TenantTx};
-use coditect_engine::EngineOptions;
-use coditect_mem::new_backend;
-use criterion::{criterion_group, Criterion, Throughput};
+use criterion::{Criterion, Throughput};
 use foundationdb_tuple::{pack, pack_into, Element, Versionstamp, VersionstampOffset};
+use support::{provision_one, read_in, write_in};
 
 /// Events in the trail the seal and verify figures walk.
 const EVENTS: u64 = 20_000;
@@ -46,36 +46,24 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let db: Arc<dyn KvBackend> = Arc::new(new_backend(EngineOptions::default()));
-    let tx = db.begin().await.expect("begin");
-    let tenant = provision(
-        tx.as_ref(),
-        NewTenant {
-            id: TenantId::generate(),
-            name: "Audited".into(),
-            domain: "audit.bench.test".into(),
-            plan: Plan::Enterprise,
-            root_code: "ROOT".into(),
-            admin_email: "admin@bench.test".into(),
-            admin_name: "Admin".into(),
-        },
-    )
-    .await
-    .expect("provision");
-    tx.commit().await.expect("commit");
-    let tx = db.begin().await.expect("begin");
-    let ttx = TenantTx::open(tx.as_ref(), tenant.tenant.id)
-        .await
-        .expect("open");
-    let project = record::insert(
-        &ttx,
-        Actor::System,
-        Project::new("BENCH", "Bench", tenant.root.id, tenant.admin_member.id),
-    )
-    .await
-    .expect("project");
-    drop(ttx);
-    tx.commit().await.expect("commit");
+    let db = support::mem_store();
+    let new = NewTenant {
+        id: TenantId::generate(),
+        name: "Audited".into(),
+        domain: "audit.bench.test".into(),
+        plan: Plan::Enterprise,
+        root_code: "ROOT".into(),
+        admin_email: "admin@bench.test".into(),
+        admin_name: "Admin".into(),
+    };
+    let tenant = provision_one(db.as_ref(), new).await;
+    let project = write_in(db.as_ref(), tenant.tenant.id, async |ttx| {
+        let project = Project::new("BENCH", "Bench", tenant.root.id, tenant.admin_member.id);
+        record::insert(ttx, Actor::System, project)
+            .await
+            .expect("project")
+    })
+    .await;
     Fixture {
         db,
         tenant,
@@ -90,15 +78,12 @@ fn new_task(f: &Fixture) -> Task {
 /// The record layer's create.
 async fn create_task(f: &Fixture) {
     let task = new_task(f);
-    let tx = f.db.begin().await.expect("begin");
-    let ttx = TenantTx::open(tx.as_ref(), f.tenant.tenant.id)
-        .await
-        .expect("open");
-    record::insert(&ttx, Actor::System, task)
-        .await
-        .expect("insert");
-    drop(ttx);
-    tx.commit().await.expect("commit");
+    write_in(f.db.as_ref(), f.tenant.tenant.id, async |ttx| {
+        record::insert(ttx, Actor::System, task)
+            .await
+            .expect("insert")
+    })
+    .await;
 }
 
 /// One tuple element of a key.
@@ -209,35 +194,31 @@ async fn raw_task_write(f: &Fixture, audit: Audit) {
 async fn fill(f: &Fixture) -> u64 {
     let mut made = 0;
     while made < EVENTS {
-        let tx = f.db.begin().await.expect("begin");
-        let ttx = TenantTx::open(tx.as_ref(), f.tenant.tenant.id)
-            .await
-            .expect("open");
-        for _ in 0..500 {
-            record::insert(&ttx, Actor::System, new_task(f))
-                .await
-                .expect("insert");
-        }
-        drop(ttx);
-        tx.commit().await.expect("commit");
+        write_in(f.db.as_ref(), f.tenant.tenant.id, async |ttx| {
+            for _ in 0..500 {
+                record::insert(ttx, Actor::System, new_task(f))
+                    .await
+                    .expect("insert");
+            }
+        })
+        .await;
         made += 500;
     }
-    let tx = f.db.begin().await.expect("begin");
-    let ttx = TenantTx::open(tx.as_ref(), f.tenant.tenant.id)
-        .await
-        .expect("open");
-    let mut count = 0;
-    let mut request = audit::AuditQuery::first(1_000);
-    loop {
-        let page = audit::query::by_time(&ttx, coditect_core::Principal::system(), &request)
-            .await
-            .expect("query");
-        count += page.items.len() as u64;
-        match page.next {
-            Some(next) => request = request.next_page(next),
-            None => return count,
+    read_in(f.db.as_ref(), f.tenant.tenant.id, async |ttx| {
+        let mut count = 0;
+        let mut request = audit::AuditQuery::first(1_000);
+        loop {
+            let page = audit::query::by_time(ttx, coditect_core::Principal::system(), &request)
+                .await
+                .expect("query");
+            count += page.items.len() as u64;
+            match page.next {
+                Some(next) => request = request.next_page(next),
+                None => return count,
+            }
         }
-    }
+    })
+    .await
 }
 
 /// Forgets the seal (untimed set-up of each seal run).
@@ -256,9 +237,7 @@ enum Variant {
 }
 
 fn bench_audit(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
+    let runtime = support::runtime();
     // Each variant writes into a store of its own, so that none pays for the others' rows.
     let mut group = c.benchmark_group("audit/append");
     let variants: [(&str, Variant); 4] = [
@@ -331,10 +310,4 @@ fn bench_audit(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = criterion();
-    targets = bench_audit
-}
-
-criterion::criterion_main!(benches);
+coditect_benches::bench_main!(bench_audit);

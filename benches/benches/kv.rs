@@ -10,14 +10,16 @@
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
 
+mod support;
+
 use std::hint::black_box;
 use std::sync::Arc;
 
-use coditect_benches::{criterion, row_key};
+use coditect_benches::row_key;
 use coditect_core::{KvBackend, RangeOptions};
 use coditect_engine::EngineOptions;
 use coditect_mem::{new_backend, MemBackend};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{BenchmarkId, Criterion};
 
 const VALUE: [u8; 100] = [7; 100];
 
@@ -36,9 +38,7 @@ fn preload(rows: u64) -> MemBackend {
 }
 
 fn bench_kv(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
+    let runtime = support::runtime();
     for rows in [10_000u64, 1_000_000] {
         let db = preload(rows);
         let dyn_db: Arc<dyn KvBackend> = Arc::new(db.clone());
@@ -117,9 +117,4 @@ fn bench_kv(c: &mut Criterion) {
     }
 }
 
-criterion_group! {
-    name = benches;
-    config = criterion();
-    targets = bench_kv
-}
-criterion_main!(benches);
+coditect_benches::bench_main!(bench_kv);

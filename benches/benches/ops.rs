@@ -13,89 +13,61 @@
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
 
+mod support;
+
 use std::hint::black_box;
 use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coditect_benches::criterion;
 use coditect_core::audit::Actor;
-use coditect_core::model::{Plan, Project, Task};
+use coditect_core::model::{Project, Task};
 use coditect_core::ops::{self, ChunkOptions, EraseOptions, ExportOptions, ImportTarget};
-use coditect_core::provision::{provision, NewTenant, Provisioned};
+use coditect_core::provision::Provisioned;
 use coditect_core::record;
-use coditect_core::{KvBackend, TenantId, TenantTx};
-use coditect_engine::EngineOptions;
+use coditect_core::{KvBackend, TenantId};
 use coditect_sled::SledOptions;
-use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Criterion, Throughput};
+use support::{numbered_tenant, write_in};
 
 const TASKS: usize = 4_000;
 const DESCRIPTION: usize = 1_000;
 
 static TENANTS: AtomicU64 = AtomicU64::new(0);
 
-fn new_tenant() -> NewTenant {
-    let n = TENANTS.fetch_add(1, Ordering::Relaxed);
-    NewTenant {
-        id: TenantId::generate(),
-        name: format!("Tenant {n}"),
-        domain: format!("t{n}.bench.test"),
-        plan: Plan::Enterprise,
-        root_code: "ROOT".into(),
-        admin_email: "admin@bench.test".into(),
-        admin_name: "Admin".into(),
-    }
-}
-
+/// Provisions the next tenant of [`TENANTS`].
 async fn provision_one(db: &dyn KvBackend) -> Provisioned {
-    let tx = db.begin().await.expect("begin");
-    let made = provision(tx.as_ref(), new_tenant())
-        .await
-        .expect("provision");
-    tx.commit().await.expect("commit");
-    made
+    let n = TENANTS.fetch_add(1, Ordering::Relaxed);
+    support::provision_one(db, numbered_tenant(n)).await
 }
 
 async fn populated(db: &dyn KvBackend) -> Provisioned {
     let p = provision_one(db).await;
     let actor = Actor::Member(p.admin_member.id);
-    let tx = db.begin().await.expect("begin");
-    let ttx = TenantTx::open(tx.as_ref(), p.tenant.id)
-        .await
-        .expect("open");
-    let project = record::insert(
-        &ttx,
-        actor,
-        Project::new("BIG", "Big", p.root.id, p.admin_member.id),
-    )
-    .await
-    .expect("project");
-    drop(ttx);
-    tx.commit().await.expect("commit");
+    let project = write_in(db, p.tenant.id, async |ttx| {
+        let project = Project::new("BIG", "Big", p.root.id, p.admin_member.id);
+        record::insert(ttx, actor, project).await.expect("project")
+    })
+    .await;
     let text = "d".repeat(DESCRIPTION);
     for _ in 0..TASKS / 500 {
-        let tx = db.begin().await.expect("begin");
-        let ttx = TenantTx::open(tx.as_ref(), p.tenant.id)
-            .await
-            .expect("open");
-        for i in 0..500 {
-            let mut task = Task::new(project.id, format!("task {i}"), p.admin_member.id);
-            task.description = text.clone();
-            record::insert(&ttx, actor, task).await.expect("task");
-        }
-        drop(ttx);
-        tx.commit().await.expect("commit");
+        write_in(db, p.tenant.id, async |ttx| {
+            for i in 0..500 {
+                let mut task = Task::new(project.id, format!("task {i}"), p.admin_member.id);
+                task.description = text.clone();
+                record::insert(ttx, actor, task).await.expect("task");
+            }
+        })
+        .await;
     }
     p
 }
 
 fn bench_ops(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
+    let runtime = support::runtime();
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("bench directory");
-    let mem: Arc<dyn KvBackend> = Arc::new(coditect_mem::new_backend(EngineOptions::default()));
+    let mem = support::mem_store();
     let sled: Arc<dyn KvBackend> = Arc::new(
         coditect_sled::open(dir.path().join("durable"), SledOptions::default()).expect("open sled"),
     );
@@ -173,9 +145,4 @@ fn bench_ops(c: &mut Criterion) {
     }
 }
 
-criterion_group! {
-    name = benches;
-    config = criterion();
-    targets = bench_ops
-}
-criterion::criterion_main!(benches);
+coditect_benches::bench_main!(bench_ops);

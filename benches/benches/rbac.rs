@@ -10,21 +10,21 @@
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
 
+mod support;
+
 use std::hint::black_box;
 use std::sync::Arc;
 
-use coditect_benches::criterion;
 use coditect_core::ids::{MemberId, RoleId, TaskId};
 use coditect_core::model::{
     role, Entity, EntityKind, Member, MemberKind, Plan, Project, RoleAssignment, Task, User,
     UserRole,
 };
-use coditect_core::provision::{provision, NewTenant, Provisioned};
+use coditect_core::provision::NewTenant;
 use coditect_core::record::{self, Model};
 use coditect_core::{KvBackend, Principal, TenantId, TenantTx};
-use coditect_engine::EngineOptions;
-use coditect_mem::new_backend;
-use criterion::{criterion_group, Criterion};
+use criterion::Criterion;
+use support::{provision_one, read_in, team_three_levels_down, write_in};
 
 /// Records written per set-up transaction (well under the 10 MB transaction limit).
 const PER_TRANSACTION: usize = 500;
@@ -42,15 +42,14 @@ struct Fixture {
 async fn insert_all<M: Model>(db: &Arc<dyn KvBackend>, tenant: TenantId, records: Vec<M>) {
     let mut records = records.into_iter().peekable();
     while records.peek().is_some() {
-        let tx = db.begin().await.expect("begin");
-        let ttx = TenantTx::open(tx.as_ref(), tenant).await.expect("open");
-        for record in records.by_ref().take(PER_TRANSACTION) {
-            record::insert(&ttx, Principal::system(), record)
-                .await
-                .expect("insert");
-        }
-        drop(ttx);
-        tx.commit().await.expect("commit");
+        write_in(db.as_ref(), tenant, async |ttx| {
+            for record in records.by_ref().take(PER_TRANSACTION) {
+                record::insert(ttx, Principal::system(), record)
+                    .await
+                    .expect("insert");
+            }
+        })
+        .await;
     }
 }
 
@@ -67,54 +66,40 @@ async fn guest(ttx: &TenantTx<'_>, email: &str) -> MemberId {
 }
 
 async fn fixture(assignments: usize) -> Fixture {
-    let db: Arc<dyn KvBackend> = Arc::new(new_backend(EngineOptions::default()));
-    let tx = db.begin().await.expect("begin");
+    let db = support::mem_store();
     let new = NewTenant::new("Wide", "wide.bench.test", "admin@wide.bench.test");
-    let p: Provisioned = provision(
-        tx.as_ref(),
-        NewTenant {
-            plan: Plan::Enterprise,
-            ..new
-        },
-    )
-    .await
-    .expect("provision");
-    tx.commit().await.expect("commit");
+    let new = NewTenant {
+        plan: Plan::Enterprise,
+        ..new
+    };
+    let p = provision_one(db.as_ref(), new).await;
     let tenant = p.tenant.id;
     let sys = Principal::system();
 
-    let tx = db.begin().await.expect("begin");
-    let ttx = TenantTx::open(tx.as_ref(), tenant).await.expect("open");
-    let mut parent = p.root.id;
-    for (code, kind) in [
-        ("DIV", EntityKind::Division),
-        ("DEPT", EntityKind::Department),
-        ("TEAM", EntityKind::Team),
-    ] {
-        let entity = Entity::new(code, code, kind, Some(parent));
-        parent = record::insert(&ttx, sys, entity).await.expect("entity").id;
-    }
-    let project = Project::new("TEAMP", "Team project", parent, p.admin_member.id);
-    let project = record::insert(&ttx, sys, project).await.expect("project");
-    let task = Task::new(project.id, "The task", p.admin_member.id);
-    let task = record::insert(&ttx, sys, task).await.expect("task").id;
-    let narrow = guest(&ttx, "narrow@wide.bench.test").await;
-    let wide = guest(&ttx, "wide@wide.bench.test").await;
-    let mut roles: Vec<RoleId> = Vec::new();
-    for name in ["admin", "maintainer", "contributor", "viewer"] {
-        let role = role::by_name(&ttx, sys, name)
-            .await
-            .expect("role")
-            .expect("built in");
-        roles.push(role.id);
-    }
-    let contributor = roles[2];
-    for member in [narrow, wide] {
-        let grant = RoleAssignment::new(member, contributor, p.root.id);
-        record::insert(&ttx, sys, grant).await.expect("grant");
-    }
-    drop(ttx);
-    tx.commit().await.expect("commit");
+    let (task, narrow, wide, roles) = write_in(db.as_ref(), tenant, async |ttx| {
+        let team = team_three_levels_down(ttx, sys, p.root.id).await;
+        let project = Project::new("TEAMP", "Team project", team, p.admin_member.id);
+        let project = record::insert(ttx, sys, project).await.expect("project");
+        let task = Task::new(project.id, "The task", p.admin_member.id);
+        let task = record::insert(ttx, sys, task).await.expect("task").id;
+        let narrow = guest(ttx, "narrow@wide.bench.test").await;
+        let wide = guest(ttx, "wide@wide.bench.test").await;
+        let mut roles: Vec<RoleId> = Vec::new();
+        for name in ["admin", "maintainer", "contributor", "viewer"] {
+            let role = role::by_name(ttx, sys, name)
+                .await
+                .expect("role")
+                .expect("built in");
+            roles.push(role.id);
+        }
+        let contributor = roles[2];
+        for member in [narrow, wide] {
+            let grant = RoleAssignment::new(member, contributor, p.root.id);
+            record::insert(ttx, sys, grant).await.expect("grant");
+        }
+        (task, narrow, wide, roles)
+    })
+    .await;
 
     // The wide member's other assignments: every built-in role at each of enough entities
     // beside the task's branch.
@@ -149,17 +134,16 @@ async fn fixture(assignments: usize) -> Fixture {
 
 /// Reads the task as `member` through the checked API, in a whole transaction.
 async fn checked_read(f: &Fixture, member: MemberId) -> Task {
-    let tx = f.db.begin().await.expect("begin");
-    let ttx = TenantTx::open(tx.as_ref(), f.tenant).await.expect("open");
-    record::require::<Task>(&ttx, Principal::member(member), f.task)
-        .await
-        .expect("allowed: contributor at the root")
+    read_in(f.db.as_ref(), f.tenant, async |ttx| {
+        record::require::<Task>(ttx, Principal::member(member), f.task)
+            .await
+            .expect("allowed: contributor at the root")
+    })
+    .await
 }
 
 fn bench_rbac(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
+    let runtime = support::runtime();
     let assignments = std::env::var("CODITECT_BENCH_ASSIGNMENTS")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -176,9 +160,4 @@ fn bench_rbac(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = criterion();
-    targets = bench_rbac
-}
-criterion::criterion_main!(benches);
+coditect_benches::bench_main!(bench_rbac);

@@ -24,12 +24,10 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use coditect_benches::{criterion, row_key};
+use coditect_benches::row_key;
 use coditect_core::RangeOptions;
 use coditect_sled::{SledBackend, SledOptions};
-use criterion::{
-    criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
-};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 
 const VALUE: [u8; 100] = [7; 100];
 const ROWS: u64 = 10_000;
@@ -193,9 +191,4 @@ fn bench_sled(c: &mut Criterion) {
     );
 }
 
-criterion_group! {
-    name = benches;
-    config = criterion();
-    targets = bench_sled
-}
-criterion_main!(benches);
+coditect_benches::bench_main!(bench_sled);

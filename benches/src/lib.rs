@@ -29,3 +29,18 @@ pub fn row_key(i: u64) -> Vec<u8> {
     key.extend_from_slice(&i.to_be_bytes());
     key
 }
+
+/// The `main` of a bench: its `targets` in one criterion group named `benches`, configured by
+/// [`criterion`]. The group's function is public and undocumented (criterion's macro), hence
+/// each bench's `#![allow(missing_docs)]`.
+#[macro_export]
+macro_rules! bench_main {
+    ($($target:path),+ $(,)?) => {
+        ::criterion::criterion_group! {
+            name = benches;
+            config = $crate::criterion();
+            targets = $($target),+
+        }
+        ::criterion::criterion_main!(benches);
+    };
+}

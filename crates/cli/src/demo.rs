@@ -6,7 +6,7 @@
 
 use anyhow::{bail, Context};
 use coditect_core::audit::Actor;
-use coditect_core::ids::ProjectId;
+use coditect_core::ids::{ProjectId, RoleId};
 use coditect_core::model::tenant::get_by_domain;
 use coditect_core::model::{
     comment, project, task, AgentConfig, AgentType, Comment, Member, MemberKind, Plan, Priority,
@@ -87,79 +87,121 @@ struct Demo {
 /// contributors company-wide), project mobile_app with two tasks; the agent starts its task
 /// and comments on it.
 async fn fill_techstartup(db: &dyn KvBackend) -> anyhow::Result<TechStartup> {
-    let domain = free_domain(db, "techstartup", "example").await?;
-    let made = create(
+    let (domain, made) = provision(
         db,
         "TechStartup Inc",
-        &domain,
+        "techstartup",
         Plan::Professional,
-        &format!("alice@{domain}"),
+        "alice",
         "Alice",
     )
     .await?;
-    let tenant = made.tenant.id;
-    let alice = made.admin_member.id;
-    let as_alice = Actor::Member(alice);
+    let contributor = role_id(db, made.tenant.id, "contributor").await?;
+    let records = TechStartupRecords::new(&domain, &made, contributor);
+    let (login, comments) = write_techstartup(db, &made, records.clone()).await?;
+    Ok(TechStartup {
+        made,
+        domain,
+        bob: records.bob,
+        bob_member: records.bob_member,
+        agent_config: records.agent_config,
+        agent: records.agent,
+        mobile: records.mobile,
+        login,
+        push: records.push,
+        comments,
+    })
+}
 
-    // Records are built (and so their ids chosen) before the retry loop: a retry after an
-    // unknown commit result then finds its own writes instead of making duplicates.
-    let bob = User::new(format!("bob@{domain}"), "Bob", UserRole::Developer);
-    let bob_member = Member::new(MemberKind::Human(bob.id), "Bob");
-    let mut agent_config =
-        AgentConfig::new("ai_assistant_1", AgentType::Coder, "anthropic", "claude");
-    agent_config.capabilities = ["code", "comment", "review"].map(String::from).into();
-    let agent = Member::new(MemberKind::Agent(agent_config.id), "ai_assistant_1");
-    // Bob and the agent work as contributors across the company (the root entity and below);
-    // alice, the tenant's Admin, may do everything anyway.
-    let contributor = role_id(db, tenant, "contributor").await?;
-    let grants = vec![
-        RoleAssignment::new(bob_member.id, contributor, made.root.id),
-        RoleAssignment::new(agent.id, contributor, made.root.id),
-    ];
-    let mut mobile = Project::new("mobile_app", "Mobile App", made.root.id, alice);
-    mobile.description = "The iOS and Android app".into();
-    let mut login = Task::new(mobile.id, "Build the login screen", alice);
-    login.assignee = Some(agent.id);
-    login.priority = Priority::High;
-    login.description = "Email and password, with a forgotten-password link".into();
-    let mut push = Task::new(mobile.id, "Set up push notifications", alice);
-    push.assignee = Some(bob_member.id);
-    push.kind = TaskType::Chore;
-    let note = Comment::new(
-        login.id,
-        agent.id,
-        "Started: layout drafted, validation next. I will ask Bob to review.",
-    );
+/// What the demo writes into TechStartup Inc. Records are built (and so their ids chosen)
+/// before the retry loop: a retry after an unknown commit result then finds its own writes
+/// instead of making duplicates.
+#[derive(Clone)]
+struct TechStartupRecords {
+    bob: User,
+    bob_member: Member,
+    agent_config: AgentConfig,
+    agent: Member,
+    grants: Vec<RoleAssignment>,
+    mobile: Project,
+    login: Task,
+    push: Task,
+    note: Comment,
+}
 
-    let records = (
-        bob.clone(),
-        bob_member.clone(),
-        agent_config.clone(),
-        agent.clone(),
-        grants,
-        mobile.clone(),
-        login.clone(),
-        push.clone(),
-        note,
-    );
-    let ((login, comments), _) =
-        run_in_tenant(db, &RetryOptions::default(), tenant, |ttx| async move {
-            let (bob, bob_member, agent_config, agent, grants, mobile, login, push, note) = records;
-            record::insert(&ttx, as_alice, bob).await?;
-            record::insert(&ttx, as_alice, bob_member).await?;
-            record::insert(&ttx, as_alice, agent_config).await?;
-            record::insert(&ttx, as_alice, agent.clone()).await?;
-            for grant in grants {
+impl TechStartupRecords {
+    /// The records of TechStartup Inc (`made`, under `domain`); `contributor` is its
+    /// contributor role.
+    fn new(domain: &str, made: &Provisioned, contributor: RoleId) -> Self {
+        let alice = made.admin_member.id;
+        let bob = User::new(format!("bob@{domain}"), "Bob", UserRole::Developer);
+        let bob_member = Member::new(MemberKind::Human(bob.id), "Bob");
+        let mut agent_config =
+            AgentConfig::new("ai_assistant_1", AgentType::Coder, "anthropic", "claude");
+        agent_config.capabilities = ["code", "comment", "review"].map(String::from).into();
+        let agent = Member::new(MemberKind::Agent(agent_config.id), "ai_assistant_1");
+        // Bob and the agent work as contributors across the company (the root entity and
+        // below); alice, the tenant's Admin, may do everything anyway.
+        let grants = vec![
+            RoleAssignment::new(bob_member.id, contributor, made.root.id),
+            RoleAssignment::new(agent.id, contributor, made.root.id),
+        ];
+        let mut mobile = Project::new("mobile_app", "Mobile App", made.root.id, alice);
+        mobile.description = "The iOS and Android app".into();
+        let mut login = Task::new(mobile.id, "Build the login screen", alice);
+        login.assignee = Some(agent.id);
+        login.priority = Priority::High;
+        login.description = "Email and password, with a forgotten-password link".into();
+        let mut push = Task::new(mobile.id, "Set up push notifications", alice);
+        push.assignee = Some(bob_member.id);
+        push.kind = TaskType::Chore;
+        let note = Comment::new(
+            login.id,
+            agent.id,
+            "Started: layout drafted, validation next. I will ask Bob to review.",
+        );
+        TechStartupRecords {
+            bob,
+            bob_member,
+            agent_config,
+            agent,
+            grants,
+            mobile,
+            login,
+            push,
+            note,
+        }
+    }
+}
+
+/// Writes `records` into TechStartup Inc (`made`) in one transaction, as alice; then the
+/// agent starts its task and comments on it. Returns the started task and its comments.
+async fn write_techstartup(
+    db: &dyn KvBackend,
+    made: &Provisioned,
+    records: TechStartupRecords,
+) -> anyhow::Result<(Task, Vec<Comment>)> {
+    let as_alice = Actor::Member(made.admin_member.id);
+    let ((login, comments), _) = run_in_tenant(
+        db,
+        &RetryOptions::default(),
+        made.tenant.id,
+        |ttx| async move {
+            record::insert(&ttx, as_alice, records.bob).await?;
+            record::insert(&ttx, as_alice, records.bob_member).await?;
+            record::insert(&ttx, as_alice, records.agent_config).await?;
+            record::insert(&ttx, as_alice, records.agent.clone()).await?;
+            for grant in records.grants {
                 record::insert(&ttx, as_alice, grant).await?;
             }
-            record::insert(&ttx, as_alice, mobile).await?;
-            let mut login = record::insert(&ttx, as_alice, login).await?;
-            record::insert(&ttx, as_alice, push).await?;
+            record::insert(&ttx, as_alice, records.mobile).await?;
+            let mut login = record::insert(&ttx, as_alice, records.login).await?;
+            record::insert(&ttx, as_alice, records.push).await?;
             // The agent acts like any member: it starts its task and comments on it.
-            let as_agent = Actor::Member(agent.id);
+            let as_agent = Actor::Member(records.agent.id);
             login.status = TaskStatus::InProgress;
             let login = record::update(&ttx, as_agent, login).await?;
-            record::insert(&ttx, as_agent, note).await?;
+            record::insert(&ttx, as_agent, records.note).await?;
             let comments = comment::by_task(
                 &ttx,
                 Principal::operator(),
@@ -168,33 +210,22 @@ async fn fill_techstartup(db: &dyn KvBackend) -> anyhow::Result<TechStartup> {
             )
             .await?;
             Ok((login, comments.items))
-        })
-        .await
-        .context("filling TechStartup Inc")?;
-    Ok(TechStartup {
-        made,
-        domain,
-        bob,
-        bob_member,
-        agent_config,
-        agent,
-        mobile,
-        login,
-        push,
-        comments,
-    })
+        },
+    )
+    .await
+    .context("filling TechStartup Inc")?;
+    Ok((login, comments))
 }
 
 /// Provisions Rival Labs with its own project mobile_app: codes are unique per tenant, not
 /// globally.
 async fn fill_rival(db: &dyn KvBackend) -> anyhow::Result<Rival> {
-    let domain = free_domain(db, "rivallabs", "example").await?;
-    let made = create(
+    let (domain, made) = provision(
         db,
         "Rival Labs",
-        &domain,
+        "rivallabs",
         Plan::Starter,
-        &format!("carol@{domain}"),
+        "carol",
         "Carol",
     )
     .await?;
@@ -340,6 +371,29 @@ impl Render for Demo {
         lines.extend(self.next.iter().map(|line| format!("  {line}")));
         lines
     }
+}
+
+/// Provisions tenant `name` under the first free domain `<label>[-N].example`, its first
+/// admin `<first>@<domain>` named `admin_name`; returns the domain and the tenant.
+async fn provision(
+    db: &dyn KvBackend,
+    name: &str,
+    label: &str,
+    plan: Plan,
+    first: &str,
+    admin_name: &str,
+) -> anyhow::Result<(String, Provisioned)> {
+    let domain = free_domain(db, label, "example").await?;
+    let made = create(
+        db,
+        name,
+        &domain,
+        plan,
+        &format!("{first}@{domain}"),
+        admin_name,
+    )
+    .await?;
+    Ok((domain, made))
 }
 
 /// The first of `name.tld`, `name-2.tld`, `name-3.tld`, ... no tenant has.

@@ -6,7 +6,7 @@ mod support;
 use std::process::Command;
 
 use serde_json::Value;
-use support::{coditect, fails, json, ok, store};
+use support::{coditect, demo, fails, json, ok, store, write_behind_the_command};
 
 #[test]
 fn demo_makes_the_seed_scenario_and_runs_again() {
@@ -396,21 +396,13 @@ fn audit_tail_seal_receipt_verify_and_a_tampered_event() {
     let sealed = json(&coditect(&dir, &["audit", "seal", &id, "--json"]));
     assert!(sealed["sealed"].as_u64().unwrap() > 10, "{sealed}");
     let receipt = files.path().join("receipt.txt");
+    let receipt_arg = receipt.to_str().unwrap();
     ok(&coditect(
         &dir,
-        &["audit", "receipt", &id, "--out", receipt.to_str().unwrap()],
+        &["audit", "receipt", &id, "--out", receipt_arg],
     ));
-    let verified = json(&coditect(
-        &dir,
-        &[
-            "audit",
-            "verify",
-            &id,
-            "--receipt",
-            receipt.to_str().unwrap(),
-            "--json",
-        ],
-    ));
+    let verify = ["audit", "verify", &id, "--receipt", receipt_arg, "--json"];
+    let verified = json(&coditect(&dir, &verify));
     assert_eq!(verified["ok"], true);
     assert_eq!(verified["count"], sealed["count"]);
 
@@ -438,18 +430,7 @@ fn audit_tail_seal_receipt_verify_and_a_tampered_event() {
     };
     let (key, mut value) = (unhex(key), unhex(value));
     *value.last_mut().unwrap() ^= 1;
-    {
-        let db = coditect_sled::open(&dir, coditect_sled::SledOptions::default()).unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            use coditect_core::KvBackend;
-            let tx = db.begin().await.unwrap();
-            tx.set(&key, &value).unwrap();
-            tx.commit().await.unwrap();
-        });
-    }
+    write_behind_the_command(&dir, |tx| tx.set(&key, &value).unwrap());
     let error = fails(&coditect(&dir, &["audit", "verify", &id]));
     assert!(
         error.contains("is broken") && error.contains("#0") && error.contains("modified"),
@@ -484,8 +465,7 @@ fn audit_tail_seal_receipt_verify_and_a_tampered_event() {
 fn tenant_export_import_migrate_copy_erase_and_analytics() {
     let files = store();
     let dir = files.path().join("store");
-    let demo = json(&coditect(&dir, &["demo", "--json"]));
-    let id = demo["tenant"]["id"].as_str().unwrap().to_owned();
+    let id = demo(&dir);
     let backup = files.path().join("tenant.backup");
     let backup_arg = backup.to_str().unwrap();
 
@@ -597,32 +577,23 @@ fn tenant_export_import_migrate_copy_erase_and_analytics() {
     bytes[middle] ^= 0xFF;
     std::fs::write(&corrupt, &bytes).unwrap();
     let fresh = "5f1c9e1e-2a55-4e44-9d1b-2b0e4f5d3c13";
-    let error = fails(&coditect(
-        &dir,
-        &[
+    let import_corrupt = || {
+        let from = corrupt.to_str().unwrap();
+        let args = [
             "tenant",
             "import",
-            corrupt.to_str().unwrap(),
+            from,
             "--as",
             fresh,
             "--domain",
             "fresh.example",
-        ],
-    ));
+        ];
+        coditect(&dir, &args)
+    };
+    let error = fails(&import_corrupt());
     assert!(error.contains("importing backup"), "{error}");
     std::fs::write(&corrupt, &bytes[..100]).unwrap();
-    fails(&coditect(
-        &dir,
-        &[
-            "tenant",
-            "import",
-            corrupt.to_str().unwrap(),
-            "--as",
-            fresh,
-            "--domain",
-            "fresh.example",
-        ],
-    ));
+    fails(&import_corrupt());
     fails(&coditect(&dir, &["tenant", "show", fresh]));
     let error = fails(&coditect(
         &dir,
@@ -657,8 +628,7 @@ fn tenant_export_import_migrate_copy_erase_and_analytics() {
 fn tenant_check_is_clean_on_the_demo_and_names_a_broken_counter_by_its_key() {
     let files = store();
     let dir = files.path().join("store");
-    let demo = json(&coditect(&dir, &["demo", "--json"]));
-    let id = demo["tenant"]["id"].as_str().unwrap().to_owned();
+    let id = demo(&dir);
     let clean = json(&coditect(&dir, &["tenant", "check", &id, "--json"]));
     assert_eq!(clean["ok"], true, "{clean}");
     assert_eq!(clean["violation_count"], 0);
@@ -669,18 +639,7 @@ fn tenant_check_is_clean_on_the_demo_and_names_a_broken_counter_by_its_key() {
     // One more task counted than there are, behind the record layer's back.
     let tenant = coditect_core::TenantId::new(id.parse().unwrap()).unwrap();
     let counter = foundationdb_tuple::pack(&(tenant.uuid(), "meta", "count", "task"));
-    {
-        let db = coditect_sled::open(&dir, coditect_sled::SledOptions::default()).unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            use coditect_core::KvBackend;
-            let tx = db.begin().await.unwrap();
-            tx.atomic_add(&counter, 1).unwrap();
-            tx.commit().await.unwrap();
-        });
-    }
+    write_behind_the_command(&dir, |tx| tx.atomic_add(&counter, 1).unwrap());
     let output = coditect(&dir, &["tenant", "check", &id, "--json"]);
     assert!(!output.status.success());
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();

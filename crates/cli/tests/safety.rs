@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use support::{coditect, fails, json, ok, store};
+use support::{coditect, demo, fails, json, ok, store, write_behind_the_command};
 
 /// The names in `dir`.
 fn entries(dir: &Path) -> BTreeSet<String> {
@@ -23,12 +23,6 @@ fn names(list: &[&str]) -> BTreeSet<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
-/// The demo in `dir`; the id of its first tenant.
-fn demo(dir: &Path) -> String {
-    let demo = json(&coditect(dir, &["demo", "--json"]));
-    demo["tenant"]["id"].as_str().unwrap().to_owned()
-}
-
 fn tenant_count(dir: &Path) -> usize {
     let list = json(&coditect(dir, &["tenant", "list", "--json"]));
     list["tenants"].as_array().unwrap().len()
@@ -39,7 +33,6 @@ fn tenant_count(dir: &Path) -> usize {
 fn leave_an_import_pending(dir: &Path, tenant: &str) {
     use coditect_core::model::tenant::TenantStatus;
     use coditect_core::ops::{OpKind, TenantOp};
-    use coditect_core::KvBackend;
     let id = uuid::Uuid::parse_str(tenant).unwrap();
     let key = foundationdb_tuple::pack(&(coditect_core::keys::SYSTEM, "tenant_op", id));
     let op = TenantOp {
@@ -49,15 +42,7 @@ fn leave_an_import_pending(dir: &Path, tenant: &str) {
         progress: 0,
     };
     let value = coditect_core::value::encode(&op).unwrap();
-    let db = coditect_sled::open(dir, coditect_sled::SledOptions::default()).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let tx = db.begin().await.unwrap();
-        tx.set(&key, &value).unwrap();
-        tx.commit().await.unwrap();
-    });
+    write_behind_the_command(dir, |tx| tx.set(&key, &value).unwrap());
 }
 
 #[test]

@@ -14,11 +14,8 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use coditect_sled::{SledBackend, SledOptions};
 use support::{child_command, scan_all, KillAt};
@@ -75,42 +72,19 @@ fn child_process_entry_point() {
         return;
     };
     let env_u64 = |name: &str| support::env_u64(name, "crash child");
-    let threads = env_u64(CHILD_THREADS);
-    let next = Arc::new(AtomicU64::new(env_u64(CHILD_FIRST)));
-    let sync = env_u64(CHILD_SYNC) == 1;
-    let db = coditect_sled::open(
+    support::run_child_writers(
         &store,
-        SledOptions {
-            sync,
-            ..SledOptions::default()
+        env_u64(CHILD_SYNC) == 1,
+        env_u64(CHILD_THREADS),
+        env_u64(CHILD_FIRST),
+        CHILD_LIFETIME,
+        || {
+            |db: &SledBackend, n| {
+                let version = commit_txn(db, n).expect("child commit");
+                format!("ACK {n} {version}")
+            }
         },
-    )
-    .expect("child opens the store");
-    let deadline = Instant::now() + CHILD_LIFETIME;
-    let writers: Vec<_> = (0..threads)
-        .map(|_| {
-            let db = db.clone();
-            let next = Arc::clone(&next);
-            std::thread::spawn(move || {
-                while Instant::now() < deadline {
-                    let n = next.fetch_add(1, Ordering::SeqCst);
-                    let version = commit_txn(&db, n).expect("child commit");
-                    // One write per line, under the lock: lines never interleave. A failed
-                    // write means the parent is gone.
-                    let mut out = std::io::stdout().lock();
-                    if writeln!(out, "ACK {n} {version}")
-                        .and_then(|()| out.flush())
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            })
-        })
-        .collect();
-    for writer in writers {
-        writer.join().expect("writer thread");
-    }
+    );
 }
 
 struct Ack {
@@ -219,18 +193,7 @@ fn check_store(store: &Path, acked: &BTreeMap<u64, u64>) -> Result<Recovered, St
         }
         max_version_seen = max_version_seen.max(*version);
     }
-    let tx = db.begin_tx();
-    tx.set(b"probe", b"after the crash")
-        .map_err(|e| e.to_string())?;
-    let next_version = tx
-        .commit()
-        .map_err(|e| format!("commit after reopen failed: {e}"))?
-        .version;
-    if next_version <= max_version_seen {
-        return Err(format!(
-            "the commit after reopening got version {next_version}, not above {max_version_seen}"
-        ));
-    }
+    let next_version = support::probe_version_above(&db, max_version_seen)?;
     Ok(Recovered {
         present: txns.keys().copied().collect(),
         max_version_seen,

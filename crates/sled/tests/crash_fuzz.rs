@@ -22,11 +22,8 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use coditect_core::RetryOptions;
 use coditect_sled::{SledBackend, SledOptions};
@@ -186,60 +183,36 @@ fn fuzz_child_entry_point() {
         return;
     };
     let env_u64 = |name: &str| support::env_u64(name, "fuzz child");
-    let threads = env_u64(CHILD_THREADS);
     let workload = env_u64(CHILD_WORKLOAD);
-    let next = Arc::new(AtomicU64::new(env_u64(CHILD_FIRST)));
-    let sync = env_u64(CHILD_SYNC) == 1;
-    let db = coditect_sled::open(
+    support::run_child_writers(
         &store,
-        SledOptions {
-            sync,
-            ..SledOptions::default()
+        env_u64(CHILD_SYNC) == 1,
+        env_u64(CHILD_THREADS),
+        env_u64(CHILD_FIRST),
+        CHILD_LIFETIME,
+        || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .expect("runtime");
+            let options = RetryOptions::default();
+            move |db: &SledBackend, n| {
+                let (attempt, commit) = runtime
+                    .block_on(coditect_core::run(db, &options, |tx| {
+                        txn_body(tx, workload, n)
+                    }))
+                    .expect("child transaction");
+                let p = plan(workload, n);
+                format!(
+                    "ACK {n} {} {} {} {} {attempt}",
+                    commit.version,
+                    p.delta,
+                    u8::from(p.scratch),
+                    p.transfers
+                )
+            }
         },
-    )
-    .expect("child opens the store");
-    let deadline = Instant::now() + CHILD_LIFETIME;
-    let writers: Vec<_> = (0..threads)
-        .map(|_| {
-            let db = db.clone();
-            let next = Arc::clone(&next);
-            std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_time()
-                    .build()
-                    .expect("runtime");
-                let options = RetryOptions::default();
-                while Instant::now() < deadline {
-                    let n = next.fetch_add(1, Ordering::SeqCst);
-                    let (attempt, commit) = runtime
-                        .block_on(coditect_core::run(&db, &options, |tx| {
-                            txn_body(tx, workload, n)
-                        }))
-                        .expect("child transaction");
-                    let p = plan(workload, n);
-                    // One write per line, under the lock: lines never interleave. A failed
-                    // write means the parent is gone.
-                    let mut out = std::io::stdout().lock();
-                    if writeln!(
-                        out,
-                        "ACK {n} {} {} {} {} {attempt}",
-                        commit.version,
-                        p.delta,
-                        u8::from(p.scratch),
-                        p.transfers
-                    )
-                    .and_then(|()| out.flush())
-                    .is_err()
-                    {
-                        return;
-                    }
-                }
-            })
-        })
-        .collect();
-    for writer in writers {
-        writer.join().expect("writer thread");
-    }
+    );
 }
 
 /// An acknowledged commit, as the child reported it.
@@ -450,18 +423,7 @@ fn check_store(
     }
     drop(tx);
 
-    let tx = db.begin_tx();
-    tx.set(b"probe", b"after the crash")
-        .map_err(|e| e.to_string())?;
-    let next_version = tx
-        .commit()
-        .map_err(|e| format!("commit after reopen failed: {e}"))?
-        .version;
-    if next_version <= max_version_seen {
-        return Err(format!(
-            "the commit after reopening got version {next_version}, not above {max_version_seen}"
-        ));
-    }
+    let next_version = support::probe_version_above(&db, max_version_seen)?;
     Ok(Recovered {
         present: markers.len(),
         counter,

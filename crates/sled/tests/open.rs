@@ -19,6 +19,13 @@ fn open_error(path: &Path) -> String {
     }
 }
 
+/// The error of opening `path`, which must name it (so a reader knows which store).
+fn refusal_naming(path: &Path) -> String {
+    let message = open_error(path);
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    message
+}
+
 /// Opens the directory with plain sled, waiting while a store just closed still holds sled's
 /// lock (its background threads let go last).
 fn raw_sled(path: &Path) -> sled::Db {
@@ -33,6 +40,13 @@ fn raw_sled(path: &Path) -> sled::Db {
             Err(e) => panic!("plain sled cannot open {}: {e}", path.display()),
         }
     }
+}
+
+/// Writes `key` = `value` with plain sled, behind the store's back, and flushes it.
+fn raw_insert(path: &Path, key: &[u8], value: &[u8]) {
+    let raw = raw_sled(path);
+    raw.insert(key, value).expect("insert");
+    raw.flush().expect("flush");
 }
 
 fn put(db: &SledBackend, key: &[u8], value: &[u8]) -> u64 {
@@ -64,8 +78,7 @@ fn a_second_opener_in_the_same_process_is_refused_naming_the_path() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("store");
     let db = open(&path).expect("first opener");
-    let message = open_error(&path);
-    assert!(message.contains(&path.display().to_string()), "{message}");
+    let message = refusal_naming(&path);
     assert!(message.contains("already open"), "{message}");
     // The first opener is unaffected, and the lock goes with it.
     put(&db, b"k", b"v");
@@ -113,8 +126,7 @@ fn a_file_is_not_a_store() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("file");
     std::fs::write(&path, b"hello").expect("write");
-    let message = open_error(&path);
-    assert!(message.contains(&path.display().to_string()), "{message}");
+    let message = refusal_naming(&path);
     assert!(message.contains("not a directory"), "{message}");
 }
 
@@ -122,11 +134,7 @@ fn a_file_is_not_a_store() {
 fn a_directory_of_other_files_is_not_a_store() {
     let dir = tempfile::tempdir().expect("temporary directory");
     std::fs::write(dir.path().join("notes.txt"), b"mine").expect("write");
-    let message = open_error(dir.path());
-    assert!(
-        message.contains(&dir.path().display().to_string()),
-        "{message}"
-    );
+    let message = refusal_naming(dir.path());
     assert!(message.contains("notes.txt"), "{message}");
     // Nothing of sled's was created there.
     assert!(!dir.path().join("db").exists());
@@ -168,16 +176,8 @@ fn an_empty_directory_becomes_a_store() {
 #[test]
 fn a_sled_database_without_the_marker_is_refused() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    {
-        let other = raw_sled(dir.path());
-        other.insert(b"someone else's", b"data").expect("insert");
-        other.flush().expect("flush");
-    }
-    let message = open_error(dir.path());
-    assert!(
-        message.contains(&dir.path().display().to_string()),
-        "{message}"
-    );
+    raw_insert(dir.path(), b"someone else's", b"data");
+    let message = refusal_naming(dir.path());
     assert!(message.contains("did not create"), "{message}");
     // With the lock file, what is missing is the marker.
     std::fs::write(dir.path().join("coditect-sled.lock"), b"").expect("lock file");
@@ -195,16 +195,8 @@ fn a_damaged_commit_record_is_an_error_not_a_panic() {
         let db = open(dir.path()).expect("create");
         put(&db, b"k", b"v");
     }
-    {
-        let raw = raw_sled(dir.path());
-        raw.insert(b"\x00commit", &b"abc"[..]).expect("insert");
-        raw.flush().expect("flush");
-    }
-    let message = open_error(dir.path());
-    assert!(
-        message.contains(&dir.path().display().to_string()),
-        "{message}"
-    );
+    raw_insert(dir.path(), b"\x00commit", b"abc");
+    let message = refusal_naming(dir.path());
     assert!(message.contains("commit record is damaged"), "{message}");
 }
 
@@ -244,11 +236,7 @@ fn a_garbage_data_file_is_an_error_not_a_panic() {
     let mut garbage = vec![0u8; 64 * 1024];
     fastrand::Rng::with_seed(7).fill(&mut garbage);
     std::fs::write(dir.path().join("db"), &garbage).expect("write");
-    let message = open_error(dir.path());
-    assert!(
-        message.contains(&dir.path().display().to_string()),
-        "{message}"
-    );
+    refusal_naming(dir.path());
     assert_eq!(std::fs::read(dir.path().join("db")).expect("read"), garbage);
 }
 
@@ -256,12 +244,7 @@ fn a_garbage_data_file_is_an_error_not_a_panic() {
 fn an_unknown_format_is_refused() {
     let dir = tempfile::tempdir().expect("temporary directory");
     drop(open(dir.path()).expect("create"));
-    {
-        let raw = raw_sled(dir.path());
-        raw.insert(b"\x00format", &b"coditect-sled v9"[..])
-            .expect("insert");
-        raw.flush().expect("flush");
-    }
+    raw_insert(dir.path(), b"\x00format", b"coditect-sled v9");
     let message = open_error(dir.path());
     assert!(message.contains("coditect-sled v9"), "{message}");
 }

@@ -10,12 +10,18 @@ use coditect_core::prelude::*;
 use coditect_testing::faults::{Fault, FaultyBackend};
 use coditect_testing::fixture::{memory, Company};
 
-/// A company on a scripted faulty wrapper over memory, with one project `WEB`.
-async fn company() -> (Arc<FaultyBackend>, Company, Project) {
+/// A company on a scripted faulty wrapper over memory (no fault scripted yet).
+async fn onboard() -> (Arc<FaultyBackend>, Company) {
     let faulty = Arc::new(FaultyBackend::scripted(memory(), []));
     let acme = Company::onboard(faulty.clone(), "Acme", "acme.test")
         .await
         .expect("onboard");
+    (faulty, acme)
+}
+
+/// A company on a scripted faulty wrapper over memory, with one project `WEB`.
+async fn company() -> (Arc<FaultyBackend>, Company, Project) {
+    let (faulty, acme) = onboard().await;
     let owner = acme.made.admin_member.id;
     let (admin, root) = (acme.admin(), acme.root());
     let web = acme
@@ -38,15 +44,19 @@ async fn tasks_of(acme: &Company, web: ProjectId) -> Vec<Task> {
     .expect("list tasks")
 }
 
+/// Whether `web` has no task yet, as `admin` lists them: how the bodies below make their
+/// first tasks only once.
+async fn no_tasks_yet(ttx: &TenantTx<'_>, admin: Principal, web: ProjectId) -> Result<bool> {
+    let page = task::by_project(ttx, admin, web, &PageRequest::first(10)).await?;
+    Ok(page.items.is_empty())
+}
+
 /// A body that draws a different number of ids on its second attempt because its first
 /// attempt's writes committed (the get-or-create every service writes) must not shift the
 /// ids of the records that follow: the task after a found project is the same task.
 #[tokio::test(flavor = "current_thread")]
 async fn get_or_create_then_insert_makes_the_next_record_once() {
-    let faulty = Arc::new(FaultyBackend::scripted(memory(), []));
-    let acme = Company::onboard(faulty.clone(), "Acme", "acme.test")
-        .await
-        .expect("onboard");
+    let (faulty, acme) = onboard().await;
     let owner = acme.made.admin_member.id;
     let (admin, root) = (acme.admin(), acme.root());
     faulty.then(1, Fault::UnknownAfterCommit);
@@ -83,11 +93,7 @@ async fn a_replayed_secret_is_never_made_of_record_ids() {
     let secret = acme
         .in_tenant(move |ttx| async move {
             // Onboarding tasks, made once; then a key for the CI.
-            if task::by_project(&ttx, admin, web, &PageRequest::first(10))
-                .await?
-                .items
-                .is_empty()
-            {
+            if no_tasks_yet(&ttx, admin, web).await? {
                 record::insert(&ttx, admin, Task::new(web, "Set up CI", owner)).await?;
                 record::insert(&ttx, admin, Task::new(web, "Write docs", owner)).await?;
             }
@@ -128,11 +134,7 @@ async fn get_or_create_then_insert_of_the_same_model_succeeds_once() {
     faulty.then(1, Fault::UnknownAfterCommit);
     let launch = acme
         .in_tenant(move |ttx| async move {
-            if task::by_project(&ttx, admin, web, &PageRequest::first(10))
-                .await?
-                .items
-                .is_empty()
-            {
+            if no_tasks_yet(&ttx, admin, web).await? {
                 record::insert(&ttx, admin, Task::new(web, "Set up", owner)).await?;
             }
             record::insert(&ttx, admin, Task::new(web, "Launch", owner)).await

@@ -31,14 +31,19 @@ async fn acme_with_web(board: &Board) -> (Company, AsPrincipal, Project) {
     (acme, admin, web)
 }
 
+/// The agent `builder`, a contributor of `company`.
+async fn add_builder(board: &Board, company: &Company) -> MemberId {
+    board
+        .add_agent(company, "builder", "contributor")
+        .await
+        .expect("agent")
+}
+
 #[tokio::test]
 async fn an_agent_is_assigned_a_task_and_moves_it() {
     let board = Board::new(memory());
     let (acme, admin, web) = acme_with_web(&board).await;
-    let agent = board
-        .add_agent(&acme, "builder", "contributor")
-        .await
-        .expect("agent");
+    let agent = add_builder(&board, &acme).await;
     let launch = board
         .create_task(&admin, web.id, "Launch", Some(agent))
         .await
@@ -186,10 +191,7 @@ async fn two_racing_updates_are_retried_and_both_kept() {
 async fn lists_longer_than_a_page_come_whole() {
     let board = Board::new(memory());
     let (acme, admin, web) = acme_with_web(&board).await;
-    let agent = board
-        .add_agent(&acme, "builder", "contributor")
-        .await
-        .expect("agent");
+    let agent = add_builder(&board, &acme).await;
     let mut made = Vec::new();
     for n in 0..7 {
         let task = board

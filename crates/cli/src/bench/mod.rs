@@ -14,6 +14,7 @@ mod plot;
 mod report;
 mod setup;
 mod sqlite_peer;
+mod workers;
 mod workload;
 
 use std::io::IsTerminal;
@@ -34,10 +35,6 @@ use self::workload::Recorder;
 use crate::output::{path_text, Output, Render};
 use crate::safe_file;
 use crate::store::{self, StoreSpec};
-
-/// Tenants onboarded while the workload runs (besides the N of the setup), spread evenly
-/// over the run.
-const ONBOARDINGS_DURING_RUN: usize = 5;
 
 /// `coditect bench` options.
 #[derive(Args, Debug)]
@@ -79,15 +76,7 @@ pub async fn run(
     out: &Output,
     args: BenchArgs,
 ) -> anyhow::Result<ExitCode> {
-    if args.tenants == 0 || args.tenants > 1_000_000 {
-        bail!("--tenants must be between 1 and 1000000");
-    }
-    if args.concurrency == 0 || args.concurrency > 1024 {
-        bail!("--concurrency must be between 1 and 1024");
-    }
-    if !(args.duration.is_finite() && args.duration > 0.0 && args.duration <= 86_400.0) {
-        bail!("--duration must be a number of seconds above 0 and at most 86400");
-    }
+    check_args(&args)?;
     // The plot's file is checked before hours of work are spent.
     let plot_to = match &args.plot {
         Some(path) => {
@@ -96,18 +85,8 @@ pub async fn run(
         }
         None => None,
     };
-    // Without --store: a fresh temporary sled directory, removed when `_scratch` drops (after
-    // the store is closed below).
-    let (spec, _scratch) = match spec {
-        Some(spec) => (spec, None),
-        None => {
-            let dir = tempfile::Builder::new()
-                .prefix("coditect-bench-")
-                .tempdir()
-                .context("creating a temporary directory for the bench's store")?;
-            (StoreSpec::Sled(dir.path().to_path_buf()), Some(dir))
-        }
-    };
+    // `_scratch` is removed when it drops, after the store is closed below.
+    let (spec, _scratch) = store_or_scratch(spec)?;
     let db = store::open(&spec, store::Missing::Create).await?;
     let progress = !out.json && std::io::stderr().is_terminal();
     let run_id = format!("{:08x}", fastrand::u32(..));
@@ -128,37 +107,7 @@ pub async fn run(
     };
     let fsync_floor = fsync::floor(&floor_dir).context("measuring the fdatasync floor")?;
     let peer = match args.peer {
-        Some(Peer::Sqlite) => {
-            let dir = tempfile::Builder::new()
-                .prefix("coditect-bench-peer-")
-                .tempdir_in(&floor_dir)
-                .or_else(|_| {
-                    tempfile::Builder::new()
-                        .prefix("coditect-bench-peer-")
-                        .tempdir()
-                })
-                .context("creating a directory for the SQLite peer")?;
-            if progress {
-                eprintln!("running the same workload on SQLite ...");
-            }
-            let ran = sqlite_peer::run(
-                dir.path(),
-                args.tenants,
-                args.concurrency,
-                args.mix,
-                Duration::from_secs_f64(args.duration),
-                &run_id,
-            )?;
-            Some(Report::new(
-                "sqlite (WAL, synchronous=FULL)".into(),
-                args.tenants,
-                args.concurrency,
-                args.mix.to_string(),
-                ran.setup_s,
-                ran.duration_s,
-                &ran.recorder,
-            ))
-        }
+        Some(Peer::Sqlite) => Some(run_sqlite_peer(&args, &floor_dir, &run_id, progress)?),
         None => None,
     };
 
@@ -189,6 +138,76 @@ pub async fn run(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Refuses options out of range before anything is opened.
+fn check_args(args: &BenchArgs) -> anyhow::Result<()> {
+    if args.tenants == 0 || args.tenants > 1_000_000 {
+        bail!("--tenants must be between 1 and 1000000");
+    }
+    if args.concurrency == 0 || args.concurrency > 1024 {
+        bail!("--concurrency must be between 1 and 1024");
+    }
+    if !(args.duration.is_finite() && args.duration > 0.0 && args.duration <= 86_400.0) {
+        bail!("--duration must be a number of seconds above 0 and at most 86400");
+    }
+    Ok(())
+}
+
+/// The store to bench: `spec`, or without `--store` a fresh temporary sled directory,
+/// returned beside it so that it lives (and is removed) with the caller's binding.
+fn store_or_scratch(
+    spec: Option<StoreSpec>,
+) -> anyhow::Result<(StoreSpec, Option<tempfile::TempDir>)> {
+    Ok(match spec {
+        Some(spec) => (spec, None),
+        None => {
+            let dir = tempfile::Builder::new()
+                .prefix("coditect-bench-")
+                .tempdir()
+                .context("creating a temporary directory for the bench's store")?;
+            (StoreSpec::Sled(dir.path().to_path_buf()), Some(dir))
+        }
+    })
+}
+
+/// Runs the same workload on SQLite, in a directory beside the store (`floor_dir`, so on the
+/// same disk) or else in the system's temp directory, and reports it.
+fn run_sqlite_peer(
+    args: &BenchArgs,
+    floor_dir: &Path,
+    run_id: &str,
+    progress: bool,
+) -> anyhow::Result<Report> {
+    let dir = tempfile::Builder::new()
+        .prefix("coditect-bench-peer-")
+        .tempdir_in(floor_dir)
+        .or_else(|_| {
+            tempfile::Builder::new()
+                .prefix("coditect-bench-peer-")
+                .tempdir()
+        })
+        .context("creating a directory for the SQLite peer")?;
+    if progress {
+        eprintln!("running the same workload on SQLite ...");
+    }
+    let ran = sqlite_peer::run(
+        dir.path(),
+        args.tenants,
+        args.concurrency,
+        args.mix,
+        Duration::from_secs_f64(args.duration),
+        run_id,
+    )?;
+    Ok(Report::new(
+        "sqlite (WAL, synchronous=FULL)".into(),
+        args.tenants,
+        args.concurrency,
+        args.mix.to_string(),
+        ran.setup_s,
+        ran.duration_s,
+        &ran.recorder,
+    ))
 }
 
 /// `bench`'s result: the report, and where its plot went.
@@ -244,44 +263,25 @@ fn provision_all(
         progress,
     );
     let workers = args.concurrency.min(args.tenants);
-    let results: Vec<anyhow::Result<(Vec<BenchTenant>, Recorder)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|w| {
-                let bar = bar.clone();
-                scope.spawn(move || -> anyhow::Result<(Vec<BenchTenant>, Recorder)> {
-                    let runtime = worker_runtime()?;
-                    let mut rng = fastrand::Rng::new();
-                    let mut mine = Recorder::new();
-                    let mut made = Vec::new();
-                    runtime.block_on(async {
-                        for n in (w..args.tenants).step_by(workers) {
-                            let onboarded = setup::onboard(&**db, run_id, n).await?;
-                            mine.onboarding.saturating_record(onboarded.nanos.max(1));
-                            made.push(setup::fill(&**db, onboarded, &mut rng).await?);
-                            bar.inc(1);
-                        }
-                        anyhow::Ok(())
-                    })?;
-                    Ok((made, mine))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a setup worker panicked")))
-            })
-            .collect()
-    });
+    let set_up = |w: usize| -> anyhow::Result<(Vec<BenchTenant>, Recorder)> {
+        let runtime = worker_runtime()?;
+        let mut rng = fastrand::Rng::new();
+        let mut mine = Recorder::new();
+        let mut made = Vec::new();
+        runtime.block_on(async {
+            for n in workers::share(w, workers, args.tenants) {
+                let onboarded = setup::onboard(&**db, run_id, n).await?;
+                mine.onboarding.saturating_record(onboarded.nanos.max(1));
+                made.push(setup::fill(&**db, onboarded, &mut rng).await?);
+                bar.inc(1);
+            }
+            anyhow::Ok(())
+        })?;
+        Ok((made, mine))
+    };
+    let results = workers::run_workers(workers, "a setup worker panicked", set_up, || {});
     bar.finish_and_clear();
-    let mut tenants = Vec::with_capacity(args.tenants);
-    for result in results {
-        let (made, mine) = result.context("setting up the bench's tenants")?;
-        tenants.extend(made);
-        recorder.merge(&mine);
-    }
-    Ok(tenants)
+    workers::gather(results, recorder, "setting up the bench's tenants")
 }
 
 /// Runs the workload for `--duration` and returns how long it ran, in seconds.
@@ -301,37 +301,24 @@ fn run_workload(
     );
     let start = Instant::now();
     let deadline = start + duration;
-    let results: Vec<anyhow::Result<Recorder>> = std::thread::scope(|scope| {
-        let mut handles: Vec<_> = (0..args.concurrency)
-            .map(|_| {
-                scope.spawn(move || -> anyhow::Result<Recorder> {
-                    let runtime = worker_runtime()?;
-                    let mut rng = fastrand::Rng::new();
-                    let mut mine = Recorder::new();
-                    runtime.block_on(workload::run_until(
-                        &**db, tenants, args.mix, deadline, &mut rng, &mut mine,
-                    ));
-                    Ok(mine)
-                })
-            })
-            .collect();
-        // A few more onboardings while the workload runs, at even intervals.
-        handles.push(scope.spawn(move || -> anyhow::Result<Recorder> {
-            let runtime = worker_runtime()?;
-            let mut mine = Recorder::new();
-            runtime.block_on(async {
-                for k in 0..ONBOARDINGS_DURING_RUN {
-                    let at =
-                        start + duration.mul_f64((k as f64 + 0.5) / ONBOARDINGS_DURING_RUN as f64);
-                    std::thread::sleep(at.saturating_duration_since(Instant::now()));
-                    match setup::onboard(&**db, run_id, args.tenants + k).await {
-                        Ok(onboarded) => mine.onboarding.saturating_record(onboarded.nanos.max(1)),
-                        Err(error) => mine.error(&error),
-                    }
-                }
-            });
-            Ok(mine)
-        }));
+    // Workers 0..concurrency run the mix; one more onboards a few tenants while they do.
+    let work = |w: usize| -> anyhow::Result<Recorder> {
+        let runtime = worker_runtime()?;
+        if w == args.concurrency {
+            return Ok(workers::onboard_during_run(start, duration, |k| {
+                runtime
+                    .block_on(setup::onboard(&**db, run_id, args.tenants + k))
+                    .map(|onboarded| onboarded.nanos)
+            }));
+        }
+        let mut rng = fastrand::Rng::new();
+        let mut mine = Recorder::new();
+        runtime.block_on(workload::run_until(
+            &**db, tenants, args.mix, deadline, &mut rng, &mut mine,
+        ));
+        Ok(mine)
+    };
+    let show_progress = || {
         while Instant::now() < deadline {
             let elapsed = start.elapsed();
             bar.set_position(elapsed.as_millis() as u64);
@@ -344,14 +331,13 @@ fn run_workload(
                 Duration::from_millis(100).min(deadline.saturating_duration_since(Instant::now())),
             );
         }
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a bench worker panicked")))
-            })
-            .collect()
-    });
+    };
+    let results = workers::run_workers(
+        args.concurrency + 1,
+        "a bench worker panicked",
+        work,
+        show_progress,
+    );
     let elapsed = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
     for result in results {

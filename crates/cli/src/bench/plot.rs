@@ -61,9 +61,12 @@ pub fn write(target: &Target, title: &str, recorder: &Recorder) -> anyhow::Resul
     target.write(svg.as_bytes())
 }
 
-/// Draws the chart of `recorder` into `svg`; `shown` names the file in errors.
-fn render(svg: &mut String, shown: &str, title: &str, recorder: &Recorder) -> anyhow::Result<()> {
-    let series = [
+/// One line of the chart: a kind's name, its latencies, its p99 target and its colour.
+type Series<'a> = (&'static str, &'a Histogram<u64>, Option<f64>, RGBColor);
+
+/// The chart's lines, one per kind, in the report's order.
+fn series(recorder: &Recorder) -> [Series<'_>; 4] {
+    [
         (
             "lookup",
             &recorder.lookup,
@@ -83,8 +86,12 @@ fn render(svg: &mut String, shown: &str, title: &str, recorder: &Recorder) -> an
             Some(ONBOARDING_P99_US),
             RGBColor(148, 103, 189),
         ),
-    ];
-    let curves: Vec<Vec<(f64, f64)>> = series.iter().map(|s| curve(s.1)).collect();
+    ]
+}
+
+/// The y axis's span (µs): from the lowest point (at most 1 µs, at least 0.1 µs) to the
+/// highest, which reaches at least the onboarding target so every target line is in view.
+fn latency_span(curves: &[Vec<(f64, f64)>]) -> (f64, f64) {
     let highest = curves
         .iter()
         .flatten()
@@ -97,6 +104,14 @@ fn render(svg: &mut String, shown: &str, title: &str, recorder: &Recorder) -> an
         .map(|p| p.1)
         .fold(f64::INFINITY, f64::min)
         .clamp(0.1, 1.0);
+    (lowest, highest)
+}
+
+/// Draws the chart of `recorder` into `svg`; `shown` names the file in errors.
+fn render(svg: &mut String, shown: &str, title: &str, recorder: &Recorder) -> anyhow::Result<()> {
+    let series = series(recorder);
+    let curves: Vec<Vec<(f64, f64)>> = series.iter().map(|s| curve(s.1)).collect();
+    let (lowest, highest) = latency_span(&curves);
 
     let root = SVGBackend::with_string(svg, (960, 600)).into_drawing_area();
     let draw = |e: &dyn std::fmt::Display| anyhow::anyhow!("drawing {shown}: {e}");
@@ -119,6 +134,7 @@ fn render(svg: &mut String, shown: &str, title: &str, recorder: &Recorder) -> an
         .draw()
         .map_err(|e| draw(&e))?;
     for ((name, _, target, color), points) in series.iter().zip(curves) {
+        // A kind without samples has no line, and no legend entry either.
         if points.is_empty() {
             continue;
         }
@@ -131,14 +147,9 @@ fn render(svg: &mut String, shown: &str, title: &str, recorder: &Recorder) -> an
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             });
         if let Some(target) = target {
-            let dashes = (0..50).map(|i| {
-                let x0 = MAX_NINES * i as f64 / 50.0;
-                PathElement::new(
-                    vec![(x0, *target), (x0 + MAX_NINES / 100.0, *target)],
-                    color,
-                )
-            });
-            chart.draw_series(dashes).map_err(|e| draw(&e))?;
+            chart
+                .draw_series(target_dashes(*target, color))
+                .map_err(|e| draw(&e))?;
         }
     }
     chart
@@ -150,4 +161,13 @@ fn render(svg: &mut String, shown: &str, title: &str, recorder: &Recorder) -> an
         .map_err(|e| draw(&e))?;
     root.present().map_err(|e| draw(&e))?;
     Ok(())
+}
+
+/// A target as a dashed horizontal line across the chart: 50 segments, each as long as the
+/// gap to the next.
+fn target_dashes(target: f64, color: RGBColor) -> impl Iterator<Item = PathElement<(f64, f64)>> {
+    (0..50).map(move |i| {
+        let x0 = MAX_NINES * i as f64 / 50.0;
+        PathElement::new(vec![(x0, target), (x0 + MAX_NINES / 100.0, target)], color)
+    })
 }

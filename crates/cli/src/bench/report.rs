@@ -198,7 +198,20 @@ impl Report {
 
     /// The report for people.
     pub fn text(&self) -> String {
-        let mut lines = vec![
+        let mut lines = self.header_lines();
+        lines.extend(self.kind_rows());
+        lines.push(String::new());
+        lines.extend(self.verdict_lines());
+        if let (Some(peer), Some(ratios)) = (self.peer.as_deref(), self.ratios()) {
+            lines.push(String::new());
+            lines.extend(peer.peer_lines(&ratios));
+        }
+        lines.join("\n")
+    }
+
+    /// What ran, on what, and the totals; then the kind table's header.
+    fn header_lines(&self) -> Vec<String> {
+        vec![
             format!(
                 "coditect bench: store {}, {} tenants ({} users, {} projects, {} tasks each), {} workers, mix {}",
                 self.store,
@@ -222,32 +235,27 @@ impl Report {
                 "{:<11} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10}   {:<12} {}",
                 "kind", "count", "ops/s", "p50", "p99", "p99.9", "max", "target p99", "result"
             ),
-        ];
-        let rate = |s: &Summary| {
-            if self.duration_s > 0.0 {
-                format!("{:.0}", s.count as f64 / self.duration_s)
-            } else {
-                "-".into()
-            }
-        };
-        for (name, s, target) in [
+        ]
+    }
+
+    /// The kind table: one row per kind, its percentiles beside its target and verdict.
+    fn kind_rows(&self) -> Vec<String> {
+        [
             ("lookup", &self.lookup, Some(LOOKUP_P99_US)),
             ("write_tx", &self.write, Some(WRITE_P99_US)),
             ("list", &self.list, None),
             ("onboarding", &self.onboarding, Some(ONBOARDING_P99_US)),
-        ] {
+        ]
+        .into_iter()
+        .map(|(name, s, target)| {
+            // Onboardings are not part of the mix: a rate of them would mean nothing.
             let ops_s = if name == "onboarding" {
                 "-".into()
             } else {
-                rate(s)
+                self.rate(s)
             };
-            let (target_text, verdict) = match target {
-                Some(t) if s.count == 0 => (duration(t), "no samples".to_owned()),
-                Some(t) if s.p99 <= t => (duration(t), "PASS".to_owned()),
-                Some(t) => (duration(t), "FAIL".to_owned()),
-                None => ("-".into(), String::new()),
-            };
-            lines.push(format!(
+            let (target_text, verdict) = verdict(s, target);
+            format!(
                 "{:<11} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10}   {:<12} {}",
                 name,
                 s.count,
@@ -258,9 +266,23 @@ impl Report {
                 duration(s.max),
                 target_text,
                 verdict
-            ));
+            )
+        })
+        .collect()
+    }
+
+    /// A kind's operations per second over the run, or `-` for a run of no length.
+    fn rate(&self, s: &Summary) -> String {
+        if self.duration_s > 0.0 {
+            format!("{:.0}", s.count as f64 / self.duration_s)
+        } else {
+            "-".into()
         }
-        lines.push(String::new());
+    }
+
+    /// The failures, whether the targets held, and the disk's fdatasync floor.
+    fn verdict_lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
         if self.errors > 0 {
             lines.push(format!(
                 "{} operations FAILED; the first: {}",
@@ -281,52 +303,68 @@ impl Report {
                 if floor.p50 > 0.0 { self.write.p50 / floor.p50 } else { f64::NAN }
             ));
         }
-        if let (Some(peer), Some(ratios)) = (self.peer.as_deref(), self.ratios()) {
-            lines.push(String::new());
-            lines.push(format!(
+        lines
+    }
+
+    /// This report as the peer of another: its totals, its percentiles per kind, its
+    /// failures, and `ratios` (ours over this one's).
+    fn peer_lines(&self, ratios: &[(&'static str, f64)]) -> Vec<String> {
+        let mut lines = vec![
+            format!(
                 "peer: {}, the same data and mix, setup {:.2} s, workload {:.2} s: {} operations, {} ops/s",
-                peer.store,
-                peer.setup_s,
-                peer.duration_s,
-                peer.ops(),
-                peer.ops_per_s()
-            ));
-            lines.push(format!(
+                self.store,
+                self.setup_s,
+                self.duration_s,
+                self.ops(),
+                self.ops_per_s()
+            ),
+            format!(
                 "{:<11} {:>10} {:>10} {:>10} {:>10}",
                 "peer kind", "p50", "p99", "p99.9", "max"
-            ));
-            for (name, s) in [
-                ("lookup", &peer.lookup),
-                ("write_tx", &peer.write),
-                ("list", &peer.list),
-                ("onboarding", &peer.onboarding),
-            ] {
-                lines.push(format!(
-                    "{:<11} {:>10} {:>10} {:>10} {:>10}",
-                    name,
-                    duration(s.p50),
-                    duration(s.p99),
-                    duration(s.p999),
-                    duration(s.max)
-                ));
-            }
-            if peer.errors > 0 {
-                lines.push(format!(
-                    "peer: {} operations FAILED; the first: {}",
-                    peer.errors,
-                    peer.first_error.as_deref().unwrap_or("?")
-                ));
-            }
-            let shown: Vec<String> = ratios
-                .iter()
-                .map(|(name, r)| format!("{name} {r:.3}x"))
-                .collect();
+            ),
+        ];
+        for (name, s) in [
+            ("lookup", &self.lookup),
+            ("write_tx", &self.write),
+            ("list", &self.list),
+            ("onboarding", &self.onboarding),
+        ] {
             lines.push(format!(
-                "ours / peer (ops/s: above 1 is faster; latencies: below 1 is faster): {}",
-                shown.join(", ")
+                "{:<11} {:>10} {:>10} {:>10} {:>10}",
+                name,
+                duration(s.p50),
+                duration(s.p99),
+                duration(s.p999),
+                duration(s.max)
             ));
         }
-        lines.join("\n")
+        if self.errors > 0 {
+            lines.push(format!(
+                "peer: {} operations FAILED; the first: {}",
+                self.errors,
+                self.first_error.as_deref().unwrap_or("?")
+            ));
+        }
+        let shown: Vec<String> = ratios
+            .iter()
+            .map(|(name, r)| format!("{name} {r:.3}x"))
+            .collect();
+        lines.push(format!(
+            "ours / peer (ops/s: above 1 is faster; latencies: below 1 is faster): {}",
+            shown.join(", ")
+        ));
+        lines
+    }
+}
+
+/// A kind's target p99 as text and its verdict: PASS, FAIL, `no samples`, or nothing for a
+/// kind without a target.
+fn verdict(s: &Summary, target: Option<f64>) -> (String, String) {
+    match target {
+        Some(t) if s.count == 0 => (duration(t), "no samples".to_owned()),
+        Some(t) if s.p99 <= t => (duration(t), "PASS".to_owned()),
+        Some(t) => (duration(t), "FAIL".to_owned()),
+        None => ("-".into(), String::new()),
     }
 }
 

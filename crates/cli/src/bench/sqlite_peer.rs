@@ -26,6 +26,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::mix::{Kind, Mix};
 use super::setup::{PROJECTS, TASKS, USERS};
+use super::workers;
 use super::workload::{Recorder, LIST_PAGE};
 
 /// What the peer's workload needs of one tenant.
@@ -188,7 +189,79 @@ fn fill(
         "INSERT INTO roles VALUES (?1, ?2, 'bench contributor', 'tasks')",
         params![tenant, contributor],
     )?;
-    let (mut emails, mut members) = (Vec::new(), vec![admin]);
+    let (emails, mut members) = fill_users(&tx, &tenant, &admin, &root, &contributor)?;
+    members.insert(0, admin);
+    // Projects owned by the admin under the root entity.
+    let projects = create_each(&tx, &tenant, &admin, "project", PROJECTS, |p, project| {
+        tx.execute(
+            "INSERT INTO projects VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                tenant,
+                project,
+                format!("P{p}"),
+                format!("Project {p}"),
+                root,
+                admin
+            ],
+        )
+    })?;
+    // Tasks dealt round the projects, each with a random status and assignee.
+    let statuses = ["todo", "in_progress", "in_review", "done"];
+    let tasks = create_each(&tx, &tenant, &admin, "task", TASKS, |t, task| {
+        tx.execute(
+            "INSERT INTO tasks VALUES (?1, ?2, ?3, ?4, '', ?5, ?6, ?7, ?8, ?8)",
+            params![
+                tenant,
+                task,
+                projects[t % PROJECTS],
+                format!("Task {t}"),
+                statuses[rng.usize(0..statuses.len())],
+                members[rng.usize(0..members.len())],
+                admin,
+                now_ms()
+            ],
+        )
+    })?;
+    tx.commit()?;
+    Ok(PeerTenant {
+        id: tenant,
+        emails,
+        members,
+        projects,
+        tasks,
+    })
+}
+
+/// Creates `count` records of `model` by `actor`, each under a fresh id with its audit row:
+/// `insert(i, id)` writes the `i`-th. Returns the ids, in order.
+fn create_each(
+    tx: &rusqlite::Transaction<'_>,
+    tenant: &[u8; 16],
+    actor: &[u8; 16],
+    model: &str,
+    count: usize,
+    mut insert: impl FnMut(usize, &[u8; 16]) -> rusqlite::Result<usize>,
+) -> rusqlite::Result<Vec<[u8; 16]>> {
+    (0..count)
+        .map(|i| {
+            let made = id();
+            insert(i, &made)?;
+            audit(tx, tenant, actor, "create", model, &made)?;
+            Ok(made)
+        })
+        .collect()
+}
+
+/// The tenant's users besides its admin, each a member who contributes across the
+/// company (`contributor` on the `root` entity); returns their emails and member ids.
+fn fill_users(
+    tx: &rusqlite::Transaction<'_>,
+    tenant: &[u8; 16],
+    admin: &[u8; 16],
+    root: &[u8; 16],
+    contributor: &[u8; 16],
+) -> rusqlite::Result<(Vec<String>, Vec<[u8; 16]>)> {
+    let (mut emails, mut members) = (Vec::new(), Vec::new());
     for u in 1..USERS {
         let (user, member, grant) = (id(), id(), id());
         let email = format!("user{u}@bench.example");
@@ -209,56 +282,12 @@ fn fill(
             ("member", member),
             ("role assignment", grant),
         ] {
-            audit(&tx, &tenant, &admin, "create", model, &target)?;
+            audit(tx, tenant, admin, "create", model, &target)?;
         }
         emails.push(email);
         members.push(member);
     }
-    let mut projects = Vec::new();
-    for p in 0..PROJECTS {
-        let project = id();
-        tx.execute(
-            "INSERT INTO projects VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                tenant,
-                project,
-                format!("P{p}"),
-                format!("Project {p}"),
-                root,
-                admin
-            ],
-        )?;
-        audit(&tx, &tenant, &admin, "create", "project", &project)?;
-        projects.push(project);
-    }
-    let statuses = ["todo", "in_progress", "in_review", "done"];
-    let mut tasks = Vec::new();
-    for t in 0..TASKS {
-        let task = id();
-        tx.execute(
-            "INSERT INTO tasks VALUES (?1, ?2, ?3, ?4, '', ?5, ?6, ?7, ?8, ?8)",
-            params![
-                tenant,
-                task,
-                projects[t % PROJECTS],
-                format!("Task {t}"),
-                statuses[rng.usize(0..statuses.len())],
-                members[rng.usize(0..members.len())],
-                admin,
-                now_ms()
-            ],
-        )?;
-        audit(&tx, &tenant, &admin, "create", "task", &task)?;
-        tasks.push(task);
-    }
-    tx.commit()?;
-    Ok(PeerTenant {
-        id: tenant,
-        emails,
-        members,
-        projects,
-        tasks,
-    })
+    Ok((emails, members))
 }
 
 /// What the peer measured.
@@ -287,88 +316,22 @@ pub fn run(
         .context("creating the SQLite peer's schema")?;
     let mut recorder = Recorder::new();
     let setup_start = Instant::now();
-    let workers = concurrency.min(tenants).max(1);
-    let made: Vec<anyhow::Result<(Vec<PeerTenant>, Recorder)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|w| {
-                let path = &path;
-                scope.spawn(move || -> anyhow::Result<(Vec<PeerTenant>, Recorder)> {
-                    let mut conn = connect(path)?;
-                    let (mut rng, mut mine, mut made) =
-                        (fastrand::Rng::new(), Recorder::new(), Vec::new());
-                    for n in (w..tenants).step_by(workers) {
-                        let new = onboard(&mut conn, run_id, n)?;
-                        mine.onboarding.saturating_record(new.nanos.max(1));
-                        made.push(fill(&mut conn, new, &mut rng)?);
-                    }
-                    Ok((made, mine))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a peer setup worker panicked")))
-            })
-            .collect()
-    });
-    let mut all = Vec::with_capacity(tenants);
-    for result in made {
-        let (mine, rec) = result.context("setting up the SQLite peer's tenants")?;
-        all.extend(mine);
-        recorder.merge(&rec);
-    }
+    let all = set_up(&path, tenants, concurrency, run_id, &mut recorder)?;
     let setup_s = setup_start.elapsed().as_secs_f64();
 
     let start = Instant::now();
     let deadline = start + duration;
-    let all = &all;
-    let results: Vec<anyhow::Result<Recorder>> = std::thread::scope(|scope| {
-        let path = &path;
-        let mut handles: Vec<_> = (0..concurrency)
-            .map(|_| {
-                scope.spawn(move || -> anyhow::Result<Recorder> {
-                    let mut conn = connect(path)?;
-                    let (mut rng, mut mine) = (fastrand::Rng::new(), Recorder::new());
-                    loop {
-                        std::thread::yield_now();
-                        let began = Instant::now();
-                        if began >= deadline {
-                            return Ok(mine);
-                        }
-                        let kind = mix.pick(&mut rng);
-                        let tenant = &all[rng.usize(0..all.len())];
-                        match operation(&mut conn, kind, tenant, &mut rng) {
-                            Ok(()) => mine.record(kind, nanos(began)),
-                            Err(error) => mine.error(&error),
-                        }
-                    }
-                })
-            })
-            .collect();
-        handles.push(scope.spawn(move || -> anyhow::Result<Recorder> {
-            let mut conn = connect(path)?;
-            let mut mine = Recorder::new();
-            for k in 0..super::ONBOARDINGS_DURING_RUN {
-                let at = start
-                    + duration.mul_f64((k as f64 + 0.5) / super::ONBOARDINGS_DURING_RUN as f64);
-                std::thread::sleep(at.saturating_duration_since(Instant::now()));
-                match onboard(&mut conn, run_id, tenants + k) {
-                    Ok(new) => mine.onboarding.saturating_record(new.nanos.max(1)),
-                    Err(error) => mine.error(&error),
-                }
-            }
-            Ok(mine)
-        }));
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a peer worker panicked")))
-            })
-            .collect()
-    });
+    // Workers 0..concurrency run the mix; one more onboards a few tenants while they do.
+    let work = |w: usize| -> anyhow::Result<Recorder> {
+        let mut conn = connect(&path)?;
+        if w < concurrency {
+            return Ok(run_mix(&mut conn, &all, mix, deadline));
+        }
+        Ok(workers::onboard_during_run(start, duration, |k| {
+            onboard(&mut conn, run_id, tenants + k).map(|new| new.nanos)
+        }))
+    };
+    let results = workers::run_workers(concurrency + 1, "a peer worker panicked", work, || {});
     let duration_s = start.elapsed().as_secs_f64();
     for result in results {
         recorder.merge(&result?);
@@ -378,6 +341,49 @@ pub fn run(
         setup_s,
         duration_s,
     })
+}
+
+/// Onboards and fills tenants `0..tenants` in the database at `path`, `concurrency` at a
+/// time (each worker on its own connection); onboarding times go to `recorder`.
+fn set_up(
+    path: &Path,
+    tenants: usize,
+    concurrency: usize,
+    run_id: &str,
+    recorder: &mut Recorder,
+) -> anyhow::Result<Vec<PeerTenant>> {
+    let workers = concurrency.min(tenants).max(1);
+    let set_up = |w: usize| -> anyhow::Result<(Vec<PeerTenant>, Recorder)> {
+        let mut conn = connect(path)?;
+        let (mut rng, mut mine, mut made) = (fastrand::Rng::new(), Recorder::new(), Vec::new());
+        for n in workers::share(w, workers, tenants) {
+            let new = onboard(&mut conn, run_id, n)?;
+            mine.onboarding.saturating_record(new.nanos.max(1));
+            made.push(fill(&mut conn, new, &mut rng)?);
+        }
+        Ok((made, mine))
+    };
+    let made = workers::run_workers(workers, "a peer setup worker panicked", set_up, || {});
+    workers::gather(made, recorder, "setting up the SQLite peer's tenants")
+}
+
+/// One worker's share of the mix until `deadline`, each operation on a random tenant of
+/// `all`.
+fn run_mix(conn: &mut Connection, all: &[PeerTenant], mix: Mix, deadline: Instant) -> Recorder {
+    let (mut rng, mut mine) = (fastrand::Rng::new(), Recorder::new());
+    loop {
+        std::thread::yield_now();
+        let began = Instant::now();
+        if began >= deadline {
+            return mine;
+        }
+        let kind = mix.pick(&mut rng);
+        let tenant = &all[rng.usize(0..all.len())];
+        match operation(conn, kind, tenant, &mut rng) {
+            Ok(()) => mine.record(kind, nanos(began)),
+            Err(error) => mine.error(&error),
+        }
+    }
 }
 
 fn pick<'a, T>(items: &'a [T], rng: &mut fastrand::Rng) -> anyhow::Result<&'a T> {

@@ -58,7 +58,28 @@ pub fn fails(output: &Output) -> String {
     stderr
 }
 
+/// Runs the demo on the sled store at `dir`; returns the id of its first tenant.
+pub fn demo(dir: &Path) -> String {
+    let demo = json(&coditect(dir, &["demo", "--json"]));
+    demo["tenant"]["id"].as_str().unwrap().to_owned()
+}
+
 /// A fresh temporary directory.
 pub fn store() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
+}
+
+/// Writes into the sled store at `dir` behind the command's back (no command runs on it
+/// meanwhile): `write` stages changes on one transaction, which is then committed.
+pub fn write_behind_the_command(dir: &Path, write: impl FnOnce(&dyn coditect_core::Transaction)) {
+    use coditect_core::KvBackend;
+    let db = coditect_sled::open(dir, coditect_sled::SledOptions::default()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let tx = db.begin().await.unwrap();
+        write(&*tx);
+        tx.commit().await.unwrap();
+    });
 }

@@ -5,8 +5,9 @@
 //! Each test file includes this module with `mod support;`; as `tests/support/mod.rs` it is
 //! not a test target of its own.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -134,4 +135,71 @@ pub fn scan_all(db: &SledBackend, begin: &[u8], end: &[u8]) -> Rows {
             None => return rows,
         }
     }
+}
+
+/// The writers of a re-executed child: opens the store at `store` (durable commits when
+/// `sync`), then `threads` threads take transaction numbers from `first` up until `lifetime`
+/// has passed. Each thread makes its own committer with `writer()`; `commit(db, n)` commits
+/// number `n` and returns its acknowledgement line, printed once the commit has returned.
+pub fn run_child_writers<W>(
+    store: &str,
+    sync: bool,
+    threads: u64,
+    first: u64,
+    lifetime: Duration,
+    writer: impl Fn() -> W + Sync,
+) where
+    W: FnMut(&SledBackend, u64) -> String,
+{
+    let db = coditect_sled::open(
+        store,
+        coditect_sled::SledOptions {
+            sync,
+            ..coditect_sled::SledOptions::default()
+        },
+    )
+    .expect("child opens the store");
+    let next = AtomicU64::new(first);
+    let deadline = Instant::now() + lifetime;
+    std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut commit = writer();
+                    while Instant::now() < deadline {
+                        let n = next.fetch_add(1, Ordering::SeqCst);
+                        let line = commit(&db, n);
+                        // One write per line, under the lock: lines never interleave. A
+                        // failed write means the parent is gone.
+                        let mut out = std::io::stdout().lock();
+                        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().expect("writer thread");
+        }
+    });
+}
+
+/// Commits one write on the reopened store and returns its version, which must be above
+/// `max_version_seen` (every version used before the kill): a store that hands out a used
+/// version again would let two commits share it.
+pub fn probe_version_above(db: &SledBackend, max_version_seen: u64) -> Result<u64, String> {
+    let tx = db.begin_tx();
+    tx.set(b"probe", b"after the crash")
+        .map_err(|e| e.to_string())?;
+    let next_version = tx
+        .commit()
+        .map_err(|e| format!("commit after reopen failed: {e}"))?
+        .version;
+    if next_version <= max_version_seen {
+        return Err(format!(
+            "the commit after reopening got version {next_version}, not above {max_version_seen}"
+        ));
+    }
+    Ok(next_version)
 }
