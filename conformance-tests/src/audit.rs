@@ -38,6 +38,7 @@ use coditect_core::{
 };
 use uuid::Uuid;
 
+use crate::support::{cheap_argon2, provision_tenant};
 use crate::Harness;
 
 /// Instantiates every case of [`audit`](crate::audit) (coverage, queries, seal, verify,
@@ -59,18 +60,7 @@ macro_rules! audit_suite {
         );
     };
     (@cases $harness:expr; $($case:ident),+ $(,)?) => {
-        mod audit {
-            // The harness expression may name items of the including test file.
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let harness = $harness;
-                    $crate::audit::$case(&harness).await;
-                }
-            )+
-        }
+        $crate::suite_cases!(mod audit, 2, $harness, audit; $($case),+);
     };
 }
 
@@ -92,19 +82,7 @@ fn new_tenant(domain: &str) -> NewTenant {
 /// A tenant whose domain is `domain` under a random label, so that the cases also run side by
 /// side on one shared cluster, as often as wanted.
 async fn provisioned(db: &dyn KvBackend, domain: &str) -> Provisioned {
-    let new = new_tenant(&format!("{}.{domain}", unique()));
-    let (made, _) = run(db, &RetryOptions::default(), |tx| {
-        let new = new.clone();
-        async move { provision(&*tx, new).await }
-    })
-    .await
-    .expect("provision");
-    made
-}
-
-/// Cheap Argon2id parameters for tests.
-fn cheap_argon2() -> argon2::Params {
-    argon2::Params::new(8, 1, 1, None).expect("argon2 params")
+    provision_tenant(db, new_tenant(&format!("{}.{domain}", unique()))).await
 }
 
 /// A short unique suffix for codes, emails and paths.
@@ -211,7 +189,7 @@ async fn project_of(db: &dyn KvBackend, p: &Provisioned, code: &str) -> Project 
 async fn raw_events(db: &dyn KvBackend, tenant: TenantId) -> Vec<(Vec<u8>, Vec<u8>)> {
     let prefix = foundationdb_tuple::pack(&(tenant.uuid(), "audit"));
     let end = prefix_end(&prefix).expect("end");
-    crate::model::scan(db, &prefix, &end).await
+    crate::support::scan(db, &prefix, &end).await
 }
 
 /// Writes (or with `None` clears) raw keys in one plain transaction.

@@ -25,7 +25,7 @@ use coditect_core::record;
 use coditect_core::{prefix_end, run_in_tenant, value, Error, KvBackend, RetryOptions, TenantTx};
 use foundationdb_tuple::{pack, Element};
 
-use crate::model::{provisioned, scan};
+use crate::support::{provisioned, scan};
 use crate::Harness;
 
 /// Instantiates every case of [`audit_integrity`](crate::audit_integrity) as a
@@ -43,18 +43,7 @@ macro_rules! audit_integrity_suite {
         );
     };
     (@cases $harness:expr; $($case:ident),+ $(,)?) => {
-        mod audit_integrity {
-            // The harness expression may name items of the including test file.
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let harness = $harness;
-                    $crate::audit_integrity::$case(&harness).await;
-                }
-            )+
-        }
+        $crate::suite_cases!(mod audit_integrity, 2, $harness, audit_integrity; $($case),+);
     };
 }
 

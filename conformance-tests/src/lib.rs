@@ -39,6 +39,7 @@ pub mod model;
 pub mod ops;
 pub mod recording;
 pub mod security;
+mod support;
 
 /// What a case needs from a backend.
 #[async_trait]
@@ -146,22 +147,10 @@ macro_rules! kv_suite {
         );
     };
     (@cases $harness:expr; $($case:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() {
-                let harness = $harness;
-                $crate::kv::$case(&harness).await;
-            }
-        )+
+        $crate::suite_cases!(kv_cases = kv, 4, $harness; $($case),+);
     };
     (@limits $harness:expr; $($case:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() {
-                let harness = $harness;
-                $crate::kv_limits::$case(&harness).await;
-            }
-        )+
+        $crate::suite_cases!(kv_limit_cases = kv_limits, 4, $harness; $($case),+);
     };
 }
 
@@ -188,19 +177,8 @@ macro_rules! security_suite {
             the_record_layer_example_makes_one_task_under_unknown_commits,
         );
     };
-    (@cases $harness:expr; $($case:ident),* $(,)?) => {
-        mod security {
-            // The harness expression may name items of the including test file.
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let harness = $harness;
-                    $crate::security::$case(&harness).await;
-                }
-            )*
-        }
+    (@cases $harness:expr; $($case:ident),+ $(,)?) => {
+        $crate::suite_cases!(mod security, 2, $harness, security; $($case),+);
     };
 }
 
@@ -245,17 +223,6 @@ macro_rules! model_suite {
         );
     };
     (@cases $harness:expr; $($case:ident),+ $(,)?) => {
-        mod model {
-            // The harness expression may name items of the including test file.
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let harness = $harness;
-                    $crate::model::$case(&harness).await;
-                }
-            )+
-        }
+        $crate::suite_cases!(mod model, 2, $harness, model; $($case),+);
     };
 }

@@ -89,22 +89,6 @@ async fn tenant_rows(db: &dyn KvBackend, tenant: TenantId) -> Vec<(Vec<u8>, Vec<
     scan(db, &begin, &end).await
 }
 
-/// Runs `op` in one transaction that is committed whatever `op` returns (as a careless
-/// caller who ignores the error would), and returns what `op` returned.
-macro_rules! ignored_in_tenant {
-    ($db:expr, $tenant:expr, |$ttx:ident| $body:expr) => {{
-        let tx = $db.begin().await.expect("begin");
-        let result = {
-            let $ttx = TenantTx::open(tx.as_ref(), $tenant)
-                .await
-                .expect("open tenant");
-            async { $body }.await
-        };
-        tx.commit().await.expect("commit after the operation");
-        result
-    }};
-}
-
 /// `target` is created, then `referrer` pointing at it by `collection.field`. Deleting the
 /// target is refused with `StillReferenced` naming the referrer, and the refused delete
 /// (in a transaction committed anyway) changed nothing; once the referrer is deleted, the
@@ -127,7 +111,7 @@ async fn refused_while_referenced<T: Model + std::fmt::Debug, R: Model>(
         .await)
     .unwrap_or_else(|e| panic!("{row}: the referrer: {e:?}"));
     let before = tenant_rows(db, tid(p)).await;
-    let result = ignored_in_tenant!(db, tid(p), |ttx| record::delete::<T>(
+    let result = in_tenant!(commit always: db, tid(p), |ttx| record::delete::<T>(
         &ttx,
         admin(p),
         target.id()
@@ -286,7 +270,7 @@ async fn refused_as_too_large<M: Model + std::fmt::Debug>(
 ) {
     let p = &base.p;
     let before = tenant_rows(db, tid(p)).await;
-    let result = ignored_in_tenant!(db, tid(p), |ttx| record::insert(&ttx, admin(p), record)
+    let result = in_tenant!(commit always: db, tid(p), |ttx| record::insert(&ttx, admin(p), record)
         .await);
     assert_too_large::<M, _>(&result, field);
     assert!(
@@ -386,7 +370,7 @@ pub async fn oversize_fields_are_refused_naming_model_and_field(h: &dyn Harness)
     let mut grown = run.clone();
     grown.outputs = map(11);
     let before = tenant_rows(db, tid(p)).await;
-    let result = ignored_in_tenant!(db, tid(p), |ttx| record::update(&ttx, admin(p), grown)
+    let result = in_tenant!(commit always: db, tid(p), |ttx| record::update(&ttx, admin(p), grown)
         .await);
     assert_too_large::<AgentExecution, _>(&result, "outputs");
     assert!(
@@ -411,7 +395,7 @@ pub async fn a_refused_insert_leaves_no_index_entries(h: &dyn Harness) {
     .await)
     .expect("project")
     .id;
-    let (first, second) = ignored_in_tenant!(db.as_ref(), tid(p), |ttx| {
+    let (first, second) = in_tenant!(commit always: db.as_ref(), tid(p), |ttx| {
         let first = record::insert(&ttx, admin(p), Task::new(project, "first", b.admin())).await?;
         let mut huge = Task::new(project, "huge", b.admin());
         // 50,000 characters of 4 bytes: within a cap counted in characters, 200,000 bytes.
@@ -439,7 +423,7 @@ pub async fn a_refused_insert_leaves_no_index_entries(h: &dyn Harness) {
     let mut done = first.clone();
     done.status = TaskStatus::Done;
     done.description = "😀".repeat(50_000);
-    let refused = ignored_in_tenant!(db.as_ref(), tid(p), |ttx| record::update(
+    let refused = in_tenant!(commit always: db.as_ref(), tid(p), |ttx| record::update(
         &ttx,
         admin(p),
         done
@@ -472,7 +456,7 @@ pub async fn a_refused_email_change_keeps_the_email_index(h: &dyn Harness) {
     .expect("two users");
     let mut taken = a.clone();
     taken.email = b.email.clone();
-    let refused = ignored_in_tenant!(db.as_ref(), tid(&p), |ttx| record::update(
+    let refused = in_tenant!(commit always: db.as_ref(), tid(&p), |ttx| record::update(
         &ttx,
         admin(&p),
         taken

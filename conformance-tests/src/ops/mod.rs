@@ -25,14 +25,14 @@ use coditect_core::model::{
 use coditect_core::ops::{
     self, AnalyticsReport, ChunkOptions, EraseOptions, ExportOptions, ImportTarget, ReportOptions,
 };
-use coditect_core::provision::{provision, NewTenant, Provisioned};
+use coditect_core::provision::{NewTenant, Provisioned};
 use coditect_core::record::{self, PageRequest};
 use coditect_core::{
-    run, value, CommitInfo, Error, KvBackend, RangeOptions, RangePage, Result, RetryOptions,
-    TenantTx, Transaction,
+    value, CommitInfo, Error, KvBackend, RangeOptions, RangePage, Result, TenantTx, Transaction,
 };
 use foundationdb_tuple::pack;
 
+use crate::support::{admin, in_tenant, provision_tenant};
 use crate::Harness;
 
 pub mod check;
@@ -211,33 +211,7 @@ async fn provisioned(db: &dyn KvBackend, domain: &str, plan: Plan) -> Provisione
         admin_email: "ada@acme.test".into(),
         admin_name: "Ada".into(),
     };
-    let (made, _) = run(db, &RetryOptions::default(), |tx| {
-        let new = new.clone();
-        async move { provision(&*tx, new).await }
-    })
-    .await
-    .expect("provision");
-    made
-}
-
-/// Runs `body` with a [`TenantTx`] of `tenant` in one transaction and commits.
-macro_rules! in_tenant {
-    ($db:expr, $tenant:expr, |$ttx:ident| $body:expr) => {{
-        let tx = $db.begin().await.expect("begin");
-        let result = {
-            let $ttx = TenantTx::open(tx.as_ref(), $tenant)
-                .await
-                .expect("open tenant");
-            async { $body }.await
-        };
-        let result = result.expect("tenant transaction");
-        tx.commit().await.expect("commit");
-        result
-    }};
-}
-
-fn admin(p: &Provisioned) -> Actor {
-    Actor::Member(p.admin_member.id)
+    provision_tenant(db, new).await
 }
 
 /// `count` tasks in `project`, `per_tx` to a transaction, each with a description of
@@ -261,7 +235,8 @@ async fn many_tasks(
                 record::insert(&ttx, admin(p), t).await?;
             }
             Ok::<_, Error>(())
-        });
+        })
+        .expect("tenant transaction");
         made += n;
     }
 }
@@ -372,7 +347,8 @@ async fn populate(db: &dyn KvBackend, p: &Provisioned, tasks: usize) -> ProjectI
         )
         .await?;
         Ok::<_, Error>(project.id)
-    });
+    })
+    .expect("tenant transaction");
     many_tasks(db, p, project, tasks, 2_000, 0).await;
     project
 }
@@ -596,14 +572,16 @@ pub async fn round_trip_of_every_model_under_a_new_id(h: &dyn Harness) {
         project,
         &PageRequest::first(10)
     )
-    .await);
+    .await)
+    .expect("tenant transaction");
     assert_eq!(page.items.len(), 10);
     in_tenant!(db, target, |ttx| record::insert(
         &ttx,
         admin(&p),
         Task::new(project, "after the import", p.admin_member.id)
     )
-    .await);
+    .await)
+    .expect("tenant transaction");
     let after = seal_and_verify(db, target).await;
     assert_eq!(after.count, verified.count + 1);
 }
@@ -700,7 +678,8 @@ pub async fn large_tenant_export_import_erase_under_the_limits(h: &dyn Harness) 
         admin(&p),
         Project::new("BIG", "Big", p.root.id, p.admin_member.id)
     )
-    .await);
+    .await)
+    .expect("tenant transaction");
     many_tasks(db.as_ref(), &p, project.id, 230, 10, 48_000).await;
 
     let probe = Probe::new(db.clone());
@@ -1012,7 +991,8 @@ pub async fn export_quiesces_writers(h: &dyn Harness) {
         admin(&p),
         project.clone()
     )
-    .await);
+    .await)
+    .expect("tenant transaction");
     assert!(ops::pending_operation(db, p.tenant.id)
         .await
         .expect("read")
@@ -1101,7 +1081,8 @@ async fn tenant_with(db: &dyn KvBackend, domain: &str, plan: Plan, projects: usi
         }
         record::insert(&ttx, admin(&p), Usage::new(metric, 20_000, 10, 1)).await?;
         Ok::<_, Error>(())
-    });
+    })
+    .expect("tenant transaction");
 }
 
 fn plans(report: &AnalyticsReport) -> Vec<Plan> {
@@ -1205,13 +1186,7 @@ macro_rules! ops_suite {
             // The harness expression may name items of the including test file.
             #[allow(unused_imports)]
             use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let harness = $harness;
-                    $crate::ops::$case(&harness).await;
-                }
-            )+
+            $crate::suite_cases!(cases = ops, 2, $harness; $($case),+);
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn copy_between_stores() {
                 let (a, b) = ($harness, $harness);
@@ -1231,16 +1206,6 @@ macro_rules! ops_suite {
         );
     };
     (@ownership $harness:expr; $($case:ident),+ $(,)?) => {
-        mod ops_ownership {
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let harness = $harness;
-                    $crate::ops::ownership::$case(&harness).await;
-                }
-            )+
-        }
+        $crate::suite_cases!(mod ops_ownership, 2, $harness, ops::ownership; $($case),+);
     };
 }

@@ -149,7 +149,7 @@ pub async fn session_ids_are_not_bearer_tokens(h: &dyn Harness) {
     .expect_err("the id logs nobody in");
     assert!(matches!(error, Error::Unauthenticated { .. }), "{error:?}");
     let (begin, end) = t.range();
-    for (key, value) in crate::model::scan(db.as_ref(), &begin, &end).await {
+    for (key, value) in crate::support::scan(db.as_ref(), &begin, &end).await {
         for bytes in [&key, &value] {
             assert!(
                 !bytes.windows(token.len()).any(|w| w == token.as_bytes()),

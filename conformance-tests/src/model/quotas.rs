@@ -1,0 +1,118 @@
+//! Quotas of the plan.
+
+use super::*;
+
+/// Quotas of the plan are enforced on create with `QuotaExceeded`; deleting frees a slot,
+/// and -1 is unlimited.
+pub async fn quotas_are_enforced(h: &dyn Harness) {
+    let db = h.backend();
+    let p = provisioned(db.as_ref(), "quota.test", Plan::Free).await;
+    let quotas = Plan::Free.default_quotas();
+    let mut users = Vec::new();
+    for i in 1..quotas.max_users {
+        let u = in_tenant!(db, tid(&p), |ttx| {
+            record::insert(
+                &ttx,
+                admin(&p),
+                User::new(format!("u{i}@quota.test"), "U", UserRole::Viewer),
+            )
+            .await
+        })
+        .expect("within quota");
+        users.push(u);
+    }
+    let error = in_tenant!(db, tid(&p), |ttx| {
+        record::insert(
+            &ttx,
+            admin(&p),
+            User::new("over@quota.test", "O", UserRole::Viewer),
+        )
+        .await
+    })
+    .expect_err("over quota");
+    assert!(
+        matches!(error, Error::QuotaExceeded { resource: "users", limit } if limit == quotas.max_users),
+        "{error:?}"
+    );
+    in_tenant!(db, tid(&p), |ttx| record::delete::<User>(
+        &ttx,
+        admin(&p),
+        users[0].id
+    )
+    .await)
+    .expect("delete");
+    in_tenant!(db, tid(&p), |ttx| {
+        record::insert(
+            &ttx,
+            admin(&p),
+            User::new("again@quota.test", "A", UserRole::Viewer),
+        )
+        .await
+    })
+    .expect("a freed slot");
+
+    for i in 0..quotas.max_projects {
+        project_in(db.as_ref(), &p, &format!("P{i}")).await;
+    }
+    let error = in_tenant!(db, tid(&p), |ttx| {
+        record::insert(
+            &ttx,
+            admin(&p),
+            Project::new("PX", "X", p.root.id, p.admin_member.id),
+        )
+        .await
+    })
+    .expect_err("over project quota");
+    assert!(
+        matches!(
+            error,
+            Error::QuotaExceeded {
+                resource: "projects",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+
+    let config = agent_config_in(db.as_ref(), &p, "bots").await;
+    for _ in 0..quotas.max_agents {
+        in_tenant!(db, tid(&p), |ttx| {
+            record::insert(
+                &ttx,
+                admin(&p),
+                Member::new(MemberKind::Agent(config), "bot"),
+            )
+            .await
+        })
+        .expect("agent within quota");
+    }
+    let error = in_tenant!(db, tid(&p), |ttx| {
+        record::insert(
+            &ttx,
+            admin(&p),
+            Member::new(MemberKind::Agent(config), "bot"),
+        )
+        .await
+    })
+    .expect_err("over agent quota");
+    assert!(
+        matches!(
+            error,
+            Error::QuotaExceeded {
+                resource: "agents",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+
+    // Lift the project quota: -1 is unlimited.
+    let tx = db.begin().await.expect("begin");
+    let mut entry = p.tenant.clone();
+    entry.quotas.max_projects = -1;
+    tenant::update(tx.as_ref(), Actor::System, entry)
+        .await
+        .expect("update");
+    tx.commit().await.expect("commit");
+    project_in(db.as_ref(), &p, "UNLIMITED").await;
+}
