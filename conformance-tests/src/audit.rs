@@ -38,6 +38,7 @@ use coditect_core::{
 };
 use uuid::Uuid;
 
+use crate::support::assert_matches;
 use crate::support::{cheap_argon2, provision_tenant};
 use crate::Harness;
 
@@ -47,7 +48,7 @@ use crate::Harness;
 #[macro_export]
 macro_rules! audit_suite {
     ($harness:expr) => {
-        $crate::audit_suite!(@cases $harness;
+        $crate::suite_cases!(mod audit, 2, $harness, audit;
             every_mutating_operation_leaves_exactly_its_events,
             concurrent_creators_never_conflict_on_the_trail,
             queries_by_time_actor_and_target,
@@ -58,9 +59,6 @@ macro_rules! audit_suite {
             tamper_with_the_seal_state_is_caught, rewritten_chain_is_caught_by_the_receipt,
             sealing_is_exactly_once_after_unknown_commit_results,
         );
-    };
-    (@cases $harness:expr; $($case:ident),+ $(,)?) => {
-        $crate::suite_cases!(mod audit, 2, $harness, audit; $($case),+);
     };
 }
 
@@ -852,10 +850,7 @@ fn task_create_denied(f: &Fixture) -> OpFuture<'_> {
             |ttx| async move { record::insert(&ttx, actor, task).await },
         )
         .await;
-        assert!(
-            matches!(refused, Err(Error::Forbidden { .. })),
-            "{refused:?}"
-        );
+        assert_matches!(refused, Err(Error::Forbidden { .. }));
         vec![Expect::of::<Task>(
             actor,
             AuditAction::Denied(Action::Create),

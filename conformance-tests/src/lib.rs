@@ -40,6 +40,7 @@ pub mod ops;
 pub mod recording;
 pub mod security;
 mod support;
+pub use support::scan;
 
 /// What a case needs from a backend.
 #[async_trait]
@@ -103,7 +104,7 @@ impl<S: BaseStore> Harness for EngineHarness<S> {
 #[macro_export]
 macro_rules! kv_suite {
     ($harness:expr) => {
-        $crate::kv_suite!(@cases $harness;
+        $crate::suite_cases!(kv_cases = kv, 4, $harness;
             set_then_get, get_missing_is_none, overwrite_replaces, clear_removes_a_key,
             empty_value_is_stored, empty_key_is_a_key, binary_keys_with_0x00_and_0xff,
             committed_writes_are_visible_to_later_transactions,
@@ -135,7 +136,7 @@ macro_rules! kv_suite {
             retry_loop_honours_its_attempt_limit, dropped_transaction_writes_nothing,
             failed_commit_writes_nothing, bank_transfers_keep_the_total,
         );
-        $crate::kv_suite!(@limits $harness;
+        $crate::suite_cases!(kv_limit_cases = kv_limits, 4, $harness;
             key_size_limit_at_and_past_the_boundary,
             ten_megabytes_of_keys_and_values_do_not_commit,
             counted_size_just_under_the_limit_commits_and_one_byte_more_does_not,
@@ -146,12 +147,6 @@ macro_rules! kv_suite {
             only_a_commit_with_read_conflicts_is_too_old,
         );
     };
-    (@cases $harness:expr; $($case:ident),+ $(,)?) => {
-        $crate::suite_cases!(kv_cases = kv, 4, $harness; $($case),+);
-    };
-    (@limits $harness:expr; $($case:ident),+ $(,)?) => {
-        $crate::suite_cases!(kv_limit_cases = kv_limits, 4, $harness; $($case),+);
-    };
 }
 
 /// Runs the security cases ([`security`]) on a backend: the authorization matrix, one case
@@ -159,7 +154,7 @@ macro_rules! kv_suite {
 #[macro_export]
 macro_rules! security_suite {
     ($harness:expr) => {
-        $crate::security_suite!(@cases $harness;
+        $crate::suite_cases!(mod security, 2, $harness, security;
             authorization_matrix_of_the_models, authorization_matrix_of_the_special_operations,
             authorization_matrix_of_the_user_roles,
             a_viewer_cannot_take_over_the_admin_password,
@@ -177,9 +172,6 @@ macro_rules! security_suite {
             the_record_layer_example_makes_one_task_under_unknown_commits,
         );
     };
-    (@cases $harness:expr; $($case:ident),+ $(,)?) => {
-        $crate::suite_cases!(mod security, 2, $harness, security; $($case),+);
-    };
 }
 
 /// Instantiates every case of [`model`] (the record layer over the backend) as a
@@ -187,7 +179,7 @@ macro_rules! security_suite {
 #[macro_export]
 macro_rules! model_suite {
     ($harness:expr) => {
-        $crate::model_suite!(@cases $harness;
+        $crate::suite_cases!(mod model, 2, $harness, model;
             provisioning_makes_a_whole_tenant, provisioning_a_taken_domain_fails,
             nil_unknown_and_suspended_tenants_are_refused, user_crud_and_email_lookup,
             duplicate_email_fails, password_is_hashed_apart_and_verified, quotas_are_enforced,
@@ -221,8 +213,5 @@ macro_rules! model_suite {
             run_in_tenant_refuses_a_transaction_an_operation_poisoned,
             an_index_value_too_large_for_a_key_is_refused_naming_its_field,
         );
-    };
-    (@cases $harness:expr; $($case:ident),+ $(,)?) => {
-        $crate::suite_cases!(mod model, 2, $harness, model; $($case),+);
     };
 }

@@ -6,25 +6,21 @@
 use coditect_core::audit::{self, Actor};
 use coditect_core::ids::{AgentConfigId, EntityId, MemberId};
 use coditect_core::keys::TenantId;
+use coditect_core::model::workflow::{Step, Trigger, WorkflowDefinition};
 use coditect_core::model::{
-    role, AgentConfig, AgentType, Member, MemberKind, Plan, Project, RoleAssignment,
+    role, AgentConfig, AgentType, Member, MemberKind, Plan, Project, RoleAssignment, TaskStatus,
 };
 use coditect_core::provision::{provision, NewTenant, Provisioned};
-use coditect_core::record::{self, PageRequest};
-use coditect_core::{run, KvBackend, RangeOptions, RetryOptions};
+use coditect_core::record::{self, Model, Page, PageRequest};
+use coditect_core::{run, Error, KvBackend, RangeOptions, Result, RetryOptions};
 
 /// Runs `$body` (an expression, awaited inside an async block) with `$ttx` scoped to
 /// `$tenant` in a fresh transaction, and commits when it returns `Ok`; the result is
 /// `$body`'s.
 ///
-/// `in_tenant!(commit always: ...)` commits whatever `$body` returns, as a careless caller
-/// who ignores the error would.
 macro_rules! in_tenant {
     ($db:expr, $tenant:expr, |$ttx:ident| $body:expr) => {
         $crate::support::in_tenant!(@run $db, $tenant, |$ttx| $body, |result| result.is_ok())
-    };
-    (commit always: $db:expr, $tenant:expr, |$ttx:ident| $body:expr) => {
-        $crate::support::in_tenant!(@run $db, $tenant, |$ttx| $body, |_result| true)
     };
     (@run $db:expr, $tenant:expr, |$ttx:ident| $body:expr, |$result:ident| $commit:expr) => {{
         let tx = $db.begin().await.expect("begin");
@@ -41,6 +37,25 @@ macro_rules! in_tenant {
     }};
 }
 pub(crate) use in_tenant;
+
+/// [`in_tenant!`] that commits whatever `$body` returns, as a careless caller who ignores
+/// the error would.
+macro_rules! in_tenant_committed {
+    ($db:expr, $tenant:expr, |$ttx:ident| $body:expr) => {
+        $crate::support::in_tenant!(@run $db, $tenant, |$ttx| $body, |_result| true)
+    };
+}
+pub(crate) use in_tenant_committed;
+
+/// Asserts that `$value` matches `$pattern`, showing the value when it does not.
+macro_rules! assert_matches {
+    ($value:expr, $pattern:pat) => {
+        match &$value {
+            value => assert!(matches!(value, $pattern), "{value:?}"),
+        }
+    };
+}
+pub(crate) use assert_matches;
 
 /// Provisions `new` through the retry loop, as an application would.
 pub(crate) async fn provision_tenant(db: &dyn KvBackend, new: NewTenant) -> Provisioned {
@@ -94,9 +109,7 @@ pub(crate) async fn project_in(db: &dyn KvBackend, p: &Provisioned, code: &str) 
         p.root.id,
         p.admin_member.id,
     );
-    in_tenant!(db, tid(p), |ttx| record::insert(&ttx, admin(p), project)
-        .await)
-    .expect("project")
+    at(db, p).insert(project).await.expect("project")
 }
 
 /// A new agent configuration named `name`, created by the tenant's admin.
@@ -106,10 +119,7 @@ pub(crate) async fn agent_config_in(
     name: &str,
 ) -> AgentConfigId {
     let config = AgentConfig::new(name, AgentType::Coder, "anthropic", "claude");
-    in_tenant!(db, tid(p), |ttx| record::insert(&ttx, admin(p), config)
-        .await)
-    .expect("agent config")
-    .id
+    at(db, p).insert(config).await.expect("agent config").id
 }
 
 /// A new agent member named `name`, running the configuration `config`, created by the
@@ -121,9 +131,7 @@ pub(crate) async fn agent_member_in(
     name: &str,
 ) -> Member {
     let member = Member::new(MemberKind::Agent(config), name);
-    in_tenant!(db, tid(p), |ttx| record::insert(&ttx, admin(p), member)
-        .await)
-    .expect("agent member")
+    at(db, p).insert(member).await.expect("agent member")
 }
 
 /// Gives `member` the built-in role `role` at `entity`, by the tenant's admin.
@@ -155,7 +163,7 @@ pub(crate) async fn all_audit(db: &dyn KvBackend, tenant: TenantId) -> Vec<audit
 }
 
 /// Every committed row of `[begin, end)`.
-pub(crate) async fn scan(db: &dyn KvBackend, begin: &[u8], end: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+pub async fn scan(db: &dyn KvBackend, begin: &[u8], end: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
     let tx = db.begin().await.expect("begin");
     let (mut lo, hi) = (begin.to_vec(), end.to_vec());
     let mut rows = Vec::new();
@@ -198,4 +206,101 @@ macro_rules! suite_cases {
             }
         )+
     };
+}
+
+/// One record operation at a time in tenant `p`, each in a fresh transaction of its own
+/// ([`in_tenant!`]): writes by the tenant's admin, reads by the system.
+pub(crate) fn at<'a>(db: &'a dyn KvBackend, p: &Provisioned) -> At<'a> {
+    At {
+        db,
+        tenant: tid(p),
+        admin: admin(p),
+    }
+}
+
+/// See [`at`].
+#[derive(Clone, Copy)]
+pub(crate) struct At<'a> {
+    db: &'a dyn KvBackend,
+    tenant: TenantId,
+    admin: Actor,
+}
+
+impl At<'_> {
+    /// [`record::insert`] by the admin.
+    pub(crate) async fn insert<M: Model>(self, record: M) -> Result<M> {
+        in_tenant!(self.db, self.tenant, |ttx| {
+            record::insert(&ttx, self.admin, record).await
+        })
+    }
+
+    /// [`record::update`] by the admin.
+    pub(crate) async fn update<M: Model>(self, record: M) -> Result<M> {
+        in_tenant!(self.db, self.tenant, |ttx| {
+            record::update(&ttx, self.admin, record).await
+        })
+    }
+
+    /// [`record::delete`] by the admin.
+    pub(crate) async fn delete<M: Model>(self, id: M::Id) -> Result<M> {
+        in_tenant!(self.db, self.tenant, |ttx| {
+            record::delete::<M>(&ttx, self.admin, id).await
+        })
+    }
+
+    /// [`record::get`] by the system.
+    pub(crate) async fn get<M: Model>(self, id: M::Id) -> Result<Option<M>> {
+        in_tenant!(self.db, self.tenant, |ttx| {
+            record::get::<M>(&ttx, Actor::System, id).await
+        })
+    }
+
+    /// [`record::require`] by the system.
+    pub(crate) async fn require<M: Model>(self, id: M::Id) -> Result<M> {
+        in_tenant!(self.db, self.tenant, |ttx| {
+            record::require::<M>(&ttx, Actor::System, id).await
+        })
+    }
+
+    /// [`record::list`] of the first `limit` by the system.
+    pub(crate) async fn list<M: Model>(self, limit: usize) -> Result<Page<M>> {
+        let first = page_of(limit);
+        in_tenant!(self.db, self.tenant, |ttx| {
+            record::list::<M>(&ttx, Actor::System, &first).await
+        })
+    }
+}
+
+/// Asserts that `error` refuses the delete of a `model` record because a record's
+/// `collection.field` refers to it.
+#[track_caller]
+pub(crate) fn assert_still_referenced(error: &Error, model: &str, collection: &str, field: &str) {
+    assert!(
+        matches!(
+            error,
+            Error::StillReferenced { model: m, by, .. }
+                if *m == model && by.iter().any(|r| r.collection == collection && r.field == field)
+        ),
+        "{error:?}"
+    );
+}
+
+/// The first page of at most `limit` items.
+pub(crate) fn page_of(limit: usize) -> PageRequest {
+    PageRequest::first(limit)
+}
+
+/// A workflow of `steps` (each an instruction to "do" it), run by hand or when a task is done.
+pub(crate) fn definition(steps: &[&str]) -> WorkflowDefinition {
+    WorkflowDefinition {
+        steps: steps
+            .iter()
+            .map(|name| Step {
+                name: (*name).into(),
+                instruction: format!("do {name}"),
+                agent: None,
+            })
+            .collect(),
+        triggers: vec![Trigger::Manual, Trigger::TaskStatus(TaskStatus::Done)],
+    }
 }

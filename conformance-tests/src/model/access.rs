@@ -124,20 +124,14 @@ async fn org(db: &dyn KvBackend, p: &Provisioned) -> Org {
 
 /// Renames `task` as `actor` through the generic path, committing when allowed.
 async fn rename(db: &dyn KvBackend, p: &Provisioned, actor: MemberId, task: &Task) -> Result<Task> {
-    let mut renamed = in_tenant!(db, tid(p), |ttx| record::require::<Task>(
-        &ttx,
-        Actor::System,
-        task.id
-    )
-    .await)
-    .expect("stored task");
+    let mut renamed = at(db, p)
+        .require::<Task>(task.id)
+        .await
+        .expect("stored task");
     renamed.title = format!("{} (renamed)", renamed.title);
-    in_tenant!(db, tid(p), |ttx| record::update(
-        &ttx,
-        Actor::Member(actor),
-        renamed.clone()
-    )
-    .await)
+    in_tenant!(db, tid(p), |ttx| {
+        record::update(&ttx, Actor::Member(actor), renamed.clone()).await
+    })
 }
 
 /// The matrix: each built-in role, granted at each level of the tree, against each action on a
@@ -173,13 +167,9 @@ pub async fn rbac_matrix_role_level_action(h: &dyn Harness) {
                 let resource = in_tenant!(db, tid(&p), |ttx| Resource::of(&ttx, &o.task_x).await)
                     .expect("resource");
                 for (action, role_allows) in Action::ALL.into_iter().zip(allowed) {
-                    let got = in_tenant!(db, tid(&p), |ttx| rbac::is_allowed(
-                        &ttx,
-                        Actor::Member(m.id),
-                        action,
-                        &resource
-                    )
-                    .await)
+                    let got = in_tenant!(db, tid(&p), |ttx| {
+                        rbac::is_allowed(&ttx, Actor::Member(m.id), action, &resource).await
+                    })
                     .expect("check");
                     assert_eq!(got, role_allows && above_x, "{cell}: {action}");
                 }
@@ -198,12 +188,9 @@ pub async fn rbac_matrix_role_level_action(h: &dyn Harness) {
                         "{cell}: {error:?}"
                     );
                 }
-                let read = in_tenant!(db, tid(&p), |ttx| record::get::<Task>(
-                    &ttx,
-                    Actor::Member(m.id),
-                    o.task_x.id
-                )
-                .await);
+                let read = in_tenant!(db, tid(&p), |ttx| {
+                    record::get::<Task>(&ttx, Actor::Member(m.id), o.task_x.id).await
+                });
                 assert_eq!(read.is_ok(), above_x, "{cell}: checked read");
             }
         }
@@ -226,15 +213,12 @@ pub async fn grant_inherits_down_the_tree_and_follows_moves(h: &dyn Harness) {
         let error = rename(db.as_ref(), &p, m.id, &o.task_y)
             .await
             .expect_err("Team Y is in the sibling division");
-        assert!(
-            matches!(
-                error,
-                Error::Forbidden {
-                    action: Action::Update,
-                    ..
-                }
-            ),
-            "{error:?}"
+        assert_matches!(
+            error,
+            Error::Forbidden {
+                action: Action::Update,
+                ..
+            }
         );
 
         // Re-parent both teams (as the admin); effective rights follow the tree.
@@ -255,7 +239,7 @@ pub async fn grant_inherits_down_the_tree_and_follows_moves(h: &dyn Harness) {
         let error = rename(db.as_ref(), &p, m.id, &o.task_x)
             .await
             .expect_err("Team X moved out of Division A");
-        assert!(matches!(error, Error::Forbidden { .. }), "{error:?}");
+        assert_matches!(error, Error::Forbidden { .. });
         rename(db.as_ref(), &p, m.id, &o.task_y)
             .await
             .expect("Team Y moved under Division A");
@@ -274,7 +258,7 @@ pub async fn grant_inherits_down_the_tree_and_follows_moves(h: &dyn Harness) {
         let error = rename(db.as_ref(), &p, m.id, &o.task_x)
             .await
             .expect_err("assignment removed");
-        assert!(matches!(error, Error::Forbidden { .. }));
+        assert_matches!(error, Error::Forbidden { .. });
     }
 }
 
@@ -386,23 +370,23 @@ pub async fn agents_do_everything_humans_do(h: &dyn Harness) {
         let (project, task, comment, chat, msg) = made;
         let (owned, assigned, comments, messages, roles) = in_tenant!(db, tid(&p), |ttx| {
             Ok::<_, Error>((
-                project::by_owner(&ttx, Actor::System, m.id, &PageRequest::first(10))
+                project::by_owner(&ttx, Actor::System, m.id, &page_of(10))
                     .await?
                     .items,
-                task::by_assignee(&ttx, Actor::System, m.id, &PageRequest::first(10))
+                task::by_assignee(&ttx, Actor::System, m.id, &page_of(10))
                     .await?
                     .items,
-                comment::by_task(&ttx, Actor::System, task.id, &PageRequest::first(10))
+                comment::by_task(&ttx, Actor::System, task.id, &page_of(10))
                     .await?
                     .items,
-                message::by_conversation(&ttx, Actor::System, chat.id, &PageRequest::first(10))
+                message::by_conversation(&ttx, Actor::System, chat.id, &page_of(10))
                     .await?
                     .items,
                 coditect_core::model::role_assignment::by_member(
                     &ttx,
                     Actor::System,
                     m.id,
-                    &PageRequest::first(10),
+                    &page_of(10),
                 )
                 .await?
                 .items,
@@ -450,7 +434,7 @@ pub async fn tenant_admins_hold_all_and_members_without_roles_nothing(h: &dyn Ha
             &ttx,
             coditect_core::Principal::system(),
             p.admin_member.id,
-            &PageRequest::first(10),
+            &page_of(10),
         )
         .await
         .map(|page| page.items)
@@ -468,22 +452,16 @@ pub async fn tenant_admins_hold_all_and_members_without_roles_nothing(h: &dyn Ha
             &format!("{kind:?}-none").to_lowercase(),
         )
         .await;
-        let error = in_tenant!(db, tid(&p), |ttx| record::get::<Task>(
-            &ttx,
-            Actor::Member(m.id),
-            o.task_y.id
-        )
-        .await)
+        let error = in_tenant!(db, tid(&p), |ttx| {
+            record::get::<Task>(&ttx, Actor::Member(m.id), o.task_y.id).await
+        })
         .expect_err("no role, no read");
-        assert!(
-            matches!(
-                error,
-                Error::Forbidden {
-                    action: Action::Read,
-                    ..
-                }
-            ),
-            "{error:?}"
+        assert_matches!(
+            error,
+            Error::Forbidden {
+                action: Action::Read,
+                ..
+            }
         );
         // Nor can it give itself a role.
         let error = in_tenant!(db, tid(&p), |ttx| {
@@ -515,13 +493,9 @@ pub async fn tenant_admins_hold_all_and_members_without_roles_nothing(h: &dyn Ha
             Uuid::nil(),
             rbac::Scope::Tenant,
         );
-        in_tenant!(db, tid(&p), |ttx| rbac::authorize(
-            &ttx,
-            Actor::System,
-            Action::Delete,
-            &resource
-        )
-        .await)
+        in_tenant!(db, tid(&p), |ttx| {
+            rbac::authorize(&ttx, Actor::System, Action::Delete, &resource).await
+        })
         .expect("system");
     }
 }

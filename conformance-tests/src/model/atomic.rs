@@ -296,10 +296,7 @@ pub async fn run_in_tenant_refuses_a_transaction_an_operation_poisoned(h: &dyn H
                 assert!(failed);
                 let again = Task::new(project, "after", me);
                 let refused = record::insert(&ttx, by, again).await;
-                assert!(
-                    matches!(refused, Err(Error::TransactionPoisoned { .. })),
-                    "{refused:?}"
-                );
+                assert_matches!(refused, Err(Error::TransactionPoisoned { .. }));
             }
             Ok(())
         })

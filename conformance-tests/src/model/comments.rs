@@ -7,36 +7,28 @@ pub async fn comments_are_in_time_order(h: &dyn Harness) {
     let db = h.backend();
     let p = provisioned(db.as_ref(), "comments.test", Plan::Professional).await;
     let web = project_in(db.as_ref(), &p, "WEB").await;
-    let t = in_tenant!(db, tid(&p), |ttx| record::insert(
-        &ttx,
-        admin(&p),
-        Task::new(web.id, "T", p.admin_member.id)
-    )
-    .await)
-    .expect("task");
+    let t = at(db.as_ref(), &p)
+        .insert(Task::new(web.id, "T", p.admin_member.id))
+        .await
+        .expect("task");
     let mut written = Vec::new();
     for i in 0..12 {
-        let c = in_tenant!(db, tid(&p), |ttx| {
-            record::insert(
-                &ttx,
-                admin(&p),
-                Comment::new(t.id, p.admin_member.id, format!("comment {i}")),
-            )
+        let c = at(db.as_ref(), &p)
+            .insert(Comment::new(
+                t.id,
+                p.admin_member.id,
+                format!("comment {i}"),
+            ))
             .await
-        })
-        .expect("comment");
+            .expect("comment");
         written.push(c.id);
     }
     let mut read = Vec::new();
     let mut request = PageRequest::first(5);
     loop {
-        let page = in_tenant!(db, tid(&p), |ttx| comment::by_task(
-            &ttx,
-            Actor::System,
-            t.id,
-            &request
-        )
-        .await)
+        let page = in_tenant!(db, tid(&p), |ttx| {
+            comment::by_task(&ttx, Actor::System, t.id, &request).await
+        })
         .expect("page");
         read.extend(page.items.iter().map(|c| c.id));
         match page.next {
@@ -45,13 +37,9 @@ pub async fn comments_are_in_time_order(h: &dyn Harness) {
         }
     }
     assert_eq!(read, written);
-    let edited = in_tenant!(db, tid(&p), |ttx| comment::edit(
-        &ttx,
-        admin(&p),
-        written[0],
-        "changed"
-    )
-    .await)
+    let edited = in_tenant!(db, tid(&p), |ttx| {
+        comment::edit(&ttx, admin(&p), written[0], "changed").await
+    })
     .expect("edit");
     assert!(edited.edited_at_ms.is_some());
 }
@@ -86,39 +74,30 @@ pub async fn comment_v1_bytes_upgrade_to_v2(h: &dyn Harness) {
     .expect("store v1 bytes");
     let (tenant, comment_id) = (tid(&p), c.id);
     let raw = |db: std::sync::Arc<dyn KvBackend>| async move {
-        in_tenant!(db, tenant, |ttx| ttx
-            .get(&record::key_of::<Comment>(&ttx, comment_id), false)
-            .await)
+        in_tenant!(db, tenant, |ttx| {
+            ttx.get(&record::key_of::<Comment>(&ttx, comment_id), false)
+                .await
+        })
         .expect("raw")
         .expect("stored")
     };
     assert_eq!(raw(db.clone()).await[0], 1);
-    let read = in_tenant!(db, tid(&p), |ttx| record::require::<Comment>(
-        &ttx,
-        Actor::System,
-        c.id
-    )
-    .await)
-    .expect("read v1");
+    let read = at(db.as_ref(), &p)
+        .require::<Comment>(c.id)
+        .await
+        .expect("read v1");
     assert_eq!(read.body, "written by version 1");
     assert_eq!(read.edited_at_ms, None);
-    in_tenant!(db, tid(&p), |ttx| comment::edit(
-        &ttx,
-        admin(&p),
-        c.id,
-        "written by version 2"
-    )
-    .await)
+    in_tenant!(db, tid(&p), |ttx| {
+        comment::edit(&ttx, admin(&p), c.id, "written by version 2").await
+    })
     .expect("write");
     let bytes = raw(db.clone()).await;
     assert_eq!(bytes[0], 2, "the next write stores version 2");
-    let read = in_tenant!(db, tid(&p), |ttx| record::require::<Comment>(
-        &ttx,
-        Actor::System,
-        c.id
-    )
-    .await)
-    .expect("read v2");
+    let read = at(db.as_ref(), &p)
+        .require::<Comment>(c.id)
+        .await
+        .expect("read v2");
     assert_eq!(read.body, "written by version 2");
     assert!(read.edited_at_ms.is_some());
 }
@@ -176,32 +155,22 @@ pub async fn file_path_unique_within_project(h: &dyn Harness) {
         Ok::<_, Error>(f)
     })
     .expect("files");
-    let error = in_tenant!(db, tid(&p), |ttx| {
-        record::insert(
-            &ttx,
-            admin(&p),
-            File::new(one.id, "/docs/a.md", 1, [0; 32], "s3://b/4"),
-        )
+    let error = at(db.as_ref(), &p)
+        .insert(File::new(one.id, "/docs/a.md", 1, [0; 32], "s3://b/4"))
         .await
-    })
-    .expect_err("duplicate path");
-    assert!(matches!(
+        .expect_err("duplicate path");
+    assert_matches!(
         error,
         Error::AlreadyExists {
             model: "file",
             field: "path"
         }
-    ));
+    );
     for bad in ["docs/a.md", "/docs/../x", "/a//b", "/a/"] {
-        let error = in_tenant!(db, tid(&p), |ttx| {
-            record::insert(
-                &ttx,
-                admin(&p),
-                File::new(one.id, bad, 1, [0; 32], "s3://b/5"),
-            )
+        let error = at(db.as_ref(), &p)
+            .insert(File::new(one.id, bad, 1, [0; 32], "s3://b/5"))
             .await
-        })
-        .expect_err(bad);
+            .expect_err(bad);
         assert!(
             matches!(error, Error::InvalidInput { field: "path", .. }),
             "{bad}"
@@ -210,7 +179,7 @@ pub async fn file_path_unique_within_project(h: &dyn Harness) {
     let (found, listed) = in_tenant!(db, tid(&p), |ttx| {
         Ok::<_, Error>((
             file::by_path(&ttx, Actor::System, one.id, "/docs/a.md").await?,
-            file::by_project(&ttx, Actor::System, one.id, &PageRequest::first(10)).await?,
+            file::by_project(&ttx, Actor::System, one.id, &page_of(10)).await?,
         ))
     })
     .expect("lookups");

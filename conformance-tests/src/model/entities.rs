@@ -42,66 +42,46 @@ pub async fn entity_hierarchy_rules_and_lookups(h: &dyn Harness) {
         ),
     ];
     for (bad, field) in cases {
-        let error = in_tenant!(db, tid(&p), |ttx| record::insert(
-            &ttx,
-            admin(&p),
-            bad.clone()
-        )
-        .await)
-        .expect_err("rule");
+        let error = at(db.as_ref(), &p)
+            .insert(bad.clone())
+            .await
+            .expect_err("rule");
         assert!(
             matches!(&error, Error::InvalidInput { field: f, .. } if *f == field),
             "{bad:?}: {error:?}"
         );
     }
-    let error = in_tenant!(db, tid(&p), |ttx| {
-        record::insert(
-            &ttx,
-            admin(&p),
-            Entity::new("ENG", "Again", EntityKind::Division, Some(p.root.id)),
-        )
+    let error = at(db.as_ref(), &p)
+        .insert(Entity::new(
+            "ENG",
+            "Again",
+            EntityKind::Division,
+            Some(p.root.id),
+        ))
         .await
-    })
-    .expect_err("duplicate code");
-    assert!(matches!(
+        .expect_err("duplicate code");
+    assert_matches!(
         error,
         Error::AlreadyExists {
             model: "entity",
             field: "code"
         }
-    ));
+    );
     let (by_code, children, teams) = in_tenant!(db, tid(&p), |ttx| {
         let by_code = entity::by_code(&ttx, Actor::System, "CORE").await?;
-        let children =
-            entity::children(&ttx, Actor::System, division.id, &PageRequest::first(10)).await?;
-        let teams = entity::by_kind(
-            &ttx,
-            Actor::System,
-            EntityKind::Team,
-            &PageRequest::first(10),
-        )
-        .await?;
+        let children = entity::children(&ttx, Actor::System, division.id, &page_of(10)).await?;
+        let teams = entity::by_kind(&ttx, Actor::System, EntityKind::Team, &page_of(10)).await?;
         Ok::<_, Error>((by_code, children, teams))
     })
     .expect("lookups");
     assert_eq!(by_code, Some(team.clone()));
     assert_eq!(children.items, vec![team.clone()]);
     assert_eq!(teams.items, vec![team]);
-    let error = in_tenant!(db, tid(&p), |ttx| record::delete::<Entity>(
-        &ttx,
-        admin(&p),
-        division.id
-    )
-    .await)
-    .expect_err("has children");
-    assert!(
-        matches!(
-        &error,
-                Error::StillReferenced { model: "entity", by, .. }
-                                if by.iter().any(|r| r.collection == "entity" && r.field == "parent")
-                    ),
-        "{error:?}"
-    );
+    let error = at(db.as_ref(), &p)
+        .delete::<Entity>(division.id)
+        .await
+        .expect_err("has children");
+    assert_still_referenced(&error, "entity", "entity", "parent");
 }
 
 /// Re-parenting an entity under its own descendant is a cycle, refused; so is a kind change
@@ -134,13 +114,10 @@ pub async fn entity_cycle_is_refused(h: &dyn Harness) {
     for (moved, under) in [(&a, &c), (&b, &c), (&a, &b)] {
         let mut moved = moved.clone();
         moved.parent = Some(under.id);
-        let error = in_tenant!(db, tid(&p), |ttx| record::update(
-            &ttx,
-            admin(&p),
-            moved.clone()
-        )
-        .await)
-        .expect_err("cycle");
+        let error = at(db.as_ref(), &p)
+            .update(moved.clone())
+            .await
+            .expect_err("cycle");
         assert!(
             matches!(&error, Error::InvalidInput { field: "parent", reason } if reason.contains("cycle")),
             "{error:?}"
@@ -148,43 +125,27 @@ pub async fn entity_cycle_is_refused(h: &dyn Harness) {
     }
     let mut self_parent = c.clone();
     self_parent.parent = Some(c.id);
-    assert!(in_tenant!(db, tid(&p), |ttx| record::update(
-        &ttx,
-        admin(&p),
-        self_parent.clone()
-    )
-    .await)
-    .is_err());
+    assert!(at(db.as_ref(), &p)
+        .update(self_parent.clone())
+        .await
+        .is_err());
     let mut flattened = b.clone();
     flattened.kind = EntityKind::Team;
-    let error = in_tenant!(db, tid(&p), |ttx| record::update(
-        &ttx,
-        admin(&p),
-        flattened.clone()
-    )
-    .await)
-    .expect_err("level");
-    assert!(
-        matches!(error, Error::InvalidInput { field: "kind", .. }),
-        "{error:?}"
-    );
+    let error = at(db.as_ref(), &p)
+        .update(flattened.clone())
+        .await
+        .expect_err("level");
+    assert_matches!(error, Error::InvalidInput { field: "kind", .. });
     // A legal move: the team goes directly under the division.
     let mut moved = c.clone();
     moved.parent = Some(a.id);
-    in_tenant!(db, tid(&p), |ttx| record::update(
-        &ttx,
-        admin(&p),
-        moved.clone()
-    )
-    .await)
-    .expect("re-parent");
-    let children = in_tenant!(db, tid(&p), |ttx| entity::children(
-        &ttx,
-        Actor::System,
-        a.id,
-        &PageRequest::first(10)
-    )
-    .await)
+    at(db.as_ref(), &p)
+        .update(moved.clone())
+        .await
+        .expect("re-parent");
+    let children = in_tenant!(db, tid(&p), |ttx| {
+        entity::children(&ttx, Actor::System, a.id, &page_of(10)).await
+    })
     .expect("children");
     assert_eq!(children.items.len(), 2);
 }

@@ -10,100 +10,61 @@ pub async fn quotas_are_enforced(h: &dyn Harness) {
     let quotas = Plan::Free.default_quotas();
     let mut users = Vec::new();
     for i in 1..quotas.max_users {
-        let u = in_tenant!(db, tid(&p), |ttx| {
-            record::insert(
-                &ttx,
-                admin(&p),
-                User::new(format!("u{i}@quota.test"), "U", UserRole::Viewer),
-            )
+        let u = at(db.as_ref(), &p)
+            .insert(User::new(format!("u{i}@quota.test"), "U", UserRole::Viewer))
             .await
-        })
-        .expect("within quota");
+            .expect("within quota");
         users.push(u);
     }
-    let error = in_tenant!(db, tid(&p), |ttx| {
-        record::insert(
-            &ttx,
-            admin(&p),
-            User::new("over@quota.test", "O", UserRole::Viewer),
-        )
+    let error = at(db.as_ref(), &p)
+        .insert(User::new("over@quota.test", "O", UserRole::Viewer))
         .await
-    })
-    .expect_err("over quota");
+        .expect_err("over quota");
     assert!(
         matches!(error, Error::QuotaExceeded { resource: "users", limit } if limit == quotas.max_users),
         "{error:?}"
     );
-    in_tenant!(db, tid(&p), |ttx| record::delete::<User>(
-        &ttx,
-        admin(&p),
-        users[0].id
-    )
-    .await)
-    .expect("delete");
-    in_tenant!(db, tid(&p), |ttx| {
-        record::insert(
-            &ttx,
-            admin(&p),
-            User::new("again@quota.test", "A", UserRole::Viewer),
-        )
+    at(db.as_ref(), &p)
+        .delete::<User>(users[0].id)
         .await
-    })
-    .expect("a freed slot");
+        .expect("delete");
+    at(db.as_ref(), &p)
+        .insert(User::new("again@quota.test", "A", UserRole::Viewer))
+        .await
+        .expect("a freed slot");
 
     for i in 0..quotas.max_projects {
         project_in(db.as_ref(), &p, &format!("P{i}")).await;
     }
-    let error = in_tenant!(db, tid(&p), |ttx| {
-        record::insert(
-            &ttx,
-            admin(&p),
-            Project::new("PX", "X", p.root.id, p.admin_member.id),
-        )
+    let error = at(db.as_ref(), &p)
+        .insert(Project::new("PX", "X", p.root.id, p.admin_member.id))
         .await
-    })
-    .expect_err("over project quota");
-    assert!(
-        matches!(
-            error,
-            Error::QuotaExceeded {
-                resource: "projects",
-                ..
-            }
-        ),
-        "{error:?}"
+        .expect_err("over project quota");
+    assert_matches!(
+        error,
+        Error::QuotaExceeded {
+            resource: "projects",
+            ..
+        }
     );
 
     let config = agent_config_in(db.as_ref(), &p, "bots").await;
     for _ in 0..quotas.max_agents {
-        in_tenant!(db, tid(&p), |ttx| {
-            record::insert(
-                &ttx,
-                admin(&p),
-                Member::new(MemberKind::Agent(config), "bot"),
-            )
+        at(db.as_ref(), &p)
+            .insert(Member::new(MemberKind::Agent(config), "bot"))
             .await
-        })
-        .expect("agent within quota");
+            .expect("agent within quota");
     }
-    let error = in_tenant!(db, tid(&p), |ttx| {
-        record::insert(
-            &ttx,
-            admin(&p),
-            Member::new(MemberKind::Agent(config), "bot"),
-        )
+    let error = at(db.as_ref(), &p)
+        .insert(Member::new(MemberKind::Agent(config), "bot"))
         .await
-    })
-    .expect_err("over agent quota");
-    assert!(
-        matches!(
-            error,
-            Error::QuotaExceeded {
-                resource: "agents",
-                ..
-            }
-        ),
-        "{error:?}"
+        .expect_err("over agent quota");
+    assert_matches!(
+        error,
+        Error::QuotaExceeded {
+            resource: "agents",
+            ..
+        }
     );
 
     // Lift the project quota: -1 is unlimited.

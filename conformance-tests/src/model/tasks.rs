@@ -25,22 +25,17 @@ pub async fn task_crud_and_lookups(h: &dyn Harness) {
     let lookups = |db: std::sync::Arc<dyn KvBackend>| async move {
         in_tenant!(db, tenant, |ttx| {
             Ok::<_, Error>((
-                task::by_project(&ttx, Actor::System, web_id, &PageRequest::first(10))
+                task::by_project(&ttx, Actor::System, web_id, &page_of(10))
                     .await?
                     .items
                     .len(),
-                task::by_assignee(&ttx, Actor::System, bot_id, &PageRequest::first(10))
+                task::by_assignee(&ttx, Actor::System, bot_id, &page_of(10))
                     .await?
                     .items,
-                task::by_status(
-                    &ttx,
-                    Actor::System,
-                    TaskStatus::Done,
-                    &PageRequest::first(10),
-                )
-                .await?
-                .items,
-                task::subtasks(&ttx, Actor::System, parent_id, &PageRequest::first(10))
+                task::by_status(&ttx, Actor::System, TaskStatus::Done, &page_of(10))
+                    .await?
+                    .items,
+                task::subtasks(&ttx, Actor::System, parent_id, &page_of(10))
                     .await?
                     .items,
             ))
@@ -55,40 +50,26 @@ pub async fn task_crud_and_lookups(h: &dyn Harness) {
     let mut finished = parent.clone();
     finished.status = TaskStatus::Done;
     finished.assignee = None;
-    let finished = in_tenant!(db, tid(&p), |ttx| record::update(
-        &ttx,
-        Actor::Member(bot.id),
-        finished.clone()
-    )
-    .await)
+    let finished = in_tenant!(db, tid(&p), |ttx| {
+        record::update(&ttx, Actor::Member(bot.id), finished.clone()).await
+    })
     .expect("update");
     let (_, assigned, done, _) = lookups(db.clone()).await;
     assert!(assigned.is_empty());
     assert_eq!(done, vec![finished]);
-    let error = in_tenant!(db, tid(&p), |ttx| record::delete::<Task>(
-        &ttx,
-        admin(&p),
-        parent.id
-    )
-    .await)
-    .expect_err("has subtasks");
-    assert!(matches!(
-&error, Error::StillReferenced { model: "task", by, .. }
-                if by.iter().any(|r| r.collection == "task" && r.field == "parent")));
-    in_tenant!(db, tid(&p), |ttx| record::delete::<Task>(
-        &ttx,
-        admin(&p),
-        child.id
-    )
-    .await)
-    .expect("delete child");
-    in_tenant!(db, tid(&p), |ttx| record::delete::<Task>(
-        &ttx,
-        admin(&p),
-        parent.id
-    )
-    .await)
-    .expect("delete parent");
+    let error = at(db.as_ref(), &p)
+        .delete::<Task>(parent.id)
+        .await
+        .expect_err("has subtasks");
+    assert_still_referenced(&error, "task", "task", "parent");
+    at(db.as_ref(), &p)
+        .delete::<Task>(child.id)
+        .await
+        .expect("delete child");
+    at(db.as_ref(), &p)
+        .delete::<Task>(parent.id)
+        .await
+        .expect("delete parent");
     let (in_project, ..) = lookups(db.clone()).await;
     assert_eq!(in_project, 0);
 }
@@ -110,52 +91,40 @@ pub async fn task_parent_rules(h: &dyn Harness) {
     .expect("tasks");
     let mut elsewhere = Task::new(two.id, "C", p.admin_member.id);
     elsewhere.parent = Some(a.id);
-    let error = in_tenant!(db, tid(&p), |ttx| record::insert(
-        &ttx,
-        admin(&p),
-        elsewhere.clone()
-    )
-    .await)
-    .expect_err("other project");
-    assert!(
-        matches!(
-            error,
-            Error::InvalidInput {
-                field: "parent",
-                ..
-            }
-        ),
-        "{error:?}"
+    let error = at(db.as_ref(), &p)
+        .insert(elsewhere.clone())
+        .await
+        .expect_err("other project");
+    assert_matches!(
+        error,
+        Error::InvalidInput {
+            field: "parent",
+            ..
+        }
     );
     let mut looped = a.clone();
     looped.parent = Some(b.id);
-    let error = in_tenant!(db, tid(&p), |ttx| record::update(
-        &ttx,
-        admin(&p),
-        looped.clone()
-    )
-    .await)
-    .expect_err("cycle");
+    let error = at(db.as_ref(), &p)
+        .update(looped.clone())
+        .await
+        .expect_err("cycle");
     assert!(
         matches!(&error, Error::InvalidInput { field: "parent", reason } if reason.contains("cycle")),
         "{error:?}"
     );
     let mut moved = a.clone();
     moved.project = two.id;
-    let error = in_tenant!(db, tid(&p), |ttx| record::update(
-        &ttx,
-        admin(&p),
-        moved.clone()
-    )
-    .await)
-    .expect_err("subtasks stay");
-    assert!(matches!(
+    let error = at(db.as_ref(), &p)
+        .update(moved.clone())
+        .await
+        .expect_err("subtasks stay");
+    assert_matches!(
         error,
         Error::InvalidInput {
             field: "project",
             ..
         }
-    ));
+    );
 }
 
 /// An assignee from another tenant does not exist here: the create fails, naming the field,
@@ -167,13 +136,10 @@ pub async fn cross_tenant_assignee_fails(h: &dyn Harness) {
     let web = project_in(db.as_ref(), &a, "WEB").await;
     let mut stolen = Task::new(web.id, "Cross", a.admin_member.id);
     stolen.assignee = Some(b.admin_member.id);
-    let error = in_tenant!(db, tid(&a), |ttx| record::insert(
-        &ttx,
-        admin(&a),
-        stolen.clone()
-    )
-    .await)
-    .expect_err("cross-tenant");
+    let error = at(db.as_ref(), &a)
+        .insert(stolen.clone())
+        .await
+        .expect_err("cross-tenant");
     assert!(
         matches!(error, Error::InvalidReference { model: "task", field: "assignee", target: "member", id } if id == b.admin_member.id.uuid()),
         "{error:?}"
@@ -187,17 +153,10 @@ pub async fn cross_tenant_assignee_fails(h: &dyn Harness) {
         .await
     })
     .expect_err("cross-tenant actor");
-    assert!(
-        matches!(error, Error::InvalidReference { field: "actor", .. }),
-        "{error:?}"
-    );
-    let tasks = in_tenant!(db, tid(&a), |ttx| task::by_project(
-        &ttx,
-        Actor::System,
-        web.id,
-        &PageRequest::first(10)
-    )
-    .await)
+    assert_matches!(error, Error::InvalidReference { field: "actor", .. });
+    let tasks = in_tenant!(db, tid(&a), |ttx| {
+        task::by_project(&ttx, Actor::System, web.id, &page_of(10)).await
+    })
     .expect("list");
     assert!(tasks.items.is_empty());
 }

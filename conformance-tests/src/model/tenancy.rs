@@ -28,13 +28,9 @@ pub async fn pagination_over_several_pages(h: &dyn Harness) {
         let mut pages = 0;
         let mut request = PageRequest::first(limit);
         loop {
-            let page = in_tenant!(db, tid(&p), |ttx| task::by_project(
-                &ttx,
-                Actor::System,
-                web.id,
-                &request
-            )
-            .await)
+            let page = in_tenant!(db, tid(&p), |ttx| {
+                task::by_project(&ttx, Actor::System, web.id, &request).await
+            })
             .expect("page");
             pages += 1;
             assert!(page.items.len() <= limit);
@@ -51,12 +47,9 @@ pub async fn pagination_over_several_pages(h: &dyn Harness) {
     let mut all = 0;
     let mut request = PageRequest::first(4);
     loop {
-        let page = in_tenant!(db, tid(&p), |ttx| record::list::<Task>(
-            &ttx,
-            Actor::System,
-            &request
-        )
-        .await)
+        let page = in_tenant!(db, tid(&p), |ttx| {
+            record::list::<Task>(&ttx, Actor::System, &request).await
+        })
         .expect("list");
         all += page.items.len();
         match page.next {
@@ -106,13 +99,13 @@ pub async fn tenants_with_the_same_names_are_isolated(h: &dyn Harness) {
                 project::by_code(&ttx, Actor::System, "WEB").await?,
                 user::by_email(&ttx, Actor::System, "dev@same.test").await?,
                 user::by_email(&ttx, Actor::System, "admin@acme.test").await?,
-                record::list::<User>(&ttx, Actor::System, &PageRequest::first(100))
+                record::list::<User>(&ttx, Actor::System, &page_of(100))
                     .await?
                     .items,
-                record::list::<Task>(&ttx, Actor::System, &PageRequest::first(100))
+                record::list::<Task>(&ttx, Actor::System, &page_of(100))
                     .await?
                     .items,
-                record::list::<Entity>(&ttx, Actor::System, &PageRequest::first(100))
+                record::list::<Entity>(&ttx, Actor::System, &page_of(100))
                     .await?
                     .items,
             ))
@@ -128,13 +121,10 @@ pub async fn tenants_with_the_same_names_are_isolated(h: &dyn Harness) {
         assert_eq!(entities.len(), 2);
     }
     // The other tenant's record ids do not resolve here.
-    let other = in_tenant!(db, tid(&a), |ttx| record::get::<Project>(
-        &ttx,
-        Actor::System,
-        made[1].0.id
-    )
-    .await)
-    .expect("get");
+    let other = at(db.as_ref(), &a)
+        .get::<Project>(made[1].0.id)
+        .await
+        .expect("get");
     assert!(other.is_none());
 }
 
@@ -200,7 +190,7 @@ pub async fn tenant_tx_refuses_keys_outside_its_tenant(h: &dyn Harness) {
     )
     .await
     .expect("project");
-    task::by_project(&ttx, Actor::System, web.id, &PageRequest::first(10))
+    task::by_project(&ttx, Actor::System, web.id, &page_of(10))
         .await
         .expect("list");
     let touched = recording.touched();
@@ -226,13 +216,10 @@ pub async fn stored_keys_decode_with_the_tenant_uuid_first(h: &dyn Harness) {
     let a = provisioned(db.as_ref(), "a.keys.test", Plan::Professional).await;
     let b = provisioned(db.as_ref(), "b.keys.test", Plan::Professional).await;
     let web = project_in(db.as_ref(), &a, "WEB").await;
-    in_tenant!(db, tid(&a), |ttx| record::insert(
-        &ttx,
-        admin(&a),
-        Task::new(web.id, "T", a.admin_member.id)
-    )
-    .await)
-    .expect("task");
+    at(db.as_ref(), &a)
+        .insert(Task::new(web.id, "T", a.admin_member.id))
+        .await
+        .expect("task");
     for p in [&a, &b] {
         let (begin, end) = tid(p).range();
         let rows = scan(db.as_ref(), &begin, &end).await;
@@ -270,29 +257,24 @@ pub async fn every_mutation_writes_one_audit_event(h: &dyn Harness) {
     let web = project_in(db.as_ref(), &p, "WEB").await;
     let (tenant, web_id) = (tid(&p), web.id);
     let stored = |db: std::sync::Arc<dyn KvBackend>| async move {
-        in_tenant!(db, tenant, |ttx| ttx
-            .get(&record::key_of::<Project>(&ttx, web_id), false)
-            .await)
+        in_tenant!(db, tenant, |ttx| {
+            ttx.get(&record::key_of::<Project>(&ttx, web_id), false)
+                .await
+        })
         .expect("raw")
     };
     let created_bytes = stored(db.clone()).await.expect("stored");
     let mut renamed = web.clone();
     renamed.name = "Renamed".into();
-    in_tenant!(db, tid(&p), |ttx| record::update(
-        &ttx,
-        admin(&p),
-        renamed.clone()
-    )
-    .await)
-    .expect("update");
+    at(db.as_ref(), &p)
+        .update(renamed.clone())
+        .await
+        .expect("update");
     let updated_bytes = stored(db.clone()).await.expect("stored");
-    in_tenant!(db, tid(&p), |ttx| record::delete::<Project>(
-        &ttx,
-        admin(&p),
-        web.id
-    )
-    .await)
-    .expect("delete");
+    at(db.as_ref(), &p)
+        .delete::<Project>(web.id)
+        .await
+        .expect("delete");
     let events = all_audit(db.as_ref(), tid(&p)).await;
     assert_eq!(events.len(), start + 3);
     let [create, update, delete] = &events[start..] else {
@@ -325,13 +307,10 @@ pub async fn every_mutation_writes_one_audit_event(h: &dyn Harness) {
         (Some(audit::digest(&updated_bytes)), None)
     );
     // A failed mutation leaves no event.
-    let _ = in_tenant!(db, tid(&p), |ttx| record::delete::<Project>(
-        &ttx,
-        admin(&p),
-        web.id
-    )
-    .await)
-    .expect_err("gone");
+    let _ = at(db.as_ref(), &p)
+        .delete::<Project>(web.id)
+        .await
+        .expect_err("gone");
     assert_eq!(all_audit(db.as_ref(), tid(&p)).await.len(), start + 3);
 }
 
@@ -341,13 +320,10 @@ pub async fn concurrent_writers_in_one_tenant_do_not_conflict_on_audit(h: &dyn H
     let db = h.backend();
     let p = provisioned(db.as_ref(), "concurrent.test", Plan::Professional).await;
     let web = project_in(db.as_ref(), &p, "WEB").await;
-    let t = in_tenant!(db, tid(&p), |ttx| record::insert(
-        &ttx,
-        admin(&p),
-        Task::new(web.id, "T", p.admin_member.id)
-    )
-    .await)
-    .expect("task");
+    let t = at(db.as_ref(), &p)
+        .insert(Task::new(web.id, "T", p.admin_member.id))
+        .await
+        .expect("task");
     let before = all_audit(db.as_ref(), tid(&p)).await.len();
     let (tx1, tx2) = (
         db.begin().await.expect("begin"),
@@ -363,13 +339,9 @@ pub async fn concurrent_writers_in_one_tenant_do_not_conflict_on_audit(h: &dyn H
     tx2.commit().await.expect("second commit: no conflict");
     let events = all_audit(db.as_ref(), tid(&p)).await;
     assert_eq!(events.len(), before + 2);
-    let comments = in_tenant!(db, tid(&p), |ttx| comment::by_task(
-        &ttx,
-        Actor::System,
-        t.id,
-        &PageRequest::first(10)
-    )
-    .await)
+    let comments = in_tenant!(db, tid(&p), |ttx| {
+        comment::by_task(&ttx, Actor::System, t.id, &page_of(10)).await
+    })
     .expect("list");
     assert_eq!(comments.items.len(), 2);
 }
@@ -505,7 +477,7 @@ pub async fn random_operations_touch_only_the_acting_tenant(h: &dyn Harness) {
                     .await
                     .expect(&context);
                 assert_eq!(found.is_some(), emails[i].contains(&email), "{context}");
-                let listed = record::list::<Task>(&ttx, Actor::System, &PageRequest::first(1000))
+                let listed = record::list::<Task>(&ttx, Actor::System, &page_of(1000))
                     .await
                     .expect(&context);
                 let ids: BTreeSet<TaskId> = listed.items.iter().map(|t| t.id).collect();
@@ -535,13 +507,13 @@ pub async fn random_operations_touch_only_the_acting_tenant(h: &dyn Harness) {
     for (i, p) in tenants.iter().enumerate() {
         let (users, listed_projects, listed_tasks) = in_tenant!(db, tid(p), |ttx| {
             Ok::<_, Error>((
-                record::list::<User>(&ttx, Actor::System, &PageRequest::first(1000))
+                record::list::<User>(&ttx, Actor::System, &page_of(1000))
                     .await?
                     .items,
-                record::list::<Project>(&ttx, Actor::System, &PageRequest::first(1000))
+                record::list::<Project>(&ttx, Actor::System, &page_of(1000))
                     .await?
                     .items,
-                record::list::<Task>(&ttx, Actor::System, &PageRequest::first(1000))
+                record::list::<Task>(&ttx, Actor::System, &page_of(1000))
                     .await?
                     .items,
             ))
@@ -609,12 +581,9 @@ pub async fn run_in_tenant_retries_a_conflict(h: &dyn Harness) {
         made.0, 2,
         "the retry saw the competing user (and the admin)"
     );
-    let users = in_tenant!(db, tenant, |ttx| record::list::<User>(
-        &ttx,
-        Actor::System,
-        &PageRequest::first(10)
-    )
-    .await)
+    let users = in_tenant!(db, tenant, |ttx| {
+        record::list::<User>(&ttx, Actor::System, &page_of(10)).await
+    })
     .expect("list");
     assert_eq!(users.items.len(), 3);
     assert_eq!(all_audit(db.as_ref(), tenant).await.len(), audit_before + 2);
@@ -649,13 +618,9 @@ pub async fn maybe_committed_retries_do_not_apply_twice(h: &dyn Harness) {
     .await
     .expect("insert after an unknown result");
     assert_eq!((stats.attempts(), stats.maybe_committed()), (2, 1));
-    let tasks = in_tenant!(db, tenant, |ttx| task::by_project(
-        &ttx,
-        Actor::System,
-        web.id,
-        &PageRequest::first(10)
-    )
-    .await)
+    let tasks = in_tenant!(db, tenant, |ttx| {
+        task::by_project(&ttx, Actor::System, web.id, &page_of(10)).await
+    })
     .expect("list");
     assert_eq!(tasks.items, vec![made.clone()]);
     assert_eq!(all_audit(db.as_ref(), tenant).await.len(), audit_before + 1);
@@ -673,17 +638,15 @@ pub async fn maybe_committed_retries_do_not_apply_twice(h: &dyn Harness) {
     assert_eq!(all_audit(db.as_ref(), tenant).await.len(), audit_before + 2);
 
     // Without the flag, a second insert of the same id is still a duplicate.
-    let error = in_tenant!(db, tenant, |ttx| record::insert(&ttx, actor, made.clone())
-        .await)
+    let error = in_tenant!(db, tenant, |ttx| {
+        record::insert(&ttx, actor, made.clone()).await
+    })
     .expect_err("duplicate id");
-    assert!(
-        matches!(
-            error,
-            Error::AlreadyExists {
-                model: "task",
-                field: "id"
-            }
-        ),
-        "{error:?}"
+    assert_matches!(
+        error,
+        Error::AlreadyExists {
+            model: "task",
+            field: "id"
+        }
     );
 }

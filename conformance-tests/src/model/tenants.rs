@@ -35,12 +35,9 @@ pub async fn provisioning_makes_a_whole_tenant(h: &dyn Harness) {
         models,
         ["tenant", "entity", "user", "member", "role", "role", "role", "role"]
     );
-    let admin_user = in_tenant!(db, tid(&p), |ttx| user::by_email(
-        &ttx,
-        Actor::System,
-        "ADMIN@acme.test"
-    )
-    .await)
+    let admin_user = in_tenant!(db, tid(&p), |ttx| {
+        user::by_email(&ttx, Actor::System, "ADMIN@acme.test").await
+    })
     .expect("lookup")
     .expect("admin");
     assert_eq!(admin_user, p.admin);
@@ -55,15 +52,12 @@ pub async fn provisioning_a_taken_domain_fails(h: &dyn Harness) {
     let error = provision(tx.as_ref(), second.clone())
         .await
         .expect_err("duplicate domain");
-    assert!(
-        matches!(
-            error,
-            Error::AlreadyExists {
-                model: "tenant",
-                field: "domain"
-            }
-        ),
-        "{error:?}"
+    assert_matches!(
+        error,
+        Error::AlreadyExists {
+            model: "tenant",
+            field: "domain"
+        }
     );
     drop(tx);
     let tx = db.begin().await.expect("begin");
@@ -103,7 +97,7 @@ pub async fn nil_unknown_and_suspended_tenants_are_refused(h: &dyn Harness) {
         .await
         .err()
         .expect("unknown tenant");
-    assert!(matches!(error, Error::TenantNotFound { .. }), "{error:?}");
+    assert_matches!(error, Error::TenantNotFound { .. });
     drop(tx);
 
     let p = provisioned(db.as_ref(), "suspend.test", Plan::Free).await;
@@ -122,5 +116,5 @@ pub async fn nil_unknown_and_suspended_tenants_are_refused(h: &dyn Harness) {
         .await
         .err()
         .expect("suspended");
-    assert!(matches!(error, Error::TenantInactive { .. }), "{error:?}");
+    assert_matches!(error, Error::TenantInactive { .. });
 }

@@ -6,115 +6,72 @@ use super::*;
 pub async fn user_crud_and_email_lookup(h: &dyn Harness) {
     let db = h.backend();
     let p = provisioned(db.as_ref(), "users.test", Plan::Professional).await;
-    let created = in_tenant!(db, tid(&p), |ttx| {
-        record::insert(
-            &ttx,
-            admin(&p),
-            User::new("  Dev@Example.TEST ", "Dev", UserRole::Developer),
-        )
+    let created = at(db.as_ref(), &p)
+        .insert(User::new(" Dev@Example.TEST ", "Dev", UserRole::Developer))
         .await
-    })
-    .expect("create");
+        .expect("create");
     assert_eq!(created.email, "dev@example.test");
     assert!(created.stamps.created_at_ms > 0);
-    let found = in_tenant!(db, tid(&p), |ttx| user::by_email(
-        &ttx,
-        Actor::System,
-        "DEV@example.test"
-    )
-    .await)
+    let found = in_tenant!(db, tid(&p), |ttx| {
+        user::by_email(&ttx, Actor::System, "DEV@example.test").await
+    })
     .expect("lookup")
     .expect("found");
     assert_eq!(found, created);
     let mut renamed = found.clone();
     renamed.name = "Developer".into();
     renamed.email = "dev2@example.test".into();
-    in_tenant!(db, tid(&p), |ttx| record::update(
-        &ttx,
-        admin(&p),
-        renamed.clone()
-    )
-    .await)
-    .expect("update");
-    let got = in_tenant!(db, tid(&p), |ttx| record::require::<User>(
-        &ttx,
-        Actor::System,
-        created.id
-    )
-    .await)
-    .expect("get");
+    at(db.as_ref(), &p)
+        .update(renamed.clone())
+        .await
+        .expect("update");
+    let got = at(db.as_ref(), &p)
+        .require::<User>(created.id)
+        .await
+        .expect("get");
     assert_eq!(got.name, "Developer");
     assert_eq!(got.stamps.created_at_ms, created.stamps.created_at_ms);
-    let old = in_tenant!(db, tid(&p), |ttx| user::by_email(
-        &ttx,
-        Actor::System,
-        "dev@example.test"
-    )
-    .await)
+    let old = in_tenant!(db, tid(&p), |ttx| {
+        user::by_email(&ttx, Actor::System, "dev@example.test").await
+    })
     .expect("old");
     assert!(old.is_none(), "the old email's index entry moved");
-    let listed = in_tenant!(db, tid(&p), |ttx| record::list::<User>(
-        &ttx,
-        Actor::System,
-        &PageRequest::first(10)
-    )
-    .await)
-    .expect("list");
+    let listed = at(db.as_ref(), &p).list::<User>(10).await.expect("list");
     assert_eq!(listed.items.len(), 2);
-    in_tenant!(db, tid(&p), |ttx| record::delete::<User>(
-        &ttx,
-        admin(&p),
-        created.id
-    )
-    .await)
-    .expect("delete");
-    let gone = in_tenant!(db, tid(&p), |ttx| record::get::<User>(
-        &ttx,
-        Actor::System,
-        created.id
-    )
-    .await)
-    .expect("get");
+    at(db.as_ref(), &p)
+        .delete::<User>(created.id)
+        .await
+        .expect("delete");
+    let gone = at(db.as_ref(), &p)
+        .get::<User>(created.id)
+        .await
+        .expect("get");
     assert!(gone.is_none());
-    let error = in_tenant!(db, tid(&p), |ttx| record::require::<User>(
-        &ttx,
-        Actor::System,
-        created.id
-    )
-    .await)
-    .expect_err("gone");
-    assert!(matches!(error, Error::NotFound { model: "user", .. }));
+    let error = at(db.as_ref(), &p)
+        .require::<User>(created.id)
+        .await
+        .expect_err("gone");
+    assert_matches!(error, Error::NotFound { model: "user", .. });
 }
 
 /// An email is unique in its tenant, whatever its case.
 pub async fn duplicate_email_fails(h: &dyn Harness) {
     let db = h.backend();
     let p = provisioned(db.as_ref(), "dup.test", Plan::Professional).await;
-    in_tenant!(db, tid(&p), |ttx| record::insert(
-        &ttx,
-        admin(&p),
-        User::new("x@dup.test", "X", UserRole::Viewer)
-    )
-    .await)
-    .expect("first");
-    let error = in_tenant!(db, tid(&p), |ttx| {
-        record::insert(
-            &ttx,
-            admin(&p),
-            User::new("X@DUP.test", "Y", UserRole::Viewer),
-        )
+    at(db.as_ref(), &p)
+        .insert(User::new("x@dup.test", "X", UserRole::Viewer))
         .await
-    })
-    .expect_err("duplicate");
-    assert!(
-        matches!(
-            error,
-            Error::AlreadyExists {
-                model: "user",
-                field: "email"
-            }
-        ),
-        "{error:?}"
+        .expect("first");
+    let error = at(db.as_ref(), &p)
+        .insert(User::new("X@DUP.test", "Y", UserRole::Viewer))
+        .await
+        .expect_err("duplicate");
+    assert_matches!(
+        error,
+        Error::AlreadyExists {
+            model: "user",
+            field: "email"
+        }
     );
     for bad in [
         "no-at-sign",
@@ -123,10 +80,10 @@ pub async fn duplicate_email_fails(h: &dyn Harness) {
         "sp ace@x.test",
         "@x.test",
     ] {
-        let error = in_tenant!(db, tid(&p), |ttx| {
-            record::insert(&ttx, admin(&p), User::new(bad, "Bad", UserRole::Viewer)).await
-        })
-        .expect_err(bad);
+        let error = at(db.as_ref(), &p)
+            .insert(User::new(bad, "Bad", UserRole::Viewer))
+            .await
+            .expect_err(bad);
         assert!(
             matches!(error, Error::InvalidInput { field: "email", .. }),
             "{bad}: {error:?}"
@@ -158,28 +115,26 @@ pub async fn password_is_hashed_apart_and_verified(h: &dyn Harness) {
     })
     .expect("verify");
     assert!(ok && !wrong);
-    assert!(matches!(
+    assert_matches!(
         short,
         Err(Error::InvalidInput {
             field: "password",
             ..
         })
-    ));
-    let stored = in_tenant!(db, tid(&p), |ttx| record::require::<User>(
-        &ttx,
-        Actor::System,
-        p.admin.id
-    )
-    .await)
-    .expect("user");
+    );
+    let stored = at(db.as_ref(), &p)
+        .require::<User>(p.admin.id)
+        .await
+        .expect("user");
     assert_eq!(
         stored.status,
         UserStatus::Active,
         "setting a password activates an invited user"
     );
-    let raw = in_tenant!(db, tid(&p), |ttx| ttx
-        .get(&record::key_of::<User>(&ttx, p.admin.id), false)
-        .await)
+    let raw = in_tenant!(db, tid(&p), |ttx| {
+        ttx.get(&record::key_of::<User>(&ttx, p.admin.id), false)
+            .await
+    })
     .expect("raw")
     .expect("stored");
     assert!(

@@ -16,6 +16,7 @@ use coditect_core::{uuid::Uuid, value, Error, KvBackend, TenantTx};
 use foundationdb_tuple::pack;
 
 use super::{export_bytes, provisioned};
+use crate::support::assert_matches;
 use crate::Harness;
 
 /// Checks `tenant` (its audit trail too) and fails unless it is clean: what the ops cases
@@ -231,15 +232,12 @@ pub async fn quotas_hold_when_lowered_and_on_import(h: &dyn Harness) {
     };
     // Three users: two is below the use, three is the use.
     let refused = tenant::update_settings(db, Principal::System, entry(2)).await;
-    assert!(
-        matches!(
-            refused,
-            Err(Error::InvalidInput {
-                field: "max_users",
-                ..
-            })
-        ),
-        "{refused:?}"
+    assert_matches!(
+        refused,
+        Err(Error::InvalidInput {
+            field: "max_users",
+            ..
+        })
     );
     let lowered = tenant::update_settings(db, Principal::System, entry(3))
         .await
@@ -284,10 +282,7 @@ pub async fn quotas_hold_when_lowered_and_on_import(h: &dyn Harness) {
         &ops::ChunkOptions::default(),
     )
     .await;
-    assert!(
-        matches!(refused, Err(Error::Inconsistent { violations: 1, .. })),
-        "{refused:?}"
-    );
+    assert_matches!(refused, Err(Error::Inconsistent { violations: 1, .. }));
 }
 
 /// A backup of a store written before the reverse-reference index existed (its records'

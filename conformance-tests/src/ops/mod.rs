@@ -15,12 +15,12 @@ use async_trait::async_trait;
 use coditect_core::audit::{self, Actor, AuditEvent, SealOptions, Verdict, VerifyOptions};
 use coditect_core::ids::ProjectId;
 use coditect_core::keys::TenantId;
-use coditect_core::model::workflow::{self, Step, Trigger, WorkflowDefinition};
+use coditect_core::model::workflow;
 use coditect_core::model::{
     role, task, tenant, user, AgentConfig, AgentExecution, AgentInstance, AgentType, ApiKey,
     Comment, Conversation, Entity, EntityKind, File, Member, MemberKind, Message, MessageRole,
-    Plan, Project, RoleAssignment, Session, Setting, SettingScope, Task, TaskStatus, TenantStatus,
-    TypedValue, Usage, User, Workflow,
+    Plan, Project, RoleAssignment, Session, Setting, SettingScope, Task, TenantStatus, TypedValue,
+    Usage, User, Workflow,
 };
 use coditect_core::ops::{
     self, AnalyticsReport, ChunkOptions, EraseOptions, ExportOptions, ImportTarget, ReportOptions,
@@ -32,7 +32,7 @@ use coditect_core::{
 };
 use foundationdb_tuple::pack;
 
-use crate::support::{admin, in_tenant, provision_tenant};
+use crate::support::{admin, definition, in_tenant, provision_tenant};
 use crate::Harness;
 
 pub mod check;
@@ -298,17 +298,6 @@ async fn populate(db: &dyn KvBackend, p: &Provisioned, tasks: usize) -> ProjectI
         .await?;
         let instance = record::insert(&ttx, a, AgentInstance::new(config.id, "pod-1")).await?;
         record::insert(&ttx, a, AgentExecution::new(instance.id, Some(first.id))).await?;
-        let definition = |steps: &[&str]| WorkflowDefinition {
-            steps: steps
-                .iter()
-                .map(|name| Step {
-                    name: (*name).into(),
-                    instruction: format!("do {name}"),
-                    agent: None,
-                })
-                .collect(),
-            triggers: vec![Trigger::Manual, Trigger::TaskStatus(TaskStatus::Done)],
-        };
         let flow = record::insert(
             &ttx,
             a,
@@ -566,21 +555,19 @@ pub async fn round_trip_of_every_model_under_a_new_id(h: &dyn Harness) {
         (source, TenantStatus::Active)
     );
     drop(tx);
-    let page = in_tenant!(db, target, |ttx| task::by_project(
-        &ttx,
-        Actor::System,
-        project,
-        &PageRequest::first(10)
-    )
-    .await)
+    let page = in_tenant!(db, target, |ttx| {
+        task::by_project(&ttx, Actor::System, project, &PageRequest::first(10)).await
+    })
     .expect("tenant transaction");
     assert_eq!(page.items.len(), 10);
-    in_tenant!(db, target, |ttx| record::insert(
-        &ttx,
-        admin(&p),
-        Task::new(project, "after the import", p.admin_member.id)
-    )
-    .await)
+    in_tenant!(db, target, |ttx| {
+        record::insert(
+            &ttx,
+            admin(&p),
+            Task::new(project, "after the import", p.admin_member.id),
+        )
+        .await
+    })
     .expect("tenant transaction");
     let after = seal_and_verify(db, target).await;
     assert_eq!(after.count, verified.count + 1);
@@ -673,12 +660,14 @@ pub async fn damaged_backups_are_refused_and_change_nothing(h: &dyn Harness) {
 pub async fn large_tenant_export_import_erase_under_the_limits(h: &dyn Harness) {
     let db = h.backend();
     let p = provisioned(db.as_ref(), "large.test", Plan::Enterprise).await;
-    let project = in_tenant!(db.as_ref(), p.tenant.id, |ttx| record::insert(
-        &ttx,
-        admin(&p),
-        Project::new("BIG", "Big", p.root.id, p.admin_member.id)
-    )
-    .await)
+    let project = in_tenant!(db.as_ref(), p.tenant.id, |ttx| {
+        record::insert(
+            &ttx,
+            admin(&p),
+            Project::new("BIG", "Big", p.root.id, p.admin_member.id),
+        )
+        .await
+    })
     .expect("tenant transaction");
     many_tasks(db.as_ref(), &p, project.id, 230, 10, 48_000).await;
 
@@ -986,12 +975,9 @@ pub async fn export_quiesces_writers(h: &dyn Harness) {
     let summary = ops::verify_backup(&bytes).expect("verifies");
     assert!(summary.header.consistent);
     // After the export the tenant is active again.
-    in_tenant!(db, p.tenant.id, |ttx| record::insert(
-        &ttx,
-        admin(&p),
-        project.clone()
-    )
-    .await)
+    in_tenant!(db, p.tenant.id, |ttx| {
+        record::insert(&ttx, admin(&p), project.clone()).await
+    })
     .expect("tenant transaction");
     assert!(ops::pending_operation(db, p.tenant.id)
         .await
@@ -1193,7 +1179,7 @@ macro_rules! ops_suite {
                 $crate::ops::copy_between_stores(&a, &b).await;
             }
         }
-        $crate::ops_suite!(@ownership $harness;
+        $crate::suite_cases!(mod ops_ownership, 2, $harness, ops::ownership;
             an_interrupted_export_holds_the_tenant_until_run_again,
             a_resumed_export_restores_exactly_the_status_before_it,
             activate_during_an_export_is_refused_and_the_backup_is_one_cut,
@@ -1204,8 +1190,5 @@ macro_rules! ops_suite {
             the_index_walk_finds_dangling_and_missing_entries,
             abort_drops_an_export_an_import_and_a_migration,
         );
-    };
-    (@ownership $harness:expr; $($case:ident),+ $(,)?) => {
-        $crate::suite_cases!(mod ops_ownership, 2, $harness, ops::ownership; $($case),+);
     };
 }

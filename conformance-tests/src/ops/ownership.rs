@@ -33,6 +33,7 @@ use coditect_core::{value, Error, KvBackend, Principal, Result, TenantTx};
 use foundationdb_tuple::{pack, pack_into, Element};
 
 use super::{export_bytes, populate, provisioned, split, tenant_rows, Probe};
+use crate::support::assert_matches;
 use crate::Harness;
 
 // ---------------------------------------------------------------------------------------
@@ -545,34 +546,22 @@ pub async fn refused_migrations_and_imports_change_nothing(h: &dyn Harness) {
     let options = ExportOptions::default();
 
     let onto_existing = ops::migrate(db, id, b.tenant.id, "fresh.test", &options).await;
-    assert!(
-        matches!(onto_existing, Err(Error::AlreadyExists { field: "id", .. })),
-        "{onto_existing:?}"
-    );
+    assert_matches!(onto_existing, Err(Error::AlreadyExists { field: "id", .. }));
     unchanged(db, id, &before, "onto existing").await;
     let onto_itself = ops::migrate(db, id, id, "fresh.test", &options).await;
-    assert!(
-        matches!(onto_itself, Err(Error::InvalidInput { .. })),
-        "{onto_itself:?}"
-    );
+    assert_matches!(onto_itself, Err(Error::InvalidInput { .. }));
     unchanged(db, id, &before, "onto itself").await;
     let taken_domain = ops::migrate(db, id, fresh, "taken.test", &options).await;
-    assert!(
-        matches!(
-            taken_domain,
-            Err(Error::AlreadyExists {
-                field: "domain",
-                ..
-            })
-        ),
-        "{taken_domain:?}"
+    assert_matches!(
+        taken_domain,
+        Err(Error::AlreadyExists {
+            field: "domain",
+            ..
+        })
     );
     unchanged(db, id, &before, "taken domain").await;
     let bad_domain = ops::migrate(db, id, fresh, "not a domain", &options).await;
-    assert!(
-        matches!(bad_domain, Err(Error::InvalidInput { .. })),
-        "{bad_domain:?}"
-    );
+    assert_matches!(bad_domain, Err(Error::InvalidInput { .. }));
     unchanged(db, id, &before, "bad domain").await;
     let restore_over = ops::import(
         db,
@@ -581,10 +570,7 @@ pub async fn refused_migrations_and_imports_change_nothing(h: &dyn Harness) {
         &ChunkOptions::default(),
     )
     .await;
-    assert!(
-        matches!(restore_over, Err(Error::AlreadyExists { field: "id", .. })),
-        "{restore_over:?}"
-    );
+    assert_matches!(restore_over, Err(Error::AlreadyExists { field: "id", .. }));
     unchanged(db, id, &before, "restore over").await;
     let import_taken = ops::import(
         db,
@@ -593,15 +579,12 @@ pub async fn refused_migrations_and_imports_change_nothing(h: &dyn Harness) {
         &ChunkOptions::default(),
     )
     .await;
-    assert!(
-        matches!(
-            import_taken,
-            Err(Error::AlreadyExists {
-                field: "domain",
-                ..
-            })
-        ),
-        "{import_taken:?}"
+    assert_matches!(
+        import_taken,
+        Err(Error::AlreadyExists {
+            field: "domain",
+            ..
+        })
     );
     unchanged(db, id, &before, "import taken").await;
     assert!(snapshot(db, id).await == before, "the source changed");
@@ -757,10 +740,7 @@ pub async fn abort_drops_an_export_an_import_and_a_migration(h: &dyn Harness) {
 
     let before = snapshot(db, id).await;
     let nothing = ops::abort(db, id, "ops", &chunk).await;
-    assert!(
-        matches!(nothing, Err(Error::InvalidInput { .. })),
-        "{nothing:?}"
-    );
+    assert_matches!(nothing, Err(Error::InvalidInput { .. }));
     assert!(snapshot(db, id).await == before);
 
     let probe = Probe::new(h.backend());

@@ -133,8 +133,9 @@ pub(crate) async fn api_key(
 ) -> (ApiKey, String) {
     let (mut key, secret) = ApiKey::generate(member, "key");
     key.scopes = scopes.iter().copied().collect();
-    let key = attempt!(db, tenant, |ttx| record::insert(&ttx, Actor::System, key)
-        .await)
+    let key = attempt!(db, tenant, |ttx| {
+        record::insert(&ttx, Actor::System, key).await
+    })
     .expect("api key");
     (key, secret)
 }

@@ -220,12 +220,9 @@ async fn build(db: &dyn KvBackend, rng: &mut fastrand::Rng) -> World {
     for &(entity, task) in &tasks {
         for (i, a) in actors.iter().enumerate() {
             let author = a.member;
-            let c = attempt!(db, t, |ttx| record::insert(
-                &ttx,
-                Actor::System,
-                Comment::new(task, author, "c")
-            )
-            .await)
+            let c = attempt!(db, t, |ttx| {
+                record::insert(&ttx, Actor::System, Comment::new(task, author, "c")).await
+            })
             .expect("comment");
             comments.push((entity, i, c.id));
         }
@@ -254,8 +251,9 @@ async fn mutate(db: &dyn KvBackend, t: TenantId, world: &mut World, rng: &mut fa
             if a.held.insert((role, entity)) {
                 let assignment =
                     RoleAssignment::new(a.member, world.roles[role].0, world.entities[entity]);
-                attempt!(db, t, |ttx| record::insert(&ttx, Actor::System, assignment)
-                    .await)
+                attempt!(db, t, |ttx| {
+                    record::insert(&ttx, Actor::System, assignment).await
+                })
                 .expect("grant");
             }
         }
