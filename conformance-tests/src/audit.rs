@@ -17,7 +17,6 @@ use coditect_core::audit::{
 };
 use coditect_core::ids::{MemberId, RecordId};
 use coditect_core::keys::TenantId;
-use coditect_core::model::workflow::{Step, Trigger, WorkflowDefinition};
 use coditect_core::model::{
     api_key, session, workflow, AgentConfig, AgentExecution, AgentInstance, AgentType, ApiKey,
     Conversation, Message, MessageRole, RoleAssignment, Session, Setting, SettingScope, TypedValue,
@@ -39,28 +38,8 @@ use coditect_core::{
 use uuid::Uuid;
 
 use crate::support::assert_matches;
-use crate::support::{cheap_argon2, provision_tenant};
+use crate::support::{cheap_argon2, manual_workflow, provision_tenant};
 use crate::Harness;
-
-/// Instantiates every case of [`audit`](crate::audit) (coverage, queries, seal, verify,
-/// tampering) as a `#[tokio::test]`. `$harness` is an expression evaluated afresh for each
-/// case.
-#[macro_export]
-macro_rules! audit_suite {
-    ($harness:expr) => {
-        $crate::suite_cases!(mod audit, 2, $harness, audit;
-            every_mutating_operation_leaves_exactly_its_events,
-            concurrent_creators_never_conflict_on_the_trail,
-            queries_by_time_actor_and_target,
-            seal_is_chunked_idempotent_and_verifies,
-            sealing_alongside_writers_costs_them_nothing,
-            tamper_modified_event_is_named, tamper_removed_event_is_named,
-            tamper_inserted_event_is_named, tamper_swapped_events_are_named,
-            tamper_with_the_seal_state_is_caught, rewritten_chain_is_caught_by_the_receipt,
-            sealing_is_exactly_once_after_unknown_commit_results,
-        );
-    };
-}
 
 // ---------------------------------------------------------------------------------------
 // helpers
@@ -477,21 +456,10 @@ impl Sample for AgentExecution {
 #[async_trait]
 impl Sample for Workflow {
     async fn sample(f: &Fixture) -> Self {
-        Workflow::new(f.project.id, "CI", workflow_definition("build"))
+        Workflow::new(f.project.id, "CI", manual_workflow("build"))
     }
     fn change(&mut self) {
         self.name = "Renamed".into();
-    }
-}
-
-fn workflow_definition(step: &str) -> WorkflowDefinition {
-    WorkflowDefinition {
-        steps: vec![Step {
-            name: step.into(),
-            instruction: format!("do {step}"),
-            agent: None,
-        }],
-        triggers: vec![Trigger::Manual],
     }
 }
 
@@ -605,7 +573,7 @@ fn workflow_set_definition(f: &Fixture) -> OpFuture<'_> {
         let (actor, id) = (f.admin(), flow.id);
         f.mutation_starts().await;
         f.mutate(|ttx| async move {
-            workflow::set_definition(&ttx, actor, id, workflow_definition("test")).await
+            workflow::set_definition(&ttx, actor, id, manual_workflow("test")).await
         })
         .await;
         vec![Expect::of::<Workflow>(

@@ -29,22 +29,6 @@ use crate::support::assert_matches;
 use crate::support::{provisioned, scan};
 use crate::Harness;
 
-/// Instantiates every case of [`audit_integrity`](crate::audit_integrity) as a
-/// `#[tokio::test]`. `$harness` is an expression evaluated afresh for each case.
-#[macro_export]
-macro_rules! audit_integrity_suite {
-    ($harness:expr) => {
-        $crate::suite_cases!(mod audit_integrity, 2, $harness, audit_integrity;
-            clearing_the_by_actor_index_is_refused, clearing_the_seal_state_is_refused,
-            clearing_the_reverse_references_is_refused,
-            a_cleared_index_is_reported_by_verify, a_cleared_seal_head_is_reported_by_verify,
-            an_edited_backup_is_refused_on_import,
-            an_old_receipt_verifies_after_a_restore_and_reports_it,
-            a_rewrite_of_restored_history_is_caught_by_the_old_receipt,
-        );
-    };
-}
-
 /// The reverse references are the record layer's too: clearing them through `TenantTx`
 /// (all of them, one target's, one entry) is refused, so a project's delete is still refused
 /// while its tasks refer to it.

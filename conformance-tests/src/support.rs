@@ -304,3 +304,15 @@ pub(crate) fn definition(steps: &[&str]) -> WorkflowDefinition {
         triggers: vec![Trigger::Manual, Trigger::TaskStatus(TaskStatus::Done)],
     }
 }
+
+/// A workflow of the one step `step`, run by hand.
+pub(crate) fn manual_workflow(step: &str) -> WorkflowDefinition {
+    WorkflowDefinition {
+        steps: vec![Step {
+            name: step.into(),
+            instruction: format!("do {step}"),
+            agent: None,
+        }],
+        triggers: vec![Trigger::Manual],
+    }
+}

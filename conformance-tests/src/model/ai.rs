@@ -17,6 +17,7 @@ use super::*;
 pub async fn agent_config_crud_lookup_and_rules(h: &dyn Harness) {
     let db = h.backend();
     let p = provisioned(db.as_ref(), "agents.test", Plan::Professional).await;
+    let in_p = at(db.as_ref(), &p);
     let mut config = AgentConfig::new("reviewer", AgentType::Reviewer, "anthropic", "claude");
     config.capabilities.insert("review".into());
     config
@@ -25,10 +26,7 @@ pub async fn agent_config_crud_lookup_and_rules(h: &dyn Harness) {
     config
         .settings
         .insert("tools".into(), TypedValue::List(vec!["git".into()]));
-    let made = at(db.as_ref(), &p)
-        .insert(config.clone())
-        .await
-        .expect("config");
+    let made = in_p.insert(config.clone()).await.expect("config");
     let found = in_tenant!(db, tid(&p), |ttx| {
         agent_config::by_name(&ttx, Actor::System, "reviewer").await
     })
@@ -36,7 +34,7 @@ pub async fn agent_config_crud_lookup_and_rules(h: &dyn Harness) {
     assert_eq!(found, Some(made.clone()));
 
     let duplicate = AgentConfig::new("reviewer", AgentType::Coder, "local", "m");
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .insert(duplicate.clone())
         .await
         .expect_err("duplicate name");
@@ -49,10 +47,7 @@ pub async fn agent_config_crud_lookup_and_rules(h: &dyn Harness) {
     );
     let mut bad = AgentConfig::new("bad", AgentType::Coder, "local", "m");
     bad.settings.insert("t".into(), TypedValue::Float(f64::NAN));
-    let error = at(db.as_ref(), &p)
-        .insert(bad.clone())
-        .await
-        .expect_err("NaN setting");
+    let error = in_p.insert(bad.clone()).await.expect_err("NaN setting");
     assert_matches!(
         error,
         Error::InvalidInput {
@@ -61,14 +56,11 @@ pub async fn agent_config_crud_lookup_and_rules(h: &dyn Harness) {
         }
     );
     let bad = AgentConfig::new("has space", AgentType::Coder, "local", "m");
-    let error = at(db.as_ref(), &p)
-        .insert(bad.clone())
-        .await
-        .expect_err("bad name");
+    let error = in_p.insert(bad.clone()).await.expect_err("bad name");
     assert_matches!(error, Error::InvalidInput { field: "name", .. });
 
     // An agent member needs an existing configuration, and keeps it from being deleted.
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .insert(Member::new(
             MemberKind::Agent(AgentConfigId::generate()),
             "Ghost",
@@ -84,7 +76,7 @@ pub async fn agent_config_crud_lookup_and_rules(h: &dyn Harness) {
         }
     );
     let bot = agent_member_in(db.as_ref(), &p, made.id, "Reviewer bot").await;
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .delete::<AgentConfig>(made.id)
         .await
         .expect_err("in use");
@@ -107,6 +99,7 @@ pub async fn agent_config_crud_lookup_and_rules(h: &dyn Harness) {
 pub async fn agent_instances_and_executions(h: &dyn Harness) {
     let db = h.backend();
     let p = provisioned(db.as_ref(), "runs.test", Plan::Professional).await;
+    let in_p = at(db.as_ref(), &p);
     let web = project_in(db.as_ref(), &p, "WEB").await;
     let config = agent_config_in(db.as_ref(), &p, "coder").await;
     let (instance, task) = in_tenant!(db, tid(&p), |ttx| {
@@ -116,7 +109,7 @@ pub async fn agent_instances_and_executions(h: &dyn Harness) {
         Ok::<_, Error>((instance, task))
     })
     .expect("instance");
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .insert(AgentInstance::new(AgentConfigId::generate(), "pod-2"))
         .await
         .expect_err("unknown config");
@@ -131,19 +124,16 @@ pub async fn agent_instances_and_executions(h: &dyn Harness) {
     let mut run = AgentExecution::new(instance.id, Some(task.id));
     run.inputs
         .insert("prompt".into(), TypedValue::Text("fix it".into()));
-    let run = at(db.as_ref(), &p).insert(run.clone()).await.expect("run");
+    let run = in_p.insert(run.clone()).await.expect("run");
     let mut done = run.clone();
     done.status = ExecutionStatus::Succeeded;
     done.outputs
         .insert("diff".into(), TypedValue::Text("+1 -1".into()));
     done.metrics.tokens_out = 120;
-    let done = at(db.as_ref(), &p)
-        .update(done.clone())
-        .await
-        .expect("finish");
+    let done = in_p.update(done.clone()).await.expect("finish");
     let mut again = done.clone();
     again.status = ExecutionStatus::Running;
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .update(again.clone())
         .await
         .expect_err("finished stays finished");
@@ -172,7 +162,7 @@ pub async fn agent_instances_and_executions(h: &dyn Harness) {
     assert_eq!(by_config, vec![instance.clone()]);
     assert_eq!(by_instance, vec![done.clone()]);
     assert_eq!(by_task, vec![done.clone()]);
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .delete::<AgentInstance>(instance.id)
         .await
         .expect_err("has runs");
@@ -182,10 +172,7 @@ pub async fn agent_instances_and_executions(h: &dyn Harness) {
         record::delete::<AgentInstance>(&ttx, admin(&p), instance.id).await
     })
     .expect("delete");
-    let gone: Option<AgentInstance> = at(db.as_ref(), &p)
-        .get::<AgentInstance>(instance.id)
-        .await
-        .expect("get");
+    let gone: Option<AgentInstance> = in_p.get::<AgentInstance>(instance.id).await.expect("get");
     assert!(gone.is_none());
 }
 
@@ -194,13 +181,11 @@ pub async fn agent_instances_and_executions(h: &dyn Harness) {
 pub async fn workflow_versions_stay_readable(h: &dyn Harness) {
     let db = h.backend();
     let p = provisioned(db.as_ref(), "flows.test", Plan::Professional).await;
+    let in_p = at(db.as_ref(), &p);
     let web = project_in(db.as_ref(), &p, "WEB").await;
     let v1 = definition(&["build", "test"]);
     let flow = Workflow::new(web.id, "CI", v1.clone());
-    let flow = at(db.as_ref(), &p)
-        .insert(flow.clone())
-        .await
-        .expect("workflow");
+    let flow = in_p.insert(flow.clone()).await.expect("workflow");
     assert_eq!(flow.version, 1);
     let v2 = definition(&["build", "test", "deploy"]);
     let updated = in_tenant!(db, tid(&p), |ttx| {
@@ -239,7 +224,7 @@ pub async fn workflow_versions_stay_readable(h: &dyn Harness) {
     // A definition changed without counting up, or a skipped version, is refused.
     let mut sneaky = updated.clone();
     sneaky.definition = definition(&["yolo"]);
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .update(sneaky.clone())
         .await
         .expect_err("same version, new definition");
@@ -253,16 +238,13 @@ pub async fn workflow_versions_stay_readable(h: &dyn Harness) {
     let mut duplicate_steps = updated.clone();
     duplicate_steps.definition = definition(&["a", "a"]);
     duplicate_steps.version = 3;
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .update(duplicate_steps.clone())
         .await
         .expect_err("two steps with one name");
     assert_matches!(error, Error::InvalidInput { field: "steps", .. });
 
-    at(db.as_ref(), &p)
-        .delete::<Workflow>(flow.id)
-        .await
-        .expect("delete");
+    in_p.delete::<Workflow>(flow.id).await.expect("delete");
     // The versions go with the workflow: none is left in the store, and asking for them is
     // asking about a workflow that does not exist.
     let (begin, end) = tid(&p).range();
@@ -290,11 +272,12 @@ pub async fn conversation_messages_in_order_and_counted_exactly(h: &dyn Harness)
     const APPENDS: usize = 8;
     let db = h.backend();
     let p = provisioned(db.as_ref(), "chat.test", Plan::Professional).await;
-    let chat = at(db.as_ref(), &p)
+    let in_p = at(db.as_ref(), &p);
+    let chat = in_p
         .insert(Conversation::new(p.admin_member.id, "Planning"))
         .await
         .expect("conversation");
-    let first = at(db.as_ref(), &p)
+    let first = in_p
         .insert(Message::new(
             chat.id,
             p.admin_member.id,
@@ -351,11 +334,8 @@ pub async fn conversation_messages_in_order_and_counted_exactly(h: &dyn Harness)
 
     let mut archived = chat.clone();
     archived.status = ConversationStatus::Archived;
-    at(db.as_ref(), &p)
-        .update(archived.clone())
-        .await
-        .expect("archive");
-    let error = at(db.as_ref(), &p)
+    in_p.update(archived.clone()).await.expect("archive");
+    let error = in_p
         .insert(Message::new(
             chat.id,
             p.admin_member.id,
@@ -371,12 +351,12 @@ pub async fn conversation_messages_in_order_and_counted_exactly(h: &dyn Harness)
             ..
         }
     );
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .delete::<Conversation>(chat.id)
         .await
         .expect_err("has messages");
     assert_still_referenced(&error, "conversation", "message", "conversation");
-    let empty = at(db.as_ref(), &p)
+    let empty = in_p
         .insert(Message::new(
             chat.id,
             p.admin_member.id,
@@ -394,6 +374,7 @@ pub async fn conversation_messages_in_order_and_counted_exactly(h: &dyn Harness)
 pub async fn roles_and_assignments(h: &dyn Harness) {
     let db = h.backend();
     let p = provisioned(db.as_ref(), "roles.test", Plan::Professional).await;
+    let in_p = at(db.as_ref(), &p);
     let names = in_tenant!(db, tid(&p), |ttx| {
         let mut names = Vec::new();
         for name in role::BUILT_IN {
@@ -421,7 +402,7 @@ pub async fn roles_and_assignments(h: &dyn Harness) {
         Ok::<_, Error>(())
     })
     .expect("edit");
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .insert(role::Role::new("viewer", []))
         .await
         .expect_err("duplicate");
@@ -433,14 +414,14 @@ pub async fn roles_and_assignments(h: &dyn Harness) {
         }
     );
 
-    let auditor = at(db.as_ref(), &p)
+    let auditor = in_p
         .insert(role::Role::new(
             "auditor",
             [Permission::new(Action::Read, ResourceKind::AuditEvent)],
         ))
         .await
         .expect("custom role");
-    let assignment = at(db.as_ref(), &p)
+    let assignment = in_p
         .insert(RoleAssignment::new(
             p.admin_member.id,
             auditor.id,
@@ -448,7 +429,7 @@ pub async fn roles_and_assignments(h: &dyn Harness) {
         ))
         .await
         .expect("assign");
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .insert(RoleAssignment::new(
             p.admin_member.id,
             auditor.id,
@@ -476,7 +457,7 @@ pub async fn roles_and_assignments(h: &dyn Harness) {
     .expect("lookups");
     assert_eq!(by_member, vec![assignment.clone()]);
     assert_eq!(by_entity, vec![assignment.clone()]);
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .delete::<role::Role>(auditor.id)
         .await
         .expect_err("assigned");
@@ -498,12 +479,12 @@ pub async fn roles_and_assignments(h: &dyn Harness) {
     })
     .expect("division and helper");
     let held = grant(db.as_ref(), &p, helper.id, "viewer", division.id).await;
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .delete::<Entity>(division.id)
         .await
         .expect_err("assigned at it");
     assert_still_referenced(&error, "entity", "role_assignment", "entity");
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .delete::<Member>(helper.id)
         .await
         .expect_err("holds a role");
@@ -578,9 +559,10 @@ pub async fn sessions_expire_and_are_revoked(h: &dyn Harness) {
 pub async fn api_keys_are_found_by_hash_only(h: &dyn Harness) {
     let db = h.backend();
     let p = provisioned(db.as_ref(), "keys.test", Plan::Professional).await;
+    let in_p = at(db.as_ref(), &p);
     let (key, secret) = ApiKey::generate(p.admin_member.id, "CI");
     assert!(secret.starts_with(api_key::SECRET_PREFIX) && secret.len() > 60);
-    let key = at(db.as_ref(), &p).insert(key.clone()).await.expect("key");
+    let key = in_p.insert(key.clone()).await.expect("key");
     let (begin, end) = tid(&p).range();
     for (k, v) in scan(db.as_ref(), &begin, &end).await {
         for bytes in [&k, &v] {
@@ -604,10 +586,7 @@ pub async fn api_keys_are_found_by_hash_only(h: &dyn Harness) {
 
     let (mut expiring, expiring_secret) = ApiKey::generate(p.admin_member.id, "short");
     expiring.expires_at_ms = Some(now);
-    at(db.as_ref(), &p)
-        .insert(expiring.clone())
-        .await
-        .expect("expiring key");
+    in_p.insert(expiring.clone()).await.expect("expiring key");
     let error = in_tenant!(db, tid(&p), |ttx| {
         api_key::authenticate(&ttx, &expiring_secret, now).await
     })
@@ -768,6 +747,7 @@ pub async fn usage_counters_are_exact_under_concurrent_recorders(h: &dyn Harness
 pub async fn settings_by_scope_and_name(h: &dyn Harness) {
     let db = h.backend();
     let p = provisioned(db.as_ref(), "settings.test", Plan::Professional).await;
+    let in_p = at(db.as_ref(), &p);
     let scopes = [
         SettingScope::Tenant,
         SettingScope::Entity(p.root.id),
@@ -781,12 +761,7 @@ pub async fn settings_by_scope_and_name(h: &dyn Harness) {
     let mut made = Vec::new();
     for (scope, value) in scopes.iter().zip(values.iter()) {
         let s = Setting::new(*scope, "ui.theme", value.clone());
-        made.push(
-            at(db.as_ref(), &p)
-                .insert(s.clone())
-                .await
-                .expect("setting"),
-        );
+        made.push(in_p.insert(s.clone()).await.expect("setting"));
     }
     for (scope, expected) in scopes.iter().zip(made.iter()) {
         let found = in_tenant!(db, tid(&p), |ttx| {
@@ -800,7 +775,7 @@ pub async fn settings_by_scope_and_name(h: &dyn Harness) {
         .expect("at scope");
         assert_eq!(listed.items, vec![expected.clone()]);
     }
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .insert(Setting::new(
             SettingScope::Tenant,
             "ui.theme",
@@ -815,7 +790,7 @@ pub async fn settings_by_scope_and_name(h: &dyn Harness) {
             field: "name"
         }
     );
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .insert(Setting::new(
             SettingScope::Member(MemberId::generate()),
             "x",
@@ -824,7 +799,7 @@ pub async fn settings_by_scope_and_name(h: &dyn Harness) {
         .await
         .expect_err("unknown member");
     assert_matches!(error, Error::InvalidReference { field: "scope", .. });
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .insert(Setting::new(
             SettingScope::Tenant,
             "bad name",
@@ -835,10 +810,7 @@ pub async fn settings_by_scope_and_name(h: &dyn Harness) {
     assert_matches!(error, Error::InvalidInput { field: "name", .. });
     let mut changed = made[1].clone();
     changed.value = TypedValue::List(vec!["a".into(), "b".into()]);
-    at(db.as_ref(), &p)
-        .update(changed.clone())
-        .await
-        .expect("update");
+    in_p.update(changed.clone()).await.expect("update");
     let found = in_tenant!(db, tid(&p), |ttx| {
         setting::get(&ttx, Actor::System, scopes[1], "ui.theme").await
     })

@@ -6,14 +6,15 @@ use super::*;
 pub async fn comments_are_in_time_order(h: &dyn Harness) {
     let db = h.backend();
     let p = provisioned(db.as_ref(), "comments.test", Plan::Professional).await;
+    let in_p = at(db.as_ref(), &p);
     let web = project_in(db.as_ref(), &p, "WEB").await;
-    let t = at(db.as_ref(), &p)
+    let t = in_p
         .insert(Task::new(web.id, "T", p.admin_member.id))
         .await
         .expect("task");
     let mut written = Vec::new();
     for i in 0..12 {
-        let c = at(db.as_ref(), &p)
+        let c = in_p
             .insert(Comment::new(
                 t.id,
                 p.admin_member.id,
@@ -49,6 +50,7 @@ pub async fn comments_are_in_time_order(h: &dyn Harness) {
 pub async fn comment_v1_bytes_upgrade_to_v2(h: &dyn Harness) {
     let db = h.backend();
     let p = provisioned(db.as_ref(), "schema.test", Plan::Professional).await;
+    let in_p = at(db.as_ref(), &p);
     let web = project_in(db.as_ref(), &p, "WEB").await;
     let c = in_tenant!(db, tid(&p), |ttx| {
         let t = record::insert(&ttx, admin(&p), Task::new(web.id, "T", p.admin_member.id)).await?;
@@ -82,10 +84,7 @@ pub async fn comment_v1_bytes_upgrade_to_v2(h: &dyn Harness) {
         .expect("stored")
     };
     assert_eq!(raw(db.clone()).await[0], 1);
-    let read = at(db.as_ref(), &p)
-        .require::<Comment>(c.id)
-        .await
-        .expect("read v1");
+    let read = in_p.require::<Comment>(c.id).await.expect("read v1");
     assert_eq!(read.body, "written by version 1");
     assert_eq!(read.edited_at_ms, None);
     in_tenant!(db, tid(&p), |ttx| {
@@ -94,10 +93,7 @@ pub async fn comment_v1_bytes_upgrade_to_v2(h: &dyn Harness) {
     .expect("write");
     let bytes = raw(db.clone()).await;
     assert_eq!(bytes[0], 2, "the next write stores version 2");
-    let read = at(db.as_ref(), &p)
-        .require::<Comment>(c.id)
-        .await
-        .expect("read v2");
+    let read = in_p.require::<Comment>(c.id).await.expect("read v2");
     assert_eq!(read.body, "written by version 2");
     assert!(read.edited_at_ms.is_some());
 }

@@ -7,6 +7,7 @@ use super::*;
 pub async fn entity_hierarchy_rules_and_lookups(h: &dyn Harness) {
     let db = h.backend();
     let p = provisioned(db.as_ref(), "tree.test", Plan::Professional).await;
+    let in_p = at(db.as_ref(), &p);
     let (division, team) = in_tenant!(db, tid(&p), |ttx| {
         let division = record::insert(
             &ttx,
@@ -42,16 +43,13 @@ pub async fn entity_hierarchy_rules_and_lookups(h: &dyn Harness) {
         ),
     ];
     for (bad, field) in cases {
-        let error = at(db.as_ref(), &p)
-            .insert(bad.clone())
-            .await
-            .expect_err("rule");
+        let error = in_p.insert(bad.clone()).await.expect_err("rule");
         assert!(
             matches!(&error, Error::InvalidInput { field: f, .. } if *f == field),
             "{bad:?}: {error:?}"
         );
     }
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .insert(Entity::new(
             "ENG",
             "Again",
@@ -77,7 +75,7 @@ pub async fn entity_hierarchy_rules_and_lookups(h: &dyn Harness) {
     assert_eq!(by_code, Some(team.clone()));
     assert_eq!(children.items, vec![team.clone()]);
     assert_eq!(teams.items, vec![team]);
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .delete::<Entity>(division.id)
         .await
         .expect_err("has children");
@@ -89,6 +87,7 @@ pub async fn entity_hierarchy_rules_and_lookups(h: &dyn Harness) {
 pub async fn entity_cycle_is_refused(h: &dyn Harness) {
     let db = h.backend();
     let p = provisioned(db.as_ref(), "cycle.test", Plan::Professional).await;
+    let in_p = at(db.as_ref(), &p);
     let (a, b, c) = in_tenant!(db, tid(&p), |ttx| {
         let a = record::insert(
             &ttx,
@@ -114,10 +113,7 @@ pub async fn entity_cycle_is_refused(h: &dyn Harness) {
     for (moved, under) in [(&a, &c), (&b, &c), (&a, &b)] {
         let mut moved = moved.clone();
         moved.parent = Some(under.id);
-        let error = at(db.as_ref(), &p)
-            .update(moved.clone())
-            .await
-            .expect_err("cycle");
+        let error = in_p.update(moved.clone()).await.expect_err("cycle");
         assert!(
             matches!(&error, Error::InvalidInput { field: "parent", reason } if reason.contains("cycle")),
             "{error:?}"
@@ -125,24 +121,15 @@ pub async fn entity_cycle_is_refused(h: &dyn Harness) {
     }
     let mut self_parent = c.clone();
     self_parent.parent = Some(c.id);
-    assert!(at(db.as_ref(), &p)
-        .update(self_parent.clone())
-        .await
-        .is_err());
+    assert!(in_p.update(self_parent.clone()).await.is_err());
     let mut flattened = b.clone();
     flattened.kind = EntityKind::Team;
-    let error = at(db.as_ref(), &p)
-        .update(flattened.clone())
-        .await
-        .expect_err("level");
+    let error = in_p.update(flattened.clone()).await.expect_err("level");
     assert_matches!(error, Error::InvalidInput { field: "kind", .. });
     // A legal move: the team goes directly under the division.
     let mut moved = c.clone();
     moved.parent = Some(a.id);
-    at(db.as_ref(), &p)
-        .update(moved.clone())
-        .await
-        .expect("re-parent");
+    in_p.update(moved.clone()).await.expect("re-parent");
     let children = in_tenant!(db, tid(&p), |ttx| {
         entity::children(&ttx, Actor::System, a.id, &page_of(10)).await
     })

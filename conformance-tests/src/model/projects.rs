@@ -6,6 +6,7 @@ use super::*;
 pub async fn member_lookups_and_rules(h: &dyn Harness) {
     let db = h.backend();
     let p = provisioned(db.as_ref(), "members.test", Plan::Professional).await;
+    let in_p = at(db.as_ref(), &p);
     let agent = agent_config_in(db.as_ref(), &p, "bot").await;
     let bot = agent_member_in(db.as_ref(), &p, agent, "Bot").await;
     let (by_user, by_agent) = in_tenant!(db, tid(&p), |ttx| {
@@ -17,7 +18,7 @@ pub async fn member_lookups_and_rules(h: &dyn Harness) {
     .expect("lookups");
     assert_eq!(by_user, Some(p.admin_member.clone()));
     assert_eq!(by_agent.items, vec![bot]);
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .insert(Member::new(MemberKind::Human(p.admin.id), "Twice"))
         .await
         .expect_err("second member of a user");
@@ -29,7 +30,7 @@ pub async fn member_lookups_and_rules(h: &dyn Harness) {
         }
     );
     let ghost = UserId::generate();
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .insert(Member::new(MemberKind::Human(ghost), "Ghost"))
         .await
         .expect_err("missing user");
@@ -41,24 +42,22 @@ pub async fn member_lookups_and_rules(h: &dyn Harness) {
             ..
         }
     );
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .delete::<User>(p.admin.id)
         .await
         .expect_err("user with a member");
     assert_still_referenced(&error, "user", "member", "user");
     let web = project_in(db.as_ref(), &p, "OWNED").await;
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .delete::<Member>(p.admin_member.id)
         .await
         .expect_err("owner of a project");
     assert_still_referenced(&error, "member", "project", "owner");
-    at(db.as_ref(), &p)
-        .delete::<Project>(web.id)
+    in_p.delete::<Project>(web.id)
         .await
         .expect("delete project");
     let bot_id = by_agent.items[0].id;
-    at(db.as_ref(), &p)
-        .delete::<Member>(bot_id)
+    in_p.delete::<Member>(bot_id)
         .await
         .expect("delete agent member");
 }
@@ -68,8 +67,9 @@ pub async fn member_lookups_and_rules(h: &dyn Harness) {
 pub async fn project_crud_lookups_and_references(h: &dyn Harness) {
     let db = h.backend();
     let p = provisioned(db.as_ref(), "projects.test", Plan::Professional).await;
+    let in_p = at(db.as_ref(), &p);
     let web = project_in(db.as_ref(), &p, "WEB").await;
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .insert(Project::new("WEB", "Again", p.root.id, p.admin_member.id))
         .await
         .expect_err("duplicate code");
@@ -80,7 +80,7 @@ pub async fn project_crud_lookups_and_references(h: &dyn Harness) {
             field: "code"
         }
     );
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .insert(Project::new(
             "NOPE",
             "No entity",
@@ -107,22 +107,15 @@ pub async fn project_crud_lookups_and_references(h: &dyn Harness) {
     assert_eq!(by_code, Some(web.clone()));
     assert_eq!(by_entity.items, vec![web.clone()]);
     assert_eq!(by_owner.items, vec![web.clone()]);
-    at(db.as_ref(), &p)
-        .insert(Task::new(web.id, "t", p.admin_member.id))
+    in_p.insert(Task::new(web.id, "t", p.admin_member.id))
         .await
         .expect("task");
-    let error = at(db.as_ref(), &p)
-        .delete::<Project>(web.id)
-        .await
-        .expect_err("has tasks");
+    let error = in_p.delete::<Project>(web.id).await.expect_err("has tasks");
     assert_still_referenced(&error, "project", "task", "project");
     let mut archived = web.clone();
     archived.archived = true;
     archived.code = "WEB-OLD".into();
-    at(db.as_ref(), &p)
-        .update(archived.clone())
-        .await
-        .expect("archive");
+    in_p.update(archived.clone()).await.expect("archive");
     let again = project_in(db.as_ref(), &p, "WEB").await;
     assert_ne!(
         again.id, web.id,

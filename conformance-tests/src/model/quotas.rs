@@ -7,16 +7,17 @@ use super::*;
 pub async fn quotas_are_enforced(h: &dyn Harness) {
     let db = h.backend();
     let p = provisioned(db.as_ref(), "quota.test", Plan::Free).await;
+    let in_p = at(db.as_ref(), &p);
     let quotas = Plan::Free.default_quotas();
     let mut users = Vec::new();
     for i in 1..quotas.max_users {
-        let u = at(db.as_ref(), &p)
+        let u = in_p
             .insert(User::new(format!("u{i}@quota.test"), "U", UserRole::Viewer))
             .await
             .expect("within quota");
         users.push(u);
     }
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .insert(User::new("over@quota.test", "O", UserRole::Viewer))
         .await
         .expect_err("over quota");
@@ -24,19 +25,15 @@ pub async fn quotas_are_enforced(h: &dyn Harness) {
         matches!(error, Error::QuotaExceeded { resource: "users", limit } if limit == quotas.max_users),
         "{error:?}"
     );
-    at(db.as_ref(), &p)
-        .delete::<User>(users[0].id)
-        .await
-        .expect("delete");
-    at(db.as_ref(), &p)
-        .insert(User::new("again@quota.test", "A", UserRole::Viewer))
+    in_p.delete::<User>(users[0].id).await.expect("delete");
+    in_p.insert(User::new("again@quota.test", "A", UserRole::Viewer))
         .await
         .expect("a freed slot");
 
     for i in 0..quotas.max_projects {
         project_in(db.as_ref(), &p, &format!("P{i}")).await;
     }
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .insert(Project::new("PX", "X", p.root.id, p.admin_member.id))
         .await
         .expect_err("over project quota");
@@ -50,12 +47,11 @@ pub async fn quotas_are_enforced(h: &dyn Harness) {
 
     let config = agent_config_in(db.as_ref(), &p, "bots").await;
     for _ in 0..quotas.max_agents {
-        at(db.as_ref(), &p)
-            .insert(Member::new(MemberKind::Agent(config), "bot"))
+        in_p.insert(Member::new(MemberKind::Agent(config), "bot"))
             .await
             .expect("agent within quota");
     }
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .insert(Member::new(MemberKind::Agent(config), "bot"))
         .await
         .expect_err("over agent quota");

@@ -78,6 +78,7 @@ pub async fn task_crud_and_lookups(h: &dyn Harness) {
 pub async fn task_parent_rules(h: &dyn Harness) {
     let db = h.backend();
     let p = provisioned(db.as_ref(), "subtasks.test", Plan::Professional).await;
+    let in_p = at(db.as_ref(), &p);
     let (one, two) = (
         project_in(db.as_ref(), &p, "ONE").await,
         project_in(db.as_ref(), &p, "TWO").await,
@@ -91,7 +92,7 @@ pub async fn task_parent_rules(h: &dyn Harness) {
     .expect("tasks");
     let mut elsewhere = Task::new(two.id, "C", p.admin_member.id);
     elsewhere.parent = Some(a.id);
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .insert(elsewhere.clone())
         .await
         .expect_err("other project");
@@ -104,20 +105,14 @@ pub async fn task_parent_rules(h: &dyn Harness) {
     );
     let mut looped = a.clone();
     looped.parent = Some(b.id);
-    let error = at(db.as_ref(), &p)
-        .update(looped.clone())
-        .await
-        .expect_err("cycle");
+    let error = in_p.update(looped.clone()).await.expect_err("cycle");
     assert!(
         matches!(&error, Error::InvalidInput { field: "parent", reason } if reason.contains("cycle")),
         "{error:?}"
     );
     let mut moved = a.clone();
     moved.project = two.id;
-    let error = at(db.as_ref(), &p)
-        .update(moved.clone())
-        .await
-        .expect_err("subtasks stay");
+    let error = in_p.update(moved.clone()).await.expect_err("subtasks stay");
     assert_matches!(
         error,
         Error::InvalidInput {

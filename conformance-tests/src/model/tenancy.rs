@@ -253,6 +253,7 @@ pub async fn stored_keys_decode_with_the_tenant_uuid_first(h: &dyn Harness) {
 pub async fn every_mutation_writes_one_audit_event(h: &dyn Harness) {
     let db = h.backend();
     let p = provisioned(db.as_ref(), "audit.test", Plan::Professional).await;
+    let in_p = at(db.as_ref(), &p);
     let start = all_audit(db.as_ref(), tid(&p)).await.len();
     let web = project_in(db.as_ref(), &p, "WEB").await;
     let (tenant, web_id) = (tid(&p), web.id);
@@ -266,15 +267,9 @@ pub async fn every_mutation_writes_one_audit_event(h: &dyn Harness) {
     let created_bytes = stored(db.clone()).await.expect("stored");
     let mut renamed = web.clone();
     renamed.name = "Renamed".into();
-    at(db.as_ref(), &p)
-        .update(renamed.clone())
-        .await
-        .expect("update");
+    in_p.update(renamed.clone()).await.expect("update");
     let updated_bytes = stored(db.clone()).await.expect("stored");
-    at(db.as_ref(), &p)
-        .delete::<Project>(web.id)
-        .await
-        .expect("delete");
+    in_p.delete::<Project>(web.id).await.expect("delete");
     let events = all_audit(db.as_ref(), tid(&p)).await;
     assert_eq!(events.len(), start + 3);
     let [create, update, delete] = &events[start..] else {
@@ -307,10 +302,7 @@ pub async fn every_mutation_writes_one_audit_event(h: &dyn Harness) {
         (Some(audit::digest(&updated_bytes)), None)
     );
     // A failed mutation leaves no event.
-    let _ = at(db.as_ref(), &p)
-        .delete::<Project>(web.id)
-        .await
-        .expect_err("gone");
+    let _ = in_p.delete::<Project>(web.id).await.expect_err("gone");
     assert_eq!(all_audit(db.as_ref(), tid(&p)).await.len(), start + 3);
 }
 

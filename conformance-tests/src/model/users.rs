@@ -6,7 +6,8 @@ use super::*;
 pub async fn user_crud_and_email_lookup(h: &dyn Harness) {
     let db = h.backend();
     let p = provisioned(db.as_ref(), "users.test", Plan::Professional).await;
-    let created = at(db.as_ref(), &p)
+    let in_p = at(db.as_ref(), &p);
+    let created = in_p
         .insert(User::new(" Dev@Example.TEST ", "Dev", UserRole::Developer))
         .await
         .expect("create");
@@ -21,14 +22,8 @@ pub async fn user_crud_and_email_lookup(h: &dyn Harness) {
     let mut renamed = found.clone();
     renamed.name = "Developer".into();
     renamed.email = "dev2@example.test".into();
-    at(db.as_ref(), &p)
-        .update(renamed.clone())
-        .await
-        .expect("update");
-    let got = at(db.as_ref(), &p)
-        .require::<User>(created.id)
-        .await
-        .expect("get");
+    in_p.update(renamed.clone()).await.expect("update");
+    let got = in_p.require::<User>(created.id).await.expect("get");
     assert_eq!(got.name, "Developer");
     assert_eq!(got.stamps.created_at_ms, created.stamps.created_at_ms);
     let old = in_tenant!(db, tid(&p), |ttx| {
@@ -36,21 +31,12 @@ pub async fn user_crud_and_email_lookup(h: &dyn Harness) {
     })
     .expect("old");
     assert!(old.is_none(), "the old email's index entry moved");
-    let listed = at(db.as_ref(), &p).list::<User>(10).await.expect("list");
+    let listed = in_p.list::<User>(10).await.expect("list");
     assert_eq!(listed.items.len(), 2);
-    at(db.as_ref(), &p)
-        .delete::<User>(created.id)
-        .await
-        .expect("delete");
-    let gone = at(db.as_ref(), &p)
-        .get::<User>(created.id)
-        .await
-        .expect("get");
+    in_p.delete::<User>(created.id).await.expect("delete");
+    let gone = in_p.get::<User>(created.id).await.expect("get");
     assert!(gone.is_none());
-    let error = at(db.as_ref(), &p)
-        .require::<User>(created.id)
-        .await
-        .expect_err("gone");
+    let error = in_p.require::<User>(created.id).await.expect_err("gone");
     assert_matches!(error, Error::NotFound { model: "user", .. });
 }
 
@@ -58,11 +44,11 @@ pub async fn user_crud_and_email_lookup(h: &dyn Harness) {
 pub async fn duplicate_email_fails(h: &dyn Harness) {
     let db = h.backend();
     let p = provisioned(db.as_ref(), "dup.test", Plan::Professional).await;
-    at(db.as_ref(), &p)
-        .insert(User::new("x@dup.test", "X", UserRole::Viewer))
+    let in_p = at(db.as_ref(), &p);
+    in_p.insert(User::new("x@dup.test", "X", UserRole::Viewer))
         .await
         .expect("first");
-    let error = at(db.as_ref(), &p)
+    let error = in_p
         .insert(User::new("X@DUP.test", "Y", UserRole::Viewer))
         .await
         .expect_err("duplicate");
@@ -80,7 +66,7 @@ pub async fn duplicate_email_fails(h: &dyn Harness) {
         "sp ace@x.test",
         "@x.test",
     ] {
-        let error = at(db.as_ref(), &p)
+        let error = in_p
             .insert(User::new(bad, "Bad", UserRole::Viewer))
             .await
             .expect_err(bad);

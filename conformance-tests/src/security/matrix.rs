@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use coditect_core::ids::{MemberId, RoleId, SessionId};
 use coditect_core::model::{
     comment, session, tenant, user, workflow, Comment, ConversationStatus, Message, MessageRole,
-    Session, Step, Trigger, Workflow, WorkflowDefinition,
+    Session, Workflow,
 };
 use coditect_core::record::Model;
 use coditect_core::record::PageRequest;
@@ -375,17 +375,6 @@ async fn listed<M: Model>(db: &dyn KvBackend, t: TenantId, by: Principal, id: M:
     }
 }
 
-pub(crate) fn definition(step: &str) -> WorkflowDefinition {
-    WorkflowDefinition {
-        steps: vec![Step {
-            name: step.into(),
-            instruction: format!("do {step}"),
-            agent: None,
-        }],
-        triggers: vec![Trigger::Manual],
-    }
-}
-
 pub(crate) fn subjects() -> Vec<Box<dyn Subject>> {
     use coditect_core::model::*;
     vec![
@@ -450,7 +439,9 @@ pub(crate) fn subjects() -> Vec<Box<dyn Subject>> {
         }),
         Box::new(Crud {
             name: "workflow",
-            make: |c, _, n| Workflow::new(c.org.project, format!("wf{n}"), definition("build")),
+            make: |c, _, n| {
+                Workflow::new(c.org.project, format!("wf{n}"), manual_workflow("build"))
+            },
             change: |_, w| w.name = "Renamed".into(),
         }),
         Box::new(Crud {
@@ -779,10 +770,14 @@ async fn special(db: &dyn KvBackend, cast: &Cast, seat: Seat, op: Special) -> Op
             attempt!(db, t, |ttx| record::update(&ttx, by, chat).await.map(drop))
         }
         Special::WorkflowVersion => {
-            let wf = Workflow::new(org.project, format!("wf{}", unique()), definition("build"));
+            let wf = Workflow::new(
+                org.project,
+                format!("wf{}", unique()),
+                manual_workflow("build"),
+            );
             let id = made(db, t, wf).await.id;
             attempt!(db, t, |ttx| {
-                workflow::set_definition(&ttx, by, id, definition("ship"))
+                workflow::set_definition(&ttx, by, id, manual_workflow("ship"))
                     .await
                     .map(drop)
             })
@@ -831,7 +826,11 @@ async fn special(db: &dyn KvBackend, cast: &Cast, seat: Seat, op: Special) -> Op
             })
         }
         Special::WorkflowVersions => {
-            let wf = Workflow::new(org.project, format!("wf{}", unique()), definition("build"));
+            let wf = Workflow::new(
+                org.project,
+                format!("wf{}", unique()),
+                manual_workflow("build"),
+            );
             let id = made(db, t, wf).await.id;
             attempt!(db, t, |ttx| {
                 workflow::versions(&ttx, by, id, &PageRequest::first(10))
@@ -840,7 +839,11 @@ async fn special(db: &dyn KvBackend, cast: &Cast, seat: Seat, op: Special) -> Op
             })
         }
         Special::WorkflowDefinitionAt => {
-            let wf = Workflow::new(org.project, format!("wf{}", unique()), definition("build"));
+            let wf = Workflow::new(
+                org.project,
+                format!("wf{}", unique()),
+                manual_workflow("build"),
+            );
             let id = made(db, t, wf).await.id;
             attempt!(db, t, |ttx| {
                 workflow::definition_at(&ttx, by, id, 1).await.map(drop)

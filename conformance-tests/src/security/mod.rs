@@ -17,7 +17,7 @@ use coditect_core::rbac::{Action, Permission, ResourceKind};
 use coditect_core::record;
 use coditect_core::{run, Error, KvBackend, Principal, Result, RetryOptions, TenantId, TenantTx};
 
-pub(crate) use crate::support::{cheap_argon2, grant, provisioned};
+pub(crate) use crate::support::{cheap_argon2, grant, manual_workflow, provisioned};
 
 pub mod exactly_once;
 pub mod matrix;
