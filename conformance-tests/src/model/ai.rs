@@ -221,6 +221,18 @@ pub async fn workflow_versions_stay_readable(h: &dyn Harness) {
     .expect("same definition");
     assert_eq!(same, updated);
 
+    refused_versions_and_the_delete(db.as_ref(), &p, &flow, &updated).await;
+}
+
+/// A definition changed without counting up, or with two steps of one name, is refused; a
+/// deleted workflow takes its versions with it.
+async fn refused_versions_and_the_delete(
+    db: &dyn KvBackend,
+    p: &Provisioned,
+    flow: &Workflow,
+    updated: &Workflow,
+) {
+    let in_p = at(db, p);
     // A definition changed without counting up, or a skipped version, is refused.
     let mut sneaky = updated.clone();
     sneaky.definition = definition(&["yolo"]);
@@ -247,8 +259,8 @@ pub async fn workflow_versions_stay_readable(h: &dyn Harness) {
     in_p.delete::<Workflow>(flow.id).await.expect("delete");
     // The versions go with the workflow: none is left in the store, and asking for them is
     // asking about a workflow that does not exist.
-    let (begin, end) = tid(&p).range();
-    let left = scan(db.as_ref(), &begin, &end)
+    let (begin, end) = tid(p).range();
+    let left = scan(db, &begin, &end)
         .await
         .into_iter()
         .filter(|(key, _)| {
@@ -258,7 +270,7 @@ pub async fn workflow_versions_stay_readable(h: &dyn Harness) {
         })
         .count();
     assert_eq!(left, 0, "saved versions left after the delete");
-    let error = in_tenant!(db, tid(&p), |ttx| {
+    let error = in_tenant!(db, tid(p), |ttx| {
         workflow::versions(&ttx, Actor::System, flow.id, &page_of(10)).await
     })
     .expect_err("versions of a deleted workflow");
@@ -332,6 +344,17 @@ pub async fn conversation_messages_in_order_and_counted_exactly(h: &dyn Harness)
     );
     assert_eq!(mine, vec![chat.clone()]);
 
+    an_archived_conversation_takes_no_message(db.as_ref(), &p, &chat).await;
+}
+
+/// An archived conversation takes no more messages; one with messages is not deleted; an
+/// empty message is refused.
+async fn an_archived_conversation_takes_no_message(
+    db: &dyn KvBackend,
+    p: &Provisioned,
+    chat: &Conversation,
+) {
+    let in_p = at(db, p);
     let mut archived = chat.clone();
     archived.status = ConversationStatus::Archived;
     in_p.update(archived.clone()).await.expect("archive");
@@ -374,8 +397,15 @@ pub async fn conversation_messages_in_order_and_counted_exactly(h: &dyn Harness)
 pub async fn roles_and_assignments(h: &dyn Harness) {
     let db = h.backend();
     let p = provisioned(db.as_ref(), "roles.test", Plan::Professional).await;
-    let in_p = at(db.as_ref(), &p);
-    let names = in_tenant!(db, tid(&p), |ttx| {
+    built_in_roles_are_editable(db.as_ref(), &p).await;
+    a_custom_role_is_assigned_once(db.as_ref(), &p).await;
+    what_a_role_is_assigned_at_stays(db.as_ref(), &p).await;
+}
+
+/// The built-in roles exist, are editable per tenant, and their names are taken.
+async fn built_in_roles_are_editable(db: &dyn KvBackend, p: &Provisioned) {
+    let in_p = at(db, p);
+    let names = in_tenant!(db, tid(p), |ttx| {
         let mut names = Vec::new();
         for name in role::BUILT_IN {
             let found = role::by_name(&ttx, Actor::System, name)
@@ -389,14 +419,14 @@ pub async fn roles_and_assignments(h: &dyn Harness) {
     .expect("built-in roles");
     assert_eq!(names, role::BUILT_IN);
     // Editable per tenant: viewers here may also comment.
-    in_tenant!(db, tid(&p), |ttx| {
+    in_tenant!(db, tid(p), |ttx| {
         let mut viewer = role::by_name(&ttx, Actor::System, "viewer")
             .await?
             .expect("viewer");
         viewer
             .permissions
             .insert(Permission::new(Action::Create, ResourceKind::Comment));
-        let viewer = record::update(&ttx, admin(&p), viewer).await?;
+        let viewer = record::update(&ttx, admin(p), viewer).await?;
         assert!(viewer.grants(Action::Create, ResourceKind::Comment));
         assert!(!viewer.grants(Action::Delete, ResourceKind::Comment));
         Ok::<_, Error>(())
@@ -413,7 +443,12 @@ pub async fn roles_and_assignments(h: &dyn Harness) {
             field: "name"
         }
     );
+}
 
+/// A custom role is assigned once per (member, entity, role), listed by member and by
+/// entity, and not deleted while assigned.
+async fn a_custom_role_is_assigned_once(db: &dyn KvBackend, p: &Provisioned) {
+    let in_p = at(db, p);
     let auditor = in_p
         .insert(role::Role::new(
             "auditor",
@@ -444,7 +479,7 @@ pub async fn roles_and_assignments(h: &dyn Harness) {
             ..
         }
     );
-    let (by_member, by_entity) = in_tenant!(db, tid(&p), |ttx| {
+    let (by_member, by_entity) = in_tenant!(db, tid(p), |ttx| {
         Ok::<_, Error>((
             role_assignment::by_member(&ttx, Actor::System, p.admin_member.id, &page_of(10))
                 .await?
@@ -462,23 +497,27 @@ pub async fn roles_and_assignments(h: &dyn Harness) {
         .await
         .expect_err("assigned");
     assert_still_referenced(&error, "role", "role_assignment", "role");
-    in_tenant!(db, tid(&p), |ttx| {
-        record::delete::<RoleAssignment>(&ttx, admin(&p), assignment.id).await?;
-        record::delete::<role::Role>(&ttx, admin(&p), auditor.id).await
+    in_tenant!(db, tid(p), |ttx| {
+        record::delete::<RoleAssignment>(&ttx, admin(p), assignment.id).await?;
+        record::delete::<role::Role>(&ttx, admin(p), auditor.id).await
     })
     .expect("unassign and delete");
+}
 
+/// An entity where a role is assigned, and a member holding one, are not deleted under it.
+async fn what_a_role_is_assigned_at_stays(db: &dyn KvBackend, p: &Provisioned) {
+    let in_p = at(db, p);
     // An entity where a role is assigned, and a member holding one, are not deleted under it.
-    let config = agent_config_in(db.as_ref(), &p, "helper").await;
-    let (division, helper) = in_tenant!(db, tid(&p), |ttx| {
+    let config = agent_config_in(db, p, "helper").await;
+    let (division, helper) = in_tenant!(db, tid(p), |ttx| {
         let division = Entity::new("DIV", "Division", EntityKind::Division, Some(p.root.id));
-        let division = record::insert(&ttx, admin(&p), division).await?;
+        let division = record::insert(&ttx, admin(p), division).await?;
         let helper = Member::new(MemberKind::Agent(config), "Helper");
-        let helper = record::insert(&ttx, admin(&p), helper).await?;
+        let helper = record::insert(&ttx, admin(p), helper).await?;
         Ok::<_, Error>((division, helper))
     })
     .expect("division and helper");
-    let held = grant(db.as_ref(), &p, helper.id, "viewer", division.id).await;
+    let held = grant(db, p, helper.id, "viewer", division.id).await;
     let error = in_p
         .delete::<Entity>(division.id)
         .await
@@ -489,10 +528,10 @@ pub async fn roles_and_assignments(h: &dyn Harness) {
         .await
         .expect_err("holds a role");
     assert_still_referenced(&error, "member", "role_assignment", "member");
-    in_tenant!(db, tid(&p), |ttx| {
-        record::delete::<RoleAssignment>(&ttx, admin(&p), held.id).await?;
-        record::delete::<Member>(&ttx, admin(&p), helper.id).await?;
-        record::delete::<Entity>(&ttx, admin(&p), division.id).await
+    in_tenant!(db, tid(p), |ttx| {
+        record::delete::<RoleAssignment>(&ttx, admin(p), held.id).await?;
+        record::delete::<Member>(&ttx, admin(p), helper.id).await?;
+        record::delete::<Entity>(&ttx, admin(p), division.id).await
     })
     .expect("unassigned, both go");
 }

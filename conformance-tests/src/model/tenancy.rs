@@ -342,6 +342,8 @@ pub async fn concurrent_writers_in_one_tenant_do_not_conflict_on_audit(h: &dyn H
 /// and title, each through a recording transaction; every key any operation touches (after the
 /// registry read that opens the tenant) belongs to the acting tenant, references to another
 /// tenant's members fail, and each tenant's records are exactly the ones it made.
+// Length: one random run over six tenants, its loop one arm a kind of operation, each
+// checked against the recording as it happens; the arms share the run's state.
 pub async fn random_operations_touch_only_the_acting_tenant(h: &dyn Harness) {
     use std::collections::BTreeMap;
 

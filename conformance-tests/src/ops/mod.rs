@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use coditect_core::audit::{self, Actor, AuditEvent, SealOptions, Verdict, VerifyOptions};
-use coditect_core::ids::ProjectId;
+use coditect_core::ids::{AgentConfigId, EntityId, MemberId, ProjectId, TaskId};
 use coditect_core::keys::TenantId;
 use coditect_core::model::workflow;
 use coditect_core::model::{
@@ -296,43 +296,15 @@ async fn populate(db: &dyn KvBackend, p: &Provisioned, tasks: usize) -> ProjectI
             File::new(project.id, "/docs/a.md", 12, [7; 32], "s3://bucket/a"),
         )
         .await?;
-        let instance = record::insert(&ttx, a, AgentInstance::new(config.id, "pod-1")).await?;
-        record::insert(&ttx, a, AgentExecution::new(instance.id, Some(first.id))).await?;
-        let flow = record::insert(
+        agents_flows_and_access(
             &ttx,
             a,
-            Workflow::new(project.id, "CI", definition(&["build"])),
-        )
-        .await?;
-        workflow::set_definition(&ttx, a, flow.id, definition(&["build", "test"])).await?;
-        let chat = record::insert(&ttx, a, Conversation::new(me, "Planning")).await?;
-        record::insert(
-            &ttx,
-            a,
-            Message::new(chat.id, me, MessageRole::User, "hello"),
-        )
-        .await?;
-        let auditor = record::insert(&ttx, a, role::Role::new("auditor", [])).await?;
-        record::insert(
-            &ttx,
-            a,
-            RoleAssignment::new(dev_member.id, auditor.id, division.id),
-        )
-        .await?;
-        record::insert(&ttx, a, Session::generate(me, i64::MAX / 2).0).await?;
-        let (key, _secret) = ApiKey::generate(me, "CI");
-        record::insert(&ttx, a, key).await?;
-        let mut usage = Usage::new("tokens", 20_000, 1_000, 35);
-        usage.member = Some(me);
-        record::insert(&ttx, a, usage).await?;
-        record::insert(
-            &ttx,
-            a,
-            Setting::new(
-                SettingScope::Tenant,
-                "theme",
-                TypedValue::Text("dark".into()),
-            ),
+            me,
+            project.id,
+            first.id,
+            config.id,
+            dev_member.id,
+            division.id,
         )
         .await?;
         Ok::<_, Error>(project.id)
@@ -340,6 +312,52 @@ async fn populate(db: &dyn KvBackend, p: &Provisioned, tasks: usize) -> ProjectI
     .expect("tenant transaction");
     many_tasks(db, p, project, tasks, 2_000, 0).await;
     project
+}
+
+/// The rest of [`populate`]'s models in its transaction: an agent instance and its run of
+/// `first`, a workflow of two versions in `project`, a conversation, a custom role assigned
+/// to `dev` at `division`, a session, an API key, usage and a setting.
+#[allow(clippy::too_many_arguments)]
+async fn agents_flows_and_access(
+    ttx: &TenantTx<'_>,
+    a: Actor,
+    me: MemberId,
+    project: ProjectId,
+    first: TaskId,
+    config: AgentConfigId,
+    dev: MemberId,
+    division: EntityId,
+) -> Result<()> {
+    let instance = record::insert(ttx, a, AgentInstance::new(config, "pod-1")).await?;
+    record::insert(ttx, a, AgentExecution::new(instance.id, Some(first))).await?;
+    let flow = record::insert(ttx, a, Workflow::new(project, "CI", definition(&["build"]))).await?;
+    workflow::set_definition(ttx, a, flow.id, definition(&["build", "test"])).await?;
+    let chat = record::insert(ttx, a, Conversation::new(me, "Planning")).await?;
+    record::insert(
+        ttx,
+        a,
+        Message::new(chat.id, me, MessageRole::User, "hello"),
+    )
+    .await?;
+    let auditor = record::insert(ttx, a, role::Role::new("auditor", [])).await?;
+    record::insert(ttx, a, RoleAssignment::new(dev, auditor.id, division)).await?;
+    record::insert(ttx, a, Session::generate(me, i64::MAX / 2).0).await?;
+    let (key, _secret) = ApiKey::generate(me, "CI");
+    record::insert(ttx, a, key).await?;
+    let mut usage = Usage::new("tokens", 20_000, 1_000, 35);
+    usage.member = Some(me);
+    record::insert(ttx, a, usage).await?;
+    record::insert(
+        ttx,
+        a,
+        Setting::new(
+            SettingScope::Tenant,
+            "theme",
+            TypedValue::Text("dark".into()),
+        ),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Every committed row of `[begin, end)`.
@@ -493,6 +511,42 @@ pub async fn round_trip_of_every_model_under_a_new_id(h: &dyn Harness) {
     assert_eq!(report.source, source);
     assert!(report.chunks > 1);
 
+    let events = copy_equals_source(db, source, target).await;
+
+    let verified = seal_and_verify(db, target).await;
+    assert_eq!(verified.count, events as u64);
+    assert!(seal_and_verify(db, source).await.count > sealed_source.count);
+
+    lineage_and_domains(
+        db,
+        source,
+        target,
+        sealed_source.count,
+        summary.trailer.sha256,
+    )
+    .await;
+    let page = in_tenant!(db, target, |ttx| {
+        task::by_project(&ttx, Actor::System, project, &PageRequest::first(10)).await
+    })
+    .expect("tenant transaction");
+    assert_eq!(page.items.len(), 10);
+    in_tenant!(db, target, |ttx| {
+        record::insert(
+            &ttx,
+            admin(&p),
+            Task::new(project, "after the import", p.admin_member.id),
+        )
+        .await
+    })
+    .expect("tenant transaction");
+    let after = seal_and_verify(db, target).await;
+    assert_eq!(after.count, verified.count + 1);
+}
+
+/// The copy `target` of `source` holds the old id only in the links that name it, its
+/// records, indexes and counters equal the source's, and its events are the source's under
+/// the new id and one more, the import's. Returns the copy's events.
+async fn copy_equals_source(db: &dyn KvBackend, source: TenantId, target: TenantId) -> usize {
     // No key or value of the copy holds the old id, but the links that name it on purpose:
     // the lineage record, the import's audit event and its index entry by target.
     let needle = source.uuid();
@@ -521,11 +575,18 @@ pub async fn round_trip_of_every_model_under_a_new_id(h: &dyn Harness) {
     assert_eq!(link.record_id, source.uuid());
     assert_eq!(new.audit_index_entries, 2 * new.events.len());
     assert_eq!(old.audit_index_entries, 2 * old.events.len());
+    new.events.len()
+}
 
-    let verified = seal_and_verify(db, target).await;
-    assert_eq!(verified.count, new.events.len() as u64);
-    assert!(seal_and_verify(db, source).await.count > sealed_source.count);
-
+/// The copy's lineage keeps the source chain's head (`sealed_source_count` events) and the
+/// backup's checksum; both tenants are registered, active, each under its own domain.
+async fn lineage_and_domains(
+    db: &dyn KvBackend,
+    source: TenantId,
+    target: TenantId,
+    sealed_source_count: u64,
+    backup_sha256: [u8; 32],
+) {
     // The lineage keeps the source chain's head as it was in the backup.
     let tx = db.begin().await.expect("begin");
     let mut lineage_key = target.prefix();
@@ -537,8 +598,8 @@ pub async fn round_trip_of_every_model_under_a_new_id(h: &dyn Harness) {
             .expect("lineage"),
     )
     .expect("decode");
-    assert_eq!(lineage.source_chain.map(|c| c.0), Some(sealed_source.count));
-    assert_eq!(lineage.backup_sha256, summary.trailer.sha256);
+    assert_eq!(lineage.source_chain.map(|c| c.0), Some(sealed_source_count));
+    assert_eq!(lineage.backup_sha256, backup_sha256);
 
     // Both work, each with its own domain.
     let copy = tenant::get_by_domain(tx.as_ref(), "copy.test")
@@ -555,22 +616,6 @@ pub async fn round_trip_of_every_model_under_a_new_id(h: &dyn Harness) {
         (source, TenantStatus::Active)
     );
     drop(tx);
-    let page = in_tenant!(db, target, |ttx| {
-        task::by_project(&ttx, Actor::System, project, &PageRequest::first(10)).await
-    })
-    .expect("tenant transaction");
-    assert_eq!(page.items.len(), 10);
-    in_tenant!(db, target, |ttx| {
-        record::insert(
-            &ttx,
-            admin(&p),
-            Task::new(project, "after the import", p.admin_member.id),
-        )
-        .await
-    })
-    .expect("tenant transaction");
-    let after = seal_and_verify(db, target).await;
-    assert_eq!(after.count, verified.count + 1);
 }
 
 /// A corrupted byte anywhere in a backup, and a file cut anywhere, are refused before the
@@ -709,17 +754,29 @@ pub async fn large_tenant_export_import_erase_under_the_limits(h: &dyn Harness) 
         "an export transaction read {read} bytes"
     );
 
+    import_and_erase_under_the_limit(db.as_ref(), &probe, &bytes, limit, slack).await;
+}
+
+/// The backup `bytes` imports and the copy erases through `probe` in chunks, no transaction
+/// reading or writing more than `limit` bytes and `slack`.
+async fn import_and_erase_under_the_limit(
+    db: &dyn KvBackend,
+    probe: &Probe,
+    bytes: &[u8],
+    limit: usize,
+    slack: u64,
+) {
     let target = TenantId::generate();
     let commits = probe.stats.commits.load(Ordering::SeqCst);
     ops::import(
-        &probe,
-        Cursor::new(&bytes),
+        probe,
+        Cursor::new(bytes),
         &ImportTarget::new_tenant(target, "large-copy.test"),
         &chunk(limit),
     )
     .await
     .expect("import");
-    check::assert_checks_clean(db.as_ref(), target).await;
+    check::assert_checks_clean(db, target).await;
     assert!(probe.stats.commits.load(Ordering::SeqCst) - commits >= 10);
     let written = probe.stats.max_mutation_bytes.load(Ordering::SeqCst);
     assert!(
@@ -728,7 +785,7 @@ pub async fn large_tenant_export_import_erase_under_the_limits(h: &dyn Harness) 
     );
 
     let erased = ops::erase(
-        &probe,
+        probe,
         target,
         "test operator",
         &EraseOptions {
@@ -746,7 +803,7 @@ pub async fn large_tenant_export_import_erase_under_the_limits(h: &dyn Harness) 
     );
     let written = probe.stats.max_mutation_bytes.load(Ordering::SeqCst);
     assert!(written <= limit as u64 + slack);
-    assert!(tenant_rows(db.as_ref(), target).await.is_empty());
+    assert!(tenant_rows(db, target).await.is_empty());
 }
 
 /// An erase that fails midway (the third commit after it starts) leaves the tenant
@@ -779,29 +836,7 @@ pub async fn interrupted_erase_resumes_to_completion(h: &dyn Harness) {
         left > 0 && left < keys_before,
         "erased partly: {left} of {keys_before}"
     );
-    let record = ops::erasure_record(db.as_ref(), tenant_id)
-        .await
-        .expect("read")
-        .expect("an unfinished record");
-    assert_eq!(record.finished_ms, None);
-    let tx = db.begin().await.expect("begin");
-    assert!(matches!(
-        TenantTx::open(tx.as_ref(), tenant_id).await,
-        Err(Error::OperationPending {
-            operation: "erase",
-            ..
-        })
-    ));
-    drop(tx);
-    // Nothing else can start on it meanwhile.
-    assert!(ops::export(
-        db.as_ref(),
-        tenant_id,
-        Vec::new(),
-        &ExportOptions::default()
-    )
-    .await
-    .is_err());
+    erase_is_pending(db.as_ref(), tenant_id).await;
 
     let done = ops::erase(&probe, tenant_id, "someone else", &options)
         .await
@@ -809,34 +844,7 @@ pub async fn interrupted_erase_resumes_to_completion(h: &dyn Harness) {
     assert!(done.finished_ms.is_some());
     assert_eq!(done.keys, keys_before);
     assert_eq!(done.actor, "dpo@platform");
-    assert!(tenant_rows(db.as_ref(), tenant_id).await.is_empty());
-    let tx = db.begin().await.expect("begin");
-    assert!(tx
-        .get(&pack(&("sys", "tenant", tenant_id.uuid())), false)
-        .await
-        .expect("get")
-        .is_none());
-    assert!(tenant::get_by_domain(tx.as_ref(), "erase-me.test")
-        .await
-        .expect("get")
-        .is_none());
-    drop(tx);
-    let stored = value::encode(&done).expect("encode");
-    for secret in [&b"Acme"[..], b"erase-me", b"ada@acme"] {
-        assert!(!stored.windows(secret.len()).any(|w| w == secret));
-    }
-    // Only the erasure record is left of it in the whole store.
-    let mentions: Vec<_> = whole_store(db.as_ref())
-        .await
-        .into_iter()
-        .filter(|(k, v)| {
-            let id = tenant_id.uuid();
-            let id = id.as_bytes();
-            k.windows(16).any(|w| w == id) || v.windows(16).any(|w| w == id)
-        })
-        .map(|(k, _)| k)
-        .collect();
-    assert_eq!(mentions, vec![pack(&("sys", "erasure", tenant_id.uuid()))]);
+    nothing_is_left_but_the_erasure_record(db.as_ref(), tenant_id, &done).await;
     assert_eq!(
         ops::erase(db.as_ref(), tenant_id, "again", &options)
             .await
@@ -856,6 +864,68 @@ pub async fn interrupted_erase_resumes_to_completion(h: &dyn Harness) {
     check::assert_checks_clean(db.as_ref(), tenant_id).await;
     let verified = seal_and_verify(db.as_ref(), tenant_id).await;
     assert!(verified.count > 300);
+}
+
+/// The erase of `tenant_id` is unfinished: its record says so, the tenant does not open, and
+/// nothing else can start on it meanwhile.
+async fn erase_is_pending(db: &dyn KvBackend, tenant_id: TenantId) {
+    let record = ops::erasure_record(db, tenant_id)
+        .await
+        .expect("read")
+        .expect("an unfinished record");
+    assert_eq!(record.finished_ms, None);
+    let tx = db.begin().await.expect("begin");
+    assert!(matches!(
+        TenantTx::open(tx.as_ref(), tenant_id).await,
+        Err(Error::OperationPending {
+            operation: "erase",
+            ..
+        })
+    ));
+    drop(tx);
+    // Nothing else can start on it meanwhile.
+    assert!(
+        ops::export(db, tenant_id, Vec::new(), &ExportOptions::default())
+            .await
+            .is_err()
+    );
+}
+
+/// Nothing of the erased tenant is left in the store but its erasure record `done`, and that
+/// record holds none of its names.
+async fn nothing_is_left_but_the_erasure_record(
+    db: &dyn KvBackend,
+    tenant_id: TenantId,
+    done: &ops::Erasure,
+) {
+    assert!(tenant_rows(db, tenant_id).await.is_empty());
+    let tx = db.begin().await.expect("begin");
+    assert!(tx
+        .get(&pack(&("sys", "tenant", tenant_id.uuid())), false)
+        .await
+        .expect("get")
+        .is_none());
+    assert!(tenant::get_by_domain(tx.as_ref(), "erase-me.test")
+        .await
+        .expect("get")
+        .is_none());
+    drop(tx);
+    let stored = value::encode(done).expect("encode");
+    for secret in [&b"Acme"[..], b"erase-me", b"ada@acme"] {
+        assert!(!stored.windows(secret.len()).any(|w| w == secret));
+    }
+    // Only the erasure record is left of it in the whole store.
+    let mentions: Vec<_> = whole_store(db)
+        .await
+        .into_iter()
+        .filter(|(k, v)| {
+            let id = tenant_id.uuid();
+            let id = id.as_bytes();
+            k.windows(16).any(|w| w == id) || v.windows(16).any(|w| w == id)
+        })
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(mentions, vec![pack(&("sys", "erasure", tenant_id.uuid()))]);
 }
 
 /// An import that fails midway (at its fourth commit) leaves the target staged: refused by
@@ -926,21 +996,32 @@ pub async fn interrupted_import_resumes_or_is_dropped(h: &dyn Harness) {
         .expect("read")
         .is_none());
 
+    a_stopped_import_is_dropped_by_erase(db.as_ref(), &probe, &bytes, &small).await;
+}
+
+/// An import of `bytes` stopped part way through `probe` is dropped by an erase: nothing of
+/// it is left, not even its domain.
+async fn a_stopped_import_is_dropped_by_erase(
+    db: &dyn KvBackend,
+    probe: &Probe,
+    bytes: &[u8],
+    small: &ChunkOptions,
+) {
     let dropped = TenantId::generate();
     probe.fail_commit_in(3);
     ops::import(
-        &probe,
-        Cursor::new(&bytes),
+        probe,
+        Cursor::new(bytes),
         &ImportTarget::new_tenant(dropped, "dropped.test"),
-        &small,
+        small,
     )
     .await
     .expect_err("stopped");
-    ops::erase(db.as_ref(), dropped, "ops", &EraseOptions::default())
+    ops::erase(db, dropped, "ops", &EraseOptions::default())
         .await
         .expect("erase the staged import");
-    assert!(tenant_rows(db.as_ref(), dropped).await.is_empty());
-    assert!(ops::pending_operation(db.as_ref(), dropped)
+    assert!(tenant_rows(db, dropped).await.is_empty());
+    assert!(ops::pending_operation(db, dropped)
         .await
         .expect("read")
         .is_none());

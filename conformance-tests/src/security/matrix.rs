@@ -375,6 +375,7 @@ async fn listed<M: Model>(db: &dyn KvBackend, t: TenantId, by: Principal, id: M:
     }
 }
 
+// Length: the table of the matrix, one entry a model (how to make, change and find one).
 pub(crate) fn subjects() -> Vec<Box<dyn Subject>> {
     use coditect_core::model::*;
     vec![
@@ -679,6 +680,8 @@ pub async fn authorization_matrix_of_the_special_operations(h: &dyn Harness) {
 }
 
 /// Does `op` as `seat`: `None` when it does not apply to it, else whether it was allowed.
+// Length: one arm a special operation of the matrix (the table names them all), each the
+// shortest form of that operation.
 async fn special(db: &dyn KvBackend, cast: &Cast, seat: Seat, op: Special) -> Option<bool> {
     let (t, by, org) = (cast.org.tenant(), seat.principal, &cast.org);
     let other = org.other.id;
