@@ -1051,34 +1051,27 @@ pub async fn concurrent_creators_never_conflict_on_the_trail(h: &dyn Harness) {
 /// record. Every page agrees with the full trail.
 pub async fn queries_by_time_actor_and_target(h: &dyn Harness) {
     let db = h.backend();
-    let p = provisioned(db.as_ref(), "query.test").await;
-    let system_events = all_entries(db.as_ref(), p.tenant.id).await.len();
-    let project = project_of(db.as_ref(), &p, "Q").await;
+    let db = db.as_ref();
+    let p = provisioned(db, "query.test").await;
+    let t = p.tenant.id;
+    let system_events = all_entries(db, t).await.len();
+    let project = project_of(db, &p, "Q").await;
     let admin = Actor::Member(p.admin_member.id);
-    many_tasks(db.as_ref(), &p, &project, 20, 3).await;
+    many_tasks(db, &p, &project, 20, 3).await;
     let mut renamed = project.clone();
     renamed.name = "Renamed".into();
-    run_in_tenant(
-        db.as_ref(),
-        &RetryOptions::default(),
-        p.tenant.id,
-        |ttx| async move { record::update(&ttx, admin, renamed).await },
-    )
+    run_in_tenant(db, &RetryOptions::default(), t, |ttx| async move {
+        record::update(&ttx, admin, renamed).await
+    })
     .await
     .expect("update");
-    let all = all_entries(db.as_ref(), p.tenant.id).await;
+    let all = all_entries(db, t).await;
     assert_eq!(all.len(), system_events + 1 + 20 + 1);
     assert!(all.windows(2).all(|w| w[0].position < w[1].position));
 
-    let forward = collect(db.as_ref(), p.tenant.id, AuditQuery::first(7), Target::Time).await;
+    let forward = collect(db, t, AuditQuery::first(7), Target::Time).await;
     assert_eq!(forward, all);
-    let backward = collect(
-        db.as_ref(),
-        p.tenant.id,
-        AuditQuery::newest(4),
-        Target::Time,
-    )
-    .await;
+    let backward = collect(db, t, AuditQuery::newest(4), Target::Time).await;
     let mut reversed = all.clone();
     reversed.reverse();
     assert_eq!(backward, reversed);
@@ -1090,11 +1083,11 @@ pub async fn queries_by_time_actor_and_target(h: &dyn Harness) {
         to: Some(to),
         ..AuditQuery::first(3)
     };
-    let inside = collect(db.as_ref(), p.tenant.id, bounded.clone(), Target::Time).await;
+    let inside = collect(db, t, bounded.clone(), Target::Time).await;
     assert_eq!(inside, all[5..15].to_vec());
     let inside_back = collect(
-        db.as_ref(),
-        p.tenant.id,
+        db,
+        t,
         AuditQuery {
             reverse: true,
             ..bounded
@@ -1109,46 +1102,44 @@ pub async fn queries_by_time_actor_and_target(h: &dyn Harness) {
 
     // A commit's versionstamp bounds the events it wrote.
     let later = Task::new(project.id, "later", p.admin_member.id);
-    let (_, info) = run_in_tenant(
-        db.as_ref(),
-        &RetryOptions::default(),
-        p.tenant.id,
-        |ttx| async move { record::insert(&ttx, admin, later).await },
-    )
+    let (_, info) = run_in_tenant(db, &RetryOptions::default(), t, |ttx| async move {
+        record::insert(&ttx, admin, later).await
+    })
     .await
     .expect("later");
     let since = AuditQuery {
         from: Some(AuditPosition::of_commit(info.versionstamp)),
         ..AuditQuery::first(10)
     };
-    let newest = collect(db.as_ref(), p.tenant.id, since, Target::Time).await;
+    let newest = collect(db, t, since, Target::Time).await;
     assert_eq!(newest.len(), 1);
     assert_eq!(newest[0].event.model, Task::WHAT);
 
+    by_actor_and_by_target(db, t, admin, &all, system_events, &project).await;
+}
+
+/// The queries by actor (the system's events are the first `system_events` of `all`, the
+/// admin's the rest and one more) and by target (the project's create and update only).
+async fn by_actor_and_by_target(
+    db: &dyn KvBackend,
+    t: TenantId,
+    admin: Actor,
+    all: &[AuditEntry],
+    system_events: usize,
+    project: &Project,
+) {
     // By actor: the system made the first four, the admin the rest.
-    let system = collect(
-        db.as_ref(),
-        p.tenant.id,
-        AuditQuery::first(2),
-        Target::Actor(Actor::System),
-    )
-    .await;
+    let system = collect(db, t, AuditQuery::first(2), Target::Actor(Actor::System)).await;
     assert_eq!(system, all[..system_events].to_vec());
-    let by_admin = collect(
-        db.as_ref(),
-        p.tenant.id,
-        AuditQuery::newest(5),
-        Target::Actor(admin),
-    )
-    .await;
+    let by_admin = collect(db, t, AuditQuery::newest(5), Target::Actor(admin)).await;
     assert_eq!(by_admin.len(), all.len() - system_events + 1);
     assert!(by_admin.iter().all(|e| e.event.actor == admin));
     assert!(by_admin.windows(2).all(|w| w[0].position > w[1].position));
 
     // By target: the project's create and update, nothing of anything else.
     let project_events = collect(
-        db.as_ref(),
-        p.tenant.id,
+        db,
+        t,
         AuditQuery::first(1),
         Target::Record(Project::WHAT, project.id.uuid()),
     )
@@ -1156,8 +1147,8 @@ pub async fn queries_by_time_actor_and_target(h: &dyn Harness) {
     let actions: Vec<_> = project_events.iter().map(|e| e.event.action).collect();
     assert_eq!(actions, [AuditAction::Create, AuditAction::Update]);
     let unknown = collect(
-        db.as_ref(),
-        p.tenant.id,
+        db,
+        t,
         AuditQuery::first(5),
         Target::Record(Project::WHAT, Uuid::new_v4()),
     )

@@ -630,10 +630,16 @@ pub async fn a_rewrite_of_restored_history_is_caught_by_the_old_receipt(h: &dyn 
     );
 
     // A second copy: one source position of the carried chain forged.
+    a_forged_carried_position_is_caught(db, &bytes, &receipt).await;
+}
+
+/// A copy imported from `bytes` with one source position of its carried chain forged fails
+/// the `receipt` taken of the source.
+async fn a_forged_carried_position_is_caught(db: &dyn KvBackend, bytes: &[u8], receipt: &Receipt) {
     let copy2 = TenantId::generate();
     ops::import(
         db,
-        Cursor::new(&bytes),
+        Cursor::new(bytes),
         &ImportTarget::new_tenant(copy2, "copy2.rewrite.integrity.test"),
         &ChunkOptions::default(),
     )
@@ -652,7 +658,7 @@ pub async fn a_rewrite_of_restored_history_is_caught_by_the_old_receipt(h: &dyn 
     raw(db, &[], &[(window, forged)]).await;
     let found = tampered(
         "a forged carried position",
-        audit::verify_receipt(db, copy2, &receipt, 1_000)
+        audit::verify_receipt(db, copy2, receipt, 1_000)
             .await
             .expect("verify"),
     );

@@ -3,6 +3,9 @@
 //! hashes, a raw scan of committed rows, and the test functions of a suite
 //! ([`suite_cases!`](crate::suite_cases)).
 
+use std::sync::Arc;
+
+use crate::Harness;
 use coditect_core::audit::{self, Actor};
 use coditect_core::ids::{AgentConfigId, EntityId, MemberId};
 use coditect_core::keys::TenantId;
@@ -315,4 +318,15 @@ pub(crate) fn manual_workflow(step: &str) -> WorkflowDefinition {
         }],
         triggers: vec![Trigger::Manual],
     }
+}
+
+/// The backend of the case `h` and a tenant of it ([`provisioned`]).
+pub(crate) async fn tenant_of(
+    h: &dyn Harness,
+    domain: &str,
+    plan: Plan,
+) -> (Arc<dyn KvBackend>, Provisioned) {
+    let db = h.backend();
+    let p = provisioned(db.as_ref(), domain, plan).await;
+    (db, p)
 }

@@ -139,8 +139,7 @@ async fn rename(db: &dyn KvBackend, p: &Provisioned, actor: MemberId, task: &Tas
 /// or an ancestor (not in Division B, a sibling branch). The check agrees with what the
 /// generic path does (a real update and a checked read for every cell).
 pub async fn rbac_matrix_role_level_action(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "matrix.test", Plan::Enterprise).await;
+    let (db, p) = tenant_of(h, "matrix.test", Plan::Enterprise).await;
     let o = org(db.as_ref(), &p).await;
     let levels = [
         ("root", p.root.id, true),
@@ -201,8 +200,7 @@ pub async fn rbac_matrix_role_level_action(h: &dyn Harness) {
 /// sibling Division B; moving Team X under Division B takes the right away, and moving Team Y
 /// under Division A gives it.
 pub async fn grant_inherits_down_the_tree_and_follows_moves(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "inherit.test", Plan::Enterprise).await;
+    let (db, p) = tenant_of(h, "inherit.test", Plan::Enterprise).await;
     let o = org(db.as_ref(), &p).await;
     for (i, kind) in KINDS.into_iter().enumerate() {
         let m = member_of(db.as_ref(), &p, kind, &format!("dev{i}")).await;
@@ -266,8 +264,7 @@ pub async fn grant_inherits_down_the_tree_and_follows_moves(h: &dyn Harness) {
 /// allowed write) is not committed; and the denial itself is audited, with the member as
 /// actor, the action and the record, in a transaction of its own.
 pub async fn denied_action_changes_nothing_and_is_audited(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "denied.test", Plan::Enterprise).await;
+    let (db, p) = tenant_of(h, "denied.test", Plan::Enterprise).await;
     let o = org(db.as_ref(), &p).await;
     for (i, kind) in KINDS.into_iter().enumerate() {
         let m = member_of(db.as_ref(), &p, kind, &format!("c{i}")).await;
@@ -336,38 +333,15 @@ pub async fn denied_action_changes_nothing_and_is_audited(h: &dyn Harness) {
 /// Agents are members like humans: each kind owns a project, is assigned a task, writes a
 /// comment and a message, holds a role, and is the audit actor of what it does.
 pub async fn agents_do_everything_humans_do(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "equals.test", Plan::Enterprise).await;
+    let (db, p) = tenant_of(h, "equals.test", Plan::Enterprise).await;
     let o = org(db.as_ref(), &p).await;
     for (i, kind) in KINDS.into_iter().enumerate() {
         let m = member_of(db.as_ref(), &p, kind, &format!("peer{i}")).await;
         let held = grant(db.as_ref(), &p, m.id, "maintainer", o.div_a.id).await;
         let actor = Actor::Member(m.id);
         let code = format!("OWN{i}");
-        let made = in_tenant!(db, tid(&p), |ttx| {
-            let project = record::insert(
-                &ttx,
-                actor,
-                Project::new(code.as_str(), "Owned", o.team_x.id, m.id),
-            )
-            .await?;
-            let mut task = Task::new(project.id, "Assigned", m.id);
-            task.assignee = Some(m.id);
-            let task = record::insert(&ttx, actor, task).await?;
-            let comment = record::insert(&ttx, actor, Comment::new(task.id, m.id, "on it")).await?;
-            let mut chat = Conversation::new(m.id, "Status");
-            chat.project = Some(project.id);
-            let chat = record::insert(&ttx, actor, chat).await?;
-            let msg = record::insert(
-                &ttx,
-                actor,
-                Message::new(chat.id, m.id, MessageRole::Assistant, "done"),
-            )
-            .await?;
-            Ok::<_, Error>((project, task, comment, chat, msg))
-        })
-        .unwrap_or_else(|e| panic!("{kind:?}: {e:?}"));
-        let (project, task, comment, chat, msg) = made;
+        let (project, task, comment, chat, msg) =
+            owned_records(db.as_ref(), &p, &m, &code, o.team_x.id, kind).await;
         let (owned, assigned, comments, messages, roles) = in_tenant!(db, tid(&p), |ttx| {
             Ok::<_, Error>((
                 project::by_owner(&ttx, Actor::System, m.id, &page_of(10))
@@ -423,11 +397,41 @@ pub async fn agents_do_everything_humans_do(h: &dyn Harness) {
     }
 }
 
+/// What `m` (of `kind`) makes in its own name: a project `code` at `team`, a task assigned to
+/// it, a comment on the task, a conversation of the project and a message in it.
+async fn owned_records(
+    db: &dyn KvBackend,
+    p: &Provisioned,
+    m: &Member,
+    code: &str,
+    team: EntityId,
+    kind: Kind,
+) -> (Project, Task, Comment, Conversation, Message) {
+    let actor = Actor::Member(m.id);
+    in_tenant!(db, tid(p), |ttx| {
+        let project = record::insert(&ttx, actor, Project::new(code, "Owned", team, m.id)).await?;
+        let mut task = Task::new(project.id, "Assigned", m.id);
+        task.assignee = Some(m.id);
+        let task = record::insert(&ttx, actor, task).await?;
+        let comment = record::insert(&ttx, actor, Comment::new(task.id, m.id, "on it")).await?;
+        let mut chat = Conversation::new(m.id, "Status");
+        chat.project = Some(project.id);
+        let chat = record::insert(&ttx, actor, chat).await?;
+        let msg = record::insert(
+            &ttx,
+            actor,
+            Message::new(chat.id, m.id, MessageRole::Assistant, "done"),
+        )
+        .await?;
+        Ok::<_, Error>((project, task, comment, chat, msg))
+    })
+    .unwrap_or_else(|e| panic!("{kind:?}: {e:?}"))
+}
+
 /// Tenant Admin users hold everything without any assignment; a member with no role holds
 /// nothing (not even reads, through the checked API); the system actor is never checked.
 pub async fn tenant_admins_hold_all_and_members_without_roles_nothing(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "admins.test", Plan::Enterprise).await;
+    let (db, p) = tenant_of(h, "admins.test", Plan::Enterprise).await;
     let o = org(db.as_ref(), &p).await;
     let no_assignments = in_tenant!(db, tid(&p), |ttx| {
         coditect_core::model::role_assignment::by_member(

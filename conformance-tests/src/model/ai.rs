@@ -15,8 +15,7 @@ use super::*;
 /// AgentConfig: unique name, validated capabilities and typed settings, lookup by name; agent
 /// members must name an existing configuration, which cannot be deleted while used.
 pub async fn agent_config_crud_lookup_and_rules(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "agents.test", Plan::Professional).await;
+    let (db, p) = tenant_of(h, "agents.test", Plan::Professional).await;
     let in_p = at(db.as_ref(), &p);
     let mut config = AgentConfig::new("reviewer", AgentType::Reviewer, "anthropic", "claude");
     config.capabilities.insert("review".into());
@@ -97,8 +96,7 @@ pub async fn agent_config_crud_lookup_and_rules(h: &dyn Harness) {
 /// AgentInstance by config and AgentExecution by instance and by task; a finished run stays
 /// finished; an instance with runs cannot be deleted.
 pub async fn agent_instances_and_executions(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "runs.test", Plan::Professional).await;
+    let (db, p) = tenant_of(h, "runs.test", Plan::Professional).await;
     let in_p = at(db.as_ref(), &p);
     let web = project_in(db.as_ref(), &p, "WEB").await;
     let config = agent_config_in(db.as_ref(), &p, "coder").await;
@@ -179,8 +177,7 @@ pub async fn agent_instances_and_executions(h: &dyn Harness) {
 /// Workflow: a changed definition is saved as the next version and the old one stays
 /// readable; versions only count up by one; deleting removes every version.
 pub async fn workflow_versions_stay_readable(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "flows.test", Plan::Professional).await;
+    let (db, p) = tenant_of(h, "flows.test", Plan::Professional).await;
     let in_p = at(db.as_ref(), &p);
     let web = project_in(db.as_ref(), &p, "WEB").await;
     let v1 = definition(&["build", "test"]);
@@ -282,8 +279,7 @@ async fn refused_versions_and_the_delete(
 /// conflict); only an Active conversation takes messages; one with messages is soft-deleted.
 pub async fn conversation_messages_in_order_and_counted_exactly(h: &dyn Harness) {
     const APPENDS: usize = 8;
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "chat.test", Plan::Professional).await;
+    let (db, p) = tenant_of(h, "chat.test", Plan::Professional).await;
     let in_p = at(db.as_ref(), &p);
     let chat = in_p
         .insert(Conversation::new(p.admin_member.id, "Planning"))
@@ -395,8 +391,7 @@ async fn an_archived_conversation_takes_no_message(
 /// assignment is unique per (member, entity, role), listed by member and by entity; an
 /// assigned role cannot be deleted.
 pub async fn roles_and_assignments(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "roles.test", Plan::Professional).await;
+    let (db, p) = tenant_of(h, "roles.test", Plan::Professional).await;
     built_in_roles_are_editable(db.as_ref(), &p).await;
     a_custom_role_is_assigned_once(db.as_ref(), &p).await;
     what_a_role_is_assigned_at_stays(db.as_ref(), &p).await;
@@ -538,8 +533,7 @@ async fn what_a_role_is_assigned_at_stays(db: &dyn KvBackend, p: &Provisioned) {
 
 /// Session: authenticated until it expires or is revoked; a revoked session stays revoked.
 pub async fn sessions_expire_and_are_revoked(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "sessions.test", Plan::Professional).await;
+    let (db, p) = tenant_of(h, "sessions.test", Plan::Professional).await;
     let now = 1_800_000_000_000;
     let (session, token) = Session::generate(p.admin_member.id, now + 60_000);
     assert!(token.starts_with(session::TOKEN_PREFIX) && token.len() > 60);
@@ -596,8 +590,7 @@ pub async fn sessions_expire_and_are_revoked(h: &dyn Harness) {
 /// ApiKey: the secret is returned once and stored nowhere (no stored byte string holds it);
 /// the key is found by the secret's SHA-256; wrong, expired and revoked keys are refused.
 pub async fn api_keys_are_found_by_hash_only(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "keys.test", Plan::Professional).await;
+    let (db, p) = tenant_of(h, "keys.test", Plan::Professional).await;
     let in_p = at(db.as_ref(), &p);
     let (key, secret) = ApiKey::generate(p.admin_member.id, "CI");
     assert!(secret.starts_with(api_key::SECRET_PREFIX) && secret.len() > 60);
@@ -650,8 +643,7 @@ pub async fn api_keys_are_found_by_hash_only(h: &dyn Harness) {
 /// AuditEvent, read-only: listed in commit order, by actor and by target; reading them
 /// through the checked API needs the right; no write reaches them.
 pub async fn audit_events_by_actor_and_target(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "auditreads.test", Plan::Professional).await;
+    let (db, p) = tenant_of(h, "auditreads.test", Plan::Professional).await;
     let web = project_in(db.as_ref(), &p, "WEB").await;
     let config = agent_config_in(db.as_ref(), &p, "bot").await;
     let bot = agent_member_in(db.as_ref(), &p, config, "Bot").await;
@@ -711,8 +703,7 @@ pub async fn audit_events_by_actor_and_target(h: &dyn Harness) {
 /// deletes move the counters.
 pub async fn usage_counters_are_exact_under_concurrent_recorders(h: &dyn Harness) {
     const RECORDERS: i64 = 8;
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "usage.test", Plan::Professional).await;
+    let (db, p) = tenant_of(h, "usage.test", Plan::Professional).await;
     let day = usage::day_of_ms(1_800_000_000_000);
     let mut txs = Vec::new();
     for _ in 0..RECORDERS {
@@ -784,8 +775,7 @@ pub async fn usage_counters_are_exact_under_concurrent_recorders(h: &dyn Harness
 /// Setting: the same name at the tenant, an entity and a member are three settings, each
 /// found by (scope, name); unique per scope; typed values; the scope must exist.
 pub async fn settings_by_scope_and_name(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "settings.test", Plan::Professional).await;
+    let (db, p) = tenant_of(h, "settings.test", Plan::Professional).await;
     let in_p = at(db.as_ref(), &p);
     let scopes = [
         SettingScope::Tenant,

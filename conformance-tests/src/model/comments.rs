@@ -4,8 +4,7 @@ use super::*;
 
 /// Comments list in the order they were written.
 pub async fn comments_are_in_time_order(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "comments.test", Plan::Professional).await;
+    let (db, p) = tenant_of(h, "comments.test", Plan::Professional).await;
     let in_p = at(db.as_ref(), &p);
     let web = project_in(db.as_ref(), &p, "WEB").await;
     let t = in_p
@@ -48,8 +47,7 @@ pub async fn comments_are_in_time_order(h: &dyn Harness) {
 /// Schema evolution: version-1 comment bytes read as version 2 (through the frozen v1 struct
 /// and the upgrade function), and the next write stores version 2.
 pub async fn comment_v1_bytes_upgrade_to_v2(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "schema.test", Plan::Professional).await;
+    let (db, p) = tenant_of(h, "schema.test", Plan::Professional).await;
     let in_p = at(db.as_ref(), &p);
     let web = project_in(db.as_ref(), &p, "WEB").await;
     let c = in_tenant!(db, tid(&p), |ttx| {
@@ -100,8 +98,7 @@ pub async fn comment_v1_bytes_upgrade_to_v2(h: &dyn Harness) {
 
 /// Unknown schema versions and corrupt bytes are `Decode` errors, never a panic.
 pub async fn unknown_version_and_corrupt_bytes_are_decode_errors(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "decode.test", Plan::Professional).await;
+    let (db, p) = tenant_of(h, "decode.test", Plan::Professional).await;
     for bad in [
         vec![99u8, 1, 2, 3],
         vec![1u8, 0xFF, 0xFF, 0xFF],
@@ -123,8 +120,7 @@ pub async fn unknown_version_and_corrupt_bytes_are_decode_errors(h: &dyn Harness
 /// Files: the path is unique within a project (the same path in another project is fine),
 /// lookups by path and by project.
 pub async fn file_path_unique_within_project(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "files.test", Plan::Professional).await;
+    let (db, p) = tenant_of(h, "files.test", Plan::Professional).await;
     let (one, two) = (
         project_in(db.as_ref(), &p, "ONE").await,
         project_in(db.as_ref(), &p, "TWO").await,

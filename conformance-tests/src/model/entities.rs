@@ -5,8 +5,7 @@ use super::*;
 /// The entity tree: levels only go down, only a Corporation is a root, codes are unique, and
 /// the lookups by code, parent and kind answer.
 pub async fn entity_hierarchy_rules_and_lookups(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "tree.test", Plan::Professional).await;
+    let (db, p) = tenant_of(h, "tree.test", Plan::Professional).await;
     let in_p = at(db.as_ref(), &p);
     let (division, team) = in_tenant!(db, tid(&p), |ttx| {
         let division = record::insert(
@@ -85,8 +84,7 @@ pub async fn entity_hierarchy_rules_and_lookups(h: &dyn Harness) {
 /// Re-parenting an entity under its own descendant is a cycle, refused; so is a kind change
 /// that would put a child at its parent's level.
 pub async fn entity_cycle_is_refused(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "cycle.test", Plan::Professional).await;
+    let (db, p) = tenant_of(h, "cycle.test", Plan::Professional).await;
     let in_p = at(db.as_ref(), &p);
     let (a, b, c) = in_tenant!(db, tid(&p), |ttx| {
         let a = record::insert(

@@ -437,8 +437,7 @@ pub async fn a_refused_insert_leaves_no_index_entries(h: &dyn Harness) {
 /// An email change refused as AlreadyExists (its error ignored, the transaction committed)
 /// keeps the user findable by their email, and that email stays taken.
 pub async fn a_refused_email_change_keeps_the_email_index(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "email.integrity.test", Plan::Enterprise).await;
+    let (db, p) = tenant_of(h, "email.integrity.test", Plan::Enterprise).await;
     let (a, b) = in_tenant!(db.as_ref(), tid(&p), |ttx| {
         let a = User::new("a@acme.test", "A", UserRole::Developer);
         let a = record::insert(&ttx, admin(&p), a).await?;

@@ -4,8 +4,7 @@ use super::*;
 
 /// Members: one per user (unique), agents by configuration, the user must exist.
 pub async fn member_lookups_and_rules(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "members.test", Plan::Professional).await;
+    let (db, p) = tenant_of(h, "members.test", Plan::Professional).await;
     let in_p = at(db.as_ref(), &p);
     let agent = agent_config_in(db.as_ref(), &p, "bot").await;
     let bot = agent_member_in(db.as_ref(), &p, agent, "Bot").await;
@@ -65,8 +64,7 @@ pub async fn member_lookups_and_rules(h: &dyn Harness) {
 /// Projects: unique code, lookups by entity and owner, references checked, archive, and no
 /// delete while tasks remain.
 pub async fn project_crud_lookups_and_references(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "projects.test", Plan::Professional).await;
+    let (db, p) = tenant_of(h, "projects.test", Plan::Professional).await;
     let in_p = at(db.as_ref(), &p);
     let web = project_in(db.as_ref(), &p, "WEB").await;
     let error = in_p

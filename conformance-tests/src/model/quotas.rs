@@ -5,8 +5,7 @@ use super::*;
 /// Quotas of the plan are enforced on create with `QuotaExceeded`; deleting frees a slot,
 /// and -1 is unlimited.
 pub async fn quotas_are_enforced(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "quota.test", Plan::Free).await;
+    let (db, p) = tenant_of(h, "quota.test", Plan::Free).await;
     let in_p = at(db.as_ref(), &p);
     let quotas = Plan::Free.default_quotas();
     let mut users = Vec::new();

@@ -4,8 +4,7 @@ use super::*;
 
 /// Tasks: every lookup (project, assignee, status, parent) follows updates.
 pub async fn task_crud_and_lookups(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "tasks.test", Plan::Professional).await;
+    let (db, p) = tenant_of(h, "tasks.test", Plan::Professional).await;
     let web = project_in(db.as_ref(), &p, "WEB").await;
     let config = agent_config_in(db.as_ref(), &p, "bot").await;
     let bot = agent_member_in(db.as_ref(), &p, config, "Bot").await;
@@ -76,8 +75,7 @@ pub async fn task_crud_and_lookups(h: &dyn Harness) {
 
 /// A parent task is in the same project, and parents never form a cycle.
 pub async fn task_parent_rules(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "subtasks.test", Plan::Professional).await;
+    let (db, p) = tenant_of(h, "subtasks.test", Plan::Professional).await;
     let in_p = at(db.as_ref(), &p);
     let (one, two) = (
         project_in(db.as_ref(), &p, "ONE").await,

@@ -4,8 +4,7 @@ use super::*;
 
 /// Lists page by an opaque cursor: more than one page, every record exactly once.
 pub async fn pagination_over_several_pages(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "pages.test", Plan::Professional).await;
+    let (db, p) = tenant_of(h, "pages.test", Plan::Professional).await;
     let web = project_in(db.as_ref(), &p, "WEB").await;
     let created: BTreeSet<TaskId> = in_tenant!(db, tid(&p), |ttx| {
         let mut ids = BTreeSet::new();
@@ -251,8 +250,7 @@ pub async fn stored_keys_decode_with_the_tenant_uuid_first(h: &dyn Harness) {
 /// Every mutation writes exactly one audit event in its transaction: actor, action, model,
 /// id, and SHA-256 digests of the stored bytes before and after.
 pub async fn every_mutation_writes_one_audit_event(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "audit.test", Plan::Professional).await;
+    let (db, p) = tenant_of(h, "audit.test", Plan::Professional).await;
     let in_p = at(db.as_ref(), &p);
     let start = all_audit(db.as_ref(), tid(&p)).await.len();
     let web = project_in(db.as_ref(), &p, "WEB").await;
@@ -309,8 +307,7 @@ pub async fn every_mutation_writes_one_audit_event(h: &dyn Harness) {
 /// Audit appends are versionstamped: two writers in one tenant, each adding a comment to the
 /// same task, both commit (the audit key never makes them conflict).
 pub async fn concurrent_writers_in_one_tenant_do_not_conflict_on_audit(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "concurrent.test", Plan::Professional).await;
+    let (db, p) = tenant_of(h, "concurrent.test", Plan::Professional).await;
     let web = project_in(db.as_ref(), &p, "WEB").await;
     let t = at(db.as_ref(), &p)
         .insert(Task::new(web.id, "T", p.admin_member.id))
@@ -541,8 +538,7 @@ pub async fn run_in_tenant_retries_a_conflict(h: &dyn Harness) {
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::Arc;
 
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "retry.test", Plan::Professional).await;
+    let (db, p) = tenant_of(h, "retry.test", Plan::Professional).await;
     let audit_before = all_audit(db.as_ref(), tid(&p)).await.len();
     let stats = Arc::new(coditect_core::RetryStats::default());
     let options = RetryOptions::default().with_stats(stats.clone());
@@ -588,8 +584,7 @@ pub async fn run_in_tenant_retries_a_conflict(h: &dyn Harness) {
 pub async fn maybe_committed_retries_do_not_apply_twice(h: &dyn Harness) {
     use std::sync::Arc;
 
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "unknown.test", Plan::Professional).await;
+    let (db, p) = tenant_of(h, "unknown.test", Plan::Professional).await;
     let web = project_in(db.as_ref(), &p, "WEB").await;
     // Each commit phase below gets exactly one "maybe committed" after a real commit.
     let maybe_committed_once = || {

@@ -6,8 +6,7 @@ use super::*;
 /// Provisioning makes, in one transaction, the registry entry, the domain index, the root
 /// Corporation, an invited Admin and their member, each audited with the system actor.
 pub async fn provisioning_makes_a_whole_tenant(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "Acme.Test", Plan::Starter).await;
+    let (db, p) = tenant_of(h, "Acme.Test", Plan::Starter).await;
     assert_eq!(p.tenant.domain, "acme.test");
     assert_eq!(p.tenant.quotas, Plan::Starter.default_quotas());
     assert_eq!(p.admin.role, UserRole::Admin);

@@ -4,8 +4,7 @@ use super::*;
 
 /// Users: create (email lower-cased), get, lookup by email, update, list, delete.
 pub async fn user_crud_and_email_lookup(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "users.test", Plan::Professional).await;
+    let (db, p) = tenant_of(h, "users.test", Plan::Professional).await;
     let in_p = at(db.as_ref(), &p);
     let created = in_p
         .insert(User::new(" Dev@Example.TEST ", "Dev", UserRole::Developer))
@@ -42,8 +41,7 @@ pub async fn user_crud_and_email_lookup(h: &dyn Harness) {
 
 /// An email is unique in its tenant, whatever its case.
 pub async fn duplicate_email_fails(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "dup.test", Plan::Professional).await;
+    let (db, p) = tenant_of(h, "dup.test", Plan::Professional).await;
     let in_p = at(db.as_ref(), &p);
     in_p.insert(User::new("x@dup.test", "X", UserRole::Viewer))
         .await
@@ -79,8 +77,7 @@ pub async fn duplicate_email_fails(h: &dyn Harness) {
 
 /// Passwords: Argon2id, verified, never stored in the user record nor digested.
 pub async fn password_is_hashed_apart_and_verified(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "pw.test", Plan::Free).await;
+    let (db, p) = tenant_of(h, "pw.test", Plan::Free).await;
     let before = all_audit(db.as_ref(), tid(&p)).await.len();
     in_tenant!(db, tid(&p), |ttx| {
         user::set_password_with(

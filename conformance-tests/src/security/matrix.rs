@@ -23,7 +23,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use coditect_core::ids::{MemberId, RoleId, SessionId};
+use coditect_core::ids::{MemberId, ProjectId, RoleId, SessionId, WorkflowId};
 use coditect_core::model::{
     comment, session, tenant, user, workflow, Comment, ConversationStatus, Message, MessageRole,
     Session, Workflow,
@@ -773,12 +773,7 @@ async fn special(db: &dyn KvBackend, cast: &Cast, seat: Seat, op: Special) -> Op
             attempt!(db, t, |ttx| record::update(&ttx, by, chat).await.map(drop))
         }
         Special::WorkflowVersion => {
-            let wf = Workflow::new(
-                org.project,
-                format!("wf{}", unique()),
-                manual_workflow("build"),
-            );
-            let id = made(db, t, wf).await.id;
+            let id = a_workflow(db, t, org.project).await;
             attempt!(db, t, |ttx| {
                 workflow::set_definition(&ttx, by, id, manual_workflow("ship"))
                     .await
@@ -829,12 +824,7 @@ async fn special(db: &dyn KvBackend, cast: &Cast, seat: Seat, op: Special) -> Op
             })
         }
         Special::WorkflowVersions => {
-            let wf = Workflow::new(
-                org.project,
-                format!("wf{}", unique()),
-                manual_workflow("build"),
-            );
-            let id = made(db, t, wf).await.id;
+            let id = a_workflow(db, t, org.project).await;
             attempt!(db, t, |ttx| {
                 workflow::versions(&ttx, by, id, &PageRequest::first(10))
                     .await
@@ -842,12 +832,7 @@ async fn special(db: &dyn KvBackend, cast: &Cast, seat: Seat, op: Special) -> Op
             })
         }
         Special::WorkflowDefinitionAt => {
-            let wf = Workflow::new(
-                org.project,
-                format!("wf{}", unique()),
-                manual_workflow("build"),
-            );
-            let id = made(db, t, wf).await.id;
+            let id = a_workflow(db, t, org.project).await;
             attempt!(db, t, |ttx| {
                 workflow::definition_at(&ttx, by, id, 1).await.map(drop)
             })
@@ -857,6 +842,18 @@ async fn special(db: &dyn KvBackend, cast: &Cast, seat: Seat, op: Special) -> Op
 }
 
 /// `record`, inserted by the system.
+/// A new workflow (of a unique name, one step) in `project`, made by the system.
+async fn a_workflow(db: &dyn KvBackend, t: TenantId, project: ProjectId) -> WorkflowId {
+    let name = format!("wf{}", unique());
+    made(
+        db,
+        t,
+        Workflow::new(project, name, manual_workflow("build")),
+    )
+    .await
+    .id
+}
+
 async fn made<M: Model>(db: &dyn KvBackend, t: TenantId, record: M) -> M {
     attempt!(db, t, |ttx| {
         record::insert(&ttx, Actor::System, record).await

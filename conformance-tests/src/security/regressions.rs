@@ -1,6 +1,7 @@
 //! One case per finding of the outside review of e616e67 (an attacker with a Viewer seat or
 //! an AI agent inside a tenant). Each asserts the attack is refused and nothing changed.
 
+use coditect_core::ids::{RoleAssignmentId, WorkflowId};
 use coditect_core::model::{
     api_key, comment, project, session, task, tenant, user, Comment, Message, MessageRole, Session,
     TenantStatus,
@@ -267,34 +268,7 @@ pub async fn api_key_scopes_bound_what_the_key_does(h: &dyn Harness) {
         }
     );
     // Nor does a key that may update keys widen itself.
-    let (wide_key, wide_secret) = api_key(
-        db.as_ref(),
-        t,
-        m.id,
-        &[
-            Permission::new(Action::Update, ResourceKind::ApiKey),
-            Permission::new(Action::Read, ResourceKind::Any),
-        ],
-    )
-    .await;
-    let wide_secret = &wide_secret;
-    let by_wide = attempt!(db.as_ref(), t, |ttx| {
-        api_key::authenticate(&ttx, wide_secret, now).await
-    })
-    .expect("authenticates");
-    let mut unscoped = wide_key.clone();
-    unscoped.scopes.clear();
-    let error = attempt!(db.as_ref(), t, |ttx| {
-        record::update(&ttx, by_wide, unscoped).await
-    })
-    .expect_err("a key does not widen itself");
-    assert_matches!(
-        error,
-        Error::Forbidden {
-            action: Action::Update,
-            ..
-        }
-    );
+    a_key_does_not_widen_itself(db.as_ref(), t, m.id, now).await;
     // Lists through the key hold what it may read: tasks, not comments.
     let tasks = attempt!(db.as_ref(), t, |ttx| {
         task::by_project(&ttx, by, org.project, &PageRequest::first(10)).await
@@ -310,6 +284,38 @@ pub async fn api_key_scopes_bound_what_the_key_does(h: &dyn Harness) {
     })
     .expect_err("a revoked key's principal is refused");
     assert_matches!(error, Error::Unauthenticated { .. });
+}
+
+/// A key of `m` that may update keys (and read anything) does not widen its own scopes.
+async fn a_key_does_not_widen_itself(db: &dyn KvBackend, t: TenantId, m: MemberId, now: i64) {
+    let (wide_key, wide_secret) = api_key(
+        db,
+        t,
+        m,
+        &[
+            Permission::new(Action::Update, ResourceKind::ApiKey),
+            Permission::new(Action::Read, ResourceKind::Any),
+        ],
+    )
+    .await;
+    let wide_secret = &wide_secret;
+    let by_wide = attempt!(db, t, |ttx| {
+        api_key::authenticate(&ttx, wide_secret, now).await
+    })
+    .expect("authenticates");
+    let mut unscoped = wide_key.clone();
+    unscoped.scopes.clear();
+    let error = attempt!(db, t, |ttx| {
+        record::update(&ttx, by_wide, unscoped).await
+    })
+    .expect_err("a key does not widen itself");
+    assert_matches!(
+        error,
+        Error::Forbidden {
+            action: Action::Update,
+            ..
+        }
+    );
 }
 
 /// A contributor authors comments and messages as itself only, and edits only its own.
@@ -507,16 +513,49 @@ pub async fn a_task_reporter_cannot_be_deleted(h: &dyn Harness) {
 /// audited. These reads took no principal at all before, so any caller holding the
 /// transaction read the whole trail.
 pub async fn aggregate_reads_need_a_tenant_wide_grant(h: &dyn Harness) {
-    use coditect_core::audit::query::{self, AuditQuery};
-    use coditect_core::model::{conversation, usage, workflow, Workflow};
+    use coditect_core::model::workflow;
 
     let db = h.backend();
     let org = Org::new(db.as_ref(), "aggregates.security.test").await;
     let t = org.tenant();
     let viewer = member(db.as_ref(), &org.p, Kind::Agent, "division-viewer", None).await;
-    let (inside, outside) = attempt!(db.as_ref(), t, |ttx| {
+    let (inside, outside) = workflows_inside_and_outside(db.as_ref(), &org, viewer.id).await;
+    let by = Principal::member(viewer.id);
+
+    let history = attempt!(db.as_ref(), t, |ttx| {
+        workflow::versions(&ttx, by, inside, &PageRequest::first(10)).await
+    })
+    .expect("its division's workflow history");
+    assert_eq!(history.items.len(), 1);
+
+    let mut watch = DenialWatch::new(db.as_ref(), t).await;
+    let refused = aggregate_reads(db.as_ref(), &org, by, outside).await;
+    for (what, result) in &refused {
+        assert!(
+            matches!(result, Err(Error::Forbidden { .. })),
+            "{what}: {result:?}"
+        );
+    }
+    let denials = watch.take(db.as_ref()).await;
+    assert_eq!(
+        denials.len(),
+        refused.len(),
+        "each refusal audited once: {denials:?}"
+    );
+}
+
+/// Grants `viewer` the viewer role at the division, and makes two workflows: one in the
+/// division's project, one in a project of another division.
+async fn workflows_inside_and_outside(
+    db: &dyn KvBackend,
+    org: &Org,
+    viewer: MemberId,
+) -> (WorkflowId, WorkflowId) {
+    use coditect_core::model::Workflow;
+    let t = org.tenant();
+    attempt!(db, t, |ttx| {
         let role = coditect_core::model::role::by_name(&ttx, Actor::System, "viewer").await?;
-        let grant = RoleAssignment::new(viewer.id, role.expect("viewer").id, org.division);
+        let grant = RoleAssignment::new(viewer, role.expect("viewer").id, org.division);
         record::insert(&ttx, Actor::System, grant).await?;
         let elsewhere = Entity::new(
             "ELSE",
@@ -534,20 +573,23 @@ pub async fn aggregate_reads_need_a_tenant_wide_grant(h: &dyn Harness) {
             record::insert(&ttx, Actor::System, outside).await?.id,
         ))
     })
-    .expect("grant and workflows");
-    let by = Principal::member(viewer.id);
+    .expect("grant and workflows")
+}
 
-    let history = attempt!(db.as_ref(), t, |ttx| {
-        workflow::versions(&ttx, by, inside, &PageRequest::first(10)).await
-    })
-    .expect("its division's workflow history");
-    assert_eq!(history.items.len(), 1);
-
-    let mut watch = DenialWatch::new(db.as_ref(), t).await;
-    let refused: Vec<(&str, coditect_core::Result<()>)> = vec![
+/// Each aggregate read, done by `by`, and what it returned.
+async fn aggregate_reads(
+    db: &dyn KvBackend,
+    org: &Org,
+    by: Principal,
+    outside: WorkflowId,
+) -> Vec<(&'static str, coditect_core::Result<()>)> {
+    use coditect_core::audit::query::{self, AuditQuery};
+    use coditect_core::model::{conversation, usage, workflow};
+    let t = org.tenant();
+    vec![
         (
             "audit by time",
-            attempt!(db.as_ref(), t, |ttx| {
+            attempt!(db, t, |ttx| {
                 query::by_time(&ttx, by, &AuditQuery::newest(10))
                     .await
                     .map(drop)
@@ -555,7 +597,7 @@ pub async fn aggregate_reads_need_a_tenant_wide_grant(h: &dyn Harness) {
         ),
         (
             "audit by actor",
-            attempt!(db.as_ref(), t, |ttx| {
+            attempt!(db, t, |ttx| {
                 query::by_actor(&ttx, by, Actor::System, &AuditQuery::newest(10))
                     .await
                     .map(drop)
@@ -563,7 +605,7 @@ pub async fn aggregate_reads_need_a_tenant_wide_grant(h: &dyn Harness) {
         ),
         (
             "audit by target",
-            attempt!(db.as_ref(), t, |ttx| {
+            attempt!(db, t, |ttx| {
                 query::by_target(
                     &ttx,
                     by,
@@ -577,19 +619,19 @@ pub async fn aggregate_reads_need_a_tenant_wide_grant(h: &dyn Harness) {
         ),
         (
             "usage totals",
-            attempt!(db.as_ref(), t, |ttx| {
+            attempt!(db, t, |ttx| {
                 usage::metric_totals(&ttx, by, "tokens").await.map(drop)
             }),
         ),
         (
             "project count",
-            attempt!(db.as_ref(), t, |ttx| {
+            attempt!(db, t, |ttx| {
                 record::count_of::<Project>(&ttx, by).await.map(drop)
             }),
         ),
         (
             "another division's workflow history",
-            attempt!(db.as_ref(), t, |ttx| {
+            attempt!(db, t, |ttx| {
                 workflow::versions(&ttx, by, outside, &PageRequest::first(10))
                     .await
                     .map(drop)
@@ -597,25 +639,13 @@ pub async fn aggregate_reads_need_a_tenant_wide_grant(h: &dyn Harness) {
         ),
         (
             "a tenant-wide conversation's message count",
-            attempt!(db.as_ref(), t, |ttx| {
+            attempt!(db, t, |ttx| {
                 conversation::message_count(&ttx, by, org.conversation)
                     .await
                     .map(drop)
             }),
         ),
-    ];
-    for (what, result) in &refused {
-        assert!(
-            matches!(result, Err(Error::Forbidden { .. })),
-            "{what}: {result:?}"
-        );
-    }
-    let denials = watch.take(db.as_ref()).await;
-    assert_eq!(
-        denials.len(),
-        refused.len(),
-        "each refusal audited once: {denials:?}"
-    );
+    ]
 }
 
 /// A member holding many role assignments has them read per entity, on the path from a
@@ -629,37 +659,8 @@ pub async fn many_assignments_give_the_same_answers_as_few(h: &dyn Harness) {
     let t = org.tenant();
     let many = member(db.as_ref(), &org.p, Kind::Agent, "many", None).await;
     let few = member(db.as_ref(), &org.p, Kind::Human, "few", None).await;
-    let (far_project, grant_id) = attempt!(db.as_ref(), t, |ttx| {
-        let sys = Actor::System;
-        let viewer = role::by_name(&ttx, sys, "viewer")
-            .await?
-            .expect("viewer")
-            .id;
-        let contributor = role::by_name(&ttx, sys, "contributor").await?;
-        let contributor = contributor.expect("contributor").id;
-        let branch = Entity::new("FAR", "Far", EntityKind::Division, Some(org.p.root.id));
-        let branch = record::insert(&ttx, sys, branch).await?.id;
-        let mut far_project = None;
-        for i in 0..20 {
-            let leaf = Entity::new(format!("L{i}"), "Leaf", EntityKind::Team, Some(branch));
-            let leaf = record::insert(&ttx, sys, leaf).await?.id;
-            record::insert(&ttx, sys, RoleAssignment::new(many.id, viewer, leaf)).await?;
-            if i == 7 {
-                let p = Project::new("FARP", "Far project", leaf, org.other.id);
-                far_project = Some(record::insert(&ttx, sys, p).await?.id);
-            }
-        }
-        let mut grant = None;
-        for m in [many.id, few.id] {
-            let made = RoleAssignment::new(m, contributor, org.division);
-            let made = record::insert(&ttx, sys, made).await?;
-            if m == many.id {
-                grant = Some(made.id);
-            }
-        }
-        Ok((far_project.expect("made"), grant.expect("made")))
-    })
-    .expect("assignments");
+    let (far_project, grant_id) =
+        many_leaves_and_one_grant(db.as_ref(), &org, many.id, few.id).await;
 
     let read_task = |m: MemberId| {
         let db = db.clone();
@@ -724,6 +725,50 @@ pub async fn many_assignments_give_the_same_answers_as_few(h: &dyn Harness) {
         "viewer at the root reads it"
     );
     assert!(tenant_wide(many.id).await.is_ok(), "and tenant-wide");
+}
+
+/// Gives `many` the viewer role at each of twenty leaves of another division (a project at
+/// the eighth), and `many` and `few` the contributor role at the division. Returns the
+/// project and the contributor grant of `many`.
+async fn many_leaves_and_one_grant(
+    db: &dyn KvBackend,
+    org: &Org,
+    many: MemberId,
+    few: MemberId,
+) -> (ProjectId, RoleAssignmentId) {
+    use coditect_core::model::{role, Project};
+    let t = org.tenant();
+    attempt!(db, t, |ttx| {
+        let sys = Actor::System;
+        let viewer = role::by_name(&ttx, sys, "viewer")
+            .await?
+            .expect("viewer")
+            .id;
+        let contributor = role::by_name(&ttx, sys, "contributor").await?;
+        let contributor = contributor.expect("contributor").id;
+        let branch = Entity::new("FAR", "Far", EntityKind::Division, Some(org.p.root.id));
+        let branch = record::insert(&ttx, sys, branch).await?.id;
+        let mut far_project = None;
+        for i in 0..20 {
+            let leaf = Entity::new(format!("L{i}"), "Leaf", EntityKind::Team, Some(branch));
+            let leaf = record::insert(&ttx, sys, leaf).await?.id;
+            record::insert(&ttx, sys, RoleAssignment::new(many, viewer, leaf)).await?;
+            if i == 7 {
+                let p = Project::new("FARP", "Far project", leaf, org.other.id);
+                far_project = Some(record::insert(&ttx, sys, p).await?.id);
+            }
+        }
+        let mut grant = None;
+        for m in [many, few] {
+            let made = RoleAssignment::new(m, contributor, org.division);
+            let made = record::insert(&ttx, sys, made).await?;
+            if m == many {
+                grant = Some(made.id);
+            }
+        }
+        Ok((far_project.expect("made"), grant.expect("made")))
+    })
+    .expect("assignments")
 }
 
 /// A member holding `admin` at a division cannot make one of its departments a second root
