@@ -31,12 +31,10 @@ use coditect_core::rbac::{Action, Permission, ResourceKind};
 use coditect_core::record::{self, Model};
 use coditect_core::value::{self, Versioned};
 use coditect_core::Principal;
-use coditect_core::{
-    prefix_end, run, run_in_tenant, CommitInfo, Error, KvBackend, RangeOptions, RangePage,
-    RetryOptions, RetryStats, Transaction,
-};
+use coditect_core::{prefix_end, run, run_in_tenant, Error, KvBackend, RetryOptions, RetryStats};
 use uuid::Uuid;
 
+use crate::faults::{Fault, FaultyBackend};
 use crate::support::assert_matches;
 use crate::support::{cheap_argon2, manual_workflow, provision_tenant};
 use crate::Harness;
@@ -1489,82 +1487,6 @@ pub async fn rewritten_chain_is_caught_by_the_receipt(h: &dyn Harness) {
         .is_err());
 }
 
-/// A backend whose every second commit commits and then reports `CommitUnknownResult`, as
-/// FoundationDB may: the retry loop runs the body again after a commit that did happen.
-struct EverySecondCommitUnknown {
-    inner: Arc<dyn KvBackend>,
-    commits: Arc<std::sync::atomic::AtomicU64>,
-}
-
-struct UnknownTx {
-    inner: Box<dyn Transaction>,
-    commits: Arc<std::sync::atomic::AtomicU64>,
-}
-
-#[async_trait]
-impl KvBackend for EverySecondCommitUnknown {
-    async fn begin(&self) -> coditect_core::Result<Box<dyn Transaction>> {
-        Ok(Box::new(UnknownTx {
-            inner: self.inner.begin().await?,
-            commits: self.commits.clone(),
-        }))
-    }
-}
-
-#[async_trait]
-impl Transaction for UnknownTx {
-    async fn read_version(&self) -> coditect_core::Result<u64> {
-        self.inner.read_version().await
-    }
-    async fn get(&self, key: &[u8], snapshot: bool) -> coditect_core::Result<Option<Vec<u8>>> {
-        self.inner.get(key, snapshot).await
-    }
-    async fn get_range(
-        &self,
-        begin: &[u8],
-        end: &[u8],
-        options: RangeOptions,
-    ) -> coditect_core::Result<RangePage> {
-        self.inner.get_range(begin, end, options).await
-    }
-    fn set(&self, key: &[u8], value: &[u8]) -> coditect_core::Result<()> {
-        self.inner.set(key, value)
-    }
-    fn clear(&self, key: &[u8]) -> coditect_core::Result<()> {
-        self.inner.clear(key)
-    }
-    fn clear_range(&self, begin: &[u8], end: &[u8]) -> coditect_core::Result<()> {
-        self.inner.clear_range(begin, end)
-    }
-    fn atomic_add(&self, key: &[u8], delta: i64) -> coditect_core::Result<()> {
-        self.inner.atomic_add(key, delta)
-    }
-    fn set_versionstamped_key(
-        &self,
-        key: &[u8],
-        offset: u32,
-        value: &[u8],
-    ) -> coditect_core::Result<()> {
-        self.inner.set_versionstamped_key(key, offset, value)
-    }
-    fn add_read_conflict_range(&self, begin: &[u8], end: &[u8]) -> coditect_core::Result<()> {
-        self.inner.add_read_conflict_range(begin, end)
-    }
-    fn add_write_conflict_range(&self, begin: &[u8], end: &[u8]) -> coditect_core::Result<()> {
-        self.inner.add_write_conflict_range(begin, end)
-    }
-    async fn commit(self: Box<Self>) -> coditect_core::Result<CommitInfo> {
-        let info = self.inner.commit().await?;
-        let n = self
-            .commits
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        if n % 2 == 0 {
-            return Err(Error::CommitUnknownResult);
-        }
-        Ok(info)
-    }
-}
-
 /// Sealing is exactly-once when commits report an unknown result after committing: the retry
 /// re-reads the head its committed attempt moved and seals on from there, so no event is
 /// chained twice or skipped, and the chain is the one a plain seal makes.
@@ -1575,11 +1497,13 @@ pub async fn sealing_is_exactly_once_after_unknown_commit_results(h: &dyn Harnes
     many_tasks(db.as_ref(), &p, &project, 1_200, 100).await;
     let tenant = p.tenant.id;
     let total = raw_events(db.as_ref(), tenant).await.len() as u64;
-    let commits = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let flaky = EverySecondCommitUnknown {
-        inner: db.clone(),
-        commits: commits.clone(),
-    };
+    // Every second commit (the first, the third, ...) commits and then reports
+    // `CommitUnknownResult`, as FoundationDB may: the retry loop runs the body again after a
+    // commit that did happen.
+    let every_second = (1..10_000)
+        .step_by(2)
+        .map(|n| (n, Fault::UnknownAfterCommit));
+    let flaky = FaultyBackend::scripted(db.clone(), every_second);
     let stats = Arc::new(RetryStats::default());
     let options = SealOptions {
         chunk_events: 97,

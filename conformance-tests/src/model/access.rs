@@ -58,57 +58,28 @@ struct Org {
 }
 
 async fn org(db: &dyn KvBackend, p: &Provisioned) -> Org {
+    use EntityKind::{Department, Division, Team};
+    // Each entity under the one at the index given (`None`: under the root).
+    let tree = [
+        ("DIV-A", "Division A", Division, None),
+        ("DEPT-A", "Department A", Department, Some(0)),
+        ("TEAM-X", "Team X", Team, Some(1)),
+        ("DIV-B", "Division B", Division, None),
+        ("TEAM-Y", "Team Y", Team, Some(3)),
+    ];
     in_tenant!(db, tid(p), |ttx| {
-        let a = admin(p);
-        let div_a = record::insert(
-            &ttx,
-            a,
-            Entity::new("DIV-A", "Division A", EntityKind::Division, Some(p.root.id)),
-        )
-        .await?;
-        let dept_a = record::insert(
-            &ttx,
-            a,
-            Entity::new(
-                "DEPT-A",
-                "Department A",
-                EntityKind::Department,
-                Some(div_a.id),
-            ),
-        )
-        .await?;
-        let team_x = record::insert(
-            &ttx,
-            a,
-            Entity::new("TEAM-X", "Team X", EntityKind::Team, Some(dept_a.id)),
-        )
-        .await?;
-        let div_b = record::insert(
-            &ttx,
-            a,
-            Entity::new("DIV-B", "Division B", EntityKind::Division, Some(p.root.id)),
-        )
-        .await?;
-        let team_y = record::insert(
-            &ttx,
-            a,
-            Entity::new("TEAM-Y", "Team Y", EntityKind::Team, Some(div_b.id)),
-        )
-        .await?;
-        let px = record::insert(
-            &ttx,
-            a,
-            Project::new("PX", "X", team_x.id, p.admin_member.id),
-        )
-        .await?;
-        let py = record::insert(
-            &ttx,
-            a,
-            Project::new("PY", "Y", team_y.id, p.admin_member.id),
-        )
-        .await?;
-        let task_x = record::insert(&ttx, a, Task::new(px.id, "in X", p.admin_member.id)).await?;
-        let task_y = record::insert(&ttx, a, Task::new(py.id, "in Y", p.admin_member.id)).await?;
+        let (a, me) = (admin(p), p.admin_member.id);
+        let mut made: Vec<Entity> = Vec::new();
+        for (code, name, kind, under) in tree {
+            let parent = under.map_or(p.root.id, |i: usize| made[i].id);
+            let entity = Entity::new(code, name, kind, Some(parent));
+            made.push(record::insert(&ttx, a, entity).await?);
+        }
+        let [div_a, dept_a, team_x, div_b, team_y] = <[Entity; 5]>::try_from(made).expect("five");
+        let px = record::insert(&ttx, a, Project::new("PX", "X", team_x.id, me)).await?;
+        let py = record::insert(&ttx, a, Project::new("PY", "Y", team_y.id, me)).await?;
+        let task_x = record::insert(&ttx, a, Task::new(px.id, "in X", me)).await?;
+        let task_y = record::insert(&ttx, a, Task::new(py.id, "in Y", me)).await?;
         Ok::<_, Error>(Org {
             div_a,
             dept_a,

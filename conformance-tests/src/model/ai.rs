@@ -451,22 +451,9 @@ async fn a_custom_role_is_assigned_once(db: &dyn KvBackend, p: &Provisioned) {
         ))
         .await
         .expect("custom role");
-    let assignment = in_p
-        .insert(RoleAssignment::new(
-            p.admin_member.id,
-            auditor.id,
-            p.root.id,
-        ))
-        .await
-        .expect("assign");
-    let error = in_p
-        .insert(RoleAssignment::new(
-            p.admin_member.id,
-            auditor.id,
-            p.root.id,
-        ))
-        .await
-        .expect_err("twice");
+    let assign = || RoleAssignment::new(p.admin_member.id, auditor.id, p.root.id);
+    let assignment = in_p.insert(assign()).await.expect("assign");
+    let error = in_p.insert(assign()).await.expect_err("twice");
     assert_matches!(
         error,
         Error::AlreadyExists {
