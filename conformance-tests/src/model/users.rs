@@ -7,7 +7,7 @@ pub async fn user_crud_and_email_lookup(h: &dyn Harness) {
     let (db, p) = tenant_of(h, "users.test", Plan::Professional).await;
     let in_p = at(db.as_ref(), &p);
     let created = in_p
-        .insert(User::new(" Dev@Example.TEST ", "Dev", UserRole::Developer))
+        .insert(User::new("  Dev@Example.TEST ", "Dev", UserRole::Developer))
         .await
         .expect("create");
     assert_eq!(created.email, "dev@example.test");
