@@ -17,7 +17,6 @@ use coditect_core::audit::{
 };
 use coditect_core::ids::{MemberId, RecordId};
 use coditect_core::keys::TenantId;
-use coditect_core::model::workflow::{Step, Trigger, WorkflowDefinition};
 use coditect_core::model::{
     api_key, session, workflow, AgentConfig, AgentExecution, AgentInstance, AgentType, ApiKey,
     Conversation, Message, MessageRole, RoleAssignment, Session, Setting, SettingScope, TypedValue,
@@ -32,47 +31,13 @@ use coditect_core::rbac::{Action, Permission, ResourceKind};
 use coditect_core::record::{self, Model};
 use coditect_core::value::{self, Versioned};
 use coditect_core::Principal;
-use coditect_core::{
-    prefix_end, run, run_in_tenant, CommitInfo, Error, KvBackend, RangeOptions, RangePage,
-    RetryOptions, RetryStats, Transaction,
-};
+use coditect_core::{prefix_end, run, run_in_tenant, Error, KvBackend, RetryOptions, RetryStats};
 use uuid::Uuid;
 
+use crate::faults::{Fault, FaultyBackend};
+use crate::support::assert_matches;
+use crate::support::{cheap_argon2, manual_workflow, provision_tenant};
 use crate::Harness;
-
-/// Instantiates every case of [`audit`](crate::audit) (coverage, queries, seal, verify,
-/// tampering) as a `#[tokio::test]`. `$harness` is an expression evaluated afresh for each
-/// case.
-#[macro_export]
-macro_rules! audit_suite {
-    ($harness:expr) => {
-        $crate::audit_suite!(@cases $harness;
-            every_mutating_operation_leaves_exactly_its_events,
-            concurrent_creators_never_conflict_on_the_trail,
-            queries_by_time_actor_and_target,
-            seal_is_chunked_idempotent_and_verifies,
-            sealing_alongside_writers_costs_them_nothing,
-            tamper_modified_event_is_named, tamper_removed_event_is_named,
-            tamper_inserted_event_is_named, tamper_swapped_events_are_named,
-            tamper_with_the_seal_state_is_caught, rewritten_chain_is_caught_by_the_receipt,
-            sealing_is_exactly_once_after_unknown_commit_results,
-        );
-    };
-    (@cases $harness:expr; $($case:ident),+ $(,)?) => {
-        mod audit {
-            // The harness expression may name items of the including test file.
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let harness = $harness;
-                    $crate::audit::$case(&harness).await;
-                }
-            )+
-        }
-    };
-}
 
 // ---------------------------------------------------------------------------------------
 // helpers
@@ -92,19 +57,7 @@ fn new_tenant(domain: &str) -> NewTenant {
 /// A tenant whose domain is `domain` under a random label, so that the cases also run side by
 /// side on one shared cluster, as often as wanted.
 async fn provisioned(db: &dyn KvBackend, domain: &str) -> Provisioned {
-    let new = new_tenant(&format!("{}.{domain}", unique()));
-    let (made, _) = run(db, &RetryOptions::default(), |tx| {
-        let new = new.clone();
-        async move { provision(&*tx, new).await }
-    })
-    .await
-    .expect("provision");
-    made
-}
-
-/// Cheap Argon2id parameters for tests.
-fn cheap_argon2() -> argon2::Params {
-    argon2::Params::new(8, 1, 1, None).expect("argon2 params")
+    provision_tenant(db, new_tenant(&format!("{}.{domain}", unique()))).await
 }
 
 /// A short unique suffix for codes, emails and paths.
@@ -211,7 +164,7 @@ async fn project_of(db: &dyn KvBackend, p: &Provisioned, code: &str) -> Project 
 async fn raw_events(db: &dyn KvBackend, tenant: TenantId) -> Vec<(Vec<u8>, Vec<u8>)> {
     let prefix = foundationdb_tuple::pack(&(tenant.uuid(), "audit"));
     let end = prefix_end(&prefix).expect("end");
-    crate::model::scan(db, &prefix, &end).await
+    crate::support::scan(db, &prefix, &end).await
 }
 
 /// Writes (or with `None` clears) raw keys in one plain transaction.
@@ -501,21 +454,10 @@ impl Sample for AgentExecution {
 #[async_trait]
 impl Sample for Workflow {
     async fn sample(f: &Fixture) -> Self {
-        Workflow::new(f.project.id, "CI", workflow_definition("build"))
+        Workflow::new(f.project.id, "CI", manual_workflow("build"))
     }
     fn change(&mut self) {
         self.name = "Renamed".into();
-    }
-}
-
-fn workflow_definition(step: &str) -> WorkflowDefinition {
-    WorkflowDefinition {
-        steps: vec![Step {
-            name: step.into(),
-            instruction: format!("do {step}"),
-            agent: None,
-        }],
-        triggers: vec![Trigger::Manual],
     }
 }
 
@@ -629,7 +571,7 @@ fn workflow_set_definition(f: &Fixture) -> OpFuture<'_> {
         let (actor, id) = (f.admin(), flow.id);
         f.mutation_starts().await;
         f.mutate(|ttx| async move {
-            workflow::set_definition(&ttx, actor, id, workflow_definition("test")).await
+            workflow::set_definition(&ttx, actor, id, manual_workflow("test")).await
         })
         .await;
         vec![Expect::of::<Workflow>(
@@ -874,10 +816,7 @@ fn task_create_denied(f: &Fixture) -> OpFuture<'_> {
             |ttx| async move { record::insert(&ttx, actor, task).await },
         )
         .await;
-        assert!(
-            matches!(refused, Err(Error::Forbidden { .. })),
-            "{refused:?}"
-        );
+        assert_matches!(refused, Err(Error::Forbidden { .. }));
         vec![Expect::of::<Task>(
             actor,
             AuditAction::Denied(Action::Create),
@@ -1110,34 +1049,27 @@ pub async fn concurrent_creators_never_conflict_on_the_trail(h: &dyn Harness) {
 /// record. Every page agrees with the full trail.
 pub async fn queries_by_time_actor_and_target(h: &dyn Harness) {
     let db = h.backend();
-    let p = provisioned(db.as_ref(), "query.test").await;
-    let system_events = all_entries(db.as_ref(), p.tenant.id).await.len();
-    let project = project_of(db.as_ref(), &p, "Q").await;
+    let db = db.as_ref();
+    let p = provisioned(db, "query.test").await;
+    let t = p.tenant.id;
+    let system_events = all_entries(db, t).await.len();
+    let project = project_of(db, &p, "Q").await;
     let admin = Actor::Member(p.admin_member.id);
-    many_tasks(db.as_ref(), &p, &project, 20, 3).await;
+    many_tasks(db, &p, &project, 20, 3).await;
     let mut renamed = project.clone();
     renamed.name = "Renamed".into();
-    run_in_tenant(
-        db.as_ref(),
-        &RetryOptions::default(),
-        p.tenant.id,
-        |ttx| async move { record::update(&ttx, admin, renamed).await },
-    )
+    run_in_tenant(db, &RetryOptions::default(), t, |ttx| async move {
+        record::update(&ttx, admin, renamed).await
+    })
     .await
     .expect("update");
-    let all = all_entries(db.as_ref(), p.tenant.id).await;
+    let all = all_entries(db, t).await;
     assert_eq!(all.len(), system_events + 1 + 20 + 1);
     assert!(all.windows(2).all(|w| w[0].position < w[1].position));
 
-    let forward = collect(db.as_ref(), p.tenant.id, AuditQuery::first(7), Target::Time).await;
+    let forward = collect(db, t, AuditQuery::first(7), Target::Time).await;
     assert_eq!(forward, all);
-    let backward = collect(
-        db.as_ref(),
-        p.tenant.id,
-        AuditQuery::newest(4),
-        Target::Time,
-    )
-    .await;
+    let backward = collect(db, t, AuditQuery::newest(4), Target::Time).await;
     let mut reversed = all.clone();
     reversed.reverse();
     assert_eq!(backward, reversed);
@@ -1149,11 +1081,11 @@ pub async fn queries_by_time_actor_and_target(h: &dyn Harness) {
         to: Some(to),
         ..AuditQuery::first(3)
     };
-    let inside = collect(db.as_ref(), p.tenant.id, bounded.clone(), Target::Time).await;
+    let inside = collect(db, t, bounded.clone(), Target::Time).await;
     assert_eq!(inside, all[5..15].to_vec());
     let inside_back = collect(
-        db.as_ref(),
-        p.tenant.id,
+        db,
+        t,
         AuditQuery {
             reverse: true,
             ..bounded
@@ -1168,46 +1100,44 @@ pub async fn queries_by_time_actor_and_target(h: &dyn Harness) {
 
     // A commit's versionstamp bounds the events it wrote.
     let later = Task::new(project.id, "later", p.admin_member.id);
-    let (_, info) = run_in_tenant(
-        db.as_ref(),
-        &RetryOptions::default(),
-        p.tenant.id,
-        |ttx| async move { record::insert(&ttx, admin, later).await },
-    )
+    let (_, info) = run_in_tenant(db, &RetryOptions::default(), t, |ttx| async move {
+        record::insert(&ttx, admin, later).await
+    })
     .await
     .expect("later");
     let since = AuditQuery {
         from: Some(AuditPosition::of_commit(info.versionstamp)),
         ..AuditQuery::first(10)
     };
-    let newest = collect(db.as_ref(), p.tenant.id, since, Target::Time).await;
+    let newest = collect(db, t, since, Target::Time).await;
     assert_eq!(newest.len(), 1);
     assert_eq!(newest[0].event.model, Task::WHAT);
 
+    by_actor_and_by_target(db, t, admin, &all, system_events, &project).await;
+}
+
+/// The queries by actor (the system's events are the first `system_events` of `all`, the
+/// admin's the rest and one more) and by target (the project's create and update only).
+async fn by_actor_and_by_target(
+    db: &dyn KvBackend,
+    t: TenantId,
+    admin: Actor,
+    all: &[AuditEntry],
+    system_events: usize,
+    project: &Project,
+) {
     // By actor: the system made the first four, the admin the rest.
-    let system = collect(
-        db.as_ref(),
-        p.tenant.id,
-        AuditQuery::first(2),
-        Target::Actor(Actor::System),
-    )
-    .await;
+    let system = collect(db, t, AuditQuery::first(2), Target::Actor(Actor::System)).await;
     assert_eq!(system, all[..system_events].to_vec());
-    let by_admin = collect(
-        db.as_ref(),
-        p.tenant.id,
-        AuditQuery::newest(5),
-        Target::Actor(admin),
-    )
-    .await;
+    let by_admin = collect(db, t, AuditQuery::newest(5), Target::Actor(admin)).await;
     assert_eq!(by_admin.len(), all.len() - system_events + 1);
     assert!(by_admin.iter().all(|e| e.event.actor == admin));
     assert!(by_admin.windows(2).all(|w| w[0].position > w[1].position));
 
     // By target: the project's create and update, nothing of anything else.
     let project_events = collect(
-        db.as_ref(),
-        p.tenant.id,
+        db,
+        t,
         AuditQuery::first(1),
         Target::Record(Project::WHAT, project.id.uuid()),
     )
@@ -1215,8 +1145,8 @@ pub async fn queries_by_time_actor_and_target(h: &dyn Harness) {
     let actions: Vec<_> = project_events.iter().map(|e| e.event.action).collect();
     assert_eq!(actions, [AuditAction::Create, AuditAction::Update]);
     let unknown = collect(
-        db.as_ref(),
-        p.tenant.id,
+        db,
+        t,
         AuditQuery::first(5),
         Target::Record(Project::WHAT, Uuid::new_v4()),
     )
@@ -1557,82 +1487,6 @@ pub async fn rewritten_chain_is_caught_by_the_receipt(h: &dyn Harness) {
         .is_err());
 }
 
-/// A backend whose every second commit commits and then reports `CommitUnknownResult`, as
-/// FoundationDB may: the retry loop runs the body again after a commit that did happen.
-struct EverySecondCommitUnknown {
-    inner: Arc<dyn KvBackend>,
-    commits: Arc<std::sync::atomic::AtomicU64>,
-}
-
-struct UnknownTx {
-    inner: Box<dyn Transaction>,
-    commits: Arc<std::sync::atomic::AtomicU64>,
-}
-
-#[async_trait]
-impl KvBackend for EverySecondCommitUnknown {
-    async fn begin(&self) -> coditect_core::Result<Box<dyn Transaction>> {
-        Ok(Box::new(UnknownTx {
-            inner: self.inner.begin().await?,
-            commits: self.commits.clone(),
-        }))
-    }
-}
-
-#[async_trait]
-impl Transaction for UnknownTx {
-    async fn read_version(&self) -> coditect_core::Result<u64> {
-        self.inner.read_version().await
-    }
-    async fn get(&self, key: &[u8], snapshot: bool) -> coditect_core::Result<Option<Vec<u8>>> {
-        self.inner.get(key, snapshot).await
-    }
-    async fn get_range(
-        &self,
-        begin: &[u8],
-        end: &[u8],
-        options: RangeOptions,
-    ) -> coditect_core::Result<RangePage> {
-        self.inner.get_range(begin, end, options).await
-    }
-    fn set(&self, key: &[u8], value: &[u8]) -> coditect_core::Result<()> {
-        self.inner.set(key, value)
-    }
-    fn clear(&self, key: &[u8]) -> coditect_core::Result<()> {
-        self.inner.clear(key)
-    }
-    fn clear_range(&self, begin: &[u8], end: &[u8]) -> coditect_core::Result<()> {
-        self.inner.clear_range(begin, end)
-    }
-    fn atomic_add(&self, key: &[u8], delta: i64) -> coditect_core::Result<()> {
-        self.inner.atomic_add(key, delta)
-    }
-    fn set_versionstamped_key(
-        &self,
-        key: &[u8],
-        offset: u32,
-        value: &[u8],
-    ) -> coditect_core::Result<()> {
-        self.inner.set_versionstamped_key(key, offset, value)
-    }
-    fn add_read_conflict_range(&self, begin: &[u8], end: &[u8]) -> coditect_core::Result<()> {
-        self.inner.add_read_conflict_range(begin, end)
-    }
-    fn add_write_conflict_range(&self, begin: &[u8], end: &[u8]) -> coditect_core::Result<()> {
-        self.inner.add_write_conflict_range(begin, end)
-    }
-    async fn commit(self: Box<Self>) -> coditect_core::Result<CommitInfo> {
-        let info = self.inner.commit().await?;
-        let n = self
-            .commits
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        if n % 2 == 0 {
-            return Err(Error::CommitUnknownResult);
-        }
-        Ok(info)
-    }
-}
-
 /// Sealing is exactly-once when commits report an unknown result after committing: the retry
 /// re-reads the head its committed attempt moved and seals on from there, so no event is
 /// chained twice or skipped, and the chain is the one a plain seal makes.
@@ -1643,11 +1497,13 @@ pub async fn sealing_is_exactly_once_after_unknown_commit_results(h: &dyn Harnes
     many_tasks(db.as_ref(), &p, &project, 1_200, 100).await;
     let tenant = p.tenant.id;
     let total = raw_events(db.as_ref(), tenant).await.len() as u64;
-    let commits = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let flaky = EverySecondCommitUnknown {
-        inner: db.clone(),
-        commits: commits.clone(),
-    };
+    // Every second commit (the first, the third, ...) commits and then reports
+    // `CommitUnknownResult`, as FoundationDB may: the retry loop runs the body again after a
+    // commit that did happen.
+    let every_second = (1..10_000)
+        .step_by(2)
+        .map(|n| (n, Fault::UnknownAfterCommit));
+    let flaky = FaultyBackend::scripted(db.clone(), every_second);
     let stats = Arc::new(RetryStats::default());
     let options = SealOptions {
         chunk_events: 97,

@@ -559,6 +559,8 @@ fn stamp_placeholder() -> Vec<u8> {
 
 /// Runs `ops` on a fresh engine from `open` (handed options on a manual clock) and on the
 /// model; the first difference is the error.
+// Length: the interpreter of the differential run, one arm an operation, each comparing the
+// engine with the model on the spot.
 pub fn run_sequence<S: BaseStore>(
     open: impl FnOnce(EngineOptions) -> coditect_core::Result<Engine<S>>,
     ops: &[Op],

@@ -10,6 +10,7 @@ use coditect_core::{
     Transaction, RANGE_PAGE_MAX_ROWS,
 };
 
+use crate::support::assert_matches;
 use crate::Harness;
 
 // ---------------------------------------------------------------------------------------
@@ -848,13 +849,13 @@ pub async fn versionstamp_offset_must_fit(h: &dyn Harness) {
     let db = h.backend();
     let tx = begin(db.as_ref()).await;
     let err = tx.set_versionstamped_key(&[0; 12], 3, b"").unwrap_err();
-    assert!(matches!(
+    assert_matches!(
         err,
         Error::InvalidVersionstampOffset {
             offset: 3,
             key_len: 12
         }
-    ));
+    );
     tx.commit().await.unwrap();
     assert!(scan(db.as_ref(), b"", b"\xff").await.is_empty());
 }
@@ -902,7 +903,7 @@ pub async fn value_size_limit_at_and_past_the_boundary(h: &dyn Harness) {
         matches!(err, Error::ValueTooLarge { size, limit } if size == MAX_VALUE_SIZE + 1 && limit == MAX_VALUE_SIZE)
     );
     let err = tx.set_versionstamped_key(&[0; 10], 0, &past).unwrap_err();
-    assert!(matches!(err, Error::ValueTooLarge { .. }));
+    assert_matches!(err, Error::ValueTooLarge { .. });
     tx.commit().await.unwrap();
     assert_eq!(get(db.as_ref(), b"past").await, None);
 }
@@ -915,13 +916,13 @@ pub async fn too_old_transaction_cannot_read(h: &dyn Harness) {
     tx.get(b"k", false).await.unwrap();
     h.age_past_read_version_limit().await;
     let err = tx.get(b"k", false).await.unwrap_err();
-    assert!(matches!(err, Error::TransactionTooOld));
+    assert_matches!(err, Error::TransactionTooOld);
     assert!(err.is_retryable());
     let err = tx
         .get_range(b"a", b"z", RangeOptions::default())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::TransactionTooOld));
+    assert_matches!(err, Error::TransactionTooOld);
     // A fresh transaction is fine.
     assert_eq!(get(db.as_ref(), b"k").await, Some(b"v".to_vec()));
 }
@@ -981,7 +982,7 @@ pub async fn retry_loop_does_not_retry_a_non_retryable_error(h: &dyn Harness) {
         Ok(())
     })
     .await;
-    assert!(matches!(result, Err(Error::ValueTooLarge { .. })));
+    assert_matches!(result, Err(Error::ValueTooLarge { .. }));
     assert_eq!(stats.attempts(), 1);
     assert_eq!(stats.retries(), 0);
     assert_eq!(get(db.as_ref(), b"k").await, None);

@@ -19,6 +19,7 @@ use coditect_core::limits::{
 };
 use coditect_core::{Error, KvBackend, RangeOptions, Result, Transaction};
 
+use crate::support::assert_matches;
 use crate::Harness;
 
 async fn begin(db: &dyn KvBackend) -> Box<dyn Transaction> {
@@ -321,7 +322,7 @@ pub async fn only_a_commit_with_read_conflicts_is_too_old(h: &dyn Harness) {
         .await
         .expect("a snapshot-only transaction commits when old");
     let err = reading.commit().await.unwrap_err();
-    assert!(matches!(err, Error::TransactionTooOld), "{err:?}");
+    assert_matches!(err, Error::TransactionTooOld);
     read_only
         .commit()
         .await

@@ -39,6 +39,8 @@ pub mod model;
 pub mod ops;
 pub mod recording;
 pub mod security;
+mod support;
+pub use support::scan;
 
 /// What a case needs from a backend.
 #[async_trait]
@@ -102,7 +104,7 @@ impl<S: BaseStore> Harness for EngineHarness<S> {
 #[macro_export]
 macro_rules! kv_suite {
     ($harness:expr) => {
-        $crate::kv_suite!(@cases $harness;
+        $crate::suite_cases!(kv_cases = kv, 4, $harness;
             set_then_get, get_missing_is_none, overwrite_replaces, clear_removes_a_key,
             empty_value_is_stored, empty_key_is_a_key, binary_keys_with_0x00_and_0xff,
             committed_writes_are_visible_to_later_transactions,
@@ -134,7 +136,7 @@ macro_rules! kv_suite {
             retry_loop_honours_its_attempt_limit, dropped_transaction_writes_nothing,
             failed_commit_writes_nothing, bank_transfers_keep_the_total,
         );
-        $crate::kv_suite!(@limits $harness;
+        $crate::suite_cases!(kv_limit_cases = kv_limits, 4, $harness;
             key_size_limit_at_and_past_the_boundary,
             ten_megabytes_of_keys_and_values_do_not_commit,
             counted_size_just_under_the_limit_commits_and_one_byte_more_does_not,
@@ -145,24 +147,6 @@ macro_rules! kv_suite {
             only_a_commit_with_read_conflicts_is_too_old,
         );
     };
-    (@cases $harness:expr; $($case:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() {
-                let harness = $harness;
-                $crate::kv::$case(&harness).await;
-            }
-        )+
-    };
-    (@limits $harness:expr; $($case:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() {
-                let harness = $harness;
-                $crate::kv_limits::$case(&harness).await;
-            }
-        )+
-    };
 }
 
 /// Runs the security cases ([`security`]) on a backend: the authorization matrix, one case
@@ -170,7 +154,7 @@ macro_rules! kv_suite {
 #[macro_export]
 macro_rules! security_suite {
     ($harness:expr) => {
-        $crate::security_suite!(@cases $harness;
+        $crate::suite_cases!(mod security, 2, $harness, security;
             authorization_matrix_of_the_models, authorization_matrix_of_the_special_operations,
             authorization_matrix_of_the_user_roles,
             a_viewer_cannot_take_over_the_admin_password,
@@ -188,20 +172,6 @@ macro_rules! security_suite {
             the_record_layer_example_makes_one_task_under_unknown_commits,
         );
     };
-    (@cases $harness:expr; $($case:ident),* $(,)?) => {
-        mod security {
-            // The harness expression may name items of the including test file.
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let harness = $harness;
-                    $crate::security::$case(&harness).await;
-                }
-            )*
-        }
-    };
 }
 
 /// Instantiates every case of [`model`] (the record layer over the backend) as a
@@ -209,7 +179,7 @@ macro_rules! security_suite {
 #[macro_export]
 macro_rules! model_suite {
     ($harness:expr) => {
-        $crate::model_suite!(@cases $harness;
+        $crate::suite_cases!(mod model, 2, $harness, model;
             provisioning_makes_a_whole_tenant, provisioning_a_taken_domain_fails,
             nil_unknown_and_suspended_tenants_are_refused, user_crud_and_email_lookup,
             duplicate_email_fails, password_is_hashed_apart_and_verified, quotas_are_enforced,
@@ -244,18 +214,86 @@ macro_rules! model_suite {
             an_index_value_too_large_for_a_key_is_refused_naming_its_field,
         );
     };
+}
+
+/// Instantiates every case of [`audit`](crate::audit) (coverage, queries, seal, verify,
+/// tampering) as a `#[tokio::test]`. `$harness` is an expression evaluated afresh for each
+/// case.
+#[macro_export]
+macro_rules! audit_suite {
+    ($harness:expr) => {
+        $crate::suite_cases!(mod audit, 2, $harness, audit;
+            every_mutating_operation_leaves_exactly_its_events,
+            concurrent_creators_never_conflict_on_the_trail,
+            queries_by_time_actor_and_target,
+            seal_is_chunked_idempotent_and_verifies,
+            sealing_alongside_writers_costs_them_nothing,
+            tamper_modified_event_is_named, tamper_removed_event_is_named,
+            tamper_inserted_event_is_named, tamper_swapped_events_are_named,
+            tamper_with_the_seal_state_is_caught, rewritten_chain_is_caught_by_the_receipt,
+            sealing_is_exactly_once_after_unknown_commit_results,
+        );
+    };
+}
+
+/// Instantiates every case of [`audit_integrity`](crate::audit_integrity) as a
+/// `#[tokio::test]`. `$harness` is an expression evaluated afresh for each case.
+#[macro_export]
+macro_rules! audit_integrity_suite {
+    ($harness:expr) => {
+        $crate::suite_cases!(mod audit_integrity, 2, $harness, audit_integrity;
+            clearing_the_by_actor_index_is_refused, clearing_the_seal_state_is_refused,
+            clearing_the_reverse_references_is_refused,
+            a_cleared_index_is_reported_by_verify, a_cleared_seal_head_is_reported_by_verify,
+            an_edited_backup_is_refused_on_import,
+            an_old_receipt_verifies_after_a_restore_and_reports_it,
+            a_rewrite_of_restored_history_is_caught_by_the_old_receipt,
+        );
+    };
+}
+
+/// Instantiates every case of [`ops`](crate::ops) and [`ops::ownership`](crate::ops::ownership)
+/// as a `#[tokio::test]`. `$harness` is an expression evaluated afresh for each case (twice
+/// for the copy between two stores).
+#[macro_export]
+macro_rules! ops_suite {
+    ($harness:expr) => {
+        $crate::ops_suite!(@cases $harness;
+            round_trip_of_every_model_under_a_new_id,
+            damaged_backups_are_refused_and_change_nothing,
+            large_tenant_export_import_erase_under_the_limits,
+            interrupted_erase_resumes_to_completion,
+            interrupted_import_resumes_or_is_dropped,
+            export_quiesces_writers,
+            migrate_rekeys_a_tenant_audited_on_both_sides,
+            analytics_never_single_out_a_tenant,
+            check_reports_each_violation_with_its_key,
+            quotas_hold_when_lowered_and_on_import,
+            an_import_writes_the_reverse_references_an_old_store_lacks,
+        );
+    };
     (@cases $harness:expr; $($case:ident),+ $(,)?) => {
-        mod model {
+        mod ops {
             // The harness expression may name items of the including test file.
             #[allow(unused_imports)]
             use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let harness = $harness;
-                    $crate::model::$case(&harness).await;
-                }
-            )+
+            $crate::suite_cases!(cases = ops, 2, $harness; $($case),+);
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn copy_between_stores() {
+                let (a, b) = ($harness, $harness);
+                $crate::ops::copy_between_stores(&a, &b).await;
+            }
         }
+        $crate::suite_cases!(mod ops_ownership, 2, $harness, ops::ownership;
+            an_interrupted_export_holds_the_tenant_until_run_again,
+            a_resumed_export_restores_exactly_the_status_before_it,
+            activate_during_an_export_is_refused_and_the_backup_is_one_cut,
+            an_interrupted_import_holds_the_tenant_until_run_again,
+            an_interrupted_erase_holds_the_tenant_until_run_again,
+            refused_migrations_and_imports_change_nothing,
+            an_interrupted_migration_holds_the_source_until_run_again,
+            the_index_walk_finds_dangling_and_missing_entries,
+            abort_drops_an_export_an_import_and_a_migration,
+        );
     };
 }

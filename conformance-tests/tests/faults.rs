@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coditect_conformance::faults::{FaultPlan, FaultyBackend};
+use coditect_conformance::scan;
 use coditect_core::audit::{
     seal, Actor, AuditEvent, SealHead, SealOptions, Verdict, VerifyOptions,
 };
@@ -24,7 +25,7 @@ use coditect_core::model::{
 use coditect_core::provision::{provision, NewTenant, Provisioned};
 use coditect_core::record::{self, Model, Timestamps};
 use coditect_core::value;
-use coditect_core::{run, run_in_tenant, Error, KvBackend, RangeOptions, RetryOptions};
+use coditect_core::{run, run_in_tenant, Error, KvBackend, RetryOptions};
 use foundationdb_tuple::Element;
 use uuid::Uuid;
 
@@ -394,25 +395,6 @@ async fn execute(db: &dyn KvBackend, tenants: &[TenantId], steps: &[Step]) -> Ru
     }
 }
 
-/// Every row of `[begin, end)`.
-async fn dump(db: &dyn KvBackend, begin: &[u8], end: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let tx = db.begin().await.unwrap();
-    let (mut lo, hi) = (begin.to_vec(), end.to_vec());
-    let mut rows = Vec::new();
-    loop {
-        let page = tx
-            .get_range(&lo, &hi, RangeOptions::default())
-            .await
-            .unwrap();
-        let next = page.next_range(&lo, &hi, false);
-        rows.extend(page.kvs.into_iter().map(|kv| (kv.key, kv.value)));
-        match next {
-            Some((l, _)) => lo = l,
-            None => return rows,
-        }
-    }
-}
-
 /// Names the UUIDs a run made itself (provisioning's root entity, admin user and member,
 /// built-in roles) by the order they first appear in key order, so two runs compare; ids the
 /// script chose stay as they are.
@@ -489,7 +471,7 @@ async fn tenant_state(
     known: &BTreeSet<Uuid>,
 ) -> (Vec<(String, Vec<u8>)>, Vec<String>) {
     let (begin, end) = tenant.range();
-    let rows = dump(db, &begin, &end).await;
+    let rows = scan(db, &begin, &end).await;
     let mut names = Names {
         known: known.clone(),
         local: BTreeMap::new(),
@@ -580,7 +562,7 @@ fn mem() -> Arc<dyn KvBackend> {
 }
 
 async fn registry(db: &dyn KvBackend, tenant: TenantId) -> Option<Vec<u8>> {
-    let rows = dump(db, b"\x02sys\x00", b"\x02sys\x01").await;
+    let rows = scan(db, b"\x02sys\x00", b"\x02sys\x01").await;
     rows.into_iter()
         .find(|(k, _)| k.ends_with(tenant.uuid().as_bytes()))
         .map(|(_, v)| {
@@ -680,7 +662,7 @@ async fn model_operations_are_exactly_once_under_injected_faults() {
     }
     // Nothing else was written to the system keyspace (e.g. a second domain entry).
     let sys =
-        |db: Arc<dyn KvBackend>| async move { dump(db.as_ref(), b"\x02", b"\x03").await.len() };
+        |db: Arc<dyn KvBackend>| async move { scan(db.as_ref(), b"\x02", b"\x03").await.len() };
     assert_eq!(sys(faulty_store.clone()).await, sys(clean.clone()).await);
 }
 
@@ -713,8 +695,8 @@ async fn provisioning_retried_after_a_committed_unknown_result_is_exactly_once()
         tenant_state(clean.as_ref(), tenants[0], &known).await
     );
     assert_eq!(
-        dump(store.as_ref(), b"\x02", b"\x03").await.len(),
-        dump(clean.as_ref(), b"\x02", b"\x03").await.len()
+        scan(store.as_ref(), b"\x02", b"\x03").await.len(),
+        scan(clean.as_ref(), b"\x02", b"\x03").await.len()
     );
 }
 

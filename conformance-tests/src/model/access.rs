@@ -58,57 +58,28 @@ struct Org {
 }
 
 async fn org(db: &dyn KvBackend, p: &Provisioned) -> Org {
+    use EntityKind::{Department, Division, Team};
+    // Each entity under the one at the index given (`None`: under the root).
+    let tree = [
+        ("DIV-A", "Division A", Division, None),
+        ("DEPT-A", "Department A", Department, Some(0)),
+        ("TEAM-X", "Team X", Team, Some(1)),
+        ("DIV-B", "Division B", Division, None),
+        ("TEAM-Y", "Team Y", Team, Some(3)),
+    ];
     in_tenant!(db, tid(p), |ttx| {
-        let a = admin(p);
-        let div_a = record::insert(
-            &ttx,
-            a,
-            Entity::new("DIV-A", "Division A", EntityKind::Division, Some(p.root.id)),
-        )
-        .await?;
-        let dept_a = record::insert(
-            &ttx,
-            a,
-            Entity::new(
-                "DEPT-A",
-                "Department A",
-                EntityKind::Department,
-                Some(div_a.id),
-            ),
-        )
-        .await?;
-        let team_x = record::insert(
-            &ttx,
-            a,
-            Entity::new("TEAM-X", "Team X", EntityKind::Team, Some(dept_a.id)),
-        )
-        .await?;
-        let div_b = record::insert(
-            &ttx,
-            a,
-            Entity::new("DIV-B", "Division B", EntityKind::Division, Some(p.root.id)),
-        )
-        .await?;
-        let team_y = record::insert(
-            &ttx,
-            a,
-            Entity::new("TEAM-Y", "Team Y", EntityKind::Team, Some(div_b.id)),
-        )
-        .await?;
-        let px = record::insert(
-            &ttx,
-            a,
-            Project::new("PX", "X", team_x.id, p.admin_member.id),
-        )
-        .await?;
-        let py = record::insert(
-            &ttx,
-            a,
-            Project::new("PY", "Y", team_y.id, p.admin_member.id),
-        )
-        .await?;
-        let task_x = record::insert(&ttx, a, Task::new(px.id, "in X", p.admin_member.id)).await?;
-        let task_y = record::insert(&ttx, a, Task::new(py.id, "in Y", p.admin_member.id)).await?;
+        let (a, me) = (admin(p), p.admin_member.id);
+        let mut made: Vec<Entity> = Vec::new();
+        for (code, name, kind, under) in tree {
+            let parent = under.map_or(p.root.id, |i: usize| made[i].id);
+            let entity = Entity::new(code, name, kind, Some(parent));
+            made.push(record::insert(&ttx, a, entity).await?);
+        }
+        let [div_a, dept_a, team_x, div_b, team_y] = <[Entity; 5]>::try_from(made).expect("five");
+        let px = record::insert(&ttx, a, Project::new("PX", "X", team_x.id, me)).await?;
+        let py = record::insert(&ttx, a, Project::new("PY", "Y", team_y.id, me)).await?;
+        let task_x = record::insert(&ttx, a, Task::new(px.id, "in X", me)).await?;
+        let task_y = record::insert(&ttx, a, Task::new(py.id, "in Y", me)).await?;
         Ok::<_, Error>(Org {
             div_a,
             dept_a,
@@ -124,20 +95,14 @@ async fn org(db: &dyn KvBackend, p: &Provisioned) -> Org {
 
 /// Renames `task` as `actor` through the generic path, committing when allowed.
 async fn rename(db: &dyn KvBackend, p: &Provisioned, actor: MemberId, task: &Task) -> Result<Task> {
-    let mut renamed = in_tenant!(db, tid(p), |ttx| record::require::<Task>(
-        &ttx,
-        Actor::System,
-        task.id
-    )
-    .await)
-    .expect("stored task");
+    let mut renamed = at(db, p)
+        .require::<Task>(task.id)
+        .await
+        .expect("stored task");
     renamed.title = format!("{} (renamed)", renamed.title);
-    in_tenant!(db, tid(p), |ttx| record::update(
-        &ttx,
-        Actor::Member(actor),
-        renamed.clone()
-    )
-    .await)
+    in_tenant!(db, tid(p), |ttx| {
+        record::update(&ttx, Actor::Member(actor), renamed.clone()).await
+    })
 }
 
 /// The matrix: each built-in role, granted at each level of the tree, against each action on a
@@ -145,8 +110,7 @@ async fn rename(db: &dyn KvBackend, p: &Provisioned, actor: MemberId, task: &Tas
 /// or an ancestor (not in Division B, a sibling branch). The check agrees with what the
 /// generic path does (a real update and a checked read for every cell).
 pub async fn rbac_matrix_role_level_action(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "matrix.test", Plan::Enterprise).await;
+    let (db, p) = tenant_of(h, "matrix.test", Plan::Enterprise).await;
     let o = org(db.as_ref(), &p).await;
     let levels = [
         ("root", p.root.id, true),
@@ -173,13 +137,9 @@ pub async fn rbac_matrix_role_level_action(h: &dyn Harness) {
                 let resource = in_tenant!(db, tid(&p), |ttx| Resource::of(&ttx, &o.task_x).await)
                     .expect("resource");
                 for (action, role_allows) in Action::ALL.into_iter().zip(allowed) {
-                    let got = in_tenant!(db, tid(&p), |ttx| rbac::is_allowed(
-                        &ttx,
-                        Actor::Member(m.id),
-                        action,
-                        &resource
-                    )
-                    .await)
+                    let got = in_tenant!(db, tid(&p), |ttx| {
+                        rbac::is_allowed(&ttx, Actor::Member(m.id), action, &resource).await
+                    })
                     .expect("check");
                     assert_eq!(got, role_allows && above_x, "{cell}: {action}");
                 }
@@ -198,12 +158,9 @@ pub async fn rbac_matrix_role_level_action(h: &dyn Harness) {
                         "{cell}: {error:?}"
                     );
                 }
-                let read = in_tenant!(db, tid(&p), |ttx| record::get::<Task>(
-                    &ttx,
-                    Actor::Member(m.id),
-                    o.task_x.id
-                )
-                .await);
+                let read = in_tenant!(db, tid(&p), |ttx| {
+                    record::get::<Task>(&ttx, Actor::Member(m.id), o.task_x.id).await
+                });
                 assert_eq!(read.is_ok(), above_x, "{cell}: checked read");
             }
         }
@@ -214,8 +171,7 @@ pub async fn rbac_matrix_role_level_action(h: &dyn Harness) {
 /// sibling Division B; moving Team X under Division B takes the right away, and moving Team Y
 /// under Division A gives it.
 pub async fn grant_inherits_down_the_tree_and_follows_moves(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "inherit.test", Plan::Enterprise).await;
+    let (db, p) = tenant_of(h, "inherit.test", Plan::Enterprise).await;
     let o = org(db.as_ref(), &p).await;
     for (i, kind) in KINDS.into_iter().enumerate() {
         let m = member_of(db.as_ref(), &p, kind, &format!("dev{i}")).await;
@@ -226,15 +182,12 @@ pub async fn grant_inherits_down_the_tree_and_follows_moves(h: &dyn Harness) {
         let error = rename(db.as_ref(), &p, m.id, &o.task_y)
             .await
             .expect_err("Team Y is in the sibling division");
-        assert!(
-            matches!(
-                error,
-                Error::Forbidden {
-                    action: Action::Update,
-                    ..
-                }
-            ),
-            "{error:?}"
+        assert_matches!(
+            error,
+            Error::Forbidden {
+                action: Action::Update,
+                ..
+            }
         );
 
         // Re-parent both teams (as the admin); effective rights follow the tree.
@@ -255,7 +208,7 @@ pub async fn grant_inherits_down_the_tree_and_follows_moves(h: &dyn Harness) {
         let error = rename(db.as_ref(), &p, m.id, &o.task_x)
             .await
             .expect_err("Team X moved out of Division A");
-        assert!(matches!(error, Error::Forbidden { .. }), "{error:?}");
+        assert_matches!(error, Error::Forbidden { .. });
         rename(db.as_ref(), &p, m.id, &o.task_y)
             .await
             .expect("Team Y moved under Division A");
@@ -274,7 +227,7 @@ pub async fn grant_inherits_down_the_tree_and_follows_moves(h: &dyn Harness) {
         let error = rename(db.as_ref(), &p, m.id, &o.task_x)
             .await
             .expect_err("assignment removed");
-        assert!(matches!(error, Error::Forbidden { .. }));
+        assert_matches!(error, Error::Forbidden { .. });
     }
 }
 
@@ -282,8 +235,7 @@ pub async fn grant_inherits_down_the_tree_and_follows_moves(h: &dyn Harness) {
 /// allowed write) is not committed; and the denial itself is audited, with the member as
 /// actor, the action and the record, in a transaction of its own.
 pub async fn denied_action_changes_nothing_and_is_audited(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "denied.test", Plan::Enterprise).await;
+    let (db, p) = tenant_of(h, "denied.test", Plan::Enterprise).await;
     let o = org(db.as_ref(), &p).await;
     for (i, kind) in KINDS.into_iter().enumerate() {
         let m = member_of(db.as_ref(), &p, kind, &format!("c{i}")).await;
@@ -352,57 +304,34 @@ pub async fn denied_action_changes_nothing_and_is_audited(h: &dyn Harness) {
 /// Agents are members like humans: each kind owns a project, is assigned a task, writes a
 /// comment and a message, holds a role, and is the audit actor of what it does.
 pub async fn agents_do_everything_humans_do(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "equals.test", Plan::Enterprise).await;
+    let (db, p) = tenant_of(h, "equals.test", Plan::Enterprise).await;
     let o = org(db.as_ref(), &p).await;
     for (i, kind) in KINDS.into_iter().enumerate() {
         let m = member_of(db.as_ref(), &p, kind, &format!("peer{i}")).await;
         let held = grant(db.as_ref(), &p, m.id, "maintainer", o.div_a.id).await;
         let actor = Actor::Member(m.id);
         let code = format!("OWN{i}");
-        let made = in_tenant!(db, tid(&p), |ttx| {
-            let project = record::insert(
-                &ttx,
-                actor,
-                Project::new(code.as_str(), "Owned", o.team_x.id, m.id),
-            )
-            .await?;
-            let mut task = Task::new(project.id, "Assigned", m.id);
-            task.assignee = Some(m.id);
-            let task = record::insert(&ttx, actor, task).await?;
-            let comment = record::insert(&ttx, actor, Comment::new(task.id, m.id, "on it")).await?;
-            let mut chat = Conversation::new(m.id, "Status");
-            chat.project = Some(project.id);
-            let chat = record::insert(&ttx, actor, chat).await?;
-            let msg = record::insert(
-                &ttx,
-                actor,
-                Message::new(chat.id, m.id, MessageRole::Assistant, "done"),
-            )
-            .await?;
-            Ok::<_, Error>((project, task, comment, chat, msg))
-        })
-        .unwrap_or_else(|e| panic!("{kind:?}: {e:?}"));
-        let (project, task, comment, chat, msg) = made;
+        let (project, task, comment, chat, msg) =
+            owned_records(db.as_ref(), &p, &m, &code, o.team_x.id, kind).await;
         let (owned, assigned, comments, messages, roles) = in_tenant!(db, tid(&p), |ttx| {
             Ok::<_, Error>((
-                project::by_owner(&ttx, Actor::System, m.id, &PageRequest::first(10))
+                project::by_owner(&ttx, Actor::System, m.id, &page_of(10))
                     .await?
                     .items,
-                task::by_assignee(&ttx, Actor::System, m.id, &PageRequest::first(10))
+                task::by_assignee(&ttx, Actor::System, m.id, &page_of(10))
                     .await?
                     .items,
-                comment::by_task(&ttx, Actor::System, task.id, &PageRequest::first(10))
+                comment::by_task(&ttx, Actor::System, task.id, &page_of(10))
                     .await?
                     .items,
-                message::by_conversation(&ttx, Actor::System, chat.id, &PageRequest::first(10))
+                message::by_conversation(&ttx, Actor::System, chat.id, &page_of(10))
                     .await?
                     .items,
                 coditect_core::model::role_assignment::by_member(
                     &ttx,
                     Actor::System,
                     m.id,
-                    &PageRequest::first(10),
+                    &page_of(10),
                 )
                 .await?
                 .items,
@@ -439,18 +368,48 @@ pub async fn agents_do_everything_humans_do(h: &dyn Harness) {
     }
 }
 
+/// What `m` (of `kind`) makes in its own name: a project `code` at `team`, a task assigned to
+/// it, a comment on the task, a conversation of the project and a message in it.
+async fn owned_records(
+    db: &dyn KvBackend,
+    p: &Provisioned,
+    m: &Member,
+    code: &str,
+    team: EntityId,
+    kind: Kind,
+) -> (Project, Task, Comment, Conversation, Message) {
+    let actor = Actor::Member(m.id);
+    in_tenant!(db, tid(p), |ttx| {
+        let project = record::insert(&ttx, actor, Project::new(code, "Owned", team, m.id)).await?;
+        let mut task = Task::new(project.id, "Assigned", m.id);
+        task.assignee = Some(m.id);
+        let task = record::insert(&ttx, actor, task).await?;
+        let comment = record::insert(&ttx, actor, Comment::new(task.id, m.id, "on it")).await?;
+        let mut chat = Conversation::new(m.id, "Status");
+        chat.project = Some(project.id);
+        let chat = record::insert(&ttx, actor, chat).await?;
+        let msg = record::insert(
+            &ttx,
+            actor,
+            Message::new(chat.id, m.id, MessageRole::Assistant, "done"),
+        )
+        .await?;
+        Ok::<_, Error>((project, task, comment, chat, msg))
+    })
+    .unwrap_or_else(|e| panic!("{kind:?}: {e:?}"))
+}
+
 /// Tenant Admin users hold everything without any assignment; a member with no role holds
 /// nothing (not even reads, through the checked API); the system actor is never checked.
 pub async fn tenant_admins_hold_all_and_members_without_roles_nothing(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "admins.test", Plan::Enterprise).await;
+    let (db, p) = tenant_of(h, "admins.test", Plan::Enterprise).await;
     let o = org(db.as_ref(), &p).await;
     let no_assignments = in_tenant!(db, tid(&p), |ttx| {
         coditect_core::model::role_assignment::by_member(
             &ttx,
             coditect_core::Principal::system(),
             p.admin_member.id,
-            &PageRequest::first(10),
+            &page_of(10),
         )
         .await
         .map(|page| page.items)
@@ -468,22 +427,16 @@ pub async fn tenant_admins_hold_all_and_members_without_roles_nothing(h: &dyn Ha
             &format!("{kind:?}-none").to_lowercase(),
         )
         .await;
-        let error = in_tenant!(db, tid(&p), |ttx| record::get::<Task>(
-            &ttx,
-            Actor::Member(m.id),
-            o.task_y.id
-        )
-        .await)
+        let error = in_tenant!(db, tid(&p), |ttx| {
+            record::get::<Task>(&ttx, Actor::Member(m.id), o.task_y.id).await
+        })
         .expect_err("no role, no read");
-        assert!(
-            matches!(
-                error,
-                Error::Forbidden {
-                    action: Action::Read,
-                    ..
-                }
-            ),
-            "{error:?}"
+        assert_matches!(
+            error,
+            Error::Forbidden {
+                action: Action::Read,
+                ..
+            }
         );
         // Nor can it give itself a role.
         let error = in_tenant!(db, tid(&p), |ttx| {
@@ -515,13 +468,9 @@ pub async fn tenant_admins_hold_all_and_members_without_roles_nothing(h: &dyn Ha
             Uuid::nil(),
             rbac::Scope::Tenant,
         );
-        in_tenant!(db, tid(&p), |ttx| rbac::authorize(
-            &ttx,
-            Actor::System,
-            Action::Delete,
-            &resource
-        )
-        .await)
+        in_tenant!(db, tid(&p), |ttx| {
+            rbac::authorize(&ttx, Actor::System, Action::Delete, &resource).await
+        })
         .expect("system");
     }
 }

@@ -56,6 +56,8 @@ fn fill(tx: &dyn Transaction, room: usize) {
 /// three made to fail, errors ignored, each transaction committed (a poisoned one is
 /// refused): the tenant checks clean, every kind of failure happened, and some operations
 /// failed part way (the transaction full in the middle of their writes).
+// Length: one random run, its loop one arm a kind of model operation, and its tally checked
+// at the end; the arms share the run's state (tasks and users made so far, the rng).
 pub async fn random_operations_with_ignored_failures_leave_a_clean_tenant(h: &dyn Harness) {
     let db = h.backend();
     let db = db.as_ref();
@@ -296,10 +298,7 @@ pub async fn run_in_tenant_refuses_a_transaction_an_operation_poisoned(h: &dyn H
                 assert!(failed);
                 let again = Task::new(project, "after", me);
                 let refused = record::insert(&ttx, by, again).await;
-                assert!(
-                    matches!(refused, Err(Error::TransactionPoisoned { .. })),
-                    "{refused:?}"
-                );
+                assert_matches!(refused, Err(Error::TransactionPoisoned { .. }));
             }
             Ok(())
         })

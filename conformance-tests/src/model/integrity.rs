@@ -89,22 +89,6 @@ async fn tenant_rows(db: &dyn KvBackend, tenant: TenantId) -> Vec<(Vec<u8>, Vec<
     scan(db, &begin, &end).await
 }
 
-/// Runs `op` in one transaction that is committed whatever `op` returns (as a careless
-/// caller who ignores the error would), and returns what `op` returned.
-macro_rules! ignored_in_tenant {
-    ($db:expr, $tenant:expr, |$ttx:ident| $body:expr) => {{
-        let tx = $db.begin().await.expect("begin");
-        let result = {
-            let $ttx = TenantTx::open(tx.as_ref(), $tenant)
-                .await
-                .expect("open tenant");
-            async { $body }.await
-        };
-        tx.commit().await.expect("commit after the operation");
-        result
-    }};
-}
-
 /// `target` is created, then `referrer` pointing at it by `collection.field`. Deleting the
 /// target is refused with `StillReferenced` naming the referrer, and the refused delete
 /// (in a transaction committed anyway) changed nothing; once the referrer is deleted, the
@@ -119,15 +103,17 @@ async fn refused_while_referenced<T: Model + std::fmt::Debug, R: Model>(
 ) {
     let p = &base.p;
     let row = format!("{collection}.{field} -> {}", T::WHAT);
-    let target = in_tenant!(db, tid(p), |ttx| record::insert(&ttx, admin(p), target)
-        .await)
-    .unwrap_or_else(|e| panic!("{row}: the target: {e:?}"));
+    let target = at(db, p)
+        .insert(target)
+        .await
+        .unwrap_or_else(|e| panic!("{row}: the target: {e:?}"));
     let referrer = referrer(&target);
-    let referrer = in_tenant!(db, tid(p), |ttx| record::insert(&ttx, admin(p), referrer)
-        .await)
-    .unwrap_or_else(|e| panic!("{row}: the referrer: {e:?}"));
+    let referrer = at(db, p)
+        .insert(referrer)
+        .await
+        .unwrap_or_else(|e| panic!("{row}: the referrer: {e:?}"));
     let before = tenant_rows(db, tid(p)).await;
-    let result = ignored_in_tenant!(db, tid(p), |ttx| record::delete::<T>(
+    let result = in_tenant_committed!(db, tid(p), |ttx| record::delete::<T>(
         &ttx,
         admin(p),
         target.id()
@@ -250,13 +236,10 @@ pub async fn still_referenced_names_the_first_few(h: &dyn Harness) {
         Ok::<_, Error>(m)
     })
     .expect("busy reporter");
-    let error = in_tenant!(db.as_ref(), tid(p), |ttx| record::delete::<Member>(
-        &ttx,
-        admin(p),
-        reporter.id
-    )
-    .await)
-    .expect_err("reports tasks");
+    let error = at(db.as_ref(), p)
+        .delete::<Member>(reporter.id)
+        .await
+        .expect_err("reports tasks");
     match &error {
         Error::StillReferenced { by, more, .. } => {
             assert_eq!(by.len(), MAX_REFERRERS, "{error}");
@@ -286,7 +269,7 @@ async fn refused_as_too_large<M: Model + std::fmt::Debug>(
 ) {
     let p = &base.p;
     let before = tenant_rows(db, tid(p)).await;
-    let result = ignored_in_tenant!(db, tid(p), |ttx| record::insert(&ttx, admin(p), record)
+    let result = in_tenant_committed!(db, tid(p), |ttx| record::insert(&ttx, admin(p), record)
         .await);
     assert_too_large::<M, _>(&result, field);
     assert!(
@@ -376,17 +359,14 @@ pub async fn oversize_fields_are_refused_naming_model_and_field(h: &dyn Harness)
 
     // An update too large is refused the same way, and leaves the stored record as it was.
     let p = &b.p;
-    let run = in_tenant!(db, tid(p), |ttx| record::insert(
-        &ttx,
-        admin(p),
-        AgentExecution::new(b.instance, None)
-    )
-    .await)
-    .expect("run");
+    let run = at(db, p)
+        .insert(AgentExecution::new(b.instance, None))
+        .await
+        .expect("run");
     let mut grown = run.clone();
     grown.outputs = map(11);
     let before = tenant_rows(db, tid(p)).await;
-    let result = ignored_in_tenant!(db, tid(p), |ttx| record::update(&ttx, admin(p), grown)
+    let result = in_tenant_committed!(db, tid(p), |ttx| record::update(&ttx, admin(p), grown)
         .await);
     assert_too_large::<AgentExecution, _>(&result, "outputs");
     assert!(
@@ -403,15 +383,12 @@ pub async fn a_refused_insert_leaves_no_index_entries(h: &dyn Harness) {
     let db = h.backend();
     let b = Base::new(db.as_ref(), "atomic.integrity.test").await;
     let p = &b.p;
-    let project = in_tenant!(db.as_ref(), tid(p), |ttx| record::insert(
-        &ttx,
-        admin(p),
-        b.project("ATOM")
-    )
-    .await)
-    .expect("project")
-    .id;
-    let (first, second) = ignored_in_tenant!(db.as_ref(), tid(p), |ttx| {
+    let project = at(db.as_ref(), p)
+        .insert(b.project("ATOM"))
+        .await
+        .expect("project")
+        .id;
+    let (first, second) = in_tenant_committed!(db.as_ref(), tid(p), |ttx| {
         let first = record::insert(&ttx, admin(p), Task::new(project, "first", b.admin())).await?;
         let mut huge = Task::new(project, "huge", b.admin());
         // 50,000 characters of 4 bytes: within a cap counted in characters, 200,000 bytes.
@@ -439,7 +416,7 @@ pub async fn a_refused_insert_leaves_no_index_entries(h: &dyn Harness) {
     let mut done = first.clone();
     done.status = TaskStatus::Done;
     done.description = "😀".repeat(50_000);
-    let refused = ignored_in_tenant!(db.as_ref(), tid(p), |ttx| record::update(
+    let refused = in_tenant_committed!(db.as_ref(), tid(p), |ttx| record::update(
         &ttx,
         admin(p),
         done
@@ -460,8 +437,7 @@ pub async fn a_refused_insert_leaves_no_index_entries(h: &dyn Harness) {
 /// An email change refused as AlreadyExists (its error ignored, the transaction committed)
 /// keeps the user findable by their email, and that email stays taken.
 pub async fn a_refused_email_change_keeps_the_email_index(h: &dyn Harness) {
-    let db = h.backend();
-    let p = provisioned(db.as_ref(), "email.integrity.test", Plan::Enterprise).await;
+    let (db, p) = tenant_of(h, "email.integrity.test", Plan::Enterprise).await;
     let (a, b) = in_tenant!(db.as_ref(), tid(&p), |ttx| {
         let a = User::new("a@acme.test", "A", UserRole::Developer);
         let a = record::insert(&ttx, admin(&p), a).await?;
@@ -472,36 +448,24 @@ pub async fn a_refused_email_change_keeps_the_email_index(h: &dyn Harness) {
     .expect("two users");
     let mut taken = a.clone();
     taken.email = b.email.clone();
-    let refused = ignored_in_tenant!(db.as_ref(), tid(&p), |ttx| record::update(
+    let refused = in_tenant_committed!(db.as_ref(), tid(&p), |ttx| record::update(
         &ttx,
         admin(&p),
         taken
     )
     .await);
-    assert!(
-        matches!(refused, Err(Error::AlreadyExists { field: "email", .. })),
-        "{refused:?}"
-    );
-    let found = in_tenant!(db.as_ref(), tid(&p), |ttx| user::by_email(
-        &ttx,
-        admin(&p),
-        "a@acme.test"
-    )
-    .await)
+    assert_matches!(refused, Err(Error::AlreadyExists { field: "email", .. }));
+    let found = in_tenant!(db.as_ref(), tid(&p), |ttx| {
+        user::by_email(&ttx, admin(&p), "a@acme.test").await
+    })
     .expect("lookup");
     assert_eq!(found, Some(a), "still found by email");
     let again = User::new("a@acme.test", "Again", UserRole::Developer);
-    let error = in_tenant!(db.as_ref(), tid(&p), |ttx| record::insert(
-        &ttx,
-        admin(&p),
-        again
-    )
-    .await)
-    .expect_err("the email is still taken");
-    assert!(
-        matches!(error, Error::AlreadyExists { field: "email", .. }),
-        "{error:?}"
-    );
+    let error = at(db.as_ref(), &p)
+        .insert(again)
+        .await
+        .expect_err("the email is still taken");
+    assert_matches!(error, Error::AlreadyExists { field: "email", .. });
 }
 
 /// A model of the tests' own with an index on a text no model caps: what reaches the
@@ -558,11 +522,8 @@ pub async fn an_index_value_too_large_for_a_key_is_refused_naming_its_field(h: &
     };
     refused_as_too_large(db, &b, labelled("x".repeat(10_000)), "label").await;
     let p = &b.p;
-    in_tenant!(db, tid(p), |ttx| record::insert(
-        &ttx,
-        admin(p),
-        labelled("x".repeat(9_000))
-    )
-    .await)
-    .expect("a key under the limit");
+    at(db, p)
+        .insert(labelled("x".repeat(9_000)))
+        .await
+        .expect("a key under the limit");
 }

@@ -11,11 +11,13 @@ use coditect_core::model::{Plan, Project, Task, User};
 use coditect_core::ops::{
     self, CheckOptions, CheckReport, ExportOptions, ImportTarget, ViolationKind,
 };
+use coditect_core::provision::Provisioned;
 use coditect_core::record;
 use coditect_core::{uuid::Uuid, value, Error, KvBackend, TenantTx};
 use foundationdb_tuple::pack;
 
 use super::{export_bytes, provisioned};
+use crate::support::assert_matches;
 use crate::Harness;
 
 /// Checks `tenant` (its audit trail too) and fails unless it is clean: what the ops cases
@@ -80,55 +82,37 @@ pub async fn check_reports_each_violation_with_its_key(h: &dyn Harness) {
     assert!(chunked.chunks > clean.chunks && chunked.keys == clean.keys);
 
     // Past every guard: the raw store.
-    let ghost = Uuid::now_v7();
-    let dangling_entry = pack(&(t.uuid(), "idx", "task_by_project", project.id.uuid(), ghost));
-    let counter = pack(&(t.uuid(), "meta", "count", "task"));
-    let mut broken = second.clone();
-    broken.assignee = Some(coditect_core::ids::MemberId::new(ghost).expect("id"));
-    let stored = {
-        let tx = db.begin().await.expect("begin");
-        let bytes = tx
-            .get(&second_key, false)
-            .await
-            .expect("get")
-            .expect("stored");
-        let mut stored: Task = value::decode(&bytes).expect("decode");
-        stored.assignee = broken.assignee;
-        tx.set(&dangling_entry, &[]).expect("set");
-        tx.atomic_add(&counter, 1).expect("add");
-        tx.set(&second_key, &value::encode(&stored).expect("encode"))
-            .expect("set");
-        tx.commit().await.expect("commit");
-        stored
-    };
-    assert_eq!(stored.assignee, broken.assignee);
+    let (dangling_entry, counter) = corrupt(db, t, &project, &second, &second_key).await;
 
     // A second user with the admin's email, record and index entry, past the uniqueness
     // check.
-    let (email, twin) = {
-        let tx = db.begin().await.expect("begin");
-        let ttx = TenantTx::open(tx.as_ref(), t).await.expect("open");
-        let admin_user = p.admin.clone();
-        let mut twin = admin_user.clone();
-        twin.id = coditect_core::ids::UserId::generate();
-        let key = record::key_of::<User>(&ttx, twin.id);
-        drop(ttx);
-        tx.set(&key, &value::encode(&twin).expect("encode"))
-            .expect("set");
-        let index = |id: Uuid| pack(&(t.uuid(), "idx", "user_by_email", twin.email.as_str(), id));
-        tx.set(&index(twin.id.uuid()), &[]).expect("set");
-        tx.atomic_add(&pack(&(t.uuid(), "meta", "count", "user")), 1)
-            .expect("add");
-        tx.commit().await.expect("commit");
-        (index(admin_user.id.uuid()), index(twin.id.uuid()))
-    };
+    let (email, twin) = twin_of_the_admin(db, &p).await;
 
+    let report = each_violation_by_its_key(
+        db,
+        t,
+        [&email, &twin, &dangling_entry, &counter, &second_key],
+    )
+    .await;
+
+    // An import of it is refused before it goes live, and left staged for abort.
+    import_is_refused_and_staged(db, t, &report).await;
+}
+
+/// The check of `t` reports each violation with its key: the email held twice (both of its
+/// entries), the dangling index entry, the wrong counter, and the dangling reference (by the
+/// referring record's key), which also lacks its index and reverse entries.
+async fn each_violation_by_its_key(
+    db: &dyn KvBackend,
+    t: TenantId,
+    [email, twin, dangling_entry, counter, second_key]: [&[u8]; 5],
+) -> CheckReport {
     let report = ops::check(db, t, &CheckOptions::default())
         .await
         .expect("check");
     assert!(
-        has(&report, ViolationKind::UniqueValueTwice, &email)
-            && has(&report, ViolationKind::UniqueValueTwice, &twin),
+        has(&report, ViolationKind::UniqueValueTwice, email)
+            && has(&report, ViolationKind::UniqueValueTwice, twin),
         "both entries of the email held twice: {:#?}",
         report.violations
     );
@@ -136,17 +120,17 @@ pub async fn check_reports_each_violation_with_its_key(h: &dyn Harness) {
         println!("{violation}");
     }
     assert!(
-        has(&report, ViolationKind::IndexEntryDangling, &dangling_entry),
+        has(&report, ViolationKind::IndexEntryDangling, dangling_entry),
         "the broken index entry, by its key: {:#?}",
         report.violations
     );
     assert!(
-        has(&report, ViolationKind::CounterMismatch, &counter),
+        has(&report, ViolationKind::CounterMismatch, counter),
         "the wrong counter, by its key: {:#?}",
         report.violations
     );
     assert!(
-        has(&report, ViolationKind::DanglingReference, &second_key),
+        has(&report, ViolationKind::DanglingReference, second_key),
         "the dangling reference, by the referring record's key: {:#?}",
         report.violations
     );
@@ -165,8 +149,68 @@ pub async fn check_reports_each_violation_with_its_key(h: &dyn Harness) {
         printed.contains("\\x"),
         "keys are printed escaped: {printed}"
     );
+    report
+}
 
-    // An import of it is refused before it goes live, and left staged for abort.
+/// Writes past every guard (the raw store): an index entry of a task that does not exist, a
+/// task counter one too high, and the task `second` assigned to a member who does not exist.
+/// Returns the entry's and the counter's keys.
+async fn corrupt(
+    db: &dyn KvBackend,
+    t: TenantId,
+    project: &Project,
+    second: &Task,
+    second_key: &[u8],
+) -> (Vec<u8>, Vec<u8>) {
+    let ghost = Uuid::now_v7();
+    let dangling_entry = pack(&(t.uuid(), "idx", "task_by_project", project.id.uuid(), ghost));
+    let counter = pack(&(t.uuid(), "meta", "count", "task"));
+    let mut broken = second.clone();
+    broken.assignee = Some(coditect_core::ids::MemberId::new(ghost).expect("id"));
+    let stored = {
+        let tx = db.begin().await.expect("begin");
+        let bytes = tx
+            .get(second_key, false)
+            .await
+            .expect("get")
+            .expect("stored");
+        let mut stored: Task = value::decode(&bytes).expect("decode");
+        stored.assignee = broken.assignee;
+        tx.set(&dangling_entry, &[]).expect("set");
+        tx.atomic_add(&counter, 1).expect("add");
+        tx.set(second_key, &value::encode(&stored).expect("encode"))
+            .expect("set");
+        tx.commit().await.expect("commit");
+        stored
+    };
+    assert_eq!(stored.assignee, broken.assignee);
+    (dangling_entry, counter)
+}
+
+/// A second user with the admin's email, record and index entry, past the uniqueness check.
+/// Returns the keys of the two index entries of the email (the admin's, the twin's).
+async fn twin_of_the_admin(db: &dyn KvBackend, p: &Provisioned) -> (Vec<u8>, Vec<u8>) {
+    let t = p.tenant.id;
+    let tx = db.begin().await.expect("begin");
+    let ttx = TenantTx::open(tx.as_ref(), t).await.expect("open");
+    let admin_user = p.admin.clone();
+    let mut twin = admin_user.clone();
+    twin.id = coditect_core::ids::UserId::generate();
+    let key = record::key_of::<User>(&ttx, twin.id);
+    drop(ttx);
+    tx.set(&key, &value::encode(&twin).expect("encode"))
+        .expect("set");
+    let index = |id: Uuid| pack(&(t.uuid(), "idx", "user_by_email", twin.email.as_str(), id));
+    tx.set(&index(twin.id.uuid()), &[]).expect("set");
+    tx.atomic_add(&pack(&(t.uuid(), "meta", "count", "user")), 1)
+        .expect("add");
+    tx.commit().await.expect("commit");
+    (index(admin_user.id.uuid()), index(twin.id.uuid()))
+}
+
+/// An import of a backup of `t` (whose check is `report`) is refused before it goes live,
+/// with the violations that block it, and left staged for abort.
+async fn import_is_refused_and_staged(db: &dyn KvBackend, t: TenantId, report: &CheckReport) {
     let bytes = export_bytes(db, t, &ExportOptions::default()).await;
     let copy = TenantId::generate();
     let refused = ops::import(
@@ -231,15 +275,12 @@ pub async fn quotas_hold_when_lowered_and_on_import(h: &dyn Harness) {
     };
     // Three users: two is below the use, three is the use.
     let refused = tenant::update_settings(db, Principal::System, entry(2)).await;
-    assert!(
-        matches!(
-            refused,
-            Err(Error::InvalidInput {
-                field: "max_users",
-                ..
-            })
-        ),
-        "{refused:?}"
+    assert_matches!(
+        refused,
+        Err(Error::InvalidInput {
+            field: "max_users",
+            ..
+        })
     );
     let lowered = tenant::update_settings(db, Principal::System, entry(3))
         .await
@@ -284,10 +325,7 @@ pub async fn quotas_hold_when_lowered_and_on_import(h: &dyn Harness) {
         &ops::ChunkOptions::default(),
     )
     .await;
-    assert!(
-        matches!(refused, Err(Error::Inconsistent { violations: 1, .. })),
-        "{refused:?}"
-    );
+    assert_matches!(refused, Err(Error::Inconsistent { violations: 1, .. }));
 }
 
 /// A backup of a store written before the reverse-reference index existed (its records'

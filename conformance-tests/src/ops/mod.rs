@@ -13,26 +13,26 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use coditect_core::audit::{self, Actor, AuditEvent, SealOptions, Verdict, VerifyOptions};
-use coditect_core::ids::ProjectId;
+use coditect_core::ids::{AgentConfigId, EntityId, MemberId, ProjectId, TaskId};
 use coditect_core::keys::TenantId;
-use coditect_core::model::workflow::{self, Step, Trigger, WorkflowDefinition};
+use coditect_core::model::workflow;
 use coditect_core::model::{
     role, task, tenant, user, AgentConfig, AgentExecution, AgentInstance, AgentType, ApiKey,
     Comment, Conversation, Entity, EntityKind, File, Member, MemberKind, Message, MessageRole,
-    Plan, Project, RoleAssignment, Session, Setting, SettingScope, Task, TaskStatus, TenantStatus,
-    TypedValue, Usage, User, Workflow,
+    Plan, Project, RoleAssignment, Session, Setting, SettingScope, Task, TenantStatus, TypedValue,
+    Usage, User, Workflow,
 };
 use coditect_core::ops::{
     self, AnalyticsReport, ChunkOptions, EraseOptions, ExportOptions, ImportTarget, ReportOptions,
 };
-use coditect_core::provision::{provision, NewTenant, Provisioned};
+use coditect_core::provision::{NewTenant, Provisioned};
 use coditect_core::record::{self, PageRequest};
 use coditect_core::{
-    run, value, CommitInfo, Error, KvBackend, RangeOptions, RangePage, Result, RetryOptions,
-    TenantTx, Transaction,
+    value, CommitInfo, Error, KvBackend, RangeOptions, RangePage, Result, TenantTx, Transaction,
 };
 use foundationdb_tuple::pack;
 
+use crate::support::{admin, definition, in_tenant, provision_tenant};
 use crate::Harness;
 
 pub mod check;
@@ -211,33 +211,7 @@ async fn provisioned(db: &dyn KvBackend, domain: &str, plan: Plan) -> Provisione
         admin_email: "ada@acme.test".into(),
         admin_name: "Ada".into(),
     };
-    let (made, _) = run(db, &RetryOptions::default(), |tx| {
-        let new = new.clone();
-        async move { provision(&*tx, new).await }
-    })
-    .await
-    .expect("provision");
-    made
-}
-
-/// Runs `body` with a [`TenantTx`] of `tenant` in one transaction and commits.
-macro_rules! in_tenant {
-    ($db:expr, $tenant:expr, |$ttx:ident| $body:expr) => {{
-        let tx = $db.begin().await.expect("begin");
-        let result = {
-            let $ttx = TenantTx::open(tx.as_ref(), $tenant)
-                .await
-                .expect("open tenant");
-            async { $body }.await
-        };
-        let result = result.expect("tenant transaction");
-        tx.commit().await.expect("commit");
-        result
-    }};
-}
-
-fn admin(p: &Provisioned) -> Actor {
-    Actor::Member(p.admin_member.id)
+    provision_tenant(db, new).await
 }
 
 /// `count` tasks in `project`, `per_tx` to a transaction, each with a description of
@@ -261,7 +235,8 @@ async fn many_tasks(
                 record::insert(&ttx, admin(p), t).await?;
             }
             Ok::<_, Error>(())
-        });
+        })
+        .expect("tenant transaction");
         made += n;
     }
 }
@@ -321,60 +296,68 @@ async fn populate(db: &dyn KvBackend, p: &Provisioned, tasks: usize) -> ProjectI
             File::new(project.id, "/docs/a.md", 12, [7; 32], "s3://bucket/a"),
         )
         .await?;
-        let instance = record::insert(&ttx, a, AgentInstance::new(config.id, "pod-1")).await?;
-        record::insert(&ttx, a, AgentExecution::new(instance.id, Some(first.id))).await?;
-        let definition = |steps: &[&str]| WorkflowDefinition {
-            steps: steps
-                .iter()
-                .map(|name| Step {
-                    name: (*name).into(),
-                    instruction: format!("do {name}"),
-                    agent: None,
-                })
-                .collect(),
-            triggers: vec![Trigger::Manual, Trigger::TaskStatus(TaskStatus::Done)],
-        };
-        let flow = record::insert(
+        agents_flows_and_access(
             &ttx,
             a,
-            Workflow::new(project.id, "CI", definition(&["build"])),
-        )
-        .await?;
-        workflow::set_definition(&ttx, a, flow.id, definition(&["build", "test"])).await?;
-        let chat = record::insert(&ttx, a, Conversation::new(me, "Planning")).await?;
-        record::insert(
-            &ttx,
-            a,
-            Message::new(chat.id, me, MessageRole::User, "hello"),
-        )
-        .await?;
-        let auditor = record::insert(&ttx, a, role::Role::new("auditor", [])).await?;
-        record::insert(
-            &ttx,
-            a,
-            RoleAssignment::new(dev_member.id, auditor.id, division.id),
-        )
-        .await?;
-        record::insert(&ttx, a, Session::generate(me, i64::MAX / 2).0).await?;
-        let (key, _secret) = ApiKey::generate(me, "CI");
-        record::insert(&ttx, a, key).await?;
-        let mut usage = Usage::new("tokens", 20_000, 1_000, 35);
-        usage.member = Some(me);
-        record::insert(&ttx, a, usage).await?;
-        record::insert(
-            &ttx,
-            a,
-            Setting::new(
-                SettingScope::Tenant,
-                "theme",
-                TypedValue::Text("dark".into()),
-            ),
+            me,
+            project.id,
+            first.id,
+            config.id,
+            dev_member.id,
+            division.id,
         )
         .await?;
         Ok::<_, Error>(project.id)
-    });
+    })
+    .expect("tenant transaction");
     many_tasks(db, p, project, tasks, 2_000, 0).await;
     project
+}
+
+/// The rest of [`populate`]'s models in its transaction: an agent instance and its run of
+/// `first`, a workflow of two versions in `project`, a conversation, a custom role assigned
+/// to `dev` at `division`, a session, an API key, usage and a setting.
+#[allow(clippy::too_many_arguments)]
+async fn agents_flows_and_access(
+    ttx: &TenantTx<'_>,
+    a: Actor,
+    me: MemberId,
+    project: ProjectId,
+    first: TaskId,
+    config: AgentConfigId,
+    dev: MemberId,
+    division: EntityId,
+) -> Result<()> {
+    let instance = record::insert(ttx, a, AgentInstance::new(config, "pod-1")).await?;
+    record::insert(ttx, a, AgentExecution::new(instance.id, Some(first))).await?;
+    let flow = record::insert(ttx, a, Workflow::new(project, "CI", definition(&["build"]))).await?;
+    workflow::set_definition(ttx, a, flow.id, definition(&["build", "test"])).await?;
+    let chat = record::insert(ttx, a, Conversation::new(me, "Planning")).await?;
+    record::insert(
+        ttx,
+        a,
+        Message::new(chat.id, me, MessageRole::User, "hello"),
+    )
+    .await?;
+    let auditor = record::insert(ttx, a, role::Role::new("auditor", [])).await?;
+    record::insert(ttx, a, RoleAssignment::new(dev, auditor.id, division)).await?;
+    record::insert(ttx, a, Session::generate(me, i64::MAX / 2).0).await?;
+    let (key, _secret) = ApiKey::generate(me, "CI");
+    record::insert(ttx, a, key).await?;
+    let mut usage = Usage::new("tokens", 20_000, 1_000, 35);
+    usage.member = Some(me);
+    record::insert(ttx, a, usage).await?;
+    record::insert(
+        ttx,
+        a,
+        Setting::new(
+            SettingScope::Tenant,
+            "theme",
+            TypedValue::Text("dark".into()),
+        ),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Every committed row of `[begin, end)`.
@@ -528,6 +511,42 @@ pub async fn round_trip_of_every_model_under_a_new_id(h: &dyn Harness) {
     assert_eq!(report.source, source);
     assert!(report.chunks > 1);
 
+    let events = copy_equals_source(db, source, target).await;
+
+    let verified = seal_and_verify(db, target).await;
+    assert_eq!(verified.count, events as u64);
+    assert!(seal_and_verify(db, source).await.count > sealed_source.count);
+
+    lineage_and_domains(
+        db,
+        source,
+        target,
+        sealed_source.count,
+        summary.trailer.sha256,
+    )
+    .await;
+    let page = in_tenant!(db, target, |ttx| {
+        task::by_project(&ttx, Actor::System, project, &PageRequest::first(10)).await
+    })
+    .expect("tenant transaction");
+    assert_eq!(page.items.len(), 10);
+    in_tenant!(db, target, |ttx| {
+        record::insert(
+            &ttx,
+            admin(&p),
+            Task::new(project, "after the import", p.admin_member.id),
+        )
+        .await
+    })
+    .expect("tenant transaction");
+    let after = seal_and_verify(db, target).await;
+    assert_eq!(after.count, verified.count + 1);
+}
+
+/// The copy `target` of `source` holds the old id only in the links that name it, its
+/// records, indexes and counters equal the source's, and its events are the source's under
+/// the new id and one more, the import's. Returns the copy's events.
+async fn copy_equals_source(db: &dyn KvBackend, source: TenantId, target: TenantId) -> usize {
     // No key or value of the copy holds the old id, but the links that name it on purpose:
     // the lineage record, the import's audit event and its index entry by target.
     let needle = source.uuid();
@@ -556,11 +575,18 @@ pub async fn round_trip_of_every_model_under_a_new_id(h: &dyn Harness) {
     assert_eq!(link.record_id, source.uuid());
     assert_eq!(new.audit_index_entries, 2 * new.events.len());
     assert_eq!(old.audit_index_entries, 2 * old.events.len());
+    new.events.len()
+}
 
-    let verified = seal_and_verify(db, target).await;
-    assert_eq!(verified.count, new.events.len() as u64);
-    assert!(seal_and_verify(db, source).await.count > sealed_source.count);
-
+/// The copy's lineage keeps the source chain's head (`sealed_source_count` events) and the
+/// backup's checksum; both tenants are registered, active, each under its own domain.
+async fn lineage_and_domains(
+    db: &dyn KvBackend,
+    source: TenantId,
+    target: TenantId,
+    sealed_source_count: u64,
+    backup_sha256: [u8; 32],
+) {
     // The lineage keeps the source chain's head as it was in the backup.
     let tx = db.begin().await.expect("begin");
     let mut lineage_key = target.prefix();
@@ -572,8 +598,8 @@ pub async fn round_trip_of_every_model_under_a_new_id(h: &dyn Harness) {
             .expect("lineage"),
     )
     .expect("decode");
-    assert_eq!(lineage.source_chain.map(|c| c.0), Some(sealed_source.count));
-    assert_eq!(lineage.backup_sha256, summary.trailer.sha256);
+    assert_eq!(lineage.source_chain.map(|c| c.0), Some(sealed_source_count));
+    assert_eq!(lineage.backup_sha256, backup_sha256);
 
     // Both work, each with its own domain.
     let copy = tenant::get_by_domain(tx.as_ref(), "copy.test")
@@ -590,22 +616,6 @@ pub async fn round_trip_of_every_model_under_a_new_id(h: &dyn Harness) {
         (source, TenantStatus::Active)
     );
     drop(tx);
-    let page = in_tenant!(db, target, |ttx| task::by_project(
-        &ttx,
-        Actor::System,
-        project,
-        &PageRequest::first(10)
-    )
-    .await);
-    assert_eq!(page.items.len(), 10);
-    in_tenant!(db, target, |ttx| record::insert(
-        &ttx,
-        admin(&p),
-        Task::new(project, "after the import", p.admin_member.id)
-    )
-    .await);
-    let after = seal_and_verify(db, target).await;
-    assert_eq!(after.count, verified.count + 1);
 }
 
 /// A corrupted byte anywhere in a backup, and a file cut anywhere, are refused before the
@@ -695,12 +705,15 @@ pub async fn damaged_backups_are_refused_and_change_nothing(h: &dyn Harness) {
 pub async fn large_tenant_export_import_erase_under_the_limits(h: &dyn Harness) {
     let db = h.backend();
     let p = provisioned(db.as_ref(), "large.test", Plan::Enterprise).await;
-    let project = in_tenant!(db.as_ref(), p.tenant.id, |ttx| record::insert(
-        &ttx,
-        admin(&p),
-        Project::new("BIG", "Big", p.root.id, p.admin_member.id)
-    )
-    .await);
+    let project = in_tenant!(db.as_ref(), p.tenant.id, |ttx| {
+        record::insert(
+            &ttx,
+            admin(&p),
+            Project::new("BIG", "Big", p.root.id, p.admin_member.id),
+        )
+        .await
+    })
+    .expect("tenant transaction");
     many_tasks(db.as_ref(), &p, project.id, 230, 10, 48_000).await;
 
     let probe = Probe::new(db.clone());
@@ -741,17 +754,29 @@ pub async fn large_tenant_export_import_erase_under_the_limits(h: &dyn Harness) 
         "an export transaction read {read} bytes"
     );
 
+    import_and_erase_under_the_limit(db.as_ref(), &probe, &bytes, limit, slack).await;
+}
+
+/// The backup `bytes` imports and the copy erases through `probe` in chunks, no transaction
+/// reading or writing more than `limit` bytes and `slack`.
+async fn import_and_erase_under_the_limit(
+    db: &dyn KvBackend,
+    probe: &Probe,
+    bytes: &[u8],
+    limit: usize,
+    slack: u64,
+) {
     let target = TenantId::generate();
     let commits = probe.stats.commits.load(Ordering::SeqCst);
     ops::import(
-        &probe,
-        Cursor::new(&bytes),
+        probe,
+        Cursor::new(bytes),
         &ImportTarget::new_tenant(target, "large-copy.test"),
         &chunk(limit),
     )
     .await
     .expect("import");
-    check::assert_checks_clean(db.as_ref(), target).await;
+    check::assert_checks_clean(db, target).await;
     assert!(probe.stats.commits.load(Ordering::SeqCst) - commits >= 10);
     let written = probe.stats.max_mutation_bytes.load(Ordering::SeqCst);
     assert!(
@@ -760,7 +785,7 @@ pub async fn large_tenant_export_import_erase_under_the_limits(h: &dyn Harness) 
     );
 
     let erased = ops::erase(
-        &probe,
+        probe,
         target,
         "test operator",
         &EraseOptions {
@@ -778,7 +803,7 @@ pub async fn large_tenant_export_import_erase_under_the_limits(h: &dyn Harness) 
     );
     let written = probe.stats.max_mutation_bytes.load(Ordering::SeqCst);
     assert!(written <= limit as u64 + slack);
-    assert!(tenant_rows(db.as_ref(), target).await.is_empty());
+    assert!(tenant_rows(db, target).await.is_empty());
 }
 
 /// An erase that fails midway (the third commit after it starts) leaves the tenant
@@ -811,29 +836,7 @@ pub async fn interrupted_erase_resumes_to_completion(h: &dyn Harness) {
         left > 0 && left < keys_before,
         "erased partly: {left} of {keys_before}"
     );
-    let record = ops::erasure_record(db.as_ref(), tenant_id)
-        .await
-        .expect("read")
-        .expect("an unfinished record");
-    assert_eq!(record.finished_ms, None);
-    let tx = db.begin().await.expect("begin");
-    assert!(matches!(
-        TenantTx::open(tx.as_ref(), tenant_id).await,
-        Err(Error::OperationPending {
-            operation: "erase",
-            ..
-        })
-    ));
-    drop(tx);
-    // Nothing else can start on it meanwhile.
-    assert!(ops::export(
-        db.as_ref(),
-        tenant_id,
-        Vec::new(),
-        &ExportOptions::default()
-    )
-    .await
-    .is_err());
+    erase_is_pending(db.as_ref(), tenant_id).await;
 
     let done = ops::erase(&probe, tenant_id, "someone else", &options)
         .await
@@ -841,34 +844,7 @@ pub async fn interrupted_erase_resumes_to_completion(h: &dyn Harness) {
     assert!(done.finished_ms.is_some());
     assert_eq!(done.keys, keys_before);
     assert_eq!(done.actor, "dpo@platform");
-    assert!(tenant_rows(db.as_ref(), tenant_id).await.is_empty());
-    let tx = db.begin().await.expect("begin");
-    assert!(tx
-        .get(&pack(&("sys", "tenant", tenant_id.uuid())), false)
-        .await
-        .expect("get")
-        .is_none());
-    assert!(tenant::get_by_domain(tx.as_ref(), "erase-me.test")
-        .await
-        .expect("get")
-        .is_none());
-    drop(tx);
-    let stored = value::encode(&done).expect("encode");
-    for secret in [&b"Acme"[..], b"erase-me", b"ada@acme"] {
-        assert!(!stored.windows(secret.len()).any(|w| w == secret));
-    }
-    // Only the erasure record is left of it in the whole store.
-    let mentions: Vec<_> = whole_store(db.as_ref())
-        .await
-        .into_iter()
-        .filter(|(k, v)| {
-            let id = tenant_id.uuid();
-            let id = id.as_bytes();
-            k.windows(16).any(|w| w == id) || v.windows(16).any(|w| w == id)
-        })
-        .map(|(k, _)| k)
-        .collect();
-    assert_eq!(mentions, vec![pack(&("sys", "erasure", tenant_id.uuid()))]);
+    nothing_is_left_but_the_erasure_record(db.as_ref(), tenant_id, &done).await;
     assert_eq!(
         ops::erase(db.as_ref(), tenant_id, "again", &options)
             .await
@@ -888,6 +864,68 @@ pub async fn interrupted_erase_resumes_to_completion(h: &dyn Harness) {
     check::assert_checks_clean(db.as_ref(), tenant_id).await;
     let verified = seal_and_verify(db.as_ref(), tenant_id).await;
     assert!(verified.count > 300);
+}
+
+/// The erase of `tenant_id` is unfinished: its record says so, the tenant does not open, and
+/// nothing else can start on it meanwhile.
+async fn erase_is_pending(db: &dyn KvBackend, tenant_id: TenantId) {
+    let record = ops::erasure_record(db, tenant_id)
+        .await
+        .expect("read")
+        .expect("an unfinished record");
+    assert_eq!(record.finished_ms, None);
+    let tx = db.begin().await.expect("begin");
+    assert!(matches!(
+        TenantTx::open(tx.as_ref(), tenant_id).await,
+        Err(Error::OperationPending {
+            operation: "erase",
+            ..
+        })
+    ));
+    drop(tx);
+    // Nothing else can start on it meanwhile.
+    assert!(
+        ops::export(db, tenant_id, Vec::new(), &ExportOptions::default())
+            .await
+            .is_err()
+    );
+}
+
+/// Nothing of the erased tenant is left in the store but its erasure record `done`, and that
+/// record holds none of its names.
+async fn nothing_is_left_but_the_erasure_record(
+    db: &dyn KvBackend,
+    tenant_id: TenantId,
+    done: &ops::Erasure,
+) {
+    assert!(tenant_rows(db, tenant_id).await.is_empty());
+    let tx = db.begin().await.expect("begin");
+    assert!(tx
+        .get(&pack(&("sys", "tenant", tenant_id.uuid())), false)
+        .await
+        .expect("get")
+        .is_none());
+    assert!(tenant::get_by_domain(tx.as_ref(), "erase-me.test")
+        .await
+        .expect("get")
+        .is_none());
+    drop(tx);
+    let stored = value::encode(done).expect("encode");
+    for secret in [&b"Acme"[..], b"erase-me", b"ada@acme"] {
+        assert!(!stored.windows(secret.len()).any(|w| w == secret));
+    }
+    // Only the erasure record is left of it in the whole store.
+    let mentions: Vec<_> = whole_store(db)
+        .await
+        .into_iter()
+        .filter(|(k, v)| {
+            let id = tenant_id.uuid();
+            let id = id.as_bytes();
+            k.windows(16).any(|w| w == id) || v.windows(16).any(|w| w == id)
+        })
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(mentions, vec![pack(&("sys", "erasure", tenant_id.uuid()))]);
 }
 
 /// An import that fails midway (at its fourth commit) leaves the target staged: refused by
@@ -958,21 +996,32 @@ pub async fn interrupted_import_resumes_or_is_dropped(h: &dyn Harness) {
         .expect("read")
         .is_none());
 
+    a_stopped_import_is_dropped_by_erase(db.as_ref(), &probe, &bytes, &small).await;
+}
+
+/// An import of `bytes` stopped part way through `probe` is dropped by an erase: nothing of
+/// it is left, not even its domain.
+async fn a_stopped_import_is_dropped_by_erase(
+    db: &dyn KvBackend,
+    probe: &Probe,
+    bytes: &[u8],
+    small: &ChunkOptions,
+) {
     let dropped = TenantId::generate();
     probe.fail_commit_in(3);
     ops::import(
-        &probe,
-        Cursor::new(&bytes),
+        probe,
+        Cursor::new(bytes),
         &ImportTarget::new_tenant(dropped, "dropped.test"),
-        &small,
+        small,
     )
     .await
     .expect_err("stopped");
-    ops::erase(db.as_ref(), dropped, "ops", &EraseOptions::default())
+    ops::erase(db, dropped, "ops", &EraseOptions::default())
         .await
         .expect("erase the staged import");
-    assert!(tenant_rows(db.as_ref(), dropped).await.is_empty());
-    assert!(ops::pending_operation(db.as_ref(), dropped)
+    assert!(tenant_rows(db, dropped).await.is_empty());
+    assert!(ops::pending_operation(db, dropped)
         .await
         .expect("read")
         .is_none());
@@ -1007,12 +1056,10 @@ pub async fn export_quiesces_writers(h: &dyn Harness) {
     let summary = ops::verify_backup(&bytes).expect("verifies");
     assert!(summary.header.consistent);
     // After the export the tenant is active again.
-    in_tenant!(db, p.tenant.id, |ttx| record::insert(
-        &ttx,
-        admin(&p),
-        project.clone()
-    )
-    .await);
+    in_tenant!(db, p.tenant.id, |ttx| {
+        record::insert(&ttx, admin(&p), project.clone()).await
+    })
+    .expect("tenant transaction");
     assert!(ops::pending_operation(db, p.tenant.id)
         .await
         .expect("read")
@@ -1101,7 +1148,8 @@ async fn tenant_with(db: &dyn KvBackend, domain: &str, plan: Plan, projects: usi
         }
         record::insert(&ttx, admin(&p), Usage::new(metric, 20_000, 10, 1)).await?;
         Ok::<_, Error>(())
-    });
+    })
+    .expect("tenant transaction");
 }
 
 fn plans(report: &AnalyticsReport) -> Vec<Plan> {
@@ -1178,69 +1226,4 @@ pub async fn analytics_never_single_out_a_tenant(h: &dyn Harness) {
         .iter()
         .flat_map(|g| g.totals.keys())
         .all(|name| !name.contains("secret") && !name.contains("rare")));
-}
-
-/// Instantiates every case of [`ops`](crate::ops) and [`ops::ownership`](crate::ops::ownership)
-/// as a `#[tokio::test]`. `$harness` is an expression evaluated afresh for each case (twice
-/// for the copy between two stores).
-#[macro_export]
-macro_rules! ops_suite {
-    ($harness:expr) => {
-        $crate::ops_suite!(@cases $harness;
-            round_trip_of_every_model_under_a_new_id,
-            damaged_backups_are_refused_and_change_nothing,
-            large_tenant_export_import_erase_under_the_limits,
-            interrupted_erase_resumes_to_completion,
-            interrupted_import_resumes_or_is_dropped,
-            export_quiesces_writers,
-            migrate_rekeys_a_tenant_audited_on_both_sides,
-            analytics_never_single_out_a_tenant,
-            check_reports_each_violation_with_its_key,
-            quotas_hold_when_lowered_and_on_import,
-            an_import_writes_the_reverse_references_an_old_store_lacks,
-        );
-    };
-    (@cases $harness:expr; $($case:ident),+ $(,)?) => {
-        mod ops {
-            // The harness expression may name items of the including test file.
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let harness = $harness;
-                    $crate::ops::$case(&harness).await;
-                }
-            )+
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn copy_between_stores() {
-                let (a, b) = ($harness, $harness);
-                $crate::ops::copy_between_stores(&a, &b).await;
-            }
-        }
-        $crate::ops_suite!(@ownership $harness;
-            an_interrupted_export_holds_the_tenant_until_run_again,
-            a_resumed_export_restores_exactly_the_status_before_it,
-            activate_during_an_export_is_refused_and_the_backup_is_one_cut,
-            an_interrupted_import_holds_the_tenant_until_run_again,
-            an_interrupted_erase_holds_the_tenant_until_run_again,
-            refused_migrations_and_imports_change_nothing,
-            an_interrupted_migration_holds_the_source_until_run_again,
-            the_index_walk_finds_dangling_and_missing_entries,
-            abort_drops_an_export_an_import_and_a_migration,
-        );
-    };
-    (@ownership $harness:expr; $($case:ident),+ $(,)?) => {
-        mod ops_ownership {
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let harness = $harness;
-                    $crate::ops::ownership::$case(&harness).await;
-                }
-            )+
-        }
-    };
 }

@@ -33,6 +33,7 @@ use coditect_core::{value, Error, KvBackend, Principal, Result, TenantTx};
 use foundationdb_tuple::{pack, pack_into, Element};
 
 use super::{export_bytes, populate, provisioned, split, tenant_rows, Probe};
+use crate::support::assert_matches;
 use crate::Harness;
 
 // ---------------------------------------------------------------------------------------
@@ -545,34 +546,22 @@ pub async fn refused_migrations_and_imports_change_nothing(h: &dyn Harness) {
     let options = ExportOptions::default();
 
     let onto_existing = ops::migrate(db, id, b.tenant.id, "fresh.test", &options).await;
-    assert!(
-        matches!(onto_existing, Err(Error::AlreadyExists { field: "id", .. })),
-        "{onto_existing:?}"
-    );
+    assert_matches!(onto_existing, Err(Error::AlreadyExists { field: "id", .. }));
     unchanged(db, id, &before, "onto existing").await;
     let onto_itself = ops::migrate(db, id, id, "fresh.test", &options).await;
-    assert!(
-        matches!(onto_itself, Err(Error::InvalidInput { .. })),
-        "{onto_itself:?}"
-    );
+    assert_matches!(onto_itself, Err(Error::InvalidInput { .. }));
     unchanged(db, id, &before, "onto itself").await;
     let taken_domain = ops::migrate(db, id, fresh, "taken.test", &options).await;
-    assert!(
-        matches!(
-            taken_domain,
-            Err(Error::AlreadyExists {
-                field: "domain",
-                ..
-            })
-        ),
-        "{taken_domain:?}"
+    assert_matches!(
+        taken_domain,
+        Err(Error::AlreadyExists {
+            field: "domain",
+            ..
+        })
     );
     unchanged(db, id, &before, "taken domain").await;
     let bad_domain = ops::migrate(db, id, fresh, "not a domain", &options).await;
-    assert!(
-        matches!(bad_domain, Err(Error::InvalidInput { .. })),
-        "{bad_domain:?}"
-    );
+    assert_matches!(bad_domain, Err(Error::InvalidInput { .. }));
     unchanged(db, id, &before, "bad domain").await;
     let restore_over = ops::import(
         db,
@@ -581,10 +570,7 @@ pub async fn refused_migrations_and_imports_change_nothing(h: &dyn Harness) {
         &ChunkOptions::default(),
     )
     .await;
-    assert!(
-        matches!(restore_over, Err(Error::AlreadyExists { field: "id", .. })),
-        "{restore_over:?}"
-    );
+    assert_matches!(restore_over, Err(Error::AlreadyExists { field: "id", .. }));
     unchanged(db, id, &before, "restore over").await;
     let import_taken = ops::import(
         db,
@@ -593,15 +579,12 @@ pub async fn refused_migrations_and_imports_change_nothing(h: &dyn Harness) {
         &ChunkOptions::default(),
     )
     .await;
-    assert!(
-        matches!(
-            import_taken,
-            Err(Error::AlreadyExists {
-                field: "domain",
-                ..
-            })
-        ),
-        "{import_taken:?}"
+    assert_matches!(
+        import_taken,
+        Err(Error::AlreadyExists {
+            field: "domain",
+            ..
+        })
     );
     unchanged(db, id, &before, "import taken").await;
     assert!(snapshot(db, id).await == before, "the source changed");
@@ -691,29 +674,42 @@ pub async fn an_interrupted_migration_holds_the_source_until_run_again(h: &dyn H
             "no migration event before it happened"
         );
 
-        ops::migrate(db, id, new_id, &domain, &options)
-            .await
-            .expect("the migration resumes");
-        super::check::assert_checks_clean(db, new_id).await;
-        assert!(ops::pending_operation(db, id)
-            .await
-            .expect("read")
-            .is_none());
-        assert_eq!(status(db, id).await, TenantStatus::Suspended);
-        assert_eq!(status(db, new_id).await, TenantStatus::Active);
-        let old = split(tenant_rows(db, id).await);
-        let new = split(tenant_rows(db, new_id).await);
-        assert!(old.rest == new.rest);
-        let left = old.events.last().expect("events");
-        assert_eq!(left.model, ops::migrate::MIGRATE_EVENT_MODEL);
-        assert_eq!(left.record_id, new_id.uuid());
-        let problems = index_problems(&tenant_rows(db, new_id).await);
-        assert!(problems.is_empty(), "{problems:#?}");
-        // The old tenant can now be erased (nothing holds it any more).
-        ops::erase(db, id, "ops", &EraseOptions::default())
-            .await
-            .expect("erase the old tenant");
+        a_resumed_migration_completes(db, id, new_id, &domain, &options).await;
     }
+}
+
+/// The interrupted migration of `id` to `new_id` run again completes: the copy checks clean
+/// and is active, the source suspended with the same records and the migration event last,
+/// and the source can then be erased.
+async fn a_resumed_migration_completes(
+    db: &dyn KvBackend,
+    id: TenantId,
+    new_id: TenantId,
+    domain: &str,
+    options: &ExportOptions,
+) {
+    ops::migrate(db, id, new_id, domain, options)
+        .await
+        .expect("the migration resumes");
+    super::check::assert_checks_clean(db, new_id).await;
+    assert!(ops::pending_operation(db, id)
+        .await
+        .expect("read")
+        .is_none());
+    assert_eq!(status(db, id).await, TenantStatus::Suspended);
+    assert_eq!(status(db, new_id).await, TenantStatus::Active);
+    let old = split(tenant_rows(db, id).await);
+    let new = split(tenant_rows(db, new_id).await);
+    assert!(old.rest == new.rest);
+    let left = old.events.last().expect("events");
+    assert_eq!(left.model, ops::migrate::MIGRATE_EVENT_MODEL);
+    assert_eq!(left.record_id, new_id.uuid());
+    let problems = index_problems(&tenant_rows(db, new_id).await);
+    assert!(problems.is_empty(), "{problems:#?}");
+    // The old tenant can now be erased (nothing holds it any more).
+    ops::erase(db, id, "ops", &EraseOptions::default())
+        .await
+        .expect("erase the old tenant");
 }
 
 /// The index walk finds what it is for: an index entry whose record is gone and a record
@@ -757,19 +753,45 @@ pub async fn abort_drops_an_export_an_import_and_a_migration(h: &dyn Harness) {
 
     let before = snapshot(db, id).await;
     let nothing = ops::abort(db, id, "ops", &chunk).await;
-    assert!(
-        matches!(nothing, Err(Error::InvalidInput { .. })),
-        "{nothing:?}"
-    );
+    assert_matches!(nothing, Err(Error::InvalidInput { .. }));
     assert!(snapshot(db, id).await == before);
 
+    an_aborted_export_reactivates(h, db, id, &chunk).await;
+    an_aborted_import_leaves_nothing(h, db, id, &chunk).await;
+    an_aborted_migration_reactivates(h, db, id, &chunk).await;
+
+    let probe = Probe::new(h.backend());
+    probe.crash_in(3);
+    ops::erase(
+        &probe,
+        id,
+        "dpo",
+        &EraseOptions {
+            chunk: chunk.clone(),
+        },
+    )
+    .await
+    .expect_err("crashed");
+    let before = snapshot(db, id).await;
+    assert_pending(ops::abort(db, id, "ops", &chunk).await, "erase");
+    assert!(snapshot(db, id).await == before);
+}
+
+/// An export crashed part way is aborted: the tenant is active again, nothing pending, the
+/// abort audited.
+async fn an_aborted_export_reactivates(
+    h: &dyn Harness,
+    db: &dyn KvBackend,
+    id: TenantId,
+    chunk: &ChunkOptions,
+) {
     let probe = Probe::new(h.backend());
     probe.crash_in(3);
     ops::export(&probe, id, Vec::new(), &small_export())
         .await
         .expect_err("crashed");
     assert_eq!(
-        ops::abort(db, id, "ops", &chunk).await.expect("abort"),
+        ops::abort(db, id, "ops", chunk).await.expect("abort"),
         ops::Aborted::Export {
             status: TenantStatus::Active
         }
@@ -784,7 +806,16 @@ pub async fn abort_drops_an_export_an_import_and_a_migration(h: &dyn Harness) {
         events.last().map(|e| e.model.as_str()),
         Some(ops::abort::ABORT_EVENT_MODEL)
     );
+}
 
+/// An import crashed part way is aborted: nothing of the staged copy is left, not even its
+/// domain.
+async fn an_aborted_import_leaves_nothing(
+    h: &dyn Harness,
+    db: &dyn KvBackend,
+    id: TenantId,
+    chunk: &ChunkOptions,
+) {
     let bytes = export_bytes(db, id, &small_export()).await;
     let staged = TenantId::generate();
     let probe = Probe::new(h.backend());
@@ -793,12 +824,12 @@ pub async fn abort_drops_an_export_an_import_and_a_migration(h: &dyn Harness) {
         &probe,
         Cursor::new(&bytes),
         &ImportTarget::new_tenant(staged, "abort-staged.test"),
-        &chunk,
+        chunk,
     )
     .await
     .expect_err("crashed");
     assert_eq!(
-        ops::abort(db, staged, "ops", &chunk).await.expect("abort"),
+        ops::abort(db, staged, "ops", chunk).await.expect("abort"),
         ops::Aborted::Import
     );
     assert!(entry(db, staged).await.is_none());
@@ -809,7 +840,16 @@ pub async fn abort_drops_an_export_an_import_and_a_migration(h: &dyn Harness) {
         .expect("get")
         .is_none());
     drop(tx);
+}
 
+/// A migration crashed past the export and the import's first chunk is aborted: the source
+/// is active again and nothing of the copy is left.
+async fn an_aborted_migration_reactivates(
+    h: &dyn Harness,
+    db: &dyn KvBackend,
+    id: TenantId,
+    chunk: &ChunkOptions,
+) {
     let new_id = TenantId::generate();
     // Past the export's chunks (as many commits as a whole export, less its end), the
     // import's staging and first chunk.
@@ -831,7 +871,7 @@ pub async fn abort_drops_an_export_an_import_and_a_migration(h: &dyn Harness) {
         "the crash left a staged copy"
     );
     assert_eq!(
-        ops::abort(db, id, "ops", &chunk).await.expect("abort"),
+        ops::abort(db, id, "ops", chunk).await.expect("abort"),
         ops::Aborted::Migrate {
             to: new_id.uuid(),
             status: TenantStatus::Active
@@ -844,20 +884,4 @@ pub async fn abort_drops_an_export_an_import_and_a_migration(h: &dyn Harness) {
         .is_none());
     assert!(entry(db, new_id).await.is_none());
     assert!(tenant_rows(db, new_id).await.is_empty());
-
-    let probe = Probe::new(h.backend());
-    probe.crash_in(3);
-    ops::erase(
-        &probe,
-        id,
-        "dpo",
-        &EraseOptions {
-            chunk: chunk.clone(),
-        },
-    )
-    .await
-    .expect_err("crashed");
-    let before = snapshot(db, id).await;
-    assert_pending(ops::abort(db, id, "ops", &chunk).await, "erase");
-    assert!(snapshot(db, id).await == before);
 }

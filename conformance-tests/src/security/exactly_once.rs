@@ -116,14 +116,9 @@ pub async fn a_retried_password_change_is_one_change(h: &dyn Harness) {
         let events = audit_events(db.as_ref(), t).await;
         let commits = faulty.commits();
         faulty.then(1, Fault::UnknownAfterCommit);
-        attempt!(&faulty, t, |ttx| user::set_password_with(
-            &ttx,
-            admin,
-            admin_user,
-            password,
-            cheap_argon2()
-        )
-        .await)
+        attempt!(&faulty, t, |ttx| {
+            user::set_password_with(&ttx, admin, admin_user, password, cheap_argon2()).await
+        })
         .expect("password after an unknown result");
         assert_eq!(
             faulty.commits(),
@@ -135,10 +130,9 @@ pub async fn a_retried_password_change_is_one_change(h: &dyn Harness) {
             events + new_events,
             "{password}: audited once"
         );
-        let ok = attempt!(db.as_ref(), t, |ttx| user::verify_password(
-            &ttx, admin_user, password
-        )
-        .await)
+        let ok = attempt!(db.as_ref(), t, |ttx| {
+            user::verify_password(&ttx, admin_user, password).await
+        })
         .expect("verify");
         assert!(ok, "{password} verifies");
     }
@@ -199,12 +193,9 @@ pub async fn the_record_layer_example_makes_one_task_under_unknown_commits(h: &d
 async fn count<M: Model>(db: &dyn KvBackend, t: TenantId) -> usize {
     let (mut request, mut total) = (PageRequest::first(500), 0);
     loop {
-        let page = attempt!(db, t, |ttx| record::list::<M>(
-            &ttx,
-            Actor::System,
-            &request
-        )
-        .await)
+        let page = attempt!(db, t, |ttx| {
+            record::list::<M>(&ttx, Actor::System, &request).await
+        })
         .expect("list");
         total += page.items.len();
         match page.next {
@@ -218,12 +209,9 @@ async fn count<M: Model>(db: &dyn KvBackend, t: TenantId) -> usize {
 async fn audit_events(db: &dyn KvBackend, t: TenantId) -> usize {
     let (mut request, mut total) = (PageRequest::first(1_000), 0);
     loop {
-        let page = attempt!(db, t, |ttx| audit_event::list(
-            &ttx,
-            Principal::system(),
-            &request
-        )
-        .await)
+        let page = attempt!(db, t, |ttx| {
+            audit_event::list(&ttx, Principal::system(), &request).await
+        })
         .expect("audit list");
         total += page.items.len();
         match page.next {

@@ -23,10 +23,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use coditect_core::ids::{MemberId, RoleId, SessionId};
+use coditect_core::ids::{MemberId, ProjectId, RoleId, SessionId, WorkflowId};
 use coditect_core::model::{
     comment, session, tenant, user, workflow, Comment, ConversationStatus, Message, MessageRole,
-    Session, Step, Trigger, Workflow, WorkflowDefinition,
+    Session, Workflow,
 };
 use coditect_core::record::Model;
 use coditect_core::record::PageRequest;
@@ -227,15 +227,17 @@ impl Cast {
         let dis = member(db, p, Kind::Human, "dis", Some("contributor")).await;
         let dis_k = member(db, p, Kind::Human, "disk", Some("contributor")).await;
         let (session, _token) = Session::generate(con_h.id, i64::MAX / 2);
-        let session = attempt!(db, t, |ttx| record::insert(&ttx, Actor::System, session)
-            .await)
+        let session = attempt!(db, t, |ttx| {
+            record::insert(&ttx, Actor::System, session).await
+        })
         .expect("session");
         let (narrow, _) = api_key(db, t, con_h.id, &NARROW_SCOPES).await;
         let (dis_key, _) = api_key(db, t, dis_k.id, &[]).await;
         set_user_status(db, t, user_of(&dis), UserStatus::Disabled).await;
         set_user_status(db, t, user_of(&dis_k), UserStatus::Disabled).await;
-        let viewer_role = attempt!(db, t, |ttx| role::by_name(&ttx, Actor::System, "viewer")
-            .await)
+        let viewer_role = attempt!(db, t, |ttx| {
+            role::by_name(&ttx, Actor::System, "viewer").await
+        })
         .expect("viewer role")
         .expect("built in")
         .id;
@@ -323,8 +325,9 @@ impl<M: Model + std::fmt::Debug> Subject for Crud<M> {
             return !denied(&what, &done);
         }
         let target = (self.make)(cast, cast.org.other.id, unique());
-        let target = attempt!(db, t, |ttx| record::insert(&ttx, Actor::System, target)
-            .await)
+        let target = attempt!(db, t, |ttx| {
+            record::insert(&ttx, Actor::System, target).await
+        })
         .unwrap_or_else(|e| panic!("{what}: making the target: {e:?}"));
         let id = target.id();
         match op {
@@ -372,17 +375,7 @@ async fn listed<M: Model>(db: &dyn KvBackend, t: TenantId, by: Principal, id: M:
     }
 }
 
-pub(crate) fn definition(step: &str) -> WorkflowDefinition {
-    WorkflowDefinition {
-        steps: vec![Step {
-            name: step.into(),
-            instruction: format!("do {step}"),
-            agent: None,
-        }],
-        triggers: vec![Trigger::Manual],
-    }
-}
-
+// Length: the table of the matrix, one entry a model (how to make, change and find one).
 pub(crate) fn subjects() -> Vec<Box<dyn Subject>> {
     use coditect_core::model::*;
     vec![
@@ -447,7 +440,9 @@ pub(crate) fn subjects() -> Vec<Box<dyn Subject>> {
         }),
         Box::new(Crud {
             name: "workflow",
-            make: |c, _, n| Workflow::new(c.org.project, format!("wf{n}"), definition("build")),
+            make: |c, _, n| {
+                Workflow::new(c.org.project, format!("wf{n}"), manual_workflow("build"))
+            },
             change: |_, w| w.name = "Renamed".into(),
         }),
         Box::new(Crud {
@@ -685,6 +680,8 @@ pub async fn authorization_matrix_of_the_special_operations(h: &dyn Harness) {
 }
 
 /// Does `op` as `seat`: `None` when it does not apply to it, else whether it was allowed.
+// Length: one arm a special operation of the matrix (the table names them all), each the
+// shortest form of that operation.
 async fn special(db: &dyn KvBackend, cast: &Cast, seat: Seat, op: Special) -> Option<bool> {
     let (t, by, org) = (cast.org.tenant(), seat.principal, &cast.org);
     let other = org.other.id;
@@ -692,25 +689,17 @@ async fn special(db: &dyn KvBackend, cast: &Cast, seat: Seat, op: Special) -> Op
     let done = match op {
         Special::OwnPassword => {
             let user = own_user(db, t, seat.member?).await?;
-            attempt!(db, t, |ttx| user::set_password_with(
-                &ttx,
-                by,
-                user,
-                "correct horse battery",
-                cheap_argon2()
-            )
-            .await)
+            attempt!(db, t, |ttx| {
+                user::set_password_with(&ttx, by, user, "correct horse battery", cheap_argon2())
+                    .await
+            })
         }
         Special::OthersPassword => {
             let user = user_of(&org.other);
-            attempt!(db, t, |ttx| user::set_password_with(
-                &ttx,
-                by,
-                user,
-                "correct horse battery",
-                cheap_argon2()
-            )
-            .await)
+            attempt!(db, t, |ttx| {
+                user::set_password_with(&ttx, by, user, "correct horse battery", cheap_argon2())
+                    .await
+            })
         }
         Special::TenantPlan => {
             let (entry, _) = run(db, &RetryOptions::default(), |tx| async move {
@@ -744,15 +733,15 @@ async fn special(db: &dyn KvBackend, cast: &Cast, seat: Seat, op: Special) -> Op
         }
         Special::OwnSession => {
             let session = Session::generate(seat.member?, i64::MAX / 2).0;
-            attempt!(db, t, |ttx| record::insert(&ttx, by, session)
-                .await
-                .map(drop))
+            attempt!(db, t, |ttx| {
+                record::insert(&ttx, by, session).await.map(drop)
+            })
         }
         Special::OthersSession => {
             let session = Session::generate(other, i64::MAX / 2).0;
-            attempt!(db, t, |ttx| record::insert(&ttx, by, session)
-                .await
-                .map(drop))
+            attempt!(db, t, |ttx| {
+                record::insert(&ttx, by, session).await.map(drop)
+            })
         }
         Special::OwnApiKey => {
             let key = ApiKey::generate(seat.member?, "mine").0;
@@ -774,9 +763,9 @@ async fn special(db: &dyn KvBackend, cast: &Cast, seat: Seat, op: Special) -> Op
         }
         Special::EditOthersComment => {
             let id = made(db, t, Comment::new(org.task, other, "mine")).await.id;
-            attempt!(db, t, |ttx| comment::edit(&ttx, by, id, "edited")
-                .await
-                .map(drop))
+            attempt!(db, t, |ttx| {
+                comment::edit(&ttx, by, id, "edited").await.map(drop)
+            })
         }
         Special::ArchiveOthersChat => {
             let mut chat = made(db, t, coditect_core::model::Conversation::new(other, "c")).await;
@@ -784,63 +773,48 @@ async fn special(db: &dyn KvBackend, cast: &Cast, seat: Seat, op: Special) -> Op
             attempt!(db, t, |ttx| record::update(&ttx, by, chat).await.map(drop))
         }
         Special::WorkflowVersion => {
-            let wf = Workflow::new(org.project, format!("wf{}", unique()), definition("build"));
-            let id = made(db, t, wf).await.id;
-            attempt!(db, t, |ttx| workflow::set_definition(
-                &ttx,
-                by,
-                id,
-                definition("ship")
-            )
-            .await
-            .map(drop))
+            let id = a_workflow(db, t, org.project).await;
+            attempt!(db, t, |ttx| {
+                workflow::set_definition(&ttx, by, id, manual_workflow("ship"))
+                    .await
+                    .map(drop)
+            })
         }
         Special::DeleteMember => {
             let m = Member::new(MemberKind::Agent(org.config), format!("gone{}", unique()));
             let id = made(db, t, m).await.id;
-            attempt!(db, t, |ttx| record::delete::<Member>(&ttx, by, id)
-                .await
-                .map(drop))
+            attempt!(db, t, |ttx| {
+                record::delete::<Member>(&ttx, by, id).await.map(drop)
+            })
         }
-        Special::ReadAudit => attempt!(db, t, |ttx| coditect_core::model::audit_event::list(
-            &ttx,
-            by,
-            &PageRequest::first(10)
-        )
-        .await
-        .map(drop)),
-        Special::AuditByTime => attempt!(db, t, |ttx| query::by_time(
-            &ttx,
-            by,
-            &AuditQuery::newest(10)
-        )
-        .await
-        .map(drop)),
-        Special::AuditByActor => attempt!(db, t, |ttx| query::by_actor(
-            &ttx,
-            by,
-            Actor::System,
-            &AuditQuery::newest(10)
-        )
-        .await
-        .map(drop)),
-        Special::AuditByTarget => attempt!(db, t, |ttx| query::by_target(
-            &ttx,
-            by,
-            "task",
-            org.task.uuid(),
-            &AuditQuery::newest(10)
-        )
-        .await
-        .map(drop)),
-        Special::UsageTotals => attempt!(db, t, |ttx| coditect_core::model::usage::metric_totals(
-            &ttx, by, "tokens"
-        )
-        .await
-        .map(drop)),
-        Special::CountTasks => attempt!(db, t, |ttx| record::count_of::<Task>(&ttx, by)
-            .await
-            .map(drop)),
+        Special::ReadAudit => attempt!(db, t, |ttx| {
+            coditect_core::model::audit_event::list(&ttx, by, &PageRequest::first(10))
+                .await
+                .map(drop)
+        }),
+        Special::AuditByTime => attempt!(db, t, |ttx| {
+            query::by_time(&ttx, by, &AuditQuery::newest(10))
+                .await
+                .map(drop)
+        }),
+        Special::AuditByActor => attempt!(db, t, |ttx| {
+            query::by_actor(&ttx, by, Actor::System, &AuditQuery::newest(10))
+                .await
+                .map(drop)
+        }),
+        Special::AuditByTarget => attempt!(db, t, |ttx| {
+            query::by_target(&ttx, by, "task", org.task.uuid(), &AuditQuery::newest(10))
+                .await
+                .map(drop)
+        }),
+        Special::UsageTotals => attempt!(db, t, |ttx| {
+            coditect_core::model::usage::metric_totals(&ttx, by, "tokens")
+                .await
+                .map(drop)
+        }),
+        Special::CountTasks => attempt!(db, t, |ttx| {
+            record::count_of::<Task>(&ttx, by).await.map(drop)
+        }),
         Special::MessageCount => {
             let chat = made(db, t, coditect_core::model::Conversation::new(other, "c")).await;
             attempt!(db, t, |ttx| {
@@ -850,43 +824,48 @@ async fn special(db: &dyn KvBackend, cast: &Cast, seat: Seat, op: Special) -> Op
             })
         }
         Special::WorkflowVersions => {
-            let wf = Workflow::new(org.project, format!("wf{}", unique()), definition("build"));
-            let id = made(db, t, wf).await.id;
-            attempt!(db, t, |ttx| workflow::versions(
-                &ttx,
-                by,
-                id,
-                &PageRequest::first(10)
-            )
-            .await
-            .map(drop))
+            let id = a_workflow(db, t, org.project).await;
+            attempt!(db, t, |ttx| {
+                workflow::versions(&ttx, by, id, &PageRequest::first(10))
+                    .await
+                    .map(drop)
+            })
         }
         Special::WorkflowDefinitionAt => {
-            let wf = Workflow::new(org.project, format!("wf{}", unique()), definition("build"));
-            let id = made(db, t, wf).await.id;
-            attempt!(db, t, |ttx| workflow::definition_at(&ttx, by, id, 1)
-                .await
-                .map(drop))
+            let id = a_workflow(db, t, org.project).await;
+            attempt!(db, t, |ttx| {
+                workflow::definition_at(&ttx, by, id, 1).await.map(drop)
+            })
         }
     };
     Some(!denied(&what, &done))
 }
 
 /// `record`, inserted by the system.
+/// A new workflow (of a unique name, one step) in `project`, made by the system.
+async fn a_workflow(db: &dyn KvBackend, t: TenantId, project: ProjectId) -> WorkflowId {
+    let name = format!("wf{}", unique());
+    made(
+        db,
+        t,
+        Workflow::new(project, name, manual_workflow("build")),
+    )
+    .await
+    .id
+}
+
 async fn made<M: Model>(db: &dyn KvBackend, t: TenantId, record: M) -> M {
-    attempt!(db, t, |ttx| record::insert(&ttx, Actor::System, record)
-        .await)
+    attempt!(db, t, |ttx| {
+        record::insert(&ttx, Actor::System, record).await
+    })
     .expect("made")
 }
 
 /// The user of a human member, `None` for an agent.
 async fn own_user(db: &dyn KvBackend, t: TenantId, m: MemberId) -> Option<UserId> {
-    let member = attempt!(db, t, |ttx| record::require::<Member>(
-        &ttx,
-        Actor::System,
-        m
-    )
-    .await)
+    let member = attempt!(db, t, |ttx| {
+        record::require::<Member>(&ttx, Actor::System, m).await
+    })
     .expect("member");
     match member.kind {
         MemberKind::Human(user) => Some(user),

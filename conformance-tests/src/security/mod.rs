@@ -17,7 +17,7 @@ use coditect_core::rbac::{Action, Permission, ResourceKind};
 use coditect_core::record;
 use coditect_core::{run, Error, KvBackend, Principal, Result, RetryOptions, TenantId, TenantTx};
 
-pub(crate) use crate::model::{cheap_argon2, grant, provisioned};
+pub(crate) use crate::support::{cheap_argon2, grant, manual_workflow, provisioned};
 
 pub mod exactly_once;
 pub mod matrix;
@@ -133,8 +133,9 @@ pub(crate) async fn api_key(
 ) -> (ApiKey, String) {
     let (mut key, secret) = ApiKey::generate(member, "key");
     key.scopes = scopes.iter().copied().collect();
-    let key = attempt!(db, tenant, |ttx| record::insert(&ttx, Actor::System, key)
-        .await)
+    let key = attempt!(db, tenant, |ttx| {
+        record::insert(&ttx, Actor::System, key).await
+    })
     .expect("api key");
     (key, secret)
 }

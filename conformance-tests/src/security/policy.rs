@@ -192,40 +192,14 @@ async fn build(db: &dyn KvBackend, rng: &mut fastrand::Rng) -> World {
         Ok((entities, tasks, roles))
     })
     .expect("world");
-    let mut actors = Vec::new();
-    for n in 0..8 {
-        let kind = if n % 2 == 0 { Kind::Human } else { Kind::Agent };
-        let m = member(db, &p, kind, &format!("actor{n}"), None).await;
-        let scopes: Vec<Permission> = (0..rng.usize(..3))
-            .map(|_| {
-                let kind =
-                    [ResourceKind::Task, ResourceKind::Comment, ResourceKind::Any][rng.usize(..3)];
-                Permission::new(Action::ALL[rng.usize(..Action::ALL.len())], kind)
-            })
-            .collect();
-        let (key, _) = api_key(db, t, m.id, &scopes).await;
-        let user = match m.kind {
-            MemberKind::Human(user) => Some(user),
-            MemberKind::Agent(_) => None,
-        };
-        actors.push(ActorModel {
-            member: m.id,
-            user,
-            disabled: false,
-            held: BTreeSet::new(),
-            key: (key.id, key.scopes.into_iter().collect()),
-        });
-    }
+    let actors = actors(db, &p, rng).await;
     let mut comments = Vec::new();
     for &(entity, task) in &tasks {
         for (i, a) in actors.iter().enumerate() {
             let author = a.member;
-            let c = attempt!(db, t, |ttx| record::insert(
-                &ttx,
-                Actor::System,
-                Comment::new(task, author, "c")
-            )
-            .await)
+            let c = attempt!(db, t, |ttx| {
+                record::insert(&ttx, Actor::System, Comment::new(task, author, "c")).await
+            })
             .expect("comment");
             comments.push((entity, i, c.id));
         }
@@ -241,6 +215,35 @@ async fn build(db: &dyn KvBackend, rng: &mut fastrand::Rng) -> World {
     }
 }
 
+/// Four humans and four agents, alternately, each with an API key of random scopes.
+async fn actors(db: &dyn KvBackend, p: &Provisioned, rng: &mut fastrand::Rng) -> Vec<ActorModel> {
+    let mut actors = Vec::new();
+    for n in 0..8 {
+        let kind = if n % 2 == 0 { Kind::Human } else { Kind::Agent };
+        let m = member(db, p, kind, &format!("actor{n}"), None).await;
+        let scopes: Vec<Permission> = (0..rng.usize(..3))
+            .map(|_| {
+                let kind =
+                    [ResourceKind::Task, ResourceKind::Comment, ResourceKind::Any][rng.usize(..3)];
+                Permission::new(Action::ALL[rng.usize(..Action::ALL.len())], kind)
+            })
+            .collect();
+        let (key, _) = api_key(db, p.tenant.id, m.id, &scopes).await;
+        let user = match m.kind {
+            MemberKind::Human(user) => Some(user),
+            MemberKind::Agent(_) => None,
+        };
+        actors.push(ActorModel {
+            member: m.id,
+            user,
+            disabled: false,
+            held: BTreeSet::new(),
+            key: (key.id, key.scopes.into_iter().collect()),
+        });
+    }
+    actors
+}
+
 /// One random change of the world, mirrored in the model.
 async fn mutate(db: &dyn KvBackend, t: TenantId, world: &mut World, rng: &mut fastrand::Rng) {
     let actor = rng.usize(..world.actors.len());
@@ -254,8 +257,9 @@ async fn mutate(db: &dyn KvBackend, t: TenantId, world: &mut World, rng: &mut fa
             if a.held.insert((role, entity)) {
                 let assignment =
                     RoleAssignment::new(a.member, world.roles[role].0, world.entities[entity]);
-                attempt!(db, t, |ttx| record::insert(&ttx, Actor::System, assignment)
-                    .await)
+                attempt!(db, t, |ttx| {
+                    record::insert(&ttx, Actor::System, assignment).await
+                })
                 .expect("grant");
             }
         }
