@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 
 use coditect_core::audit::Actor;
 use coditect_core::model::{Project, Task};
-use coditect_core::ops::{self, ChunkOptions, EraseOptions, ExportOptions, ImportTarget};
 use coditect_core::provision::Provisioned;
 use coditect_core::record;
 use coditect_core::{KvBackend, TenantId};
+use coditect_ops::{self as ops, ChunkOptions, EraseOptions, ExportOptions, ImportTarget};
 use coditect_sled::SledOptions;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use support::{numbered_tenant, write_in};

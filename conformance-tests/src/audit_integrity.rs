@@ -18,11 +18,11 @@ use coditect_core::audit::{
 };
 use coditect_core::keys::TenantId;
 use coditect_core::model::{Plan, Project, Task};
-use coditect_core::ops::backup::{BackupReader, BackupWriter};
-use coditect_core::ops::{self, ChunkOptions, EraseOptions, ExportOptions, ImportTarget};
 use coditect_core::provision::Provisioned;
 use coditect_core::record;
 use coditect_core::{prefix_end, run_in_tenant, value, Error, KvBackend, RetryOptions, TenantTx};
+use coditect_ops::backup::{BackupReader, BackupWriter};
+use coditect_ops::{self as ops, ChunkOptions, EraseOptions, ExportOptions, ImportTarget};
 use foundationdb_tuple::{pack, Element};
 
 use crate::support::assert_matches;

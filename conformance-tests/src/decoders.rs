@@ -13,9 +13,9 @@ use coditect_core::model::{
     Member, Message, Project, RoleAssignment, Session, Setting, Task, Tenant, Usage, User,
     Workflow, WorkflowVersion,
 };
-use coditect_core::ops::backup::{BackupTrailer, FORMAT_VERSION, MAGIC};
-use coditect_core::ops::verify_backup;
 use coditect_core::value::{decode, Versioned};
+use coditect_ops::backup::{BackupTrailer, FORMAT_VERSION, MAGIC};
+use coditect_ops::verify_backup;
 use sha2::{Digest, Sha256};
 
 /// Feeds `data` to every tuple-key decoder of `coditect_core::keys`. Returns how many decoded.

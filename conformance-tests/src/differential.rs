@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coditect_core::limits::MAX_READ_VERSION_AGE;
-use coditect_core::{key_after, versionstamp, Error, KeyValue, RangeOptions};
+use coditect_core::{key_after, versionstamp, KeyValue, KvError, RangeOptions};
 use coditect_engine::{BaseStore, Engine, EngineOptions, EngineTx, ManualClock};
 
 /// The keys sequences use: few, so that transactions collide, and with the edges of the key
@@ -263,11 +263,11 @@ enum Outcome {
     Other(String),
 }
 
-fn outcome_of_error(error: Error) -> Outcome {
+fn outcome_of_error(error: KvError) -> Outcome {
     match error {
-        Error::Conflict => Outcome::Conflict,
-        Error::TransactionTooOld => Outcome::TooOld,
-        Error::AccessedUnreadable => Outcome::Unreadable,
+        KvError::Conflict => Outcome::Conflict,
+        KvError::TransactionTooOld => Outcome::TooOld,
+        KvError::AccessedUnreadable => Outcome::Unreadable,
         other => Outcome::Other(other.to_string()),
     }
 }
@@ -562,7 +562,7 @@ fn stamp_placeholder() -> Vec<u8> {
 // Length: the interpreter of the differential run, one arm an operation, each comparing the
 // engine with the model on the spot.
 pub fn run_sequence<S: BaseStore>(
-    open: impl FnOnce(EngineOptions) -> coditect_core::Result<Engine<S>>,
+    open: impl FnOnce(EngineOptions) -> coditect_core::kv::Result<Engine<S>>,
     ops: &[Op],
 ) -> Result<(), Divergence> {
     let clock = Arc::new(ManualClock::default());
@@ -760,7 +760,7 @@ pub fn run_sequence<S: BaseStore>(
 /// [`run_sequence`] on the in-memory store of the engine, from bytes: what the fuzz target and
 /// the corpus replay call.
 pub fn run_bytes_on<S: BaseStore>(
-    open: impl FnOnce(EngineOptions) -> coditect_core::Result<Engine<S>>,
+    open: impl FnOnce(EngineOptions) -> coditect_core::kv::Result<Engine<S>>,
     data: &[u8],
 ) -> Result<(), Divergence> {
     run_sequence(open, &ops_from_bytes(data))

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use coditect_core::limits::MAX_VALUE_SIZE;
 use coditect_core::{
-    run, Error, KeyValue, KvBackend, RangeOptions, RangeWalk, RetryOptions, RetryStats,
-    Transaction, RANGE_PAGE_MAX_ROWS,
+    KeyValue, KvBackend, KvError, RangeOptions, RangeWalk, RetryOptions, RetryStats, Transaction,
+    RANGE_PAGE_MAX_ROWS,
 };
 
 use crate::support::assert_matches;
@@ -561,7 +561,7 @@ pub async fn conflict_on_a_key(h: &dyn Harness) {
     tx.get(b"k", false).await.unwrap();
     tx.set(b"out", b"x").unwrap();
     put(db.as_ref(), &[(b"k", b"1")]).await;
-    assert!(matches!(tx.commit().await, Err(Error::Conflict)));
+    assert!(matches!(tx.commit().await, Err(KvError::Conflict)));
     assert_eq!(get(db.as_ref(), b"out").await, None);
 }
 
@@ -575,7 +575,7 @@ pub async fn conflict_on_a_range(h: &dyn Harness) {
         .unwrap();
     tx.set(b"x", b"").unwrap();
     put(db.as_ref(), &[(b"b", b"changed")]).await;
-    assert!(matches!(tx.commit().await, Err(Error::Conflict)));
+    assert!(matches!(tx.commit().await, Err(KvError::Conflict)));
 }
 
 /// Phantom: inserting a new key into a range another transaction read is a conflict, though
@@ -591,7 +591,7 @@ pub async fn conflict_on_a_phantom_insert(h: &dyn Harness) {
     assert_eq!(seen.kvs.len(), 2);
     tx.set(b"count", &[2]).unwrap();
     put(db.as_ref(), &[(b"b", b"phantom")]).await;
-    assert!(matches!(tx.commit().await, Err(Error::Conflict)));
+    assert!(matches!(tx.commit().await, Err(KvError::Conflict)));
 }
 
 /// A limited range read covers only up to its last row: an insert past it is no conflict,
@@ -617,7 +617,7 @@ pub async fn limited_range_conflicts_only_on_what_it_read(h: &dyn Harness) {
         .unwrap();
     tx.set(b"mine", b"").unwrap();
     put(db.as_ref(), &[(b"b", b"inside the read part")]).await;
-    assert!(matches!(tx.commit().await, Err(Error::Conflict)));
+    assert!(matches!(tx.commit().await, Err(KvError::Conflict)));
 }
 
 /// Lost update: two read-modify-writes of one counter cannot both commit.
@@ -631,7 +631,7 @@ pub async fn lost_update_prevented(h: &dyn Harness) {
     t1.set(b"n", &[v1 + 1]).unwrap();
     t2.set(b"n", &[v2 + 1]).unwrap();
     t1.commit().await.unwrap();
-    assert!(matches!(t2.commit().await, Err(Error::Conflict)));
+    assert!(matches!(t2.commit().await, Err(KvError::Conflict)));
     assert_eq!(get(db.as_ref(), b"n").await, Some(vec![1]));
 }
 
@@ -650,7 +650,7 @@ pub async fn write_skew_rejected(h: &dyn Harness) {
     t1.set(b"alice", b"off").unwrap();
     t2.set(b"bob", b"off").unwrap();
     t1.commit().await.unwrap();
-    assert!(matches!(t2.commit().await, Err(Error::Conflict)));
+    assert!(matches!(t2.commit().await, Err(KvError::Conflict)));
     assert_eq!(get(db.as_ref(), b"bob").await, Some(b"on".to_vec()));
 }
 
@@ -675,7 +675,7 @@ pub async fn explicit_read_conflict_range(h: &dyn Harness) {
     tx.add_read_conflict_range(b"m", b"n").unwrap();
     tx.set(b"out", b"").unwrap();
     put(db.as_ref(), &[(b"m5", b"")]).await;
-    assert!(matches!(tx.commit().await, Err(Error::Conflict)));
+    assert!(matches!(tx.commit().await, Err(KvError::Conflict)));
 }
 
 /// An explicit write conflict range makes readers of that range conflict, though nothing
@@ -688,7 +688,7 @@ pub async fn explicit_write_conflict_range(h: &dyn Harness) {
     let writer = begin(db.as_ref()).await;
     writer.add_write_conflict_range(b"m", b"n").unwrap();
     writer.commit().await.unwrap();
-    assert!(matches!(reader.commit().await, Err(Error::Conflict)));
+    assert!(matches!(reader.commit().await, Err(KvError::Conflict)));
     assert_eq!(get(db.as_ref(), b"m5").await, None);
 }
 
@@ -851,7 +851,7 @@ pub async fn versionstamp_offset_must_fit(h: &dyn Harness) {
     let err = tx.set_versionstamped_key(&[0; 12], 3, b"").unwrap_err();
     assert_matches!(
         err,
-        Error::InvalidVersionstampOffset {
+        KvError::InvalidVersionstampOffset {
             offset: 3,
             key_len: 12
         }
@@ -900,10 +900,10 @@ pub async fn value_size_limit_at_and_past_the_boundary(h: &dyn Harness) {
     let tx = begin(db.as_ref()).await;
     let err = tx.set(b"past", &past).unwrap_err();
     assert!(
-        matches!(err, Error::ValueTooLarge { size, limit } if size == MAX_VALUE_SIZE + 1 && limit == MAX_VALUE_SIZE)
+        matches!(err, KvError::ValueTooLarge { size, limit } if size == MAX_VALUE_SIZE + 1 && limit == MAX_VALUE_SIZE)
     );
     let err = tx.set_versionstamped_key(&[0; 10], 0, &past).unwrap_err();
-    assert_matches!(err, Error::ValueTooLarge { .. });
+    assert_matches!(err, KvError::ValueTooLarge { .. });
     tx.commit().await.unwrap();
     assert_eq!(get(db.as_ref(), b"past").await, None);
 }
@@ -916,13 +916,13 @@ pub async fn too_old_transaction_cannot_read(h: &dyn Harness) {
     tx.get(b"k", false).await.unwrap();
     h.age_past_read_version_limit().await;
     let err = tx.get(b"k", false).await.unwrap_err();
-    assert_matches!(err, Error::TransactionTooOld);
+    assert_matches!(err, KvError::TransactionTooOld);
     assert!(err.is_retryable());
     let err = tx
         .get_range(b"a", b"z", RangeOptions::default())
         .await
         .unwrap_err();
-    assert_matches!(err, Error::TransactionTooOld);
+    assert_matches!(err, KvError::TransactionTooOld);
     // A fresh transaction is fine.
     assert_eq!(get(db.as_ref(), b"k").await, Some(b"v".to_vec()));
 }
@@ -934,7 +934,7 @@ pub async fn too_old_transaction_cannot_commit(h: &dyn Harness) {
     tx.get(b"k", false).await.unwrap();
     tx.set(b"k", b"late").unwrap();
     h.age_past_read_version_limit().await;
-    assert!(matches!(tx.commit().await, Err(Error::TransactionTooOld)));
+    assert!(matches!(tx.commit().await, Err(KvError::TransactionTooOld)));
     assert_eq!(get(db.as_ref(), b"k").await, None);
 }
 
@@ -982,7 +982,7 @@ pub async fn retry_loop_does_not_retry_a_non_retryable_error(h: &dyn Harness) {
         Ok(())
     })
     .await;
-    assert_matches!(result, Err(Error::ValueTooLarge { .. }));
+    assert_matches!(result, Err(KvError::ValueTooLarge { .. }));
     assert_eq!(stats.attempts(), 1);
     assert_eq!(stats.retries(), 0);
     assert_eq!(get(db.as_ref(), b"k").await, None);
@@ -997,15 +997,15 @@ pub async fn retry_loop_honours_its_attempt_limit(h: &dyn Harness) {
         ..RetryOptions::default()
     }
     .with_stats(stats.clone());
-    let result: coditect_core::Result<((), _)> = run(db.as_ref(), &options, |tx| async move {
+    let result: coditect_core::kv::Result<((), _)> = run(db.as_ref(), &options, |tx| async move {
         tx.set(b"k", b"v")?;
-        Err(Error::Conflict)
+        Err(KvError::Conflict)
     })
     .await;
     match result {
-        Err(Error::RetryLimitReached { attempts, last }) => {
+        Err(KvError::RetryLimitReached { attempts, last }) => {
             assert_eq!(attempts, 4);
-            assert!(matches!(*last, Error::Conflict));
+            assert!(matches!(*last, KvError::Conflict));
         }
         other => panic!("expected RetryLimitReached, got {other:?}"),
     }
@@ -1037,7 +1037,7 @@ pub async fn failed_commit_writes_nothing(h: &dyn Harness) {
     tx.atomic_add(b"n", 1).unwrap();
     tx.set_versionstamped_key(&[b's'; 11], 1, b"").unwrap();
     put(db.as_ref(), &[(b"k", b"1")]).await;
-    assert!(matches!(tx.commit().await, Err(Error::Conflict)));
+    assert!(matches!(tx.commit().await, Err(KvError::Conflict)));
     let rows = scan(db.as_ref(), b"", b"\xff").await;
     assert_eq!(keys(&rows), bytes(&["gone", "k"]));
 }
@@ -1111,4 +1111,18 @@ pub async fn bank_transfers_keep_the_total(h: &dyn Harness) {
         "no conflict happened: the test did not contend"
     );
     assert!(stats.retries() > 0);
+}
+
+/// The contract's retry loop with the contract's own error, as a user of a backend alone runs
+/// it (the model layer's `coditect_core::run` is the same loop with the model's error).
+async fn run<T, F, Fut>(
+    db: &dyn KvBackend,
+    options: &RetryOptions,
+    body: F,
+) -> coditect_core::kv::Result<(T, coditect_core::CommitInfo)>
+where
+    F: FnMut(coditect_core::RetryTx) -> Fut,
+    Fut: std::future::Future<Output = coditect_core::kv::Result<T>>,
+{
+    coditect_core::kv::run(db, options, body).await
 }

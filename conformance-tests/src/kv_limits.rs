@@ -17,7 +17,7 @@ use coditect_core::limits::{
     CLEARED_KEY_SPLIT, MAX_KEY_SIZE, MAX_TRANSACTION_SIZE, MAX_VERSIONSTAMPED_KEY_SIZE,
     VERSIONSTAMP_LEN,
 };
-use coditect_core::{Error, KvBackend, RangeOptions, Result, Transaction};
+use coditect_core::{kv::Result, KvBackend, KvError, RangeOptions, Transaction};
 
 use crate::support::assert_matches;
 use crate::Harness;
@@ -85,7 +85,7 @@ pub async fn key_size_limit_at_and_past_the_boundary(h: &dyn Harness) {
     tx.commit().await.unwrap();
     let tx = begin(db.as_ref()).await;
     assert_eq!(tx.get(&at, false).await.unwrap(), Some(b"v".to_vec()));
-    let too_large = |r: Result<()>| matches!(r, Err(Error::KeyTooLarge { size, limit }) if size == MAX_KEY_SIZE + 1 && limit == MAX_KEY_SIZE);
+    let too_large = |r: Result<()>| matches!(r, Err(KvError::KeyTooLarge { size, limit }) if size == MAX_KEY_SIZE + 1 && limit == MAX_KEY_SIZE);
     assert!(too_large(tx.set(&past, b"v")));
     assert!(too_large(tx.clear(&past)));
     assert!(too_large(tx.atomic_add(&past, 1)));
@@ -102,7 +102,7 @@ pub async fn ten_megabytes_of_keys_and_values_do_not_commit(h: &dyn Harness) {
     assert_eq!(1_000 * (5_000 + 5_000), MAX_TRANSACTION_SIZE);
     let result = fill_and_commit(h, "big", 1_000, (5_000, 5_000), 0).await;
     assert!(
-        matches!(result, Err(Error::TransactionTooLarge { size, limit }) if size > limit && limit == MAX_TRANSACTION_SIZE),
+        matches!(result, Err(KvError::TransactionTooLarge { size, limit }) if size > limit && limit == MAX_TRANSACTION_SIZE),
         "{result:?}"
     );
     assert_eq!(count(h.backend().as_ref(), b"big/", b"big0").await, 0);
@@ -124,7 +124,7 @@ pub async fn counted_size_just_under_the_limit_commits_and_one_byte_more_does_no
 
     let result = fill_and_commit(h, "over", 1_000, (key_len, value_len), 1).await;
     assert!(
-        matches!(result, Err(Error::TransactionTooLarge { size, limit }) if size == MAX_TRANSACTION_SIZE + 1 && limit == MAX_TRANSACTION_SIZE),
+        matches!(result, Err(KvError::TransactionTooLarge { size, limit }) if size == MAX_TRANSACTION_SIZE + 1 && limit == MAX_TRANSACTION_SIZE),
         "10,000,001 counted bytes: {result:?}"
     );
     assert_eq!(count(h.backend().as_ref(), b"over/", b"over0").await, 0);
@@ -132,7 +132,7 @@ pub async fn counted_size_just_under_the_limit_commits_and_one_byte_more_does_no
 
 /// Whether `result` is `TransactionTooLarge` at exactly one byte over the limit.
 fn one_byte_over(result: &Result<()>) -> bool {
-    matches!(result, Err(Error::TransactionTooLarge { size, limit }) if *size == MAX_TRANSACTION_SIZE + 1 && *limit == MAX_TRANSACTION_SIZE)
+    matches!(result, Err(KvError::TransactionTooLarge { size, limit }) if *size == MAX_TRANSACTION_SIZE + 1 && *limit == MAX_TRANSACTION_SIZE)
 }
 
 /// Clears `[tag/, tag0)`, then sets 1,000 keys inside it whose counted size, with the clear
@@ -243,7 +243,7 @@ pub async fn versionstamped_key_of_9996_bytes_is_accepted_and_9997_refused(h: &d
     let tx = begin(db.as_ref()).await;
     let err = tx.set_versionstamped_key(&past, 0, b"v").unwrap_err();
     assert!(
-        matches!(err, Error::KeyTooLarge { size, limit } if size == MAX_VERSIONSTAMPED_KEY_SIZE + 1 && limit == MAX_VERSIONSTAMPED_KEY_SIZE),
+        matches!(err, KvError::KeyTooLarge { size, limit } if size == MAX_VERSIONSTAMPED_KEY_SIZE + 1 && limit == MAX_VERSIONSTAMPED_KEY_SIZE),
         "{err:?}"
     );
     tx.set_versionstamped_key(&at, 0, b"v").unwrap();
@@ -264,7 +264,7 @@ pub async fn reading_where_a_stamped_key_may_land_is_accessed_unreadable(h: &dyn
     stamped.extend([0u8; VERSIONSTAMP_LEN]);
     stamped.extend(b"/x");
     tx.set_versionstamped_key(&stamped, 4, b"event").unwrap();
-    let unreadable = |r: Result<()>| matches!(r, Err(Error::AccessedUnreadable));
+    let unreadable = |r: Result<()>| matches!(r, Err(KvError::AccessedUnreadable));
     for snapshot in [false, true] {
         let options = RangeOptions {
             snapshot,
@@ -322,7 +322,7 @@ pub async fn only_a_commit_with_read_conflicts_is_too_old(h: &dyn Harness) {
         .await
         .expect("a snapshot-only transaction commits when old");
     let err = reading.commit().await.unwrap_err();
-    assert_matches!(err, Error::TransactionTooOld);
+    assert_matches!(err, KvError::TransactionTooOld);
     read_only
         .commit()
         .await

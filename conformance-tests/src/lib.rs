@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use coditect_core::{KvBackend, Result};
+use coditect_core::KvBackend;
 use coditect_engine::{BaseStore, Engine, EngineOptions, ManualClock};
 
 pub mod audit;
@@ -69,7 +69,7 @@ pub struct EngineHarness<S: BaseStore> {
 impl<S: BaseStore> EngineHarness<S> {
     /// Builds the backend with `open`, handing it engine options on a manual clock. Panics
     /// when the backend cannot be opened: this is test set-up.
-    pub fn new(open: impl FnOnce(EngineOptions) -> Result<Engine<S>>) -> Self {
+    pub fn new(open: impl FnOnce(EngineOptions) -> coditect_core::kv::Result<Engine<S>>) -> Self {
         let clock = Arc::new(ManualClock::default());
         let options = EngineOptions {
             clock: clock.clone(),

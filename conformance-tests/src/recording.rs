@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use coditect_core::keys::TenantId;
-use coditect_core::{CommitInfo, KvBackend, RangeOptions, RangePage, Result, Transaction};
+use coditect_core::{kv::Result, CommitInfo, KvBackend, RangeOptions, RangePage, Transaction};
 
 /// One request that named keys.
 #[derive(Debug, Clone, PartialEq, Eq)]

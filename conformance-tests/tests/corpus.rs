@@ -32,7 +32,9 @@ fn replay(target: &str, run: impl Fn(&[u8])) {
     }
 }
 
-fn mem(options: coditect_engine::EngineOptions) -> coditect_core::Result<coditect_mem::MemBackend> {
+fn mem(
+    options: coditect_engine::EngineOptions,
+) -> coditect_core::kv::Result<coditect_mem::MemBackend> {
     Ok(coditect_mem::new_backend(options))
 }
 
@@ -68,8 +70,8 @@ fn backup_import_corpus() {
 fn the_seed_backup_verifies() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/backup_import");
     let bytes = std::fs::read(dir.join("valid_backup")).unwrap();
-    coditect_core::ops::verify_backup(&bytes).unwrap();
-    assert!(coditect_core::ops::verify_backup(&bytes[..bytes.len() - 1]).is_err());
+    coditect_ops::verify_backup(&bytes).unwrap();
+    assert!(coditect_ops::verify_backup(&bytes[..bytes.len() - 1]).is_err());
 }
 
 #[test]
@@ -114,7 +116,7 @@ proptest! {
         let mut bytes = std::fs::read(dir.join("valid_backup")).unwrap();
         let at = at % bytes.len();
         bytes[at] ^= xor;
-        prop_assert!(coditect_core::ops::verify_backup(&bytes).is_err());
+        prop_assert!(coditect_ops::verify_backup(&bytes).is_err());
     }
 
     #[test]

@@ -5,7 +5,9 @@
 use coditect_conformance::differential::{run_bytes_on, run_sequence, Op};
 use proptest::prelude::*;
 
-fn mem(options: coditect_engine::EngineOptions) -> coditect_core::Result<coditect_mem::MemBackend> {
+fn mem(
+    options: coditect_engine::EngineOptions,
+) -> coditect_core::kv::Result<coditect_mem::MemBackend> {
     Ok(coditect_mem::new_backend(options))
 }
 

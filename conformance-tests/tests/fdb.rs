@@ -13,8 +13,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use coditect_conformance::Harness;
 use coditect_core::{
-    check_key, check_value, check_versionstamp_offset, prefix_end, run, CommitInfo, Error,
-    KeyValue, KvBackend, RangeOptions, RangePage, Result, RetryOptions, Transaction,
+    check_key, check_value, check_versionstamp_offset, kv::run, kv::Result, prefix_end, CommitInfo,
+    KeyValue, KvBackend, KvError, RangeOptions, RangePage, RetryOptions, Transaction,
 };
 use coditect_fdb::{FdbBackend, FdbOptions};
 use tokio::sync::OnceCell;
@@ -115,7 +115,7 @@ struct Subspace {
 
 #[async_trait]
 impl KvBackend for Subspace {
-    async fn begin(&self) -> Result<Box<dyn Transaction>> {
+    async fn begin(&self) -> coditect_core::kv::Result<Box<dyn Transaction>> {
         Ok(Box::new(SubspaceTx {
             inner: self.inner.begin().await?,
             prefix: self.prefix.clone(),
@@ -142,7 +142,7 @@ impl SubspaceTx {
                 key: key.to_vec(),
                 value: kv.value,
             }),
-            None => Err(Error::backend(
+            None => Err(KvError::backend(
                 "a range read returned a row outside the case's subspace",
             )),
         }
@@ -151,11 +151,11 @@ impl SubspaceTx {
 
 #[async_trait]
 impl Transaction for SubspaceTx {
-    async fn read_version(&self) -> Result<u64> {
+    async fn read_version(&self) -> coditect_core::kv::Result<u64> {
         self.inner.read_version().await
     }
 
-    async fn get(&self, key: &[u8], snapshot: bool) -> Result<Option<Vec<u8>>> {
+    async fn get(&self, key: &[u8], snapshot: bool) -> coditect_core::kv::Result<Option<Vec<u8>>> {
         self.inner.get(&self.key(key)?, snapshot).await
     }
 
@@ -164,7 +164,7 @@ impl Transaction for SubspaceTx {
         begin: &[u8],
         end: &[u8],
         options: RangeOptions,
-    ) -> Result<RangePage> {
+    ) -> coditect_core::kv::Result<RangePage> {
         let page = self
             .inner
             .get_range(&self.key(begin)?, &self.key(end)?, options)
@@ -174,26 +174,26 @@ impl Transaction for SubspaceTx {
                 .kvs
                 .into_iter()
                 .map(|kv| self.unprefixed(kv))
-                .collect::<Result<_>>()?,
+                .collect::<coditect_core::kv::Result<_>>()?,
             more: page.more,
         })
     }
 
-    fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
+    fn set(&self, key: &[u8], value: &[u8]) -> coditect_core::kv::Result<()> {
         let key = self.key(key)?;
         check_value(value)?;
         self.inner.set(&key, value)
     }
 
-    fn clear(&self, key: &[u8]) -> Result<()> {
+    fn clear(&self, key: &[u8]) -> coditect_core::kv::Result<()> {
         self.inner.clear(&self.key(key)?)
     }
 
-    fn clear_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
+    fn clear_range(&self, begin: &[u8], end: &[u8]) -> coditect_core::kv::Result<()> {
         self.inner.clear_range(&self.key(begin)?, &self.key(end)?)
     }
 
-    fn atomic_add(&self, key: &[u8], delta: i64) -> Result<()> {
+    fn atomic_add(&self, key: &[u8], delta: i64) -> coditect_core::kv::Result<()> {
         self.inner.atomic_add(&self.key(key)?, delta)
     }
 
@@ -202,7 +202,7 @@ impl Transaction for SubspaceTx {
         key: &[u8],
         versionstamp_offset: u32,
         value: &[u8],
-    ) -> Result<()> {
+    ) -> coditect_core::kv::Result<()> {
         let prefixed = self.key(key)?;
         check_value(value)?;
         check_versionstamp_offset(key, versionstamp_offset)?;
@@ -212,17 +212,17 @@ impl Transaction for SubspaceTx {
         self.inner.set_versionstamped_key(&prefixed, offset, value)
     }
 
-    fn add_read_conflict_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
+    fn add_read_conflict_range(&self, begin: &[u8], end: &[u8]) -> coditect_core::kv::Result<()> {
         self.inner
             .add_read_conflict_range(&self.key(begin)?, &self.key(end)?)
     }
 
-    fn add_write_conflict_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
+    fn add_write_conflict_range(&self, begin: &[u8], end: &[u8]) -> coditect_core::kv::Result<()> {
         self.inner
             .add_write_conflict_range(&self.key(begin)?, &self.key(end)?)
     }
 
-    async fn commit(self: Box<Self>) -> Result<CommitInfo> {
+    async fn commit(self: Box<Self>) -> coditect_core::kv::Result<CommitInfo> {
         self.inner.commit().await
     }
 }

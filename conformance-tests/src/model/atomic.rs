@@ -5,8 +5,8 @@
 
 use coditect_core::ids::{ConversationId, ProjectId};
 use coditect_core::model::{Conversation, Message, MessageRole, Usage};
-use coditect_core::ops::{self, CheckOptions};
-use coditect_core::run_in_tenant;
+use coditect_core::{run_in_tenant, KvError};
+use coditect_ops::{self as ops, CheckOptions};
 
 use super::*;
 
@@ -32,8 +32,8 @@ fn kind(error: &Error) -> &'static str {
         Error::Forbidden { .. } => "forbidden",
         Error::InvalidReference { .. } => "missing reference",
         Error::AlreadyExists { .. } => "already exists",
-        Error::TransactionTooLarge { .. } => "transaction full",
-        Error::TransactionPoisoned { .. } => "poisoned",
+        Error::Kv(KvError::TransactionTooLarge { .. }) => "transaction full",
+        Error::Kv(KvError::TransactionPoisoned { .. }) => "poisoned",
         Error::NotFound { .. } => "not found",
         Error::StillReferenced { .. } => "still referenced",
         Error::InvalidInput { .. } => "invalid",
@@ -226,7 +226,7 @@ pub async fn random_operations_with_ignored_failures_leave_a_clean_tenant(h: &dy
             }
             Err(error) => {
                 assert!(
-                    matches!(error, Error::TransactionTooLarge { .. }),
+                    matches!(error, KvError::TransactionTooLarge { .. }),
                     "a commit refused otherwise: {error:?}"
                 );
                 tally.refused_commits += 1;
@@ -298,17 +298,17 @@ pub async fn run_in_tenant_refuses_a_transaction_an_operation_poisoned(h: &dyn H
                 assert!(failed);
                 let again = Task::new(project, "after", me);
                 let refused = record::insert(&ttx, by, again).await;
-                assert_matches!(refused, Err(Error::TransactionPoisoned { .. }));
+                assert_matches!(refused, Err(Error::Kv(KvError::TransactionPoisoned { .. })));
             }
             Ok(())
         })
         .await;
         match result {
-            Err(Error::TransactionPoisoned { operation, cause }) => {
+            Err(Error::Kv(KvError::TransactionPoisoned { operation, cause })) => {
                 seen = Some((operation, cause));
                 break;
             }
-            Ok(_) | Err(Error::TransactionTooLarge { .. }) => {}
+            Ok(_) | Err(Error::Kv(KvError::TransactionTooLarge { .. })) => {}
             Err(other) => panic!("{other:?}"),
         }
     }

@@ -8,12 +8,12 @@ use std::io::Cursor;
 use coditect_core::audit::Actor;
 use coditect_core::keys::TenantId;
 use coditect_core::model::{Plan, Project, Task, User};
-use coditect_core::ops::{
-    self, CheckOptions, CheckReport, ExportOptions, ImportTarget, ViolationKind,
-};
 use coditect_core::provision::Provisioned;
 use coditect_core::record;
 use coditect_core::{uuid::Uuid, value, Error, KvBackend, TenantTx};
+use coditect_ops::{
+    self as ops, CheckOptions, CheckReport, ExportOptions, ImportTarget, ViolationKind,
+};
 use foundationdb_tuple::pack;
 
 use super::{export_bytes, provisioned};

@@ -1,4 +1,4 @@
-//! Tenant operations over any backend ([`coditect_core::ops`]): backup round trips under a
+//! Tenant operations over any backend ([`coditect_ops`]): backup round trips under a
 //! new id, refusal of damaged backups, chunking of tenants larger than one transaction, an
 //! interrupted erase that resumes, migration and copies, and k-anonymous analytics. Run by
 //! [`ops_suite!`](crate::ops_suite).
@@ -22,13 +22,15 @@ use coditect_core::model::{
     Plan, Project, RoleAssignment, Session, Setting, SettingScope, Task, TenantStatus, TypedValue,
     Usage, User, Workflow,
 };
-use coditect_core::ops::{
-    self, AnalyticsReport, ChunkOptions, EraseOptions, ExportOptions, ImportTarget, ReportOptions,
-};
 use coditect_core::provision::{NewTenant, Provisioned};
 use coditect_core::record::{self, PageRequest};
 use coditect_core::{
-    value, CommitInfo, Error, KvBackend, RangeOptions, RangePage, Result, TenantTx, Transaction,
+    value, CommitInfo, Error, KvBackend, KvError, RangeOptions, RangePage, Result, TenantTx,
+    Transaction,
+};
+use coditect_ops::{
+    self as ops, AnalyticsReport, ChunkOptions, EraseOptions, ExportOptions, ImportTarget,
+    ReportOptions,
 };
 use foundationdb_tuple::pack;
 
@@ -116,7 +118,7 @@ impl ProbeTx {
 
 #[async_trait]
 impl KvBackend for Probe {
-    async fn begin(&self) -> Result<Box<dyn Transaction>> {
+    async fn begin(&self) -> coditect_core::kv::Result<Box<dyn Transaction>> {
         Ok(Box::new(ProbeTx {
             inner: self.inner.begin().await?,
             stats: self.stats.clone(),
@@ -128,10 +130,10 @@ impl KvBackend for Probe {
 
 #[async_trait]
 impl Transaction for ProbeTx {
-    async fn read_version(&self) -> Result<u64> {
+    async fn read_version(&self) -> coditect_core::kv::Result<u64> {
         self.inner.read_version().await
     }
-    async fn get(&self, key: &[u8], snapshot: bool) -> Result<Option<Vec<u8>>> {
+    async fn get(&self, key: &[u8], snapshot: bool) -> coditect_core::kv::Result<Option<Vec<u8>>> {
         let value = self.inner.get(key, snapshot).await?;
         self.read(key.len() + value.as_ref().map_or(0, Vec::len));
         Ok(value)
@@ -141,7 +143,7 @@ impl Transaction for ProbeTx {
         begin: &[u8],
         end: &[u8],
         options: RangeOptions,
-    ) -> Result<RangePage> {
+    ) -> coditect_core::kv::Result<RangePage> {
         let page = self.inner.get_range(begin, end, options).await?;
         self.read(
             page.kvs
@@ -151,39 +153,44 @@ impl Transaction for ProbeTx {
         );
         Ok(page)
     }
-    fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
+    fn set(&self, key: &[u8], value: &[u8]) -> coditect_core::kv::Result<()> {
         self.wrote(key.len() + value.len());
         self.inner.set(key, value)
     }
-    fn clear(&self, key: &[u8]) -> Result<()> {
+    fn clear(&self, key: &[u8]) -> coditect_core::kv::Result<()> {
         self.wrote(key.len());
         self.inner.clear(key)
     }
-    fn clear_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
+    fn clear_range(&self, begin: &[u8], end: &[u8]) -> coditect_core::kv::Result<()> {
         self.wrote(begin.len() + end.len());
         self.inner.clear_range(begin, end)
     }
-    fn atomic_add(&self, key: &[u8], delta: i64) -> Result<()> {
+    fn atomic_add(&self, key: &[u8], delta: i64) -> coditect_core::kv::Result<()> {
         self.wrote(key.len() + 8);
         self.inner.atomic_add(key, delta)
     }
-    fn set_versionstamped_key(&self, key: &[u8], offset: u32, value: &[u8]) -> Result<()> {
+    fn set_versionstamped_key(
+        &self,
+        key: &[u8],
+        offset: u32,
+        value: &[u8],
+    ) -> coditect_core::kv::Result<()> {
         self.wrote(key.len() + value.len());
         self.inner.set_versionstamped_key(key, offset, value)
     }
-    fn add_read_conflict_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
+    fn add_read_conflict_range(&self, begin: &[u8], end: &[u8]) -> coditect_core::kv::Result<()> {
         self.inner.add_read_conflict_range(begin, end)
     }
-    fn add_write_conflict_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
+    fn add_write_conflict_range(&self, begin: &[u8], end: &[u8]) -> coditect_core::kv::Result<()> {
         self.inner.add_write_conflict_range(begin, end)
     }
-    async fn commit(self: Box<Self>) -> Result<CommitInfo> {
+    async fn commit(self: Box<Self>) -> coditect_core::kv::Result<CommitInfo> {
         let attempt = self.stats.attempts.fetch_add(1, Ordering::SeqCst) + 1;
         let crash_from = self.stats.crash_from.load(Ordering::SeqCst);
         if attempt == self.stats.fail_commit.load(Ordering::SeqCst)
             || (crash_from != 0 && attempt >= crash_from)
         {
-            return Err(Error::Backend {
+            return Err(KvError::Backend {
                 code: None,
                 message: "injected failure".into(),
                 source: None,
@@ -591,7 +598,7 @@ async fn lineage_and_domains(
     let tx = db.begin().await.expect("begin");
     let mut lineage_key = target.prefix();
     lineage_key.extend_from_slice(&pack(&("meta", "lineage", source.uuid())));
-    let lineage: ops::import::Lineage = value::decode(
+    let lineage: coditect_core::audit::carried::Lineage = value::decode(
         &tx.get(&lineage_key, false)
             .await
             .expect("get")
@@ -1052,7 +1059,7 @@ pub async fn export_quiesces_writers(h: &dyn Harness) {
     .expect("buffered");
     drop(ttx);
     let bytes = export_bytes(db, p.tenant.id, &ExportOptions::default()).await;
-    assert!(matches!(tx.commit().await, Err(Error::Conflict)));
+    assert!(matches!(tx.commit().await, Err(KvError::Conflict)));
     let summary = ops::verify_backup(&bytes).expect("verifies");
     assert!(summary.header.consistent);
     // After the export the tenant is active again.

@@ -25,11 +25,11 @@ use coditect_core::model::{
     Entity, File, Member, Message, Plan, Project, RoleAssignment, Session, Setting, Task, Tenant,
     TenantStatus, Usage, User, Workflow,
 };
-use coditect_core::ops::{
-    self, ChunkOptions, EraseOptions, ExportOptions, ImportTarget, OpKind, Progress,
-};
 use coditect_core::record::{self, Model};
 use coditect_core::{value, Error, KvBackend, Principal, Result, TenantTx};
+use coditect_ops::{
+    self as ops, ChunkOptions, EraseOptions, ExportOptions, ImportTarget, OpKind, Progress,
+};
 use foundationdb_tuple::{pack, pack_into, Element};
 
 use super::{export_bytes, populate, provisioned, split, tenant_rows, Probe};
@@ -383,7 +383,7 @@ pub async fn activate_during_an_export_is_refused_and_the_backup_is_one_cut(h: &
                     Err(error) => Err(error),
                 };
                 let written = match written {
-                    Ok(()) => tx.commit().await.map(|_| ()),
+                    Ok(()) => tx.commit().await.map(|_| ()).map_err(Error::from),
                     Err(error) => Err(error),
                 };
                 (format!("{activated:?}"), written)

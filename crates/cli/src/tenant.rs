@@ -8,10 +8,10 @@ use coditect_core::ids::RoleId;
 use coditect_core::model::role;
 use coditect_core::model::tenant::{self as tenant_model, Tenant, TenantStatus};
 use coditect_core::model::{Member, Plan, Project, Task, User};
-use coditect_core::ops::ImportTarget;
 use coditect_core::provision::{self, provision, NewTenant, Provisioned};
 use coditect_core::record;
 use coditect_core::{KvBackend, Principal, RetryOptions, TenantId, TenantTx};
+use coditect_ops::ImportTarget;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -508,7 +508,7 @@ fn tenant_lines(t: &Tenant) -> Vec<String> {
 /// The operation that holds tenant `id` (`export`, `import`, `migrate`, `erase`), if one
 /// started and has not finished.
 async fn pending(db: &dyn KvBackend, id: TenantId) -> anyhow::Result<Option<&'static str>> {
-    use coditect_core::ops;
+    use coditect_ops as ops;
     if let Some(op) = ops::pending_operation(db, id).await? {
         return Ok(Some(op.kind.as_str()));
     }

@@ -1,5 +1,5 @@
 //! `coditect tenant export|import|migrate|copy|erase|abort|check` and `coditect analytics`: the tenant
-//! operations of `coditect_core::ops`, each walking a tenant in chunked transactions, with a
+//! operations of `coditect_ops`, each walking a tenant in chunked transactions, with a
 //! progress bar (records, bytes, rate) when stderr is a terminal and quiet under `--json` or a
 //! pipe. Three environment variables tune them: `CODITECT_CHUNK_RECORDS` (most pairs a
 //! transaction, default 10,000), `CODITECT_CHUNK_PAUSE_MS` (a pause after each chunk, default
@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use coditect_core::model::TenantStatus;
-use coditect_core::ops::{
-    self, Aborted, AnalyticsReport, ChunkOptions, EraseOptions, Erasure, ExportOptions,
+use coditect_core::{KvBackend, TenantId};
+use coditect_ops::{
+    self as ops, Aborted, AnalyticsReport, ChunkOptions, EraseOptions, Erasure, ExportOptions,
     ExportReport, ImportReport, ImportTarget, MigrateReport, Progress, ReportOptions,
 };
-use coditect_core::{KvBackend, TenantId};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 

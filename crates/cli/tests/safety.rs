@@ -32,7 +32,7 @@ fn tenant_count(dir: &Path) -> usize {
 /// fails part way (after it has begun writing its file).
 fn leave_an_import_pending(dir: &Path, tenant: &str) {
     use coditect_core::model::tenant::TenantStatus;
-    use coditect_core::ops::{OpKind, TenantOp};
+    use coditect_ops::{OpKind, TenantOp};
     let id = uuid::Uuid::parse_str(tenant).unwrap();
     let key = foundationdb_tuple::pack(&(coditect_core::keys::SYSTEM, "tenant_op", id));
     let op = TenantOp {

@@ -17,7 +17,6 @@
 //! An erase is refused, changing nothing, while an export or a migration holds the tenant
 //! (finish that first); a staged (interrupted) import is dropped by erasing it.
 
-
 use crate::export::read_chunk;
 use crate::{ChunkOptions, Progress};
 use coditect_core::keys::{self, TenantId};

@@ -67,10 +67,10 @@
 
 use std::time::Duration;
 
-/// Largest key, in bytes. A longer key is [`Error::KeyTooLarge`](crate::Error::KeyTooLarge).
+/// Largest key, in bytes. A longer key is [`KvError::KeyTooLarge`](super::KvError::KeyTooLarge).
 pub const MAX_KEY_SIZE: usize = 10_000;
 
-/// Largest key given to [`set_versionstamped_key`](crate::Transaction::set_versionstamped_key),
+/// Largest key given to [`set_versionstamped_key`](super::Transaction::set_versionstamped_key),
 /// in bytes: FoundationDB checks the key with its 4-byte offset suffix against
 /// [`MAX_KEY_SIZE`] (7.3.79, `fdbclient/ReadYourWrites.actor.cpp` line 2237 in `atomicOp`,
 /// where the key still carries the suffix; `getMaxWriteKeySize`, `fdbclient/NativeAPI.actor.cpp`
@@ -78,16 +78,16 @@ pub const MAX_KEY_SIZE: usize = 10_000;
 pub const MAX_VERSIONSTAMPED_KEY_SIZE: usize = MAX_KEY_SIZE - 4;
 
 /// Largest value, in bytes. A longer value is
-/// [`Error::ValueTooLarge`](crate::Error::ValueTooLarge).
+/// [`KvError::ValueTooLarge`](super::KvError::ValueTooLarge).
 pub const MAX_VALUE_SIZE: usize = 100_000;
 
 /// Largest size of one transaction, counted as the module docs say. A transaction that
-/// buffers more is [`Error::TransactionTooLarge`](crate::Error::TransactionTooLarge).
+/// buffers more is [`KvError::TransactionTooLarge`](super::KvError::TransactionTooLarge).
 pub const MAX_TRANSACTION_SIZE: usize = 10_000_000;
 
 /// How long a read version stays valid. A transaction that reads later than this after it got
 /// its read version, or commits that late with read conflict ranges, fails with
-/// [`Error::TransactionTooOld`](crate::Error::TransactionTooOld).
+/// [`KvError::TransactionTooOld`](super::KvError::TransactionTooOld).
 pub const MAX_READ_VERSION_AGE: Duration = Duration::from_secs(5);
 
 /// Length of a FoundationDB versionstamp: 8 bytes of commit version, 2 bytes of batch order.
