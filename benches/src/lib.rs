@@ -31,7 +31,7 @@ pub fn row_key(i: u64) -> Vec<u8> {
 }
 
 /// The `main` of a bench: its `targets` in one criterion group named `benches`, configured by
-/// [`criterion`]. The group's function is public and undocumented (criterion's macro), hence
+/// [`criterion()`](fn@criterion). The group's function is public and undocumented (criterion's macro), hence
 /// each bench's `#![allow(missing_docs)]`.
 #[macro_export]
 macro_rules! bench_main {

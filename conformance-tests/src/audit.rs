@@ -2,7 +2,7 @@
 //! appends that never conflict, queries, sealing and verification, and tampering with the
 //! stored bytes, over any backend.
 //!
-//! Tampering writes raw keys through a plain [`Transaction`], as someone with database access
+//! Tampering writes raw keys through a plain [`Transaction`](coditect_core::Transaction), as someone with database access
 //! could: the record layer offers no way to touch an event.
 
 use std::future::Future;

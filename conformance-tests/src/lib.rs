@@ -181,6 +181,7 @@ macro_rules! model_suite {
     ($harness:expr) => {
         $crate::suite_cases!(mod model, 2, $harness, model;
             provisioning_makes_a_whole_tenant, provisioning_a_taken_domain_fails,
+            a_status_change_reads_the_registry_entry_once,
             nil_unknown_and_suspended_tenants_are_refused, user_crud_and_email_lookup,
             duplicate_email_fails, password_is_hashed_apart_and_verified, quotas_are_enforced,
             entity_hierarchy_rules_and_lookups, entity_cycle_is_refused,

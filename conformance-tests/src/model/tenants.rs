@@ -117,3 +117,30 @@ pub async fn nil_unknown_and_suspended_tenants_are_refused(h: &dyn Harness) {
         .expect("suspended");
     assert_matches!(error, Error::TenantInactive { .. });
 }
+
+/// A status change (what `coditect tenant suspend` runs) reads the tenant's registry entry
+/// once in its transaction: the registry module hands the entry it read to the tenant-scoped
+/// transaction that audits the change, instead of each layer reading it again.
+pub async fn a_status_change_reads_the_registry_entry_once(h: &dyn Harness) {
+    let (db, p) = tenant_of(h, "once.test", Plan::Starter).await;
+    let recording = Recording::new(db.begin().await.expect("begin"));
+    let suspended = tenant::set_status(
+        &recording,
+        coditect_core::Principal::System,
+        tid(&p),
+        TenantStatus::Suspended,
+    )
+    .await
+    .expect("suspend");
+    assert_eq!(suspended.status, TenantStatus::Suspended);
+    let registry = crate::recording::registry_key(tid(&p));
+    let reads = recording
+        .take()
+        .into_iter()
+        .filter(|touch| *touch == crate::recording::Touch::Get(registry.clone()))
+        .count();
+    assert_eq!(
+        reads, 1,
+        "the registry entry is read once per status change"
+    );
+}

@@ -22,7 +22,9 @@
 //! - [`model`]: the 21 models; [`provision`]: a new tenant in one transaction;
 //! - [`handle`]: `Db::tenant(id).as_member(m)`, a handle scoped to a tenant and a principal,
 //!   one retried transaction per call; [`prelude`] for one `use` line;
-//! - [`ops`]: tenant operations: backup and restore, migration, GDPR erasure, analytics;
+//! - [`registry`]: the tenant registry, operation markers and erasure records; the tenant
+//!   operations themselves (backup and restore, migration, GDPR erasure, analytics) are the
+//!   `coditect-ops` crate;
 //! - [`principal`]: who asks and how they authenticated; [`rbac`]: the one authorization
 //!   decision (user status, credential and key scopes, ownership, role grants inherited down
 //!   the entity tree), checked on every read and write of the record layer.

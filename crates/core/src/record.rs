@@ -26,7 +26,7 @@
 //!   leaves nothing behind and the transaction may go on and commit. The one failure no check
 //!   can foresee, the transaction's own size limit refusing a write part way (its size is not
 //!   known to the layer), poisons the transaction instead: it refuses further writes and
-//!   cannot commit ([`Error::TransactionPoisoned`]), so half an
+//!   cannot commit ([`KvError::TransactionPoisoned`](crate::KvError::TransactionPoisoned)), so half an
 //!   operation never lands. One that fails at its first key leaves the transaction as it was
 //!   (the bulk load "insert until the transaction is too large, then commit" keeps every
 //!   insert that succeeded).
@@ -501,7 +501,7 @@ fn index_entries<M: Model>(ttx: &TenantTx<'_>, record: &M) -> Result<Vec<IndexEn
 
 /// The stored bytes of `record`, or [`Error::TooLarge`] when they pass the store's value
 /// limit, naming the record's largest field (by its encoded size): whatever each model's
-/// own caps allow, no record reaches the store's generic [`Error::ValueTooLarge`].
+/// own caps allow, no record reaches the store's generic [`KvError::ValueTooLarge`](crate::KvError::ValueTooLarge).
 fn encode_checked<M: Model>(record: &M) -> Result<Vec<u8>> {
     let bytes = value::encode(record)?;
     if bytes.len() > MAX_VALUE_SIZE {

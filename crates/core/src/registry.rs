@@ -101,6 +101,14 @@ pub async fn pending_operation(db: &dyn KvBackend, tenant: TenantId) -> Result<O
     get_op(tx.as_ref(), tenant).await
 }
 
+/// The registry entry of `tenant`, or `None` (not a snapshot read).
+pub async fn get_entry(tx: &dyn Transaction, tenant: TenantId) -> Result<Option<Tenant>> {
+    match tx.get(&keys::tenant_registry_key(tenant), false).await? {
+        Some(bytes) => value::decode(&bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// The registry entry and its stored bytes, or [`Error::TenantNotFound`].
 pub async fn registry_entry(tx: &dyn Transaction, tenant: TenantId) -> Result<(Tenant, Vec<u8>)> {
     let bytes = tx
@@ -132,8 +140,9 @@ pub async fn change_status_audited(
         return Ok(());
     }
     let id = entry.id;
-    let after = put_registry_entry(tx, &Tenant { status, ..entry })?;
-    let ttx = crate::tenant_tx::TenantTx::open_any_status(tx, id).await?;
+    let changed = Tenant { status, ..entry };
+    let after = put_registry_entry(tx, &changed)?;
+    let ttx = crate::tenant_tx::TenantTx::with_entry(tx, changed);
     crate::audit::write(
         &ttx,
         crate::audit::Actor::System,

@@ -134,7 +134,14 @@ impl<'t> TenantTx<'t> {
         Ok(Self::scoped(Handle::Borrowed(tx), record))
     }
 
-    /// Through the registry's one reader, `ops::state::registry_entry`.
+    /// Scopes `tx` to the tenant whose registry entry `entry` the caller has just read (or
+    /// written) in this same transaction, whatever its status: for the registry's own
+    /// changes, so that a transaction reads the entry once, not once more to scope itself.
+    pub fn with_entry(tx: &'t dyn Transaction, entry: Tenant) -> Self {
+        Self::scoped(Handle::Borrowed(tx), entry)
+    }
+
+    /// Through the registry's one reader, [`registry::registry_entry`](crate::registry::registry_entry).
     async fn registry_entry(tx: &dyn Transaction, tenant: TenantId) -> Result<Tenant> {
         Ok(crate::registry::registry_entry(tx, tenant).await?.0)
     }
@@ -471,7 +478,7 @@ fn protected() -> &'static [Protected] {
 /// `TenantTx` it gets must be dropped by the end of its future, as a [`RetryTx`] must.
 ///
 /// As with [`run`], the body may run more than once, and after
-/// [`Error::CommitUnknownResult`] an earlier attempt may have committed. The record store makes
+/// [`KvError::CommitUnknownResult`](crate::KvError::CommitUnknownResult) an earlier attempt may have committed. The record store makes
 /// its operations idempotent on such a retry ([`TenantTx::maybe_committed`]): an insert that
 /// finds the very record it would write (same id, same content) returns it, and an update that
 /// finds the record already as it would leave it returns it, without writing or auditing

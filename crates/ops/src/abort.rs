@@ -126,7 +126,7 @@ async fn release(
         }
         let marker = value::encode(&op)?;
         registry::clear_op(tx, tenant)?;
-        let ttx = TenantTx::open_any_status(tx, tenant).await?;
+        let ttx = TenantTx::with_entry(tx, entry.clone());
         registry::change_status_audited(tx, entry, &before, op.previous).await?;
         audit::write(
             &ttx,

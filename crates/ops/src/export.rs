@@ -28,7 +28,7 @@
 //! leaving it suspended; an export resumed after a crash restores the status the tenant had
 //! before the first attempt began.
 //!
-//! [`OpKind::Export`]: coditect_core::OpKind::Export
+//! [`OpKind::Export`]: coditect_core::registry::OpKind::Export
 
 use std::io::Write;
 

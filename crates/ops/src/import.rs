@@ -46,7 +46,7 @@
 //! else [`Error::AlreadyExists`] on `domain`. An interrupted import is resumed by importing
 //! the same file again, or dropped with [`erase`](crate::erase()).
 //!
-//! [`OpKind::Import`]: coditect_core::OpKind::Import
+//! [`OpKind::Import`]: coditect_core::registry::OpKind::Import
 
 use std::fs;
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -713,19 +713,17 @@ async fn activate(
             }
         }
         let (entry, _) = registry::registry_entry(tx, id).await?;
-        registry::put_registry_entry(
-            tx,
-            &Tenant {
-                status: plan.previous,
-                ..entry
-            },
-        )?;
+        let activated = Tenant {
+            status: plan.previous,
+            ..entry
+        };
+        registry::put_registry_entry(tx, &activated)?;
         registry::clear_op(tx, id)?;
         if let Some(from) = plan.migrated_from {
             end_migration(tx, from, id).await?;
         }
         let bytes = value::encode(lineage)?;
-        let ttx = TenantTx::open_any_status(tx, id).await?;
+        let ttx = TenantTx::with_entry(tx, activated);
         // The chain starts in the transaction that makes the tenant live (the sealing below
         // extends it), so a head is never missing beside the events.
         audit::seal::start_chain(&ttx).await?;

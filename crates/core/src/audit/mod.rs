@@ -233,7 +233,7 @@ pub async fn audit_denial<T>(
 /// `error` was a denial. [`run_in_tenant`](crate::run_in_tenant) calls this for you; code that
 /// opens its own [`TenantTx`] calls it on a fresh transaction and commits that.
 ///
-/// After [`Error::CommitUnknownResult`] a retry may record the denial twice: an audit trail
+/// After [`KvError::CommitUnknownResult`](crate::KvError::CommitUnknownResult) a retry may record the denial twice: an audit trail
 /// with a repeated denial is preferred to one missing it.
 pub async fn record_denial(tx: &dyn Transaction, tenant: TenantId, error: &Error) -> Result<bool> {
     let Error::Forbidden {

@@ -24,7 +24,7 @@
 
 //!
 //! This module tree is the contract and nothing else: the traits, their error
-//! ([`KvError`]), the [limits](limits) they enforce, the [retry loop](run) and the
+//! ([`KvError`]), the [limits] they enforce, the [retry loop](run) and the
 //! [range walk](walk). It imports nothing from the model layer above it, so the engine and
 //! every backend depend on these alone.
 
@@ -173,7 +173,7 @@ pub struct CommitInfo {
 ///
 /// Reads see the database as of the read version plus this transaction's own buffered writes.
 /// Writes are buffered and become visible atomically at [`commit`](Transaction::commit), which
-/// fails with [`Error::Conflict`](KvError::Conflict) when a key or range this transaction
+/// fails with [`KvError::Conflict`](KvError::Conflict) when a key or range this transaction
 /// read (not as a snapshot) was written by a commit after its read version. Dropping a
 /// transaction without committing discards everything it buffered.
 ///
@@ -187,10 +187,10 @@ pub trait Transaction: Send + Sync {
 
     /// The value of `key`, or `None` when it has none. Unless `snapshot`, the key is added to
     /// the read conflict ranges. A key longer than
-    /// [`MAX_KEY_SIZE`](limits::MAX_KEY_SIZE) is
-    /// [`Error::KeyTooLarge`](KvError::KeyTooLarge). A key that one of this transaction's
+    /// [`MAX_KEY_SIZE`] is
+    /// [`KvError::KeyTooLarge`](KvError::KeyTooLarge). A key that one of this transaction's
     /// versionstamped keys may become (see [`versionstamp_unreadable_range`]) is
-    /// [`Error::AccessedUnreadable`](KvError::AccessedUnreadable), snapshot or not.
+    /// [`KvError::AccessedUnreadable`](KvError::AccessedUnreadable), snapshot or not.
     async fn get(&self, key: &[u8], snapshot: bool) -> Result<Option<Vec<u8>>>;
 
     /// Rows with `begin <= key < end`, in key order (or reversed), at most `options.limit`
@@ -204,7 +204,7 @@ pub trait Transaction: Send + Sync {
     ///
     /// A range overlapping what one of this transaction's versionstamped keys may become (see
     /// [`versionstamp_unreadable_range`]) is
-    /// [`Error::AccessedUnreadable`](KvError::AccessedUnreadable), snapshot or not, even
+    /// [`KvError::AccessedUnreadable`](KvError::AccessedUnreadable), snapshot or not, even
     /// when a limit would have stopped the read before it: FoundationDB fails such a read as
     /// soon as it reaches that part, and the contract does not depend on where that is.
     async fn get_range(&self, begin: &[u8], end: &[u8], options: RangeOptions)
@@ -228,9 +228,9 @@ pub trait Transaction: Send + Sync {
     /// replaced at commit by the commit's versionstamp. Keys written this way are strictly
     /// increasing across commits and share one stamp within a commit. They are not visible to
     /// this transaction's own reads: reading where they may land is
-    /// [`Error::AccessedUnreadable`](KvError::AccessedUnreadable) (read first, then
+    /// [`KvError::AccessedUnreadable`](KvError::AccessedUnreadable) (read first, then
     /// stamp). The key may be at most
-    /// [`MAX_VERSIONSTAMPED_KEY_SIZE`](limits::MAX_VERSIONSTAMPED_KEY_SIZE) bytes.
+    /// [`MAX_VERSIONSTAMPED_KEY_SIZE`] bytes.
     fn set_versionstamped_key(
         &self,
         key: &[u8],

@@ -138,7 +138,7 @@ pub struct RetryTx {
     tx: Arc<Box<dyn Transaction>>,
     attempt: u32,
     maybe_committed: bool,
-    memory: Memory,
+    idempotency_memo: IdempotencyMemo,
     /// Set when a model operation failed part way ([`KvError::TransactionPoisoned`]): the
     /// loop then refuses to commit this attempt.
     poison: Poison,
@@ -147,8 +147,10 @@ pub struct RetryTx {
 /// The poisoning of one attempt: the operation that failed part way, and its error.
 type Poison = Arc<Mutex<Option<(String, String)>>>;
 
-/// What the attempts of one [`run`] call leave for each other, by key: in memory only.
-type Memory = Arc<Mutex<BTreeMap<Vec<u8>, Vec<u8>>>>;
+/// The idempotency memo of one [`run`] call: what its attempts leave for each other, by key, in
+/// memory only, so that a retry after `CommitUnknownResult` can tell what an earlier attempt did
+/// ([`RetryTx::remember`], [`RetryTx::recall`]).
+type IdempotencyMemo = Arc<Mutex<BTreeMap<Vec<u8>, Vec<u8>>>>;
 
 impl RetryTx {
     /// Keeps `value` under `key` for the later attempts of this same operation (this [`run`]
@@ -156,7 +158,7 @@ impl RetryTx {
     /// committed; what that attempt remembered tells the retry what it did (e.g. the record a
     /// delete removed, which the retry must return but can no longer read).
     pub fn remember(&self, key: &[u8], value: &[u8]) {
-        self.memory
+        self.idempotency_memo
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(key.to_vec(), value.to_vec());
@@ -164,7 +166,7 @@ impl RetryTx {
 
     /// What an earlier attempt of this operation [remembered](Self::remember) under `key`.
     pub fn recall(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.memory
+        self.idempotency_memo
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(key)
@@ -232,7 +234,7 @@ where
     let stats = &options.stats;
     let mut maybe_committed = false;
     let mut attempt = 0u32;
-    let memory = Memory::default();
+    let idempotency_memo = IdempotencyMemo::default();
     let draws = Arc::new(Draws::default());
     loop {
         attempt += 1;
@@ -242,7 +244,7 @@ where
             &mut body,
             attempt,
             maybe_committed,
-            &memory,
+            &idempotency_memo,
             &draws,
         )
         .await
@@ -275,7 +277,7 @@ async fn attempt_once<T, E, F, Fut>(
     body: &mut F,
     attempt: u32,
     maybe_committed: bool,
-    memory: &Memory,
+    idempotency_memo: &IdempotencyMemo,
     draws: &Arc<Draws>,
 ) -> Result<(T, CommitInfo), E>
 where
@@ -289,7 +291,7 @@ where
         tx: Arc::clone(&tx),
         attempt,
         maybe_committed,
-        memory: Arc::clone(memory),
+        idempotency_memo: Arc::clone(idempotency_memo),
         poison: Arc::clone(&poison),
     };
     // The body is called inside the replaying scope too, so records it builds before its

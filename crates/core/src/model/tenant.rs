@@ -172,10 +172,7 @@ impl Tenant {
 
 /// The registry entry of `id`, or `None`.
 pub async fn get(tx: &dyn Transaction, id: TenantId) -> Result<Option<Tenant>> {
-    match tx.get(&keys::tenant_registry_key(id), false).await? {
-        Some(bytes) => value::decode(&bytes).map(Some),
-        None => Ok(None),
-    }
+    crate::registry::get_entry(tx, id).await
 }
 
 /// One page of the registry in tenant-id order: up to `limit` entries (at most one range page)
@@ -394,12 +391,8 @@ pub async fn change_status(
 /// The registry entry of `id` (its bytes and decoded), and the tenant scoped whatever its
 /// status (a change is audited even when the tenant is, or becomes, suspended).
 async fn open_entry(tx: &dyn Transaction, id: TenantId) -> Result<(TenantTx<'_>, Vec<u8>, Tenant)> {
-    let before_bytes = tx
-        .get(&keys::tenant_registry_key(id), false)
-        .await?
-        .ok_or(Error::TenantNotFound { tenant: id.uuid() })?;
-    let before: Tenant = value::decode(&before_bytes)?;
-    let ttx = TenantTx::open_any_status(tx, id).await?;
+    let (before, before_bytes) = crate::registry::registry_entry(tx, id).await?;
+    let ttx = TenantTx::with_entry(tx, before.clone());
     Ok((ttx, before_bytes, before))
 }
 
