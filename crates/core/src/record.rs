@@ -731,53 +731,13 @@ async fn update_unguarded<M: Model>(
         updated_at_ms: now_ms().max(created),
     };
     let bytes = encode_checked(&record)?;
-    // Every index whose values change is checked (key size, uniqueness) before any entry
-    // moves: an update refused for one index must not have moved another's entry.
-    let mut moves = Vec::new();
-    for entry in index_entries(ttx, &record)? {
-        let old = (entry.index.values)(&before);
-        if old.as_ref() == Some(&entry.values) {
-            continue;
-        }
-        if entry.index.unique {
-            ensure_unique(ttx, entry.index, &entry.values, id).await?;
-        }
-        moves.push((entry.index, old, Some(entry.key)));
-    }
-    for index in M::INDEXES {
-        if (index.values)(&record).is_none() {
-            if let Some(old) = (index.values)(&before) {
-                moves.push((index, Some(old), None));
-            }
-        }
-    }
+    let moves = plan_index_moves(ttx, &before, &record, id).await?;
     // The model's own rules come last: they may buffer keys of their own once they pass.
     record.before_write(ttx, Some(&before)).await?;
     // Nothing below refuses the update: only writes follow.
-    for (index, old, new) in moves {
-        if let Some(old) = old {
-            ttx.clear(&keys::index_key(ttx.prefix(), index.name, &old, id))?;
-        }
-        if let Some(new) = new {
-            ttx.set(&new, &[])?;
-        }
-    }
-    let (old_refs, new_refs) = (reference_keys(ttx, &before), reference_keys(ttx, &record));
-    for gone in old_refs.difference(&new_refs) {
-        ttx.clear_protected(gone)?;
-    }
-    // Every reference is written, not only the new ones: a record stored before references
-    // were indexed gets its entries on its next update (a set of an existing key is a no-op).
-    for reference in &new_refs {
-        ttx.set_protected(reference, &[])?;
-    }
-    let (old_counters, new_counters) = (before.counters(), record.counters());
-    for counter in old_counters.iter().filter(|c| !new_counters.contains(c)) {
-        ttx.atomic_add(&keys::counter_key(ttx.prefix(), counter), -1)?;
-    }
-    for counter in new_counters.iter().filter(|c| !old_counters.contains(c)) {
-        ttx.atomic_add(&keys::counter_key(ttx.prefix(), counter), 1)?;
-    }
+    move_index_entries(ttx, moves, id)?;
+    move_reverse_references(ttx, &before, &record)?;
+    move_counters(ttx, &before, &record)?;
     ttx.set(&key, &bytes)?;
     audit::write(
         ttx,
@@ -789,6 +749,86 @@ async fn update_unguarded<M: Model>(
         Some(&bytes),
     )?;
     Ok(record)
+}
+
+/// An index entry an update moves: its index, the values the stored record has in it
+/// (`None`: not in it) and the key of the updated record's entry (`None`: it leaves it).
+type IndexMove<M> = (&'static IndexDef<M>, Option<Vec<KeyPart>>, Option<Vec<u8>>);
+
+/// The index entries an update of `before` into `record` moves, each index whose values
+/// change checked (key size, uniqueness) before any entry moves: an update refused for one
+/// index must not have moved another's entry.
+async fn plan_index_moves<M: Model>(
+    ttx: &TenantTx<'_>,
+    before: &M,
+    record: &M,
+    id: Uuid,
+) -> Result<Vec<IndexMove<M>>> {
+    let mut moves = Vec::new();
+    for entry in index_entries(ttx, record)? {
+        let old = (entry.index.values)(before);
+        if old.as_ref() == Some(&entry.values) {
+            continue;
+        }
+        if entry.index.unique {
+            ensure_unique(ttx, entry.index, &entry.values, id).await?;
+        }
+        moves.push((entry.index, old, Some(entry.key)));
+    }
+    for index in M::INDEXES {
+        if (index.values)(record).is_none() {
+            if let Some(old) = (index.values)(before) {
+                moves.push((index, Some(old), None));
+            }
+        }
+    }
+    Ok(moves)
+}
+
+/// Writes the index moves [`plan_index_moves`] planned for record `id`: each old entry
+/// cleared, each new one set, index by index.
+fn move_index_entries<M: Model>(
+    ttx: &TenantTx<'_>,
+    moves: Vec<IndexMove<M>>,
+    id: Uuid,
+) -> Result<()> {
+    for (index, old, new) in moves {
+        if let Some(old) = old {
+            ttx.clear(&keys::index_key(ttx.prefix(), index.name, &old, id))?;
+        }
+        if let Some(new) = new {
+            ttx.set(&new, &[])?;
+        }
+    }
+    Ok(())
+}
+
+/// Clears the reverse-reference entries of references `before` had and `record` drops, and
+/// writes every one `record` has.
+fn move_reverse_references<M: Model>(ttx: &TenantTx<'_>, before: &M, record: &M) -> Result<()> {
+    let (old_refs, new_refs) = (reference_keys(ttx, before), reference_keys(ttx, record));
+    for gone in old_refs.difference(&new_refs) {
+        ttx.clear_protected(gone)?;
+    }
+    // Every reference is written, not only the new ones: a record stored before references
+    // were indexed gets its entries on its next update (a set of an existing key is a no-op).
+    for reference in &new_refs {
+        ttx.set_protected(reference, &[])?;
+    }
+    Ok(())
+}
+
+/// Takes one off each counter `before` added to and `record` does not, and adds one to each
+/// counter `record` adds to and `before` did not.
+fn move_counters<M: Model>(ttx: &TenantTx<'_>, before: &M, record: &M) -> Result<()> {
+    let (old_counters, new_counters) = (before.counters(), record.counters());
+    for counter in old_counters.iter().filter(|c| !new_counters.contains(c)) {
+        ttx.atomic_add(&keys::counter_key(ttx.prefix(), counter), -1)?;
+    }
+    for counter in new_counters.iter().filter(|c| !old_counters.contains(c)) {
+        ttx.atomic_add(&keys::counter_key(ttx.prefix(), counter), 1)?;
+    }
+    Ok(())
 }
 
 /// Checks that `by` may update `before` into `record`: at the record's place, and where it

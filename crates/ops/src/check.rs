@@ -259,14 +259,45 @@ pub async fn check(
         violations: Vec::new(),
         violation_count: 0,
     };
-    let (mut from, end) = tenant.range();
-    let mut expected: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
-    let mut stored: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
-    let mut quotas: Option<Quotas> = None;
     let budget = Budget {
         reads: options.chunk_reads.max(1),
         bytes: options.chunk_bytes.max(1),
     };
+    let totals = walk_chunks(db, tenant, options, budget, &mut report).await?;
+    if let Some(quotas) = &totals.quotas {
+        check_quotas(tenant, quotas, &totals.expected, options, &mut report);
+    }
+    compare_counters(&totals, options, &mut report);
+    if options.audit {
+        verify_audit(db, tenant, budget, options, &mut report).await?;
+    }
+    Ok(report)
+}
+
+/// What the chunks found about the counters, summed across them.
+#[derive(Default)]
+struct Totals {
+    /// What the records walked add to each counter (by key).
+    expected: BTreeMap<Vec<u8>, i64>,
+    /// The counters walked (by key).
+    stored: BTreeMap<Vec<u8>, i64>,
+    /// The tenant's quotas, as the last chunk's registry entry says.
+    quotas: Option<Quotas>,
+}
+
+/// Walks the tenant a chunk (one transaction) at a time, each resuming where the last one
+/// stopped: adds each chunk's counts and violations to `report` (repairing the missing
+/// reverse references first when asked) and sums the counters it read for the comparison
+/// after the walk.
+async fn walk_chunks(
+    db: &dyn KvBackend,
+    tenant: TenantId,
+    options: &CheckOptions,
+    budget: Budget,
+    report: &mut CheckReport,
+) -> Result<Totals> {
+    let (mut from, end) = tenant.range();
+    let mut totals = Totals::default();
     loop {
         let (start, end) = (&from, &end);
         let (chunk, _) = run(db, &options.retry, |tx| async move {
@@ -280,54 +311,84 @@ pub async fn check(
         report.unrecognised += chunk.unrecognised;
         let mut violations = chunk.violations;
         if options.repair_reverse_references {
-            let missing: Vec<Vec<u8>> = violations
-                .iter()
-                .filter(|v| v.kind == ViolationKind::ReverseReferenceMissing)
-                .map(|v| v.key.clone())
-                .collect();
-            if !missing.is_empty() {
-                let missing = &missing;
-                run(db, &options.retry, |tx| async move {
-                    let ttx = TenantTx::open_any_status(&*tx, tenant).await?;
-                    for key in missing {
-                        ttx.set_protected(key, &[])?;
-                    }
-                    Ok(())
-                })
-                .await?;
-                report.repaired += missing.len() as u64;
-                violations.retain(|v| v.kind != ViolationKind::ReverseReferenceMissing);
-            }
+            repair_reverse_references(db, tenant, options, &mut violations, report).await?;
         }
         for violation in violations {
             report.push(violation, options.max_violations);
         }
         for (key, amount) in chunk.expected {
-            let total = expected.entry(key).or_default();
+            let total = totals.expected.entry(key).or_default();
             *total = total.wrapping_add(amount);
         }
-        stored.extend(chunk.stored);
-        quotas = chunk.quotas.or(quotas);
+        totals.stored.extend(chunk.stored);
+        totals.quotas = chunk.quotas.or(totals.quotas);
         match chunk.next {
             Some(next) => from = next,
-            None => break,
+            None => return Ok(totals),
         }
     }
-    if let Some(quotas) = &quotas {
-        let prefix = tenant.prefix();
-        for (field, counter, quota) in quota_counters(quotas) {
-            let key = keys::counter_key(&prefix, counter);
-            let used = expected.get(&key).copied().unwrap_or(0);
-            if quota != UNLIMITED && used > quota {
-                let violation = Violation {
-                    kind: ViolationKind::OverQuota,
-                    key,
-                    detail: format!("{used} records counted, more than its {field} of {quota}"),
-                };
-                report.push(violation, options.max_violations);
-            }
+}
+
+/// Writes the reverse-reference entries a chunk found missing, in a transaction of its own,
+/// and takes their violations out of `violations`
+/// ([`CheckOptions::repair_reverse_references`]).
+async fn repair_reverse_references(
+    db: &dyn KvBackend,
+    tenant: TenantId,
+    options: &CheckOptions,
+    violations: &mut Vec<Violation>,
+    report: &mut CheckReport,
+) -> Result<()> {
+    let missing: Vec<Vec<u8>> = violations
+        .iter()
+        .filter(|v| v.kind == ViolationKind::ReverseReferenceMissing)
+        .map(|v| v.key.clone())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let missing = &missing;
+    run(db, &options.retry, |tx| async move {
+        let ttx = TenantTx::open_any_status(&*tx, tenant).await?;
+        for key in missing {
+            ttx.set_protected(key, &[])?;
+        }
+        Ok(())
+    })
+    .await?;
+    report.repaired += missing.len() as u64;
+    violations.retain(|v| v.kind != ViolationKind::ReverseReferenceMissing);
+    Ok(())
+}
+
+/// Reports each quota of the tenant's entry that the records counted pass
+/// ([`ViolationKind::OverQuota`]).
+fn check_quotas(
+    tenant: TenantId,
+    quotas: &Quotas,
+    expected: &BTreeMap<Vec<u8>, i64>,
+    options: &CheckOptions,
+    report: &mut CheckReport,
+) {
+    let prefix = tenant.prefix();
+    for (field, counter, quota) in quota_counters(quotas) {
+        let key = keys::counter_key(&prefix, counter);
+        let used = expected.get(&key).copied().unwrap_or(0);
+        if quota != UNLIMITED && used > quota {
+            let violation = Violation {
+                kind: ViolationKind::OverQuota,
+                key,
+                detail: format!("{used} records counted, more than its {field} of {quota}"),
+            };
+            report.push(violation, options.max_violations);
         }
     }
+}
+
+/// Compares every counter read or counted with what the records count
+/// ([`ViolationKind::CounterMismatch`]), in key order; a counter missing on either side is 0.
+fn compare_counters(totals: &Totals, options: &CheckOptions, report: &mut CheckReport) {
+    let (expected, stored) = (&totals.expected, &totals.stored);
     let names: BTreeSet<&Vec<u8>> = expected.keys().chain(stored.keys()).collect();
     report.counters = names.len() as u64;
     for key in names {
@@ -344,27 +405,36 @@ pub async fn check(
             report.push(violation, options.max_violations);
         }
     }
-    if options.audit {
-        let verify = VerifyOptions {
-            from: 0,
-            chunk_events: budget.reads,
-        };
-        match audit::verify(db, tenant, &verify).await? {
-            Verdict::Clean(verified) => report.audit_events = Some(verified.verified),
-            Verdict::Tampered(tamper) => {
-                let violation = Violation {
-                    kind: ViolationKind::Audit(tamper.kind),
-                    key: tamper.key,
-                    detail: format!(
-                        "the audit trail at position {}: {:?}",
-                        tamper.position, tamper.kind
-                    ),
-                };
-                report.push(violation, options.max_violations);
-            }
+}
+
+/// Verifies the audit trail ([`audit::verify`](coditect_core::audit::verify())) in chunks
+/// of the walk's read budget: the count of events when clean, the tamper as a violation.
+async fn verify_audit(
+    db: &dyn KvBackend,
+    tenant: TenantId,
+    budget: Budget,
+    options: &CheckOptions,
+    report: &mut CheckReport,
+) -> Result<()> {
+    let verify = VerifyOptions {
+        from: 0,
+        chunk_events: budget.reads,
+    };
+    match audit::verify(db, tenant, &verify).await? {
+        Verdict::Clean(verified) => report.audit_events = Some(verified.verified),
+        Verdict::Tampered(tamper) => {
+            let violation = Violation {
+                kind: ViolationKind::Audit(tamper.kind),
+                key: tamper.key,
+                detail: format!(
+                    "the audit trail at position {}: {:?}",
+                    tamper.position, tamper.kind
+                ),
+            };
+            report.push(violation, options.max_violations);
         }
     }
-    Ok(report)
+    Ok(())
 }
 
 /// What one chunk found.
@@ -451,7 +521,8 @@ async fn check_chunk(ttx: &TenantTx<'_>, from: &[u8], end: &[u8], budget: Budget
     }
 }
 
-/// Judges one row, counting its point reads in `cost`.
+/// Judges one row, counting its point reads in `cost`: by the kind of row its collection
+/// says it is.
 async fn judge(
     ttx: &TenantTx<'_>,
     key: &[u8],
@@ -464,132 +535,17 @@ async fn judge(
         return Ok(());
     };
     let collection = elements.get(1).and_then(Element::as_str).unwrap_or("");
-    let prefix = ttx.prefix();
     match collection {
-        keys::INDEX => {
-            let index = elements.get(2).and_then(Element::as_str).unwrap_or("");
-            if index == keys::AUDIT_BY_ACTOR || index == keys::AUDIT_BY_TARGET {
-                // The audit module's own: audit::verify judges them.
-                return Ok(());
-            }
-            let Some(model) = MODELS.iter().find(|m| m.indexes().contains(&index)) else {
-                chunk.unrecognised += 1;
-                return Ok(());
-            };
-            let id = keys::id_of_index_key(key)?;
-            if model.unique_indexes().contains(&index) {
-                // The entries with the same values: the key without its id.
-                let values = &key[..key.len().saturating_sub(PACKED_UUID_LEN)];
-                let end = keys::prefix_range_end(values)?;
-                let page = ttx
-                    .get_range(values, &end, RangeOptions::limit(2).snapshot())
-                    .await?;
-                cost.reads += 1;
-                cost.bytes += page.kvs.iter().map(|kv| kv.key.len()).sum::<usize>();
-                if page.kvs.len() > 1 {
-                    chunk.violations.push(Violation {
-                        kind: ViolationKind::UniqueValueTwice,
-                        key: key.to_vec(),
-                        detail: format!(
-                            "unique index {index} holds these values for another record too"
-                        ),
-                    });
-                }
-            }
-            let record = keys::record_key(prefix, model.collection(), id);
-            let found = match cost.get(ttx, &record).await? {
-                None => Some(format!(
-                    "index {index} points at {} {id}, which does not exist",
-                    model.what()
-                )),
-                Some(stored) => match model.describe(prefix, &stored) {
-                    Err(_) => None, // Reported at the record.
-                    Ok(described) if described.index_keys.iter().any(|k| k == key) => None,
-                    Ok(_) => {
-                        let detail = format!(
-                            "index {index} lists {} {id}, which does not hold these values",
-                            model.what()
-                        );
-                        chunk.violations.push(Violation {
-                            kind: ViolationKind::IndexEntryStale,
-                            key: key.to_vec(),
-                            detail,
-                        });
-                        return Ok(());
-                    }
-                },
-            };
-            if let Some(detail) = found {
-                chunk.violations.push(Violation {
-                    kind: ViolationKind::IndexEntryDangling,
-                    key: key.to_vec(),
-                    detail,
-                });
-            }
-            Ok(())
-        }
-        keys::REFS => {
-            let Ok((source, field, source_id)) = keys::referrer_of_key(key) else {
-                chunk.unrecognised += 1;
-                return Ok(());
-            };
-            let Some(model) = MODELS.iter().find(|m| m.collection() == source) else {
-                chunk.unrecognised += 1;
-                return Ok(());
-            };
-            let record = keys::record_key(prefix, model.collection(), source_id);
-            let holds = match cost.get(ttx, &record).await? {
-                None => false,
-                Some(stored) => match model.describe(prefix, &stored) {
-                    Err(_) => return Ok(()), // Reported at the record.
-                    Ok(described) => described.reverse_keys.iter().any(|k| k == key),
-                },
-            };
-            if !holds {
-                chunk.violations.push(Violation {
-                    kind: ViolationKind::ReverseReferenceStale,
-                    key: key.to_vec(),
-                    detail: format!(
-                        "{} {source_id} is gone or no longer refers here by {field}",
-                        model.what()
-                    ),
-                });
-            }
-            Ok(())
-        }
+        keys::INDEX => judge_index_entry(ttx, key, &elements, chunk, cost).await,
+        keys::REFS => judge_reverse_reference(ttx, key, chunk, cost).await,
         keys::META => {
-            let counter = matches!(
-                elements.get(2).and_then(Element::as_str),
-                Some("count" | "record_count")
-            );
-            if counter {
-                let mut le = [0u8; 8];
-                let n = bytes.len().min(8);
-                le[..n].copy_from_slice(&bytes[..n]);
-                chunk.stored.insert(key.to_vec(), i64::from_le_bytes(le));
-            }
-            // The rest (seal state, lineage) is the audit module's and import's.
+            read_meta_counter(key, &elements, bytes, chunk);
             Ok(())
         }
         keys::AUDIT => Ok(()),
         _ => {
             if let Some((_, owner)) = ATTACHED.iter().find(|(c, _)| *c == collection) {
-                let Some(model) = MODELS.iter().find(|m| m.collection() == *owner) else {
-                    return Ok(());
-                };
-                let Some(id) = elements.get(2).and_then(Element::as_uuid) else {
-                    chunk.unrecognised += 1;
-                    return Ok(());
-                };
-                let record = keys::record_key(prefix, model.collection(), *id);
-                if cost.get(ttx, &record).await?.is_none() {
-                    chunk.violations.push(Violation {
-                        kind: ViolationKind::OrphanedData,
-                        key: key.to_vec(),
-                        detail: format!("kept beside {} {id}, which does not exist", model.what()),
-                    });
-                }
-                return Ok(());
+                return judge_attached(ttx, key, &elements, owner, chunk, cost).await;
             }
             let Some(model) = MODELS.iter().find(|m| m.collection() == collection) else {
                 chunk.unrecognised += 1;
@@ -598,6 +554,183 @@ async fn judge(
             judge_record(ttx, *model, key, &elements, bytes, chunk, cost).await
         }
     }
+}
+
+/// Judges an index entry `(t, "index", index, values.., id)`: its index is a registered
+/// model's, its values are no other record's (a unique index), and its record exists and
+/// holds them. The audit indexes are left to [`audit::verify`](coditect_core::audit::verify()).
+async fn judge_index_entry(
+    ttx: &TenantTx<'_>,
+    key: &[u8],
+    elements: &[Element<'static>],
+    chunk: &mut Chunk,
+    cost: &mut Cost,
+) -> Result<()> {
+    let index = elements.get(2).and_then(Element::as_str).unwrap_or("");
+    if index == keys::AUDIT_BY_ACTOR || index == keys::AUDIT_BY_TARGET {
+        // The audit module's own: audit::verify judges them.
+        return Ok(());
+    }
+    let Some(model) = MODELS.iter().find(|m| m.indexes().contains(&index)) else {
+        chunk.unrecognised += 1;
+        return Ok(());
+    };
+    let id = keys::id_of_index_key(key)?;
+    if model.unique_indexes().contains(&index) {
+        judge_unique_values(ttx, key, index, chunk, cost).await?;
+    }
+    judge_indexed_record(ttx, *model, key, index, id, chunk, cost).await
+}
+
+/// Reports an entry of unique index `index` whose values another entry holds too
+/// ([`ViolationKind::UniqueValueTwice`]): one range read of at most two keys.
+async fn judge_unique_values(
+    ttx: &TenantTx<'_>,
+    key: &[u8],
+    index: &str,
+    chunk: &mut Chunk,
+    cost: &mut Cost,
+) -> Result<()> {
+    // The entries with the same values: the key without its id.
+    let values = &key[..key.len().saturating_sub(PACKED_UUID_LEN)];
+    let end = keys::prefix_range_end(values)?;
+    let page = ttx
+        .get_range(values, &end, RangeOptions::limit(2).snapshot())
+        .await?;
+    cost.reads += 1;
+    cost.bytes += page.kvs.iter().map(|kv| kv.key.len()).sum::<usize>();
+    if page.kvs.len() > 1 {
+        chunk.violations.push(Violation {
+            kind: ViolationKind::UniqueValueTwice,
+            key: key.to_vec(),
+            detail: format!("unique index {index} holds these values for another record too"),
+        });
+    }
+    Ok(())
+}
+
+/// Reports an entry of `index` whose record `id` does not exist
+/// ([`ViolationKind::IndexEntryDangling`]) or does not hold the entry's values
+/// ([`ViolationKind::IndexEntryStale`]).
+async fn judge_indexed_record(
+    ttx: &TenantTx<'_>,
+    model: &dyn Registered,
+    key: &[u8],
+    index: &str,
+    id: Uuid,
+    chunk: &mut Chunk,
+    cost: &mut Cost,
+) -> Result<()> {
+    let prefix = ttx.prefix();
+    let record = keys::record_key(prefix, model.collection(), id);
+    let (kind, detail) = match cost.get(ttx, &record).await? {
+        None => (
+            ViolationKind::IndexEntryDangling,
+            format!(
+                "index {index} points at {} {id}, which does not exist",
+                model.what()
+            ),
+        ),
+        Some(stored) => match model.describe(prefix, &stored) {
+            Err(_) => return Ok(()), // Reported at the record.
+            Ok(described) if described.index_keys.iter().any(|k| k == key) => return Ok(()),
+            Ok(_) => (
+                ViolationKind::IndexEntryStale,
+                format!(
+                    "index {index} lists {} {id}, which does not hold these values",
+                    model.what()
+                ),
+            ),
+        },
+    };
+    chunk.violations.push(Violation {
+        kind,
+        key: key.to_vec(),
+        detail,
+    });
+    Ok(())
+}
+
+/// Judges a reverse-reference entry `(t, "ref", target, id, source, field, source_id)`: its
+/// source record exists and still refers so ([`ViolationKind::ReverseReferenceStale`]).
+async fn judge_reverse_reference(
+    ttx: &TenantTx<'_>,
+    key: &[u8],
+    chunk: &mut Chunk,
+    cost: &mut Cost,
+) -> Result<()> {
+    let Ok((source, field, source_id)) = keys::referrer_of_key(key) else {
+        chunk.unrecognised += 1;
+        return Ok(());
+    };
+    let Some(model) = MODELS.iter().find(|m| m.collection() == source) else {
+        chunk.unrecognised += 1;
+        return Ok(());
+    };
+    let prefix = ttx.prefix();
+    let record = keys::record_key(prefix, model.collection(), source_id);
+    let holds = match cost.get(ttx, &record).await? {
+        None => false,
+        Some(stored) => match model.describe(prefix, &stored) {
+            Err(_) => return Ok(()), // Reported at the record.
+            Ok(described) => described.reverse_keys.iter().any(|k| k == key),
+        },
+    };
+    if !holds {
+        chunk.violations.push(Violation {
+            kind: ViolationKind::ReverseReferenceStale,
+            key: key.to_vec(),
+            detail: format!(
+                "{} {source_id} is gone or no longer refers here by {field}",
+                model.what()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Keeps the value of a meta counter (`(t, "meta", "count" | "record_count", ..)`, a
+/// little-endian integer) for the comparison after the walk.
+fn read_meta_counter(key: &[u8], elements: &[Element<'static>], bytes: &[u8], chunk: &mut Chunk) {
+    let counter = matches!(
+        elements.get(2).and_then(Element::as_str),
+        Some("count" | "record_count")
+    );
+    if counter {
+        let mut le = [0u8; 8];
+        let n = bytes.len().min(8);
+        le[..n].copy_from_slice(&bytes[..n]);
+        chunk.stored.insert(key.to_vec(), i64::from_le_bytes(le));
+    }
+    // The rest (seal state, lineage) is the audit module's and import's.
+}
+
+/// Judges data kept beside a record of collection `owner` (`(t, collection, id, ..)`): its
+/// record exists ([`ViolationKind::OrphanedData`]).
+async fn judge_attached(
+    ttx: &TenantTx<'_>,
+    key: &[u8],
+    elements: &[Element<'static>],
+    owner: &str,
+    chunk: &mut Chunk,
+    cost: &mut Cost,
+) -> Result<()> {
+    let Some(model) = MODELS.iter().find(|m| m.collection() == owner) else {
+        return Ok(());
+    };
+    let Some(id) = elements.get(2).and_then(Element::as_uuid) else {
+        chunk.unrecognised += 1;
+        return Ok(());
+    };
+    let record = keys::record_key(ttx.prefix(), model.collection(), *id);
+    if cost.get(ttx, &record).await?.is_none() {
+        chunk.violations.push(Violation {
+            kind: ViolationKind::OrphanedData,
+            key: key.to_vec(),
+            detail: format!("kept beside {} {id}, which does not exist", model.what()),
+        });
+    }
+    Ok(())
 }
 
 /// Judges one record: it decodes under its own id, its index entries and reverse references
@@ -612,18 +745,41 @@ async fn judge_record(
     cost: &mut Cost,
 ) -> Result<()> {
     chunk.records += 1;
+    let Some(described) = describe_record(ttx.prefix(), model, key, elements, bytes, chunk) else {
+        return Ok(());
+    };
+    judge_record_indexed(ttx, model, &described, chunk, cost).await?;
+    judge_record_references(ttx, model, key, &described, chunk, cost).await?;
+    for (counter, amount) in described.counted {
+        let total = chunk.expected.entry(counter).or_default();
+        *total = total.wrapping_add(amount);
+    }
+    Ok(())
+}
+
+/// The record at `key` as `model` describes it, or `None` with an
+/// [`ViolationKind::Undecodable`] reported when it does not decode or is stored under
+/// another id than its own.
+fn describe_record(
+    prefix: &[u8],
+    model: &dyn Registered,
+    key: &[u8],
+    elements: &[Element<'static>],
+    bytes: &[u8],
+    chunk: &mut Chunk,
+) -> Option<Described> {
     let undecodable = |detail: String| Violation {
         kind: ViolationKind::Undecodable,
         key: key.to_vec(),
         detail,
     };
-    let described = match model.describe(ttx.prefix(), bytes) {
+    let described = match model.describe(prefix, bytes) {
         Ok(described) => described,
         Err(error) => {
             chunk
                 .violations
                 .push(undecodable(format!("not a {}: {error}", model.what())));
-            return Ok(());
+            return None;
         }
     };
     let key_id = match elements {
@@ -636,8 +792,20 @@ async fn judge_record(
             model.what(),
             described.id
         )));
-        return Ok(());
+        return None;
     }
+    Some(described)
+}
+
+/// Reports each index entry the record should have and lacks
+/// ([`ViolationKind::IndexEntryMissing`]).
+async fn judge_record_indexed(
+    ttx: &TenantTx<'_>,
+    model: &dyn Registered,
+    described: &Described,
+    chunk: &mut Chunk,
+    cost: &mut Cost,
+) -> Result<()> {
     for entry in &described.index_keys {
         if cost.get(ttx, entry).await?.is_none() {
             chunk.violations.push(Violation {
@@ -651,6 +819,20 @@ async fn judge_record(
             });
         }
     }
+    Ok(())
+}
+
+/// Reports, reference by reference, a target that does not exist
+/// ([`ViolationKind::DanglingReference`], at the record's `key`) and a reverse entry that is
+/// missing ([`ViolationKind::ReverseReferenceMissing`], at the entry's key).
+async fn judge_record_references(
+    ttx: &TenantTx<'_>,
+    model: &dyn Registered,
+    key: &[u8],
+    described: &Described,
+    chunk: &mut Chunk,
+    cost: &mut Cost,
+) -> Result<()> {
     for (target, reverse) in described.targets.iter().zip(&described.reverse_keys) {
         if cost.get(ttx, &target.key).await?.is_none() {
             chunk.violations.push(Violation {
@@ -680,10 +862,6 @@ async fn judge_record(
                 ),
             });
         }
-    }
-    for (counter, amount) in described.counted {
-        let total = chunk.expected.entry(counter).or_default();
-        *total = total.wrapping_add(amount);
     }
     Ok(())
 }

@@ -29,6 +29,8 @@
 //! One hop: a tenant keeps the carried chain of the import that made it. A receipt taken
 //! before an earlier restore (of the tenant the backup was taken of) is not followed.
 
+use std::ops::ControlFlow;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -131,33 +133,9 @@ pub(crate) async fn verify_across_restore(
     chunk_events: usize,
 ) -> Result<Option<Verdict>> {
     let source = TenantId::new(receipt.tenant)?;
-    let mismatch = |position: u64, key: Vec<u8>| {
-        Some(Verdict::Tampered(Tamper {
-            kind: TamperKind::ReceiptMismatch,
-            position,
-            key,
-        }))
-    };
-    let (lineage, chain) = {
-        let tx = db.begin().await?;
-        let ttx = TenantTx::open_any_status(tx.as_ref(), tenant).await?;
-        let lineage_key = keys::lineage_key(ttx.prefix(), receipt.tenant);
-        let Some(bytes) = ttx.get(&lineage_key, true).await? else {
-            return Ok(None);
-        };
-        // Lineage or carried state that is gone or does not decode was edited: the chain the
-        // receipt vouches for cannot be followed, which is the receipt not being reached.
-        let Ok(lineage) = value::decode::<Lineage>(&bytes) else {
-            return Ok(mismatch(0, Vec::new()));
-        };
-        let chain = match ttx.get(&chain_key(ttx.prefix()), true).await? {
-            Some(bytes) => value::decode::<CarriedChain>(&bytes).ok(),
-            None => None,
-        };
-        let Some(chain) = chain.filter(|c| c.backup_sha256 == lineage.backup_sha256) else {
-            return Ok(mismatch(0, Vec::new()));
-        };
-        (lineage, chain)
+    let (lineage, chain) = match load_carried(db, tenant, receipt).await? {
+        ControlFlow::Continue(carried) => carried,
+        ControlFlow::Break(verdict) => return Ok(verdict),
     };
     if receipt.count > chain.events {
         return Ok(if source == tenant {
@@ -166,6 +144,72 @@ pub(crate) async fn verify_across_restore(
             mismatch(receipt.count, Vec::new())
         });
     }
+    if let Some(missed) = recompute_source_chain(db, tenant, source, receipt, chunk_events).await? {
+        return Ok(Some(missed));
+    }
+    let restored = Restored {
+        source: lineage.source,
+        exported_at_ms: lineage.exported_at_ms,
+        imported_at_ms: lineage.imported_at_ms,
+        backup_sha256: lineage.backup_sha256,
+        carried: chain.events,
+    };
+    // The receipt's part of the history is as it was; the tenant's own chain must verify too.
+    verify_own_chain(db, tenant, chunk_events, restored)
+        .await
+        .map(Some)
+}
+
+/// The verdict of a receipt not reached: [`TamperKind::ReceiptMismatch`] at `position`
+/// (`key`: the event there, or empty).
+fn mismatch(position: u64, key: Vec<u8>) -> Option<Verdict> {
+    Some(Verdict::Tampered(Tamper {
+        kind: TamperKind::ReceiptMismatch,
+        position,
+        key,
+    }))
+}
+
+/// Reads, in one transaction, the lineage record of the receipt's tenant and the carried
+/// chain it vouches for; breaks with [`verify_across_restore`]'s answer when there is no
+/// lineage (`None`) or the two cannot be followed (a mismatch).
+async fn load_carried(
+    db: &dyn KvBackend,
+    tenant: TenantId,
+    receipt: &Receipt,
+) -> Result<ControlFlow<Option<Verdict>, (Lineage, CarriedChain)>> {
+    let tx = db.begin().await?;
+    let ttx = TenantTx::open_any_status(tx.as_ref(), tenant).await?;
+    let lineage_key = keys::lineage_key(ttx.prefix(), receipt.tenant);
+    let Some(bytes) = ttx.get(&lineage_key, true).await? else {
+        return Ok(ControlFlow::Break(None));
+    };
+    // Lineage or carried state that is gone or does not decode was edited: the chain the
+    // receipt vouches for cannot be followed, which is the receipt not being reached.
+    let Ok(lineage) = value::decode::<Lineage>(&bytes) else {
+        return Ok(ControlFlow::Break(mismatch(0, Vec::new())));
+    };
+    let chain = match ttx.get(&chain_key(ttx.prefix()), true).await? {
+        Some(bytes) => value::decode::<CarriedChain>(&bytes).ok(),
+        None => None,
+    };
+    let Some(chain) = chain.filter(|c| c.backup_sha256 == lineage.backup_sha256) else {
+        return Ok(ControlFlow::Break(mismatch(0, Vec::new())));
+    };
+    Ok(ControlFlow::Continue((lineage, chain)))
+}
+
+/// Recomputes the source chain over the first `receipt.count` events of `tenant`, a
+/// transaction a chunk, from the source's genesis with each event's original bytes and
+/// carried source position; the mismatch when it does not reach the receipt's hash, `None`
+/// when it does.
+async fn recompute_source_chain(
+    db: &dyn KvBackend,
+    tenant: TenantId,
+    source: TenantId,
+    receipt: &Receipt,
+    chunk_events: usize,
+) -> Result<Option<Verdict>> {
     let events = keys::audit_prefix(&tenant.prefix());
     let end = keys::prefix_range_end(&events)?;
     let source_events = keys::audit_prefix(&source.prefix());
@@ -178,19 +222,7 @@ pub(crate) async fn verify_across_restore(
         let mut walk = RangeWalk::new(&lo, &end, RangeOptions::limit(want).snapshot());
         let page = walk.next_page(&ttx).await?.unwrap_or_default();
         for kv in &page {
-            let index = n / CHECKPOINT_EVERY;
-            if window.as_ref().map(|(i, _)| *i) != Some(index) {
-                let stored = ttx.get(&window_key(ttx.prefix(), index), true).await?;
-                match stored.and_then(|bytes| value::decode::<CarriedWindow>(&bytes).ok()) {
-                    Some(loaded) => window = Some((index, loaded)),
-                    None => return Ok(mismatch(n, kv.key.clone())),
-                }
-            }
-            let slot = (n % CHECKPOINT_EVERY) as usize;
-            let Some(old) = window
-                .as_ref()
-                .and_then(|(_, w)| w.positions.get(slot).copied())
-            else {
+            let Some(old) = carried_position(&ttx, &mut window, n).await? else {
                 return Ok(mismatch(n, kv.key.clone()));
             };
             let original = original_bytes(&kv.value, source, tenant);
@@ -209,23 +241,46 @@ pub(crate) async fn verify_across_restore(
     if n < receipt.count || hash != receipt.head {
         return Ok(mismatch(receipt.count, last_key));
     }
-    let restored = Restored {
-        source: lineage.source,
-        exported_at_ms: lineage.exported_at_ms,
-        imported_at_ms: lineage.imported_at_ms,
-        backup_sha256: lineage.backup_sha256,
-        carried: chain.events,
-    };
-    // The receipt's part of the history is as it was; the tenant's own chain must verify too.
+    Ok(None)
+}
+
+/// The source position carried for event `n`, reading its window into `window` when `n` is
+/// past the one held; `None` when the window is gone, does not decode or lacks the event.
+async fn carried_position(
+    ttx: &TenantTx<'_>,
+    window: &mut Option<(u64, CarriedWindow)>,
+    n: u64,
+) -> Result<Option<AuditPosition>> {
+    let index = n / CHECKPOINT_EVERY;
+    if window.as_ref().map(|(i, _)| *i) != Some(index) {
+        let stored = ttx.get(&window_key(ttx.prefix(), index), true).await?;
+        match stored.and_then(|bytes| value::decode::<CarriedWindow>(&bytes).ok()) {
+            Some(loaded) => *window = Some((index, loaded)),
+            None => return Ok(None),
+        }
+    }
+    let slot = (n % CHECKPOINT_EVERY) as usize;
+    Ok(window
+        .as_ref()
+        .and_then(|(_, w)| w.positions.get(slot).copied()))
+}
+
+/// Verifies `tenant`'s own chain, its clean verdict naming the restore it was carried by.
+async fn verify_own_chain(
+    db: &dyn KvBackend,
+    tenant: TenantId,
+    chunk_events: usize,
+    restored: Restored,
+) -> Result<Verdict> {
     let options = VerifyOptions {
         from: 0,
         chunk_events,
     };
-    Ok(Some(match verify(db, tenant, &options).await? {
+    Ok(match verify(db, tenant, &options).await? {
         Verdict::Clean(verified) => Verdict::Clean(super::Verified {
             restored: Some(restored),
             ..verified
         }),
         tampered => tampered,
-    }))
+    })
 }
