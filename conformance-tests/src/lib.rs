@@ -268,6 +268,7 @@ macro_rules! ops_suite {
             export_quiesces_writers,
             migrate_rekeys_a_tenant_audited_on_both_sides,
             analytics_never_single_out_a_tenant,
+            analytics_and_export_read_many_counters_in_bounded_chunks,
             check_reports_each_violation_with_its_key,
             quotas_hold_when_lowered_and_on_import,
             an_import_writes_the_reverse_references_an_old_store_lacks,

@@ -1234,3 +1234,73 @@ pub async fn analytics_never_single_out_a_tenant(h: &dyn Harness) {
         .flat_map(|g| g.totals.keys())
         .all(|name| !name.contains("secret") && !name.contains("rare")));
 }
+
+/// Nothing unbounded in one transaction: a tenant with many usage counters (here 30,000 of
+/// its own per-day ones; the bound makes it hold at 4,000,000 too) is reported in chunks of
+/// `chunk_counters`, no transaction reading more than one chunk's worth, with the totals
+/// exact; and its export's header holds only the record counters (one point read per model),
+/// the usage counters travelling in the body with the rest of its keys.
+pub async fn analytics_and_export_read_many_counters_in_bounded_chunks(h: &dyn Harness) {
+    const DAYS: usize = 30_000;
+    let db = h.backend();
+    tenant_with(db.as_ref(), "many.test", Plan::Starter, 1, "tokens").await;
+    tenant_with(db.as_ref(), "few.test", Plan::Starter, 1, "tokens").await;
+    let many = {
+        let tx = db.begin().await.expect("begin");
+        tenant::get_by_domain(tx.as_ref(), "many.test")
+            .await
+            .expect("lookup")
+            .expect("registered")
+            .id
+    };
+    let prefix = many.prefix();
+    for batch in 0..DAYS / 5_000 {
+        let tx = db.begin().await.expect("begin");
+        for day in batch * 5_000..(batch + 1) * 5_000 {
+            let name = format!("usage.tokens.d{day:05}.quantity");
+            tx.atomic_add(&coditect_core::keys::counter_key(&prefix, &name), 1)
+                .expect("add");
+        }
+        tx.commit().await.expect("commit");
+    }
+    let probe = Probe::new(db.clone());
+    let report = ops::report(
+        &probe,
+        &ReportOptions {
+            k: 2,
+            chunk_counters: 1_000,
+            ..ReportOptions::default()
+        },
+    )
+    .await
+    .expect("report");
+    let starter = &report.groups[0];
+    assert_eq!((starter.plan, starter.tenants), (Plan::Starter, 2));
+    assert_eq!(starter.totals.get("usage.tokens.total.quantity"), Some(&20));
+    assert_eq!(starter.totals.get("project"), Some(&2));
+    let commits = probe.stats.commits.load(Ordering::SeqCst);
+    assert!(commits > (DAYS / 1_000) as u64, "{commits} transactions");
+    let read = probe.stats.max_read_bytes.load(Ordering::SeqCst);
+    // A thousand counters of ~60 bytes each, not 30,000 (about 1.8 MB).
+    assert!(read < 150_000, "one transaction read {read} bytes");
+
+    let probe = Probe::new(db.clone());
+    let options = ExportOptions {
+        chunk: chunk(200_000),
+        ..ExportOptions::default()
+    };
+    let bytes = export_bytes(&probe, many, &options).await;
+    let summary = ops::verify_backup(&bytes).expect("the backup verifies");
+    assert!(summary
+        .header
+        .counters
+        .iter()
+        .any(|(name, n)| name == "project" && *n == 1));
+    assert!(summary
+        .header
+        .counters
+        .iter()
+        .all(|(name, _)| !name.starts_with("usage.")));
+    let read = probe.stats.max_read_bytes.load(Ordering::SeqCst);
+    assert!(read < 400_000, "one export transaction read {read} bytes");
+}

@@ -981,6 +981,17 @@ impl<M: Model> Registered for Entry<M> {
     }
 }
 
+/// The names of the per-tenant counters the models keep by themselves (records per model,
+/// and agent members apart), in name order, each once.
+pub(crate) fn counted_collections() -> Vec<&'static str> {
+    let names: BTreeSet<&'static str> = MODELS
+        .iter()
+        .map(|m| m.collection())
+        .chain([coditect_core::model::member::AGENTS])
+        .collect();
+    names.into_iter().collect()
+}
+
 /// Every model stored in a tenant's keyspace: what the check walks by.
 static MODELS: [&dyn Registered; 19] = [
     &Entry::<AgentConfig>(PhantomData),

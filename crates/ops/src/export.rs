@@ -42,7 +42,6 @@ use coditect_core::model::tenant::{Tenant, TenantStatus};
 use coditect_core::record::now_ms;
 use coditect_core::registry::{self, busy, OpKind, TenantOp};
 use coditect_core::run;
-use coditect_core::walk::RangeWalk;
 use coditect_core::KvBackend;
 use coditect_core::{Error, Result};
 
@@ -131,32 +130,47 @@ struct Start {
     owns_marker: bool,
 }
 
-/// The per-tenant counters `(tenant, "meta", "count", name)` in `tx`.
-pub(crate) async fn counters(
-    tx: &dyn Transaction,
-    tenant: TenantId,
-    snapshot: bool,
-) -> Result<Vec<(String, i64)>> {
+/// The range of the per-tenant counters `(tenant, "meta", "count", name)`.
+pub(crate) fn counter_range(tenant: TenantId) -> Result<(Vec<u8>, Vec<u8>)> {
     let prefix = keys::counters_prefix(&tenant.prefix());
     let end = keys::prefix_range_end(&prefix)?;
-    let options = RangeOptions {
-        snapshot,
-        ..RangeOptions::default()
-    };
-    let mut walk = RangeWalk::new(&prefix, &end, options);
+    Ok((prefix, end))
+}
+
+/// A per-tenant counter's name and value, from its key and its little-endian value.
+pub(crate) fn decode_counter(tenant: TenantId, key: &[u8], value: &[u8]) -> Result<(String, i64)> {
+    let prefix = keys::counters_prefix(&tenant.prefix());
+    let name: String = key
+        .strip_prefix(prefix.as_slice())
+        .ok_or_else(|| Error::Decode {
+            what: "counter key",
+            reason: "outside the tenant's counters".into(),
+            source: None,
+        })
+        .and_then(|rest| {
+            foundationdb_tuple::unpack(rest).map_err(|e| Error::Decode {
+                what: "counter key",
+                reason: "not a string".into(),
+                source: Some(Box::new(e)),
+            })
+        })?;
+    let mut le = [0u8; 8];
+    let n = value.len().min(8);
+    le[..n].copy_from_slice(&value[..n]);
+    Ok((name, i64::from_le_bytes(le)))
+}
+
+/// The tenant's record counters (records per model, one point read per counting model) in
+/// `tx`: what a backup's header records. A bounded read whatever the tenant's size (usage
+/// counters, one per metric a day, are many; they travel in the backup's body with the rest
+/// of the tenant's keys).
+async fn record_counters(tx: &dyn Transaction, tenant: TenantId) -> Result<Vec<(String, i64)>> {
+    let prefix = tenant.prefix();
     let mut out = Vec::new();
-    while let Some(page) = walk.next_page(tx).await? {
-        for kv in page {
-            let name: String =
-                foundationdb_tuple::unpack(&kv.key[prefix.len()..]).map_err(|e| Error::Decode {
-                    what: "counter key",
-                    reason: "not a string".into(),
-                    source: Some(Box::new(e)),
-                })?;
-            let mut le = [0u8; 8];
-            let n = kv.value.len().min(8);
-            le[..n].copy_from_slice(&kv.value[..n]);
-            out.push((name, i64::from_le_bytes(le)));
+    for name in crate::check::counted_collections() {
+        let key = keys::counter_key(&prefix, name);
+        if let Some(value) = tx.get(&key, true).await? {
+            out.push(decode_counter(tenant, &key, &value)?);
         }
     }
     Ok(out)
@@ -176,7 +190,7 @@ async fn begin(
         let (entry, entry_bytes) = registry::registry_entry(tx, tenant).await?;
         let (original, consistent, owns_marker) =
             take_hold(tx, tenant, entry, &entry_bytes, hold, quiesce).await?;
-        let counters = counters(tx, tenant, true).await?;
+        let counters = record_counters(tx, tenant).await?;
         let read_version = tx.read_version().await?;
         Ok(Start {
             header: BackupHeader {

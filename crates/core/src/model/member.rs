@@ -49,7 +49,7 @@ pub struct Member {
 }
 
 /// The counter of agent members, which the agent quota reads.
-pub(crate) const AGENTS: &str = "member_agent";
+pub const AGENTS: &str = "member_agent";
 
 impl Member {
     /// A new member with a fresh id.
