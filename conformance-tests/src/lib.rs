@@ -199,6 +199,7 @@ macro_rules! model_suite {
             run_in_tenant_retries_a_conflict, maybe_committed_retries_do_not_apply_twice,
             agent_config_crud_lookup_and_rules, agent_instances_and_executions,
             workflow_versions_stay_readable, conversation_messages_in_order_and_counted_exactly,
+            a_deleted_record_leaves_no_zero_counter,
             roles_and_assignments, sessions_expire_and_are_revoked,
             api_keys_are_found_by_hash_only, audit_events_by_actor_and_target,
             usage_counters_are_exact_under_concurrent_recorders, settings_by_scope_and_name,

@@ -833,3 +833,44 @@ pub async fn settings_by_scope_and_name(h: &dyn Harness) {
     .expect("get");
     assert_eq!(found.map(|s| s.value), Some(changed.value));
 }
+
+/// A record's own counter (what other records count into it) goes with the record (a guard:
+/// the conversation's `before_delete` clears it today): after a
+/// conversation's messages and then the conversation are deleted, no zero counter stays
+/// behind in the tenant's keyspace.
+pub async fn a_deleted_record_leaves_no_zero_counter(h: &dyn Harness) {
+    let (db, p) = tenant_of(h, "zero.test", Plan::Professional).await;
+    let in_p = at(db.as_ref(), &p);
+    let chat = in_p
+        .insert(Conversation::new(p.admin_member.id, "Short"))
+        .await
+        .expect("conversation");
+    let said = in_p
+        .insert(Message::new(
+            chat.id,
+            p.admin_member.id,
+            MessageRole::User,
+            "bye",
+        ))
+        .await
+        .expect("message");
+    in_p.delete::<Message>(said.id)
+        .await
+        .expect("delete message");
+    in_p.delete::<Conversation>(chat.id)
+        .await
+        .expect("delete conversation");
+    let prefix = tid(&p).prefix();
+    let counters = [
+        &prefix[..],
+        &foundationdb_tuple::pack(&("meta", "record_count")),
+    ]
+    .concat();
+    let end = coditect_core::keys::prefix_range_end(&counters).expect("end");
+    let tx = db.begin().await.expect("begin");
+    let left = tx
+        .get_range(&counters, &end, coditect_core::RangeOptions::default())
+        .await
+        .expect("range");
+    assert!(left.kvs.is_empty(), "counters left behind: {:?}", left.kvs);
+}
