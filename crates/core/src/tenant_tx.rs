@@ -76,10 +76,11 @@ enum Handle<'t> {
 /// Every method that takes a key checks that it lies inside the tenant's prefix; ranges must
 /// lie entirely inside it. Keys come from the typed builders of [`keys`](crate::keys); the
 /// record layer ([`record`](crate::record), the models, [`audit`](crate::audit)) is built on
-/// these methods. The tenant's audit trail is written only by the audit module: no public
-/// write ([`set`](TenantTx::set), [`clear`](TenantTx::clear),
+/// these methods. The tenant's audit trail is written only by the audit module and the
+/// tenant operations: no ordinary write ([`set`](TenantTx::set), [`clear`](TenantTx::clear),
 /// [`clear_range`](TenantTx::clear_range)) reaches its events, its two indexes, its seal
-/// state or the lineage records of an import.
+/// state or the lineage records of an import; [`set_protected`](TenantTx::set_protected) is
+/// the operations' own door.
 pub struct TenantTx<'t> {
     tx: Handle<'t>,
     tenant: Tenant,
@@ -398,9 +399,12 @@ impl<'t> TenantTx<'t> {
         self.written(self.tx().clear_range(begin, end))
     }
 
-    /// Buffers `key = value` in a range the public [`set`](TenantTx::set) refuses (reverse
+    /// Buffers `key = value` in a range the ordinary [`set`](TenantTx::set) refuses (reverse
     /// references, the audit trail's seal state, carried chain and lineage records): for the
-    /// record layer, the audit module and import only.
+    /// record layer, the audit module and the tenant operations of `coditect-ops` (import,
+    /// `check`'s repair) only. Public because those operations live in their own crate; the
+    /// record layer and the member-facing handles never expose it, and code that holds the
+    /// store itself could write any key anyway. Not for service code.
     pub fn set_protected(&self, key: &[u8], value: &[u8]) -> Result<()> {
         self.check_writable()?;
         self.check_key(key)?;
