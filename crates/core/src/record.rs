@@ -1132,12 +1132,7 @@ pub(crate) async fn count(ttx: &TenantTx<'_>, counter: &str) -> Result<i64> {
 /// absent.
 pub(crate) async fn read_counter(ttx: &TenantTx<'_>, key: &[u8]) -> Result<i64> {
     let bytes = ttx.get(key, false).await?;
-    let mut le = [0u8; 8];
-    if let Some(bytes) = bytes {
-        let n = bytes.len().min(8);
-        le[..n].copy_from_slice(&bytes[..n]);
-    }
-    Ok(i64::from_le_bytes(le))
+    Ok(crate::kv::counter_value(bytes.as_deref()))
 }
 
 /// Fails with [`Error::QuotaExceeded`] when `counter` already holds `limit` records

@@ -77,7 +77,13 @@ impl Versioned for TenantOp {
 
 /// The operation marker of `tenant`, if one is there (not a snapshot read).
 pub async fn get_op(tx: &dyn Transaction, tenant: TenantId) -> Result<Option<TenantOp>> {
-    match tx.get(&keys::tenant_op_key(tenant), false).await? {
+    read(tx, &keys::tenant_op_key(tenant)).await
+}
+
+/// The system record at `key`, decoded, or `None` (not a snapshot read): the one reader of
+/// the registry's entries, markers and erasure records.
+async fn read<T: Versioned>(tx: &dyn Transaction, key: &[u8]) -> Result<Option<T>> {
+    match tx.get(key, false).await? {
         Some(bytes) => value::decode(&bytes).map(Some),
         None => Ok(None),
     }
@@ -103,10 +109,7 @@ pub async fn pending_operation(db: &dyn KvBackend, tenant: TenantId) -> Result<O
 
 /// The registry entry of `tenant`, or `None` (not a snapshot read).
 pub async fn get_entry(tx: &dyn Transaction, tenant: TenantId) -> Result<Option<Tenant>> {
-    match tx.get(&keys::tenant_registry_key(tenant), false).await? {
-        Some(bytes) => value::decode(&bytes).map(Some),
-        None => Ok(None),
-    }
+    read(tx, &keys::tenant_registry_key(tenant)).await
 }
 
 /// The registry entry and its stored bytes, or [`Error::TenantNotFound`].
@@ -238,10 +241,7 @@ impl Versioned for Erasure {
 
 /// The erasure record of `tenant` as `tx` reads it (not a snapshot).
 pub async fn get_erasure(tx: &dyn Transaction, tenant: TenantId) -> Result<Option<Erasure>> {
-    match tx.get(&keys::erasure_key(tenant), false).await? {
-        Some(bytes) => value::decode(&bytes).map(Some),
-        None => Ok(None),
-    }
+    read(tx, &keys::erasure_key(tenant)).await
 }
 
 /// The erasure record of `tenant`, if it was (or is being) erased.

@@ -697,10 +697,8 @@ fn read_meta_counter(key: &[u8], elements: &[Element<'static>], bytes: &[u8], ch
         Some("count" | "record_count")
     );
     if counter {
-        let mut le = [0u8; 8];
-        let n = bytes.len().min(8);
-        le[..n].copy_from_slice(&bytes[..n]);
-        chunk.stored.insert(key.to_vec(), i64::from_le_bytes(le));
+        let value = coditect_core::kv::counter_value(Some(bytes));
+        chunk.stored.insert(key.to_vec(), value);
     }
     // The rest (seal state, lineage) is the audit module's and import's.
 }

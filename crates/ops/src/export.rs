@@ -154,10 +154,7 @@ pub(crate) fn decode_counter(tenant: TenantId, key: &[u8], value: &[u8]) -> Resu
                 source: Some(Box::new(e)),
             })
         })?;
-    let mut le = [0u8; 8];
-    let n = value.len().min(8);
-    le[..n].copy_from_slice(&value[..n]);
-    Ok((name, i64::from_le_bytes(le)))
+    Ok((name, coditect_core::kv::counter_value(Some(value))))
 }
 
 /// The tenant's record counters (records per model, one point read per counting model) in

@@ -42,6 +42,18 @@ pub use walk::{RangeSource, RangeWalk};
 
 use limits::{MAX_KEY_SIZE, MAX_VALUE_SIZE, MAX_VERSIONSTAMPED_KEY_SIZE, VERSIONSTAMP_LEN};
 
+/// The value of a counter kept by [`Transaction::atomic_add`]: FoundationDB's `Add` encoding,
+/// a little-endian `i64`; shorter bytes are zero-extended, as FoundationDB does, and none
+/// (`None` from a read) is 0.
+pub fn counter_value(bytes: Option<&[u8]>) -> i64 {
+    let mut le = [0u8; 8];
+    if let Some(bytes) = bytes {
+        let n = bytes.len().min(8);
+        le[..n].copy_from_slice(&bytes[..n]);
+    }
+    i64::from_le_bytes(le)
+}
+
 /// A store that hands out transactions.
 #[async_trait]
 pub trait KvBackend: Send + Sync {

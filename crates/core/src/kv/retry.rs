@@ -255,13 +255,15 @@ where
             }
             Err(error) => error,
         };
-        let Some(kv) = error.as_kv().filter(|kv| kv.is_retryable()) else {
-            if let Some(kv) = error.as_kv() {
-                stats.count_failure(kv);
-            }
+        // Only the contract's errors are counted and retried: the model layer's (bad input,
+        // a denial) fail the same way again.
+        let Some(kv) = error.as_kv() else {
             return Err(error);
         };
         stats.count_failure(kv);
+        if !kv.is_retryable() {
+            return Err(error);
+        }
         let (maybe, throttled) = (kv.is_maybe_committed(), kv.is_throttled());
         if attempt >= options.max_attempts.max(1) {
             return Err(E::retry_limit_reached(attempt, error));
