@@ -214,6 +214,7 @@ macro_rules! model_suite {
             random_operations_with_ignored_failures_leave_a_clean_tenant,
             run_in_tenant_refuses_a_transaction_an_operation_poisoned,
             an_index_value_too_large_for_a_key_is_refused_naming_its_field,
+            meters_count_exactly_what_a_transaction_did,
         );
     };
 }

@@ -274,6 +274,18 @@ pub fn counters_prefix(prefix: &[u8]) -> Vec<u8> {
     KeyBuf::from_prefix(prefix).push(META).push("count").0
 }
 
+/// The key of the tenant meter counter `name` under the tenant `prefix`
+/// ([`meter`](crate::meter)): `(t, "meta", "meter", name)`, apart from the model's counters
+/// under `("meta", "count")`, which `tenant check` compares with the records.
+pub fn meter_key(prefix: &[u8], name: &str) -> Vec<u8> {
+    KeyBuf::from_prefix(&meters_prefix(prefix)).push(name).0
+}
+
+/// The prefix of every tenant meter counter under the tenant `prefix`.
+pub fn meters_prefix(prefix: &[u8]) -> Vec<u8> {
+    KeyBuf::from_prefix(prefix).push(META).push("meter").0
+}
+
 /// The key of a counter kept for one record (e.g. the messages of a conversation): apart from
 /// the per-tenant aggregates under `("meta", "count")`, which analytics reads.
 pub(crate) fn record_counter_key(prefix: &[u8], collection: &str, id: Uuid) -> Vec<u8> {

@@ -37,6 +37,7 @@ pub mod handle;
 pub mod ids;
 pub mod keys;
 pub mod kv;
+pub mod meter;
 pub mod model;
 pub mod principal;
 pub mod provision;

@@ -7,7 +7,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::audit;
 use crate::error::{Error, Result};
@@ -20,6 +20,7 @@ use crate::kv::{
     prefix_end, CommitInfo, KvBackend, KvError, RangeOptions, RangePage, RangeSource, RetryOptions,
     RetryTx, Transaction,
 };
+use crate::meter::{Counter, Meter};
 use crate::model::tenant::{Tenant, TenantStatus};
 
 /// The [retry loop](crate::kv::run) with the model layer's [`Error`] as the body's error
@@ -93,6 +94,9 @@ pub struct TenantTx<'t> {
     writes: AtomicU64,
     /// The operation that poisoned the transaction, and its error.
     poisoned: Mutex<Option<(String, String)>>,
+    /// What this transaction has read and written ([`meter`](crate::meter)); shared with
+    /// [`run_in_tenant`], which adds it to the tenant's counters before the commit.
+    meter: Arc<Meter>,
 }
 
 impl<'t> TenantTx<'t> {
@@ -157,6 +161,7 @@ impl<'t> TenantTx<'t> {
             audit_sequence: AtomicU16::new(0),
             writes: AtomicU64::new(0),
             poisoned: Mutex::new(None),
+            meter: Arc::default(),
         }
     }
 
@@ -165,6 +170,25 @@ impl<'t> TenantTx<'t> {
             Handle::Borrowed(tx) => *tx,
             Handle::Retry(tx) => &**tx,
         }
+    }
+
+    /// The transaction itself, for what must not pass the tenant guard or the meter (the
+    /// meter's own reads and writes).
+    pub(crate) fn raw(&self) -> &dyn Transaction {
+        self.tx()
+    }
+
+    /// What this transaction has read and written so far (not yet flushed).
+    pub fn meter(&self) -> &Meter {
+        &self.meter
+    }
+
+    /// Buffers this transaction's counts, and one commit, into the tenant's meter counters
+    /// (one atomic add per non-zero count), and zeroes them: for the owner of a borrowed
+    /// transaction, just before it commits. [`run_in_tenant`] does this itself.
+    pub fn flush_meter(&self) -> Result<()> {
+        self.meter.add(Counter::Commits, 1);
+        self.meter.flush(self.tx(), self.tenant.id)
     }
 
     /// Whether this is a retry after an attempt that may have committed
@@ -211,9 +235,10 @@ impl<'t> TenantTx<'t> {
     /// Counts a write that the transaction buffered; refuses every write once poisoned
     /// (checked before the write by [`check_key`](Self::check_key)'s callers through
     /// [`check_writable`](Self::check_writable)).
-    fn written(&self, result: Result<(), KvError>) -> Result<()> {
+    fn written(&self, result: Result<(), KvError>, bytes: usize) -> Result<()> {
         if result.is_ok() {
             self.writes.fetch_add(1, Ordering::Relaxed);
+            self.meter.write(bytes);
         }
         Ok(result?)
     }
@@ -360,7 +385,9 @@ impl<'t> TenantTx<'t> {
     /// The value of `key`, which must be inside the tenant.
     pub async fn get(&self, key: &[u8], snapshot: bool) -> Result<Option<Vec<u8>>> {
         self.check_key(key)?;
-        Ok(self.tx().get(key, snapshot).await?)
+        let value = self.tx().get(key, snapshot).await?;
+        self.meter.point_read(key, value.as_deref());
+        Ok(value)
     }
 
     /// One page of `[begin, end)`, which must be inside the tenant.
@@ -371,7 +398,9 @@ impl<'t> TenantTx<'t> {
         options: RangeOptions,
     ) -> Result<RangePage> {
         self.check_range(begin, end)?;
-        Ok(self.tx().get_range(begin, end, options).await?)
+        let page = self.tx().get_range(begin, end, options).await?;
+        self.meter.range_read(&page);
+        Ok(page)
     }
 
     /// Buffers `key = value`; `key` must be inside the tenant and outside its audit events.
@@ -379,7 +408,7 @@ impl<'t> TenantTx<'t> {
         self.check_writable()?;
         self.check_key(key)?;
         self.check_unprotected(key, None)?;
-        self.written(self.tx().set(key, value))
+        self.written(self.tx().set(key, value), key.len() + value.len())
     }
 
     /// Buffers the removal of `key`, which must be inside the tenant and not an audit event.
@@ -387,7 +416,7 @@ impl<'t> TenantTx<'t> {
         self.check_writable()?;
         self.check_key(key)?;
         self.check_unprotected(key, None)?;
-        self.written(self.tx().clear(key))
+        self.written(self.tx().clear(key), key.len())
     }
 
     /// Buffers the removal of `[begin, end)`, which must be inside the tenant and not reach
@@ -396,7 +425,7 @@ impl<'t> TenantTx<'t> {
         self.check_writable()?;
         self.check_range(begin, end)?;
         self.check_unprotected(begin, Some(end))?;
-        self.written(self.tx().clear_range(begin, end))
+        self.written(self.tx().clear_range(begin, end), begin.len() + end.len())
     }
 
     /// Buffers `key = value` in a range the ordinary [`set`](TenantTx::set) refuses (reverse
@@ -408,7 +437,7 @@ impl<'t> TenantTx<'t> {
     pub fn set_protected(&self, key: &[u8], value: &[u8]) -> Result<()> {
         self.check_writable()?;
         self.check_key(key)?;
-        self.written(self.tx().set(key, value))
+        self.written(self.tx().set(key, value), key.len() + value.len())
     }
 
     /// Buffers the removal of `key` in a range the public [`clear`](TenantTx::clear) refuses
@@ -416,14 +445,14 @@ impl<'t> TenantTx<'t> {
     pub(crate) fn clear_protected(&self, key: &[u8]) -> Result<()> {
         self.check_writable()?;
         self.check_key(key)?;
-        self.written(self.tx().clear(key))
+        self.written(self.tx().clear(key), key.len())
     }
 
     /// Buffers an atomic add to a counter inside the tenant.
     pub(crate) fn atomic_add(&self, key: &[u8], delta: i64) -> Result<()> {
         self.check_writable()?;
         self.check_key(key)?;
-        self.written(self.tx().atomic_add(key, delta))
+        self.written(self.tx().atomic_add(key, delta), key.len() + 8)
     }
 
     /// Buffers a versionstamped key inside the tenant.
@@ -435,7 +464,10 @@ impl<'t> TenantTx<'t> {
     ) -> Result<()> {
         self.check_writable()?;
         self.check_key(key)?;
-        self.written(self.tx().set_versionstamped_key(key, offset, value))
+        self.written(
+            self.tx().set_versionstamped_key(key, offset, value),
+            key.len() + value.len(),
+        )
     }
 
     /// The next user version for an audit key of this transaction.
@@ -504,8 +536,17 @@ where
     let result = run(backend, options, |tx| {
         let body = body.clone();
         async move {
+            // A clone of the attempt's handle, dropped before the future ends (as the loop
+            // requires), through which the meter is flushed after the body.
+            let raw = tx.clone();
             let ttx = TenantTx::open_retry(tx, tenant).await?;
-            body(ttx).await
+            let meter = Arc::clone(&ttx.meter);
+            let value = body(ttx).await?;
+            meter.add(Counter::Commits, 1);
+            meter.add(Counter::Retries, u64::from(raw.attempt().saturating_sub(1)));
+            meter.add(Counter::Conflicts, u64::from(raw.conflicts()));
+            meter.flush(&*raw, tenant)?;
+            Ok(value)
         }
     })
     .await;

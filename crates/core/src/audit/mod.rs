@@ -246,6 +246,7 @@ pub async fn record_denial(tx: &dyn Transaction, tenant: TenantId, error: &Error
         return Ok(false);
     };
     let ttx = TenantTx::open_any_status(tx, tenant).await?;
+    crate::meter::count_denial(tx, tenant)?;
     write(
         &ttx,
         *actor,

@@ -138,6 +138,8 @@ pub struct RetryTx {
     tx: Arc<Box<dyn Transaction>>,
     attempt: u32,
     maybe_committed: bool,
+    /// How many earlier attempts of this run failed with [`KvError::Conflict`].
+    conflicts: u32,
     idempotency_memo: IdempotencyMemo,
     /// Set when a model operation failed part way ([`KvError::TransactionPoisoned`]): the
     /// loop then refuses to commit this attempt.
@@ -192,6 +194,12 @@ impl RetryTx {
     pub fn maybe_committed(&self) -> bool {
         self.maybe_committed
     }
+
+    /// How many earlier attempts of this run failed with [`KvError::Conflict`] (the tenant
+    /// meters count them).
+    pub fn conflicts(&self) -> u32 {
+        self.conflicts
+    }
 }
 
 impl Deref for RetryTx {
@@ -234,6 +242,7 @@ where
     let stats = &options.stats;
     let mut maybe_committed = false;
     let mut attempt = 0u32;
+    let mut conflicts = 0u32;
     let idempotency_memo = IdempotencyMemo::default();
     let draws = Arc::new(Draws::default());
     loop {
@@ -242,8 +251,11 @@ where
         let error = match attempt_once(
             backend,
             &mut body,
-            attempt,
-            maybe_committed,
+            Attempt {
+                number: attempt,
+                maybe_committed,
+                conflicts,
+            },
             &idempotency_memo,
             &draws,
         )
@@ -269,16 +281,23 @@ where
             return Err(E::retry_limit_reached(attempt, error));
         }
         maybe_committed |= maybe;
+        conflicts += u32::from(matches!(kv, KvError::Conflict));
         stats.retries.fetch_add(1, Ordering::Relaxed);
         tokio::time::sleep(options.backoff(attempt, throttled)).await;
     }
 }
 
+/// What one attempt is told of the attempts before it.
+struct Attempt {
+    number: u32,
+    maybe_committed: bool,
+    conflicts: u32,
+}
+
 async fn attempt_once<T, E, F, Fut>(
     backend: &dyn KvBackend,
     body: &mut F,
-    attempt: u32,
-    maybe_committed: bool,
+    attempt: Attempt,
     idempotency_memo: &IdempotencyMemo,
     draws: &Arc<Draws>,
 ) -> Result<(T, CommitInfo), E>
@@ -291,8 +310,9 @@ where
     let poison = Poison::default();
     let handle = RetryTx {
         tx: Arc::clone(&tx),
-        attempt,
-        maybe_committed,
+        attempt: attempt.number,
+        maybe_committed: attempt.maybe_committed,
+        conflicts: attempt.conflicts,
         idempotency_memo: Arc::clone(idempotency_memo),
         poison: Arc::clone(&poison),
     };
