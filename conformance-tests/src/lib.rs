@@ -274,6 +274,7 @@ macro_rules! ops_suite {
             check_reports_each_violation_with_its_key,
             quotas_hold_when_lowered_and_on_import,
             an_import_writes_the_reverse_references_an_old_store_lacks,
+            meter_counters_travel_with_export_and_go_with_erase,
         );
     };
     (@cases $harness:expr; $($case:ident),+ $(,)?) => {

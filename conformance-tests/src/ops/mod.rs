@@ -1304,3 +1304,74 @@ pub async fn analytics_and_export_read_many_counters_in_bounded_chunks(h: &dyn H
     let read = probe.stats.max_read_bytes.load(Ordering::SeqCst);
     assert!(read < 400_000, "one export transaction read {read} bytes");
 }
+
+/// A tenant's meter counters `(t, "meta", "meter", ..)` are in its range: an export carries
+/// them, an import under a new id writes them unchanged (and `check` finds nothing wrong with
+/// them), and an erase removes them with the rest.
+pub async fn meter_counters_travel_with_export_and_go_with_erase(h: &dyn Harness) {
+    use coditect_core::meter::{self, MeterTotals};
+
+    let db = h.backend();
+    let db = db.as_ref();
+    let p = provisioned(db, "metered.test", Plan::Professional).await;
+    let source = p.tenant.id;
+    let project = populate(db, &p, 5).await;
+    coditect_core::run_in_tenant(
+        db,
+        &coditect_core::RetryOptions::default(),
+        source,
+        |ttx| async move {
+            record::insert(
+                &ttx,
+                admin(&p),
+                Task::new(project, "metered", p.admin_member.id),
+            )
+            .await
+        },
+    )
+    .await
+    .expect("a metered transaction");
+    let totals = |tenant: TenantId| async move {
+        let tx = db.begin().await.expect("begin");
+        meter::read_totals(tx.as_ref(), tenant)
+            .await
+            .expect("meter totals")
+    };
+    let metered = totals(source).await;
+    assert_eq!(metered.commits, 1);
+    assert!(metered.writes > 0 && metered.bytes_written > 0 && metered.point_reads > 0);
+
+    let bytes = export_bytes(db, source, &ExportOptions::default()).await;
+    let target = TenantId::generate();
+    ops::import(
+        db,
+        Cursor::new(&bytes),
+        &ImportTarget::new_tenant(target, "metered-copy.test"),
+        &chunk(1_000_000),
+    )
+    .await
+    .expect("import");
+    check::assert_checks_clean(db, target).await;
+    check::assert_checks_clean(db, source).await;
+    assert_eq!(
+        totals(target).await,
+        metered,
+        "the import carries the meters"
+    );
+
+    ops::erase(
+        db,
+        source,
+        "test operator",
+        &EraseOptions {
+            chunk: chunk(1_000_000),
+        },
+    )
+    .await
+    .expect("erase");
+    let meters = coditect_core::keys::meters_prefix(&source.prefix());
+    let meters_end = coditect_core::prefix_end(&meters).expect("end");
+    assert!(scan(db, &meters, &meters_end).await.is_empty());
+    assert_eq!(totals(source).await, MeterTotals::default());
+    assert_eq!(totals(target).await, metered, "the copy keeps its own");
+}
