@@ -16,6 +16,7 @@ mod kv_range;
 mod output;
 mod safe_file;
 mod scan;
+mod stats;
 mod store;
 mod tenant;
 mod tenant_ops;
@@ -62,6 +63,12 @@ enum Command {
         /// The smallest group (and counter) reported; at least 2.
         #[arg(long, default_value_t = 5)]
         k: usize,
+    },
+    /// Every tenant's meters: the N busiest by operations, the others summed, and the total.
+    Stats {
+        /// How many of the busiest tenants are listed by name.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
     },
     /// A tenant's audit trail: tail, seal, verify, receipt.
     #[command(subcommand)]
@@ -118,6 +125,11 @@ async fn dispatch(mut cli: Cli) -> anyhow::Result<ExitCode> {
             let store = cli.store.unwrap_or_default();
             let db = store::open(&store, store::Missing::Refuse).await?;
             tenant_ops::analytics(&*db, &out, k).await?;
+        }
+        Command::Stats { top } => {
+            let store = cli.store.unwrap_or_default();
+            let db = store::open(&store, store::Missing::Refuse).await?;
+            stats::stats(&*db, &out, top).await?;
         }
         Command::Audit(command) => {
             let store = cli.store.unwrap_or_default();

@@ -127,6 +127,13 @@ pub enum TenantCommand {
         #[arg(value_parser = parse_tenant_id)]
         id: TenantId,
     },
+    /// A tenant's meters: reads, range reads and rows, writes, bytes read and written,
+    /// commits, retries, conflicts and denials, summed over its committed transactions.
+    Stats {
+        /// The tenant's id (a UUID).
+        #[arg(value_parser = parse_tenant_id)]
+        id: TenantId,
+    },
     /// Erase a tenant for good (GDPR): all of its data, leaving an erasure record without any.
     Erase {
         /// The tenant's id (a UUID).
@@ -239,6 +246,7 @@ pub async fn run(spec: &StoreSpec, out: &Output, command: TenantCommand) -> anyh
         }
         TenantCommand::Abort { id, actor } => tenant_ops::abort(db, out, id, actor).await?,
         TenantCommand::Check { id } => tenant_ops::check(db, out, id).await?,
+        TenantCommand::Stats { id } => crate::stats::tenant_stats(db, out, id).await?,
         TenantCommand::Erase { id, yes, actor } => {
             tenant_ops::erase(db, out, id, yes, actor).await?
         }
