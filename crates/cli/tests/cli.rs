@@ -664,3 +664,24 @@ fn tenant_check_is_clean_on_the_demo_and_names_a_broken_counter_by_its_key() {
         "{stderr}"
     );
 }
+
+/// `tenant stats` and `stats` print the meters the demo's transactions left: as text and as
+/// JSON, the busiest tenant by name and the other summed, totals adding up.
+#[test]
+fn tenant_stats_and_stats_show_the_demo_meters() {
+    let dir = store();
+    let demo = json(&coditect(dir.path(), &["demo", "--json"]));
+    let id = demo["tenant"]["id"].as_str().unwrap();
+    let one = json(&coditect(dir.path(), &["tenant", "stats", id, "--json"]));
+    assert_eq!(one["tenant"], id);
+    assert!(one["meters"]["commits"].as_u64().unwrap() >= 1);
+    assert!(one["meters"]["writes"].as_u64().unwrap() > 0);
+    let text = ok(&coditect(dir.path(), &["tenant", "stats", id]));
+    assert!(text.contains("bytes_written"), "{text}");
+    let all = json(&coditect(dir.path(), &["stats", "--top", "1", "--json"]));
+    assert_eq!(all["top"].as_array().unwrap().len(), 1);
+    assert_eq!(all["rest"]["tenants"], 1);
+    let sum = all["top"][0]["meters"]["commits"].as_u64().unwrap()
+        + all["rest"]["meters"]["commits"].as_u64().unwrap();
+    assert_eq!(all["total"]["commits"].as_u64().unwrap(), sum);
+}
