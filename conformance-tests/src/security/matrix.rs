@@ -20,7 +20,9 @@
 //! Records acted on (read, updated, deleted, listed) are made fresh for each cell and belong to
 //! another member where the model has owners; records created are the creator's own.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 use coditect_core::ids::{MemberId, ProjectId, RoleId, SessionId, WorkflowId};
@@ -206,6 +208,12 @@ pub(crate) struct Cast {
     /// Members to assign roles to: an assignment is unique per (member, role, entity), and
     /// the role-assignment row makes 55 of them.
     assignees: Vec<MemberId>,
+    /// Which of `assignees` each [`unique`] number was given, in the order first asked. Not
+    /// the number modulo the assignees: those numbers are shared by every test of the
+    /// binary, so they repeated whenever concurrent tests drew enough of them in between,
+    /// and a target already existed (`AlreadyExists` on sled under load). The same number
+    /// gets the same member again, as a retried body building its record must.
+    assignee_of: Mutex<HashMap<u64, MemberId>>,
 }
 
 impl Cast {
@@ -276,7 +284,19 @@ impl Cast {
             seats,
             viewer_role,
             assignees,
+            assignee_of: Mutex::default(),
         }
+    }
+
+    /// The member for the role assignment of number `n`: one no other number has.
+    fn assignee(&self, n: u64) -> MemberId {
+        let mut given = self.assignee_of.lock().unwrap_or_else(|p| p.into_inner());
+        let next = given.len();
+        *given.entry(n).or_insert_with(|| {
+            *self.assignees.get(next).unwrap_or_else(|| {
+                panic!("the cast has {} assignees: make more", self.assignees.len())
+            })
+        })
     }
 }
 
@@ -462,10 +482,7 @@ pub(crate) fn subjects() -> Vec<Box<dyn Subject>> {
         }),
         Box::new(Crud {
             name: "role assignment",
-            make: |c, _, n| {
-                let assignee = c.assignees[n as usize % c.assignees.len()];
-                RoleAssignment::new(assignee, c.viewer_role, c.org.team)
-            },
+            make: |c, _, n| RoleAssignment::new(c.assignee(n), c.viewer_role, c.org.team),
             change: |c, a| a.entity = c.org.division,
         }),
         Box::new(Crud {
