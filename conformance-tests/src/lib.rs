@@ -215,6 +215,7 @@ macro_rules! model_suite {
             run_in_tenant_refuses_a_transaction_an_operation_poisoned,
             an_index_value_too_large_for_a_key_is_refused_naming_its_field,
             meters_count_exactly_what_a_transaction_did,
+            a_tenant_over_budget_is_throttled_and_admitted_after_retry_after,
         );
     };
 }

@@ -1,8 +1,8 @@
 //! A handle scoped to a tenant and a principal: what a service holds while it serves one
 //! request. `db.tenant(id).as_member(m)` (or `.with_session(..)`, `.with_api_key(..)`,
 //! `.as_operator()`) says once who asks and how they authenticated; every call after that
-//! runs in its own retried transaction ([`run_in_tenant`]) as that principal, and returns
-//! its value. The free functions ([`record`], the model modules, [`run_in_tenant`]) stay for
+//! runs in its own retried transaction ([`run_in_tenant`](crate::run_in_tenant)) as that principal, and returns
+//! its value. The free functions ([`record`], the model modules, [`run_in_tenant`](crate::run_in_tenant)) stay for
 //! work that needs several operations in one transaction: [`AsPrincipal::transaction`]
 //! hands one out with the principal.
 //!
@@ -37,14 +37,16 @@ use crate::provision::{provision, NewTenant, Provisioned};
 use crate::rbac::{self, Action, Resource, ResourceKind, Scope};
 use crate::record::{self, Cursor, Model, Page, PageRequest};
 use crate::run;
-use crate::tenant_tx::{run_in_tenant, TenantTx};
+use crate::tenant_tx::{run_in_tenant_with, TenantControls, TenantTx};
 use crate::value;
 
-/// A backend with the retry options every call through it uses.
+/// A backend with the retry options and tenant controls (meters, resource control) every
+/// call through it uses.
 #[derive(Clone)]
 pub struct Db {
     backend: Arc<dyn KvBackend>,
     options: RetryOptions,
+    controls: TenantControls,
 }
 
 impl Db {
@@ -53,7 +55,16 @@ impl Db {
         Db {
             backend,
             options: RetryOptions::default(),
+            controls: TenantControls::default(),
         }
+    }
+
+    /// The same backend with `controls` for every tenant call: e.g. a
+    /// [`ResourceControl`](crate::resource::ResourceControl) shared by the process, so that
+    /// no tenant takes all of its capacity.
+    pub fn with_controls(mut self, controls: TenantControls) -> Self {
+        self.controls = controls;
+        self
     }
 
     /// The same backend with `options` for every call.
@@ -188,9 +199,14 @@ impl AsPrincipal {
         Fut: Future<Output = Result<T>>,
     {
         let by = self.principal;
-        let (value, _) = run_in_tenant(self.db.backend(), &self.db.options, self.tenant, |ttx| {
-            body(ttx, by)
-        })
+        let db = &self.db;
+        let (value, _) = run_in_tenant_with(
+            db.backend(),
+            &db.options,
+            &db.controls,
+            self.tenant,
+            |ttx| body(ttx, by),
+        )
         .await?;
         Ok(value)
     }

@@ -44,6 +44,7 @@ pub mod provision;
 pub mod rbac;
 pub mod record;
 pub mod registry;
+pub mod resource;
 mod tenant_tx;
 pub mod value;
 
@@ -56,7 +57,7 @@ pub use kv::{
     RetryStats, RetryTx, Transaction, RANGE_PAGE_MAX_BYTES, RANGE_PAGE_MAX_ROWS,
 };
 pub use principal::{Credential, Principal};
-pub use tenant_tx::{run, run_in_tenant, TenantTx};
+pub use tenant_tx::{run, run_in_tenant, run_in_tenant_with, TenantControls, TenantTx};
 
 /// What a service usually needs, in one `use coditect_core::prelude::*;`: the handle, the
 /// models and their ids, the decision's vocabulary, errors and paging.

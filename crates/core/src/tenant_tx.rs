@@ -20,8 +20,9 @@ use crate::kv::{
     prefix_end, CommitInfo, KvBackend, KvError, RangeOptions, RangePage, RangeSource, RetryOptions,
     RetryTx, Transaction,
 };
-use crate::meter::{Counter, Meter};
+use crate::meter::{Counter, Meter, MeterTotals};
 use crate::model::tenant::{Tenant, TenantStatus};
+use crate::resource::{request_units, ResourceControl};
 
 /// The [retry loop](crate::kv::run) with the model layer's [`Error`] as the body's error
 /// type: what every caller above the contract uses. It runs `body` in a transaction of
@@ -533,19 +534,77 @@ where
     F: FnOnce(TenantTx<'static>) -> Fut + Clone,
     Fut: Future<Output = Result<T>>,
 {
+    run_in_tenant_with(backend, options, &TenantControls::default(), tenant, body).await
+}
+
+/// What [`run_in_tenant_with`] does besides running the body: the tenant's meters and the
+/// process's resource control.
+#[derive(Clone, Debug)]
+pub struct TenantControls {
+    /// Whether each commit adds the attempt's counts to the tenant's durable meters (one
+    /// atomic add per counter). On by default; off is for measuring what the meters cost.
+    /// The counts are taken either way (the resource control charges from them).
+    pub meters: bool,
+    /// The buckets to admit each attempt by and charge it to; `None` admits everything.
+    pub resource_control: Option<Arc<ResourceControl>>,
+}
+
+impl Default for TenantControls {
+    /// Meters on, no resource control.
+    fn default() -> Self {
+        TenantControls {
+            meters: true,
+            resource_control: None,
+        }
+    }
+}
+
+/// [`run_in_tenant`] under `controls`: with a resource control, each attempt is first
+/// admitted by the tenant's bucket (else it fails with the retryable
+/// [`KvError::Throttled`](crate::KvError::Throttled), and the loop waits its `retry_after`)
+/// and afterwards charged the request units its meter counted, whether it committed or not.
+pub async fn run_in_tenant_with<T, F, Fut>(
+    backend: &dyn KvBackend,
+    options: &RetryOptions,
+    controls: &TenantControls,
+    tenant: TenantId,
+    body: F,
+) -> Result<(T, CommitInfo)>
+where
+    F: FnOnce(TenantTx<'static>) -> Fut + Clone,
+    Fut: Future<Output = Result<T>>,
+{
     let result = run(backend, options, |tx| {
         let body = body.clone();
+        let resources = controls.resource_control.clone();
+        let meters = controls.meters;
         async move {
+            if let Some(resources) = &resources {
+                // Before the attempt's first read: on FoundationDB, before its read version.
+                resources.admit(tenant)?;
+            }
             // A clone of the attempt's handle, dropped before the future ends (as the loop
             // requires), through which the meter is flushed after the body.
             let raw = tx.clone();
             let ttx = TenantTx::open_retry(tx, tenant).await?;
             let meter = Arc::clone(&ttx.meter);
-            let value = body(ttx).await?;
+            let plan = ttx.tenant().plan;
+            let value = body(ttx).await;
+            if let Some(resources) = &resources {
+                let commit = MeterTotals {
+                    commits: u64::from(value.is_ok()),
+                    ..MeterTotals::default()
+                };
+                let units = request_units(&meter.totals()) + request_units(&commit);
+                resources.charge(tenant, plan, units);
+            }
+            let value = value?;
             meter.add(Counter::Commits, 1);
             meter.add(Counter::Retries, u64::from(raw.attempt().saturating_sub(1)));
             meter.add(Counter::Conflicts, u64::from(raw.conflicts()));
-            meter.flush(&*raw, tenant)?;
+            if meters {
+                meter.flush(&*raw, tenant)?;
+            }
             Ok(value)
         }
     })

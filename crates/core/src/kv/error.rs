@@ -48,6 +48,16 @@ pub enum KvError {
         message: String,
     },
 
+    /// The tenant is over its request-unit budget: refused before the transaction did
+    /// anything (the model layer's resource control in this process, or a store's own tag
+    /// throttling). Nothing was committed; retrying after `retry_after` may succeed, and the
+    /// retry loop waits at least that long before it tries again.
+    #[error("throttled: over the request-unit budget; retry after {} ms", retry_after.as_millis())]
+    Throttled {
+        /// How long until the budget has refilled enough to admit a transaction.
+        retry_after: std::time::Duration,
+    },
+
     /// A key longer than [`MAX_KEY_SIZE`](super::limits::MAX_KEY_SIZE).
     #[error("key of {size} bytes exceeds the limit of {limit} bytes")]
     KeyTooLarge {
@@ -153,8 +163,9 @@ impl KvError {
     /// True for [`Conflict`](KvError::Conflict), [`TransactionTooOld`](KvError::TransactionTooOld),
     /// [`CommitUnknownResult`](KvError::CommitUnknownResult) and
     /// [`Unavailable`](KvError::Unavailable), exactly as FoundationDB's
-    /// `fdb_error_predicate(RETRYABLE)` is for their native codes. Everything else (limits,
-    /// time-outs, I/O) fails the same way again.
+    /// `fdb_error_predicate(RETRYABLE)` is for their native codes, and for
+    /// [`Throttled`](KvError::Throttled), which refused before doing anything. Everything else
+    /// (limits, time-outs, I/O) fails the same way again.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
@@ -162,6 +173,7 @@ impl KvError {
                 | KvError::TransactionTooOld
                 | KvError::CommitUnknownResult
                 | KvError::Unavailable { .. }
+                | KvError::Throttled { .. }
         )
     }
 
@@ -177,6 +189,15 @@ impl KvError {
     /// its throttling codes.
     pub fn is_throttled(&self) -> bool {
         matches!(self, KvError::Unavailable { .. })
+    }
+
+    /// How long the loop must wait before retrying, when the error says
+    /// ([`Throttled`](KvError::Throttled)).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            KvError::Throttled { retry_after } => Some(*retry_after),
+            _ => None,
+        }
     }
 
     /// A [`Backend`](KvError::Backend) error with a message and no native code.

@@ -109,7 +109,8 @@ impl RetryStats {
         self.maybe_committed.load(Ordering::Relaxed)
     }
     /// Attempts that failed because the store was throttling or lagging
-    /// ([`KvError::is_throttled`]).
+    /// ([`KvError::is_throttled`]) or the tenant was over its budget
+    /// ([`KvError::Throttled`]).
     pub fn throttled(&self) -> u64 {
         self.throttled.load(Ordering::Relaxed)
     }
@@ -123,7 +124,7 @@ impl RetryStats {
             KvError::Conflict => &self.conflicts,
             KvError::TransactionTooOld => &self.too_old,
             KvError::CommitUnknownResult => &self.maybe_committed,
-            KvError::Unavailable { .. } => &self.throttled,
+            KvError::Unavailable { .. } | KvError::Throttled { .. } => &self.throttled,
             _ => return,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -277,13 +278,19 @@ where
             return Err(error);
         }
         let (maybe, throttled) = (kv.is_maybe_committed(), kv.is_throttled());
+        let retry_after = kv.retry_after();
         if attempt >= options.max_attempts.max(1) {
             return Err(E::retry_limit_reached(attempt, error));
         }
         maybe_committed |= maybe;
         conflicts += u32::from(matches!(kv, KvError::Conflict));
         stats.retries.fetch_add(1, Ordering::Relaxed);
-        tokio::time::sleep(options.backoff(attempt, throttled)).await;
+        // A budget's refill time is a floor, not a hint: waiting less is refused again.
+        let wait = match retry_after {
+            Some(floor) => floor + options.backoff(1, false),
+            None => options.backoff(attempt, throttled),
+        };
+        tokio::time::sleep(wait).await;
     }
 }
 
